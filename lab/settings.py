@@ -1,0 +1,242 @@
+"""The one place that reads the environment and space.yaml, into one typed ``Settings``.
+
+Precedence: environment variable > space.yaml > built-in default. A bad value
+raises ``SettingsError`` naming the setting, the value and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from lab.errors import SettingsError
+from lab.params import DEFAULT_BASE_URL, MODELS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPACE_YAML = REPO_ROOT / "space.yaml"
+BACKENDS = ("auto", "simulator", "live")
+# Any non-empty key works against the simulator; this one marks requests as ours in its logs.
+SIMULATOR_KEY = "sk-lab-simulator"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. ``api_key`` is kept out of repr so it never reaches a log."""
+
+    backend: str  # "simulator" or "live" once resolved
+    base_url: str | None  # None with the simulator: it is embedded and its URL known at start
+    api_key: str | None = field(repr=False)
+    data_dir: Path
+    models: tuple[str, ...]
+    max_sweep: int
+    max_concurrent_per_session: int
+    max_concurrent_total: int
+    spend_cap_session_usd: float | None
+    spend_cap_day_usd: float | None
+    allow_visitor_key: bool
+    sim_time_scale: float
+    download_max_bytes: int
+    server_name: str
+    server_port: int | None
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key)
+
+    @property
+    def is_simulator(self) -> bool:
+        return self.backend == "simulator"
+
+    def key_for_requests(self) -> str:
+        """The key the client sends: the real one live, a placeholder for the simulator."""
+        return self.api_key if self.api_key else SIMULATOR_KEY
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    env: str
+    parse: Callable[[Any], Any]
+    default: Any
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+def _parse_cap(value: Any) -> float | None:
+    if value is None or str(value).strip().lower() in ("", "none", "null", "off"):
+        return None
+    number = float(str(value).strip().lstrip("$"))
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _parse_scale(value: Any) -> float:
+    number = float(str(value).strip())
+    if not 0 < number <= 100:
+        raise ValueError("must be greater than 0 and at most 100")
+    return number
+
+
+def _parse_backend(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in BACKENDS:
+        raise ValueError(f"expected one of {', '.join(BACKENDS)}")
+    return text
+
+
+def _parse_models(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    models = tuple(str(item).strip() for item in items if str(item).strip())
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ValueError(f"unknown model {', '.join(unknown) or '(none)'}; available: {', '.join(MODELS)}")
+    return models
+
+
+def _parse_text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _parse_optional_text(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _parse_port(value: Any) -> int | None:
+    if value is None or str(value).strip() == "":
+        return None
+    port = int(str(value).strip())
+    if not 0 <= port <= 65535:
+        raise ValueError("must be a port number 0..65535")
+    return port
+
+
+def _parse_mb(value: Any) -> int:
+    number = float(str(value).strip())
+    if number <= 0:
+        raise ValueError("must be positive")
+    return int(number * 1024 * 1024)
+
+
+SPECS: tuple[_Spec, ...] = (
+    _Spec("backend", "LAB_BACKEND", _parse_backend, "auto"),
+    _Spec("base_url", "LAB_BASE_URL", _parse_optional_text, None),
+    _Spec("data_dir", "LAB_DATA_DIR", _parse_text, "data"),
+    _Spec("models", "LAB_MODELS", _parse_models, MODELS),
+    _Spec("max_sweep", "LAB_MAX_SWEEP", _parse_positive_int, 8),
+    _Spec("max_concurrent_per_session", "LAB_MAX_CONCURRENT_PER_SESSION", _parse_positive_int, 4),
+    _Spec("max_concurrent_total", "LAB_MAX_CONCURRENT_TOTAL", _parse_positive_int, 16),
+    _Spec("spend_cap_session_usd", "LAB_SPEND_CAP_SESSION_USD", _parse_cap, None),
+    _Spec("spend_cap_day_usd", "LAB_SPEND_CAP_DAY_USD", _parse_cap, None),
+    _Spec("allow_visitor_key", "LAB_ALLOW_VISITOR_KEY", _parse_bool, False),
+    _Spec("sim_time_scale", "LAB_SIM_TIME_SCALE", _parse_scale, 1.0),
+    _Spec("download_max_mb", "LAB_DOWNLOAD_MAX_MB", _parse_mb, 1024),
+    _Spec("server_name", "GRADIO_SERVER_NAME", _parse_text, "127.0.0.1"),
+    _Spec("server_port", "GRADIO_SERVER_PORT", _parse_port, None),
+)
+SPACE_YAML_KEYS = frozenset(spec.name for spec in SPECS) - {"server_name", "server_port"}
+
+
+def read_space_yaml(path: Path) -> dict[str, Any]:
+    """The hosted demo's settings file; a missing file means built-in defaults."""
+    import yaml
+
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+    unknown = sorted(set(data) - SPACE_YAML_KEYS)
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting {', '.join(unknown)}; known: {', '.join(sorted(SPACE_YAML_KEYS))}")
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | None = None) -> Settings:
+    """Read settings from the environment and space.yaml (``LAB_SPACE_YAML`` points elsewhere)."""
+    env = os.environ if environ is None else environ
+    yaml_path = Path(space_yaml or env.get("LAB_SPACE_YAML") or DEFAULT_SPACE_YAML)
+    from_yaml = read_space_yaml(yaml_path)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for spec in SPECS:
+        if env.get(spec.env, "").strip() != "":
+            raw, where = env[spec.env], f"environment variable {spec.env}"
+        elif spec.name in from_yaml:
+            raw, where = from_yaml[spec.name], f"{yaml_path.name} key '{spec.name}'"
+        else:
+            values[spec.name], sources[spec.name] = spec.default, "default"
+            continue
+        try:
+            values[spec.name] = spec.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"Bad value {raw!r} for {spec.name} (from {where}): {exc}") from exc
+        sources[spec.name] = where
+
+    api_key = (env.get("APIYI_API_KEY") or "").strip() or None
+    backend = values["backend"]
+    if backend == "auto":
+        backend = "live" if api_key else "simulator"
+    if backend == "live" and not api_key:
+        raise SettingsError(
+            f"backend is 'live' (from {sources['backend']}) but APIYI_API_KEY is not set; "
+            "set the key, or use backend 'simulator'"
+        )
+    base_url = values["base_url"]
+    if backend == "live":
+        base_url = base_url or DEFAULT_BASE_URL
+    elif not sources["base_url"].startswith("environment"):
+        # The simulator is embedded and its URL known only once it runs; only an explicit
+        # LAB_BASE_URL points the lab at a simulator started elsewhere.
+        base_url = None
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise SettingsError(f"Bad value {base_url!r} for base_url (from {sources['base_url']}): must start with http:// or https://")
+    data_dir = Path(values["data_dir"]).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = (Path.cwd() / data_dir).resolve()
+    return Settings(
+        backend=backend,
+        base_url=base_url.rstrip("/") if base_url else None,
+        api_key=api_key,
+        data_dir=data_dir,
+        models=values["models"],
+        max_sweep=values["max_sweep"],
+        max_concurrent_per_session=values["max_concurrent_per_session"],
+        max_concurrent_total=values["max_concurrent_total"],
+        spend_cap_session_usd=values["spend_cap_session_usd"],
+        spend_cap_day_usd=values["spend_cap_day_usd"],
+        allow_visitor_key=values["allow_visitor_key"],
+        sim_time_scale=values["sim_time_scale"],
+        download_max_bytes=values["download_max_mb"],
+        server_name=values["server_name"],
+        server_port=values["server_port"],
+        sources=sources,
+    )
