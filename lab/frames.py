@@ -41,6 +41,7 @@ from lab.errors import MediaError
 __all__ = [
     "DEFAULT_FRACTIONS",
     "SheetRow",
+    "Thumbnails",
     "VideoInfo",
     "animated_preview",
     "contact_sheet",
@@ -48,6 +49,8 @@ __all__ = [
     "extract_thumbnails",
     "probe",
     "save_contact_sheet",
+    "thumbnail_fractions",
+    "thumbnails",
 ]
 
 # Skip the first frame: generated clips often fade in from black.
@@ -124,6 +127,8 @@ def _check_file(path: str | os.PathLike) -> Path:
 
 
 def _ffmpeg_error_line(stderr: str) -> str:
+    if "moov atom not found" in stderr:
+        return "moov atom not found: truncated download or not an MP4"
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for ln in reversed(lines):
         if "rror" in ln or "Invalid" in ln or "not found" in ln:
@@ -368,6 +373,38 @@ def extract_at(
     both; neither means DEFAULT_FRACTIONS. Points past the end show the last
     frame. ``strategy`` is "auto", "single_pass" or "seek" (for tests and benches).
     """
+    return _extract(path, fractions, timestamps, width, strategy).images
+
+
+@dataclass(frozen=True)
+class Thumbnails:
+    """Thumbnails with the presentation time (s) of each frame and the video's facts."""
+
+    images: tuple[Image.Image, ...]
+    times: tuple[float, ...]
+    info: VideoInfo
+
+
+def thumbnails(path: str | os.PathLike, count: int = 5, width: int = 320) -> Thumbnails:
+    """Like extract_thumbnails, plus each frame's time and a VideoInfo (exact nframes)."""
+    return _extract(path, thumbnail_fractions(count), None, width, "auto")
+
+
+def extract_thumbnails(path: str | os.PathLike, count: int = 5, width: int = 320) -> list[Image.Image]:
+    """``count`` evenly spread thumbnails; 5 gives DEFAULT_FRACTIONS (no black first frame)."""
+    return list(thumbnails(path, count, width).images)
+
+
+def thumbnail_fractions(count: int) -> tuple[float, ...]:
+    """Evenly spread fractions from 5 % to 95 % (0.5 for a single thumbnail)."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if count == 1:
+        return (0.5,)
+    return tuple(round(0.05 + 0.9 * k / (count - 1), 6) for k in range(count))
+
+
+def _extract(path, fractions, timestamps, width, strategy) -> Thumbnails:
     if fractions is not None and timestamps is not None:
         raise ValueError("give fractions or timestamps, not both")
     if strategy not in ("auto", "single_pass", "seek"):
@@ -380,10 +417,10 @@ def extract_at(
         # A fraction of the frame count, so 1.0 is the last frame, not one past it.
         timestamps = [min(max(float(f), 0.0), 1.0) * info.nframes / info.fps for f in fractions]
     points = [float(t) for t in timestamps]
-    if not points:
-        return []
     if any(math.isnan(t) for t in points):
         raise ValueError("timestamps must be numbers")
+    if not points:
+        return Thumbnails((), (), info)
     wanted = [frame_index(t, info.fps, info.nframes) for t in points]
     indices = sorted(set(wanted))
     size = _thumb_size(info, width)
@@ -395,37 +432,16 @@ def extract_at(
     if chosen == "single_pass":
         images, proc = _extract_single_pass(path, scan, indices, size)
     if not images:
-        raise MediaError(
-            f"ffmpeg decoded no frames from {path} ({_ffmpeg_error_line(proc.stderr.decode('utf-8', 'replace'))})"
-        )
+        stderr = proc.stderr.decode("utf-8", "replace")
+        raise MediaError(f"ffmpeg decoded no frames from {path} ({_ffmpeg_error_line(stderr)})")
     # Fewer frames than packets (undecodable tail): those points show the last good one.
     images += [images[-1]] * (len(indices) - len(images))
     by_index = dict(zip(indices, images, strict=True))
-    return [by_index[i] for i in wanted]
-
-
-def extract_thumbnails(path: str | os.PathLike, count: int = 5, width: int = 320) -> list[Image.Image]:
-    """``count`` evenly spread thumbnails; 5 gives DEFAULT_FRACTIONS (no black first frame)."""
-    return extract_at(path, fractions=thumbnail_fractions(count), width=width)
-
-
-def thumbnail_fractions(count: int) -> tuple[float, ...]:
-    """Evenly spread fractions from 5 % to 95 % (0.5 for a single thumbnail)."""
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    if count == 1:
-        return (0.5,)
-    return tuple(round(0.05 + 0.9 * k / (count - 1), 6) for k in range(count))
-
-
-def thumbnail_times(path: str | os.PathLike, count: int = 5) -> list[float]:
-    """The presentation times (s) of the frames extract_thumbnails(path, count) returns."""
-    scan = _scan(_check_file(path))
-    info = scan.info
-    return [
-        round(frame_index(f * info.nframes / info.fps, info.fps, info.nframes) / info.fps, 3)
-        for f in thumbnail_fractions(count)
-    ]
+    return Thumbnails(
+        images=tuple(by_index[i] for i in wanted),
+        times=tuple(round(scan.pts[i], 3) for i in wanted),
+        info=info,
+    )
 
 
 # ---------------------------------------------------------------- contact sheets
