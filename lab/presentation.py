@@ -1,0 +1,345 @@
+"""What the prompt lab shows, as pure functions: no gradio, no I/O, testable alone.
+
+``lab.ui`` turns component values into calls of these and their results back
+into component updates. Form values become a raw body (``body_from_form``),
+which goes through ``params.resolve`` like any pasted body; the resolution is
+described in plain words (``effective_markdown``); a body becomes form values
+again for presets and history (``form_from_body``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from lab import params
+from lab.errors import RequestInvalid
+
+NOT_SET = "(not set)"
+
+# The single-run form, in the order the UI passes its components.
+FORM_FIELDS: tuple[str, ...] = (
+    "model",
+    "prompt",
+    "negative_prompt",
+    "duration",
+    "size",
+    "resolution",
+    "aspect_ratio",
+    "seed",
+    "duration_seconds",
+    "seconds",
+    "raw_mode",
+    "raw_body",
+)
+
+SETTING_LABELS = {"duration": "duration", "resolution": "resolution", "aspect_ratio": "aspect ratio"}
+STAGES = ("queued", "rendering", "downloading", "thumbnails", "done")
+
+
+def model_label(model: str) -> str:
+    """``veo-3.1-fast-generate-preview · $0.30 per video``: the price is part of the choice."""
+    price = params.price_usd(model)
+    return f"{model} · ${price:.2f} per video" if price is not None else model
+
+
+def model_choices(models: Iterable[str]) -> list[tuple[str, str]]:
+    return [(model_label(m), m) for m in models]
+
+
+def choices_with_not_set(options: Iterable[str]) -> list[str]:
+    return [NOT_SET, *options]
+
+
+def _given(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip()) and value != NOT_SET
+    return True
+
+
+def _seed_value(seed: Any) -> Any:
+    """A Number box gives floats; a whole float becomes an int, anything else is left for resolve to judge."""
+    if not _given(seed):
+        return None
+    if isinstance(seed, float) and seed.is_integer():
+        return int(seed)
+    if isinstance(seed, str):
+        text = seed.strip()
+        return int(text) if re.fullmatch(r"-?\d+", text) else text
+    return seed
+
+
+def _duration_seconds_value(value: Any) -> Any:
+    if not _given(value):
+        return None
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def body_from_form(
+    model: Any = None,
+    prompt: Any = None,
+    negative_prompt: Any = None,
+    duration: Any = None,
+    size: Any = None,
+    resolution: Any = None,
+    aspect_ratio: Any = None,
+    seed: Any = None,
+    duration_seconds: Any = None,
+    seconds: Any = None,
+    raw_mode: bool = False,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
+    """The raw request body the form describes; in raw mode, the pasted JSON replaces the form.
+
+    Raises RequestInvalid when the pasted text is not JSON. Nothing is resolved here.
+    """
+    if raw_mode:
+        text = (raw_body or "").strip()
+        if not text:
+            raise RequestInvalid("Raw body mode is on but the body is empty: paste a JSON object as in the docs.")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RequestInvalid(f"The raw body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+    return params.build_body(
+        model=model if _given(model) else None,
+        prompt=prompt if _given(prompt) else None,
+        duration=duration if _given(duration) else None,
+        seconds=seconds if _given(seconds) else None,
+        size=size if _given(size) else None,
+        resolution=resolution if _given(resolution) else None,
+        aspect_ratio=aspect_ratio if _given(aspect_ratio) else None,
+        seed=_seed_value(seed),
+        negative_prompt=negative_prompt if _given(negative_prompt) else None,
+        duration_seconds=_duration_seconds_value(duration_seconds),
+    )
+
+
+def form_from_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Form values that reproduce ``body`` (presets, history). Fields the form lacks switch to raw mode."""
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+
+    def text(value: Any) -> str:
+        return NOT_SET if value is None else str(value)
+
+    known_meta = {"resolution", "aspectRatio", "seed", "negativePrompt", "durationSeconds"}
+    needs_raw = any(k not in params.KNOWN_TOP_LEVEL for k in body) or any(k not in known_meta for k in metadata)
+    seed = metadata.get("seed")
+    return {
+        "model": body.get("model"),
+        "prompt": body.get("prompt") or "",
+        "negative_prompt": metadata.get("negativePrompt") or "",
+        "duration": text(body.get("duration")),
+        "size": text(body.get("size")),
+        "resolution": text(metadata.get("resolution")),
+        "aspect_ratio": text(metadata.get("aspectRatio")),
+        "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        "duration_seconds": text(metadata.get("durationSeconds")),
+        "seconds": text(body.get("seconds")),
+        "raw_mode": needs_raw,
+        "raw_body": json.dumps(body, ensure_ascii=False, indent=2),
+    }
+
+
+# ---------------------------------------------------------------- the effective-request panel
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    return f"`{json.dumps(value)}`"
+
+
+def _escape_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def effective_markdown(resolution: params.Resolution) -> str:
+    """Each effective value, the field it came from, what it overrode; errors, warnings, price."""
+    eff = resolution.effective
+    overridden: dict[str, list[str]] = {}
+    for override in resolution.overrides:
+        overridden.setdefault(override.setting, []).append(f"{override.field}={_shown(override.value)}")
+    rows = [
+        ("model", eff.get("model"), "model", ""),
+        ("duration", eff.get("duration"), resolution.source.get("duration", "default"), "duration"),
+        ("resolution", eff.get("resolution"), resolution.source.get("resolution", "default"), "resolution"),
+        ("aspect ratio", eff.get("aspect_ratio"), resolution.source.get("aspect_ratio", "default"), "aspect_ratio"),
+        ("pixel size", eff.get("size"), "resolution × aspect ratio", ""),
+        ("seed", eff.get("seed"), "metadata.seed" if eff.get("seed") is not None else "service picks", ""),
+    ]
+    lines = ["| setting | effective | from | overrode |", "|---|---|---|---|"]
+    for label, value, source, setting in rows:
+        source_text = "default" if source == "default" else f"`{source}`"
+        beaten = ", ".join(overridden.get(setting, [])) if setting else ""
+        lines.append(f"| {label} | {_escape_cell(_shown(value))} | {_escape_cell(source_text)} | {_escape_cell(beaten)} |")
+    out = ["\n".join(lines)]
+    price = resolution.price_usd
+    if resolution.ok:
+        out.append(f"**Price:** ${price:.2f} if it completes (failed tasks are not billed).")
+    elif price is not None:
+        out.append(f"**Price:** ${price:.2f} per completed video.")
+    if resolution.errors:
+        out.append("**Cannot send, fix these first:**\n" + "\n".join(f"- **{i.field}**: {i.message}" for i in resolution.errors))
+    if resolution.warnings:
+        out.append("**Warnings:**\n" + "\n".join(f"- {w}" for w in resolution.warnings))
+    return "\n\n".join(out)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether Generate may be pressed, and the sentence that says why not."""
+
+    ok: bool
+    reason: str
+
+
+def generate_gate(resolution: params.Resolution | None, problem: str | None = None) -> Gate:
+    if problem:
+        return Gate(False, f"Generate is disabled: {problem}")
+    if resolution is None or not resolution.ok:
+        count = len(resolution.errors) if resolution else 0
+        first = resolution.errors[0].message if resolution and resolution.errors else "the request is invalid."
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        return Gate(False, f"Generate is disabled: {first}{more}")
+    return Gate(True, f"Ready: one {resolution.effective['model']} video, ${resolution.price_usd:.2f} if it completes.")
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def parse_seeds(text: str | None, random_count: int | float | None = 0, rng: random.Random | None = None) -> list[int]:
+    """Seeds from "1, 2, 3" (or spaces/newlines), plus ``random_count`` random ones; duplicates removed."""
+    seeds: list[int] = []
+    for token in re.split(r"[\s,;]+", (text or "").strip()):
+        if not token:
+            continue
+        if not re.fullmatch(r"\d+", token):
+            raise RequestInvalid(f"Seed {token!r} is not a whole number from 0 to {params.SEED_MAX}.")
+        seed = int(token)
+        if seed > params.SEED_MAX:
+            raise RequestInvalid(f"Seed {seed} is out of range: seeds go from 0 to {params.SEED_MAX}.")
+        if seed not in seeds:
+            seeds.append(seed)
+    for _ in range(int(random_count or 0)):
+        seed = params.random_seed(rng)
+        while seed in seeds:
+            seed = params.random_seed(rng)
+        seeds.append(seed)
+    return seeds
+
+
+def parse_variants(text: str | None) -> list[str]:
+    """Prompt variants, one per non-blank line."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class SweepItem:
+    """One cell of a sweep: its label, seed, prompt variant number and raw body."""
+
+    index: int
+    label: str
+    seed: int
+    variant: int | None
+    body: dict[str, Any]
+
+
+def sweep_plan(body: Mapping[str, Any], seeds: Sequence[int], variants: Sequence[str] = ()) -> list[SweepItem]:
+    """Variants × seeds (or just seeds): one raw body per task, in row order."""
+    if not seeds:
+        raise RequestInvalid("A sweep needs at least one seed: list them (1, 2, 3) or ask for random ones.")
+    items: list[SweepItem] = []
+    prompts: list[tuple[int | None, Mapping[str, Any]]] = (
+        [(v, params.with_prompt(body, text)) for v, text in enumerate(variants, start=1)] if variants else [(None, body)]
+    )
+    for variant, variant_body in prompts:
+        for seed in seeds:
+            label = f"seed {seed}" if variant is None else f"variant {variant} · seed {seed}"
+            items.append(SweepItem(len(items), label, seed, variant, params.with_seed(variant_body, seed)))
+    return items
+
+
+def sweep_estimate_text(model: str | None, count: int, max_sweep: int, concurrency: int) -> str:
+    """The cost shown before a sweep runs."""
+    if count == 0:
+        return "Enter seeds (or a number of random seeds) to see the estimate."
+    if count > max_sweep:
+        return f"**{count} tasks is more than this lab allows at once ({max_sweep}).** Use fewer seeds or variants."
+    cost = params.sweep_price_usd(model or "", count)
+    cost_text = f"up to **${cost:.2f}**" if cost is not None else "an unknown cost (pick a model)"
+    return f"{count} task{'s' if count != 1 else ''}, {cost_text} if all complete; {min(count, concurrency)} run at once."
+
+
+# ---------------------------------------------------------------- progress
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def eta_text(elapsed_s: float, median_s: float | None) -> str:
+    """"about 40s left" from this lab's past runs of the same model/resolution/duration."""
+    if median_s is None:
+        return "no estimate yet (no finished run with these settings in this lab)"
+    left = median_s - elapsed_s
+    if left <= 0:
+        return f"taking longer than usual (typical: {format_seconds(median_s)})"
+    return f"about {format_seconds(left)} left (typical: {format_seconds(median_s)})"
+
+
+def stage_markdown(stage: str, elapsed_s: float, median_s: float | None, task_id: str | None = None, note: str = "") -> str:
+    """A staged progress line: queued → rendering → downloading → thumbnails, with the current one bold."""
+    steps = []
+    reached = STAGES.index(stage) if stage in STAGES else -1
+    for i, name in enumerate(STAGES[:-1]):
+        if i < reached:
+            steps.append(f"~~{name}~~ ✓")
+        elif i == reached:
+            steps.append(f"**{name}…**")
+        else:
+            steps.append(name)
+    head = " → ".join(steps) if stage != "done" else "**done** ✓"
+    parts = [head, f"elapsed {format_seconds(elapsed_s)}"]
+    if stage in ("queued", "rendering"):
+        parts.append(eta_text(elapsed_s, median_s))
+    if task_id:
+        parts.append(f"task `{task_id}`")
+    text = " · ".join(parts)
+    return f"{text}\n\n{note}" if note else text
+
+
+STATUS_TO_STAGE = {"queued": "queued", "in_progress": "rendering", "unknown": "rendering"}
+
+
+def stage_for_event(kind: str, status: str | None) -> str | None:
+    """Map a runner event to a progress stage (None: no change)."""
+    if kind == "submitted":
+        return "queued"
+    if kind == "status":
+        return STATUS_TO_STAGE.get(status or "", None if status in ("completed", "failed") else "rendering")
+    if kind == "downloading":
+        return "downloading"
+    if kind in ("saved", "thumbnails"):
+        return "thumbnails"
+    if kind == "done":
+        return "done"
+    return None
+
+
+STOPPED_WAITING = (
+    "Stopped waiting. The task was already submitted: it may still complete and be billed. "
+    "It stays in the journal; press **Fetch unfinished** later to download it."
+)
