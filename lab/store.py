@@ -1,0 +1,379 @@
+"""The SQLite journal: every task recorded the moment it has a task id, and history to query.
+
+One row per task in ``tasks``; sweeps in ``sweeps``. The schema evolves only
+through the numbered ``MIGRATIONS`` below (append, never edit), each applied
+once and recorded in ``_migrations``; a database is migrated wherever it is
+opened. Videos and thumbnails stay on disk; the journal holds their paths.
+The API key is never stored: nothing here has a column for it.
+
+Thread-safe: one connection guarded by a lock (WAL mode, so another process,
+e.g. the CLI beside the UI, can read and write the same file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from lab.errors import StoreError
+
+# Journal statuses. "queued"/"in_progress"/"unknown" mirror the server; "completed" means
+# the server finished (and billed) but the video is not saved yet; "saved" is the end of
+# a good run; "failed" is the end of a failed one (not billed).
+FINISHED_STATUSES = ("saved", "failed")
+
+_JSON_FIELDS = ("request", "effective", "wire", "thumbs")
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def _m001_tasks(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE tasks (
+            task_id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT,
+            prompt TEXT,
+            request TEXT,
+            effective TEXT,
+            wire TEXT,
+            seed INTEGER,
+            resolution TEXT,
+            aspect_ratio TEXT,
+            duration TEXT,
+            size TEXT,
+            sweep_id TEXT,
+            variant_label TEXT,
+            video_path TEXT,
+            thumbs TEXT NOT NULL DEFAULT '[]',
+            preview_path TEXT,
+            cost_usd REAL,
+            error TEXT,
+            submitted_at REAL,
+            completed_at REAL,
+            saved_at REAL,
+            elapsed_s REAL,
+            base_url_kind TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX tasks_created ON tasks (created_at)")
+    db.execute("CREATE INDEX tasks_status ON tasks (status)")
+    db.execute("CREATE INDEX tasks_sweep ON tasks (sweep_id)")
+
+
+def _m002_sweeps(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE sweeps (
+            sweep_id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            task_count INTEGER NOT NULL DEFAULT 0,
+            contact_sheet TEXT,
+            note TEXT
+        )
+        """
+    )
+
+
+# Append only. Each function runs once per database, in order, inside a transaction.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_tasks, _m002_sweeps]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database has not seen; returns their names."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for migration in MIGRATIONS:
+        name = migration.__name__.lstrip("_")
+        if name in done:
+            continue
+        with db:  # one transaction per migration
+            migration(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+        applied.append(name)
+    return applied
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One journalled task. Times are Unix seconds (float). Never holds the API key."""
+
+    task_id: str
+    created_at: float
+    updated_at: float
+    status: str
+    model: str | None = None
+    prompt: str | None = None
+    request: dict = field(default_factory=dict)  # the raw body as the user wrote it
+    effective: dict = field(default_factory=dict)  # params.resolve(...).effective
+    wire: dict = field(default_factory=dict)  # what was POSTed
+    seed: int | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    duration: str | None = None
+    size: str | None = None
+    sweep_id: str | None = None
+    variant_label: str | None = None
+    video_path: str | None = None
+    thumbs: list = field(default_factory=list)
+    preview_path: str | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    submitted_at: float | None = None
+    completed_at: float | None = None
+    saved_at: float | None = None
+    elapsed_s: float | None = None
+    base_url_kind: str | None = None  # "simulator" or "live"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    sweep_id: str
+    created_at: float
+    task_count: int
+    contact_sheet: str | None
+    note: str | None
+    saved: int
+    failed: int
+    cost_usd: float
+
+
+COLUMNS = tuple(f.name for f in fields(TaskRecord))
+UPDATABLE = frozenset(COLUMNS) - {"task_id", "created_at"}
+
+
+def _to_row(name: str, value: Any) -> Any:
+    if name in _JSON_FIELDS:
+        return json.dumps(value if value is not None else ([] if name == "thumbs" else {}), ensure_ascii=False)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _from_row(row: sqlite3.Row) -> TaskRecord:
+    values = {}
+    for name in COLUMNS:
+        value = row[name]
+        if name in _JSON_FIELDS:
+            value = json.loads(value) if value else ([] if name == "thumbs" else {})
+        values[name] = value
+    return TaskRecord(**values)
+
+
+def _start_of_today_utc() -> float:
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today.timestamp()
+
+
+# ---------------------------------------------------------------- the store
+
+
+class Store:
+    """The journal at ``path`` (created and migrated on open)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._lock:
+                migrate(self._db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the journal {self.path}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _execute(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"journal {self.path}: {exc}") from exc
+
+    def migrations(self) -> list[str]:
+        """Names of the migrations applied to this database, in order."""
+        return [row["name"] for row in self._execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+    # ------------------------------------------------------------ writes
+
+    def record_submitted(
+        self,
+        task_id: str,
+        resolution: Any,
+        request: Mapping[str, Any],
+        sweep_id: str | None = None,
+        *,
+        variant_label: str | None = None,
+        status: str = "queued",
+        base_url_kind: str | None = None,
+        submitted_at: float | None = None,
+    ) -> TaskRecord:
+        """Journal a task the moment its id is known. ``resolution`` is a params.Resolution."""
+        now = time.time()
+        effective = dict(getattr(resolution, "effective", {}) or {})
+        record = TaskRecord(
+            task_id=task_id,
+            created_at=now,
+            updated_at=now,
+            status=status,
+            model=effective.get("model"),
+            prompt=effective.get("prompt"),
+            request=json.loads(json.dumps(dict(request))),
+            effective=effective,
+            wire=dict(getattr(resolution, "wire", None) or {}),
+            seed=effective.get("seed"),
+            resolution=effective.get("resolution"),
+            aspect_ratio=effective.get("aspect_ratio"),
+            duration=effective.get("duration"),
+            size=effective.get("size"),
+            sweep_id=sweep_id,
+            variant_label=variant_label,
+            submitted_at=submitted_at if submitted_at is not None else now,
+            base_url_kind=base_url_kind,
+        )
+        columns = ", ".join(COLUMNS)
+        marks = ", ".join("?" for _ in COLUMNS)
+        self._execute(
+            f"INSERT INTO tasks ({columns}) VALUES ({marks})",
+            [_to_row(name, getattr(record, name)) for name in COLUMNS],
+        )
+        return record
+
+    def update(self, task_id: str, **changes: Any) -> TaskRecord:
+        """Set the given fields (and updated_at); returns the new record."""
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown TaskRecord fields: {', '.join(sorted(unknown))}")
+        changes["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        with self._lock:
+            rows = self._execute(
+                f"UPDATE tasks SET {assignments} WHERE task_id = ? RETURNING *",
+                [_to_row(name, value) for name, value in changes.items()] + [task_id],
+            )
+        if not rows:
+            raise StoreError(f"no task {task_id} in the journal {self.path}")
+        return _from_row(rows[0])
+
+    def record_sweep(self, sweep_id: str, task_count: int, *, contact_sheet: str | Path | None = None, note: str | None = None) -> None:
+        """Create or update a sweep's row (its size and contact sheet)."""
+        self._execute(
+            "INSERT INTO sweeps (sweep_id, created_at, task_count, contact_sheet, note) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(sweep_id) DO UPDATE SET task_count = excluded.task_count, "
+            "contact_sheet = COALESCE(excluded.contact_sheet, sweeps.contact_sheet), note = COALESCE(excluded.note, sweeps.note)",
+            (sweep_id, time.time(), task_count, str(contact_sheet) if contact_sheet else None, note),
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        rows = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
+        return _from_row(rows[0]) if rows else None
+
+    def list_runs(self, limit: int = 50, query: str | None = None, status: str | None = None, offset: int = 0) -> list[TaskRecord]:
+        """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` exactly."""
+        where, args = [], []
+        if query:
+            where.append("prompt LIKE ? ESCAPE '\\'")
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(f"%{escaped}%")
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        sql = "SELECT * FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
+
+    def iter_all(self) -> Iterator[TaskRecord]:
+        for row in self._execute("SELECT * FROM tasks ORDER BY created_at"):
+            yield _from_row(row)
+
+    def unfinished(self) -> list[TaskRecord]:
+        """Submitted but neither saved nor failed, oldest first: what ``resume`` must finish."""
+        marks = ", ".join("?" for _ in FINISHED_STATUSES)
+        rows = self._execute(f"SELECT * FROM tasks WHERE status NOT IN ({marks}) ORDER BY created_at", FINISHED_STATUSES)
+        return [_from_row(row) for row in rows]
+
+    def list_sweep(self, sweep_id: str) -> list[TaskRecord]:
+        """A sweep's tasks in the order they were submitted."""
+        rows = self._execute("SELECT * FROM tasks WHERE sweep_id = ? ORDER BY created_at, rowid", (sweep_id,))
+        return [_from_row(row) for row in rows]
+
+    def sweeps(self, limit: int = 50) -> list[SweepRecord]:
+        """Sweeps newest first, with how many of their tasks were saved or failed and the cost."""
+        rows = self._execute(
+            """
+            SELECT s.sweep_id, s.created_at, s.task_count, s.contact_sheet, s.note,
+                   COALESCE(SUM(t.status = 'saved'), 0) AS saved,
+                   COALESCE(SUM(t.status = 'failed'), 0) AS failed,
+                   COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd
+            FROM sweeps s LEFT JOIN tasks t ON t.sweep_id = s.sweep_id
+            GROUP BY s.sweep_id ORDER BY s.created_at DESC LIMIT ?
+            """,
+            (int(limit),),
+        )
+        return [SweepRecord(**dict(row)) for row in rows]
+
+    def median_elapsed(self, model: str, resolution: str, duration: str | int, *, last: int = 20) -> float | None:
+        """Median submit-to-saved seconds of the last ``last`` saved runs like this one (None: no data)."""
+        rows = self._execute(
+            "SELECT elapsed_s FROM tasks WHERE status = 'saved' AND elapsed_s IS NOT NULL "
+            "AND model = ? AND resolution = ? AND duration = ? ORDER BY saved_at DESC LIMIT ?",
+            (model, resolution, str(duration), int(last)),
+        )
+        values = [row["elapsed_s"] for row in rows]
+        return statistics.median(values) if values else None
+
+    def spent_today_usd(self) -> float:
+        """Dollars billed today (UTC): completed tasks, by the time they completed."""
+        rows = self._execute(
+            "SELECT COALESCE(SUM(cost_usd), 0.0) AS total FROM tasks WHERE cost_usd IS NOT NULL AND completed_at >= ?",
+            (_start_of_today_utc(),),
+        )
+        return round(float(rows[0]["total"]), 6)
+
+
+def default_store_path(data_dir: Path) -> Path:
+    """Where the journal lives inside a data directory."""
+    return Path(data_dir) / "journal.sqlite3"
