@@ -150,9 +150,12 @@ class PollPolicy:
         default_factory=lambda: {"720p": 360.0, "1080p": 360.0, "4k": 900.0}
     )
     time_scale: float = 1.0
+    # Scaled deadlines never drop below this: rendering a real MP4 takes real time.
+    min_deadline_s: float = 20.0
 
     def deadline_for(self, resolution: str | None) -> float:
-        return self.deadlines_s.get(resolution or "", max(self.deadlines_s.values())) * self.time_scale
+        deadline = self.deadlines_s.get(resolution or "", max(self.deadlines_s.values())) * self.time_scale
+        return max(deadline, min(self.min_deadline_s, max(self.deadlines_s.values())))
 
 
 # ---------------------------------------------------------------- values
@@ -292,6 +295,19 @@ class VideosClient:
 
     def __repr__(self) -> str:
         return f"VideosClient(base_url={self.base_url!r}, api_key='***')"
+
+    @classmethod
+    def scaled(cls, base_url: str, api_key: str, *, time_scale: float = 1.0, **kw: Any) -> "VideosClient":
+        """A client whose polling and backoff run ``time_scale`` times as long (simulator speed)."""
+        scale = max(float(time_scale), 0.0)
+        retry = RetryPolicy(
+            backoff_factor=0.5 * scale,
+            backoff_max_s=max(8.0 * scale, 0.05),
+            backoff_jitter_s=0.3 * scale,
+            content_backoff_s=max(0.5 * scale, 0.01),
+            content_backoff_max_s=max(4.0 * scale, 0.05),
+        )
+        return cls(base_url, api_key, retry=kw.pop("retry", retry), poll=kw.pop("poll", PollPolicy(time_scale=scale)), **kw)
 
     def close(self) -> None:
         self._get_session.close()

@@ -1,5 +1,303 @@
-"""Placeholder until its issue lands."""
+"""`python -m lab generate | sweep | resume`: videos from the command line, journalled.
+
+With neither ``--api-key``/``APIYI_API_KEY`` nor ``--base-url`` the embedded
+simulator is started and used. Progress goes to stderr (a line per event, or
+one rewritten status line on a terminal); the LAST stdout line is a JSON
+summary: ``{ok, tasks: [{task_id, status, video, thumbnails, preview,
+cost_usd, error}], contact_sheet, cost_usd}``. An invalid request exits 2
+before any HTTP call. The key is never printed or journalled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
-def register(subparsers):
-    pass
+def _add_shared(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backend and files")
+    group.add_argument("--base-url", help="API base URL, e.g. https://api.apiyi.com/v1 (default: live with a key, else the embedded simulator)")
+    group.add_argument("--api-key", help="API key (default: $APIYI_API_KEY); never printed or stored")
+    group.add_argument("--data-dir", help="where the journal, videos and thumbnails go (default: $LAB_DATA_DIR or ./data)")
+    group.add_argument("--out", help="also copy the video(s) (and contact sheet) here: a directory, or a .mp4 path for generate")
+    group.add_argument("--sim-time-scale", type=float, help="simulator speed (default: $LAB_SIM_TIME_SCALE or 1.0)")
+    group.add_argument("--thumbs", type=int, default=5, help="thumbnails per video (default 5; 0 for none)")
+
+
+def _add_request(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("request (flags override --body)")
+    group.add_argument("--body", help="a raw request body as JSON, or - to read it from stdin")
+    group.add_argument("--model", help="veo-3.1-fast-generate-preview (default) or veo-3.1-generate-preview")
+    group.add_argument("--prompt")
+    group.add_argument("--negative-prompt", help="metadata.negativePrompt")
+    group.add_argument("--duration", help='"4", "6" or "8" (sent as a string)')
+    group.add_argument("--seconds", help="the lower-precedence duration field")
+    group.add_argument("--size", help="e.g. 1280x720")
+    group.add_argument("--resolution", help="metadata.resolution: 720p, 1080p or 4k")
+    group.add_argument("--aspect-ratio", help="metadata.aspectRatio: 16:9 or 9:16")
+    group.add_argument("--seed", type=int, help="metadata.seed")
+    group.add_argument("--duration-seconds", type=int, help="metadata.durationSeconds (highest precedence)")
+    group.add_argument("--person-generation", help="metadata.personGeneration")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    generate = subparsers.add_parser("generate", help="generate one video (journalled; resumable)")
+    _add_request(generate)
+    _add_shared(generate)
+    generate.set_defaults(func=run_generate)
+
+    sweep = subparsers.add_parser("sweep", help="one request over many seeds (and prompt variants), plus a contact sheet")
+    _add_request(sweep)
+    sweep.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3,4")
+    sweep.add_argument("--count", type=int, help="this many random seeds")
+    sweep.add_argument("--prompts-file", help="prompt variants, one per line (each runs with every seed)")
+    sweep.add_argument("--concurrency", type=int, default=4, help="tasks running at once (default 4)")
+    _add_shared(sweep)
+    sweep.set_defaults(func=run_sweep)
+
+    resume = subparsers.add_parser("resume", help="finish every unfinished task in the journal")
+    resume.add_argument("--concurrency", type=int, default=4)
+    _add_shared(resume)
+    resume.set_defaults(func=run_resume)
+
+
+# ---------------------------------------------------------------- output
+
+
+def _summary(ok: bool, results: list, *, contact_sheet: Path | None = None, **extra: Any) -> int:
+    tasks = [r.to_json() for r in results]
+    print(json.dumps({
+        "ok": ok,
+        "tasks": tasks,
+        "contact_sheet": str(contact_sheet) if contact_sheet else None,
+        "cost_usd": round(sum(t["cost_usd"] for t in tasks), 2),
+        **extra,
+    }, ensure_ascii=False))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _fail(message: str, code: int = EXIT_INVALID, **extra: Any) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    print(json.dumps({"ok": False, "tasks": [], "contact_sheet": None, "cost_usd": 0.0, "error": message, **extra}, ensure_ascii=False))
+    return code
+
+
+class Progress:
+    """Prints runner events to stderr: one line each, or a rewritten line on a terminal."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.lock = threading.Lock()  # events arrive from worker threads
+
+    def __call__(self, event) -> None:
+        task = event.task_id or "-"
+        line = f"[{event.index}] {event.elapsed_s:6.1f}s {event.kind:<11} {task} {event.message}"
+        with self.lock:
+            if self.tty and event.kind in ("status", "downloading"):
+                self.stream.write("\r\x1b[2K" + line[:150])
+            else:
+                self.stream.write(("\r\x1b[2K" if self.tty else "") + line + "\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _body_from_args(args: argparse.Namespace) -> dict:
+    from lab import params
+
+    body: dict = {}
+    if args.body:
+        text = sys.stdin.read() if args.body == "-" else args.body
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"--body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ValueError("--body must be a JSON object")
+    flags = params.build_body(
+        model=args.model,
+        prompt=args.prompt,
+        duration=args.duration,
+        seconds=args.seconds,
+        size=args.size,
+        resolution=args.resolution,
+        aspect_ratio=args.aspect_ratio,
+        seed=args.seed,
+        negative_prompt=args.negative_prompt,
+        duration_seconds=args.duration_seconds,
+        person_generation=args.person_generation,
+    )
+    flag_metadata = flags.pop("metadata", {})
+    body.update(flags)
+    if flag_metadata:
+        existing = body.get("metadata")
+        body["metadata"] = {**existing, **flag_metadata} if isinstance(existing, dict) else flag_metadata
+    body.setdefault("model", params.FAST_MODEL)
+    return body
+
+
+def _open_runner(args: argparse.Namespace, stack: ExitStack):
+    """A Runner on the backend chosen from flags and settings; the simulator if no key or URL."""
+    from lab.budget import Budget
+    from lab.client import VideosClient
+    from lab.runner import Runner
+    from lab.settings import SIMULATOR_KEY, load_settings
+    from lab.store import Store, default_store_path
+
+    settings = load_settings()
+    api_key = args.api_key or settings.api_key
+    base_url = args.base_url or settings.base_url
+    time_scale = args.sim_time_scale or settings.sim_time_scale
+    if not base_url and not api_key:
+        from lab.simulator.server import SimConfig, SimulatorServer
+
+        server = stack.enter_context(SimulatorServer(SimConfig(time_scale=time_scale)))
+        base_url, backend = server.base_url, "simulator"
+        print(f"using the embedded simulator at {base_url} (time scale {time_scale:g})", file=sys.stderr)
+    elif not base_url:
+        from lab.params import DEFAULT_BASE_URL
+
+        base_url, backend = DEFAULT_BASE_URL, "live"
+    else:
+        from lab.runner import guess_backend
+
+        backend = guess_backend(base_url)
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
+    store = stack.enter_context(Store(default_store_path(data_dir)))
+    client = stack.enter_context(
+        VideosClient.scaled(base_url, api_key or SIMULATOR_KEY, time_scale=time_scale if backend == "simulator" else 1.0)
+    )
+    budget = Budget(settings.spend_cap_session_usd, settings.spend_cap_day_usd, spent_today_usd=store.spent_today_usd)
+    runner = Runner(
+        client, store, data_dir, budget=budget, thumbs=max(0, args.thumbs),
+        download_max_bytes=settings.download_max_bytes, backend=backend,
+    )
+    return runner
+
+
+def _copy_out(out: str | None, paths: list[Path], *, single: bool) -> None:
+    if not out:
+        return
+    target = Path(out).expanduser()
+    if single and target.suffix.lower() == ".mp4" and paths:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(paths[0], target)
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        shutil.copyfile(path, target / path.name)
+
+
+def _validate(body: dict):
+    from lab import params
+
+    resolution = params.resolve(body)
+    for warning in resolution.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return resolution
+
+
+# ---------------------------------------------------------------- commands
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from lab.errors import LabError, RequestInvalid, SettingsError
+
+    try:
+        body = _body_from_args(args)
+    except ValueError as exc:
+        return _fail(str(exc))
+    resolution = _validate(body)
+    if not resolution.ok:
+        return _fail(f"invalid request: {resolution.error_text()}", errors=[e.to_dict() for e in resolution.errors])
+    with ExitStack() as stack:
+        try:
+            runner = _open_runner(args, stack)
+            result = runner.run_one(body, on_event=Progress())
+        except (RequestInvalid, SettingsError) as exc:
+            return _fail(str(exc))
+        except LabError as exc:
+            return _fail(str(exc), code=EXIT_FAILED)
+    if result.ok and result.video_path:
+        _copy_out(args.out, [result.video_path], single=True)
+    return _summary(result.ok, [result])
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    from lab import params
+
+    seeds: list[int] = []
+    if args.seeds:
+        for part in args.seeds.replace(" ", ",").split(","):
+            if part.strip():
+                seeds.append(int(part))
+    if args.count:
+        seeds += [params.random_seed() for _ in range(args.count)]
+    if not seeds:
+        raise ValueError("give --seeds 1,2,3 or --count N")
+    return seeds
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from lab.errors import LabError, RequestInvalid, SettingsError
+    from lab.runner import plan_seeds
+    from lab.settings import load_settings
+
+    try:
+        body = _body_from_args(args)
+        seeds = _seeds(args)
+        prompts = []
+        if args.prompts_file:
+            prompts = [line.strip() for line in Path(args.prompts_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        if args.concurrency < 1:
+            raise ValueError("--concurrency must be at least 1")
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    items = plan_seeds(body, seeds, prompts)
+    problems = []
+    for item in items:
+        resolution = _validate(item.body)
+        if not resolution.ok:
+            problems.append(f"{item.label}: {resolution.error_text()}")
+    if problems:
+        return _fail("invalid request: " + " | ".join(dict.fromkeys(problems)))
+    max_sweep = load_settings().max_sweep
+    if len(items) > max_sweep:
+        return _fail(f"{len(items)} tasks is more than this lab allows at once ({max_sweep}; LAB_MAX_SWEEP)")
+    with ExitStack() as stack:
+        try:
+            runner = _open_runner(args, stack)
+            result = runner.run_sweep(items, concurrency=args.concurrency, on_event=Progress())
+        except (RequestInvalid, SettingsError) as exc:
+            return _fail(str(exc))
+        except LabError as exc:
+            return _fail(str(exc), code=EXIT_FAILED)
+    videos = [r.video_path for r in result.results if r.ok and r.video_path]
+    _copy_out(args.out, videos + ([result.contact_sheet] if result.contact_sheet else []), single=False)
+    return _summary(result.ok, list(result.results), contact_sheet=result.contact_sheet, sweep_id=result.sweep_id)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from lab.errors import LabError
+
+    with ExitStack() as stack:
+        try:
+            runner = _open_runner(args, stack)
+            results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency))
+        except LabError as exc:
+            return _fail(str(exc), code=EXIT_FAILED)
+    if not results:
+        print("nothing to resume: every journalled task is saved or failed", file=sys.stderr)
+    _copy_out(args.out, [r.video_path for r in results if r.ok and r.video_path], single=False)
+    return _summary(all(r.ok for r in results), results)
