@@ -1,0 +1,169 @@
+"""lab.store: the journal's schema, writes, queries and thread safety."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import params
+from lab.errors import StoreError
+from lab.store import MIGRATIONS, Store, migrate
+
+
+def _resolution(prompt: str = "a lighthouse at dusk", **extra) -> params.Resolution:
+    body = {"model": params.FAST_MODEL, "prompt": prompt, "duration": "4", "metadata": {"seed": 7}, **extra}
+    return params.resolve(body)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "journal.sqlite3") as opened:
+        yield opened
+
+
+def _submit(store: Store, task_id: str, prompt: str = "a lighthouse at dusk", **kw):
+    resolution = _resolution(prompt)
+    return store.record_submitted(task_id, resolution, {"model": params.FAST_MODEL, "prompt": prompt}, **kw)
+
+
+def test_every_migration_is_applied_once_and_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    Store(path).close()
+    with Store(path) as reopened:
+        assert reopened.migrations() == [m.__name__.lstrip("_") for m in MIGRATIONS]
+    db = sqlite3.connect(path)
+    assert migrate(db) == []
+
+
+def test_journal_uses_wal_mode(store: Store) -> None:
+    mode = sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_submitted_task_is_journalled_with_its_effective_request(store: Store) -> None:
+    record = _submit(store, "task_a", sweep_id="sweep_1", variant_label="seed 7", base_url_kind="simulator")
+    again = store.get("task_a")
+    assert again == record
+    assert (again.status, again.model, again.seed, again.duration, again.size) == ("queued", params.FAST_MODEL, 7, "4", "1280x720")
+    assert again.wire["duration"] == "4"
+    assert (again.sweep_id, again.variant_label, again.base_url_kind) == ("sweep_1", "seed 7", "simulator")
+
+
+def test_update_changes_only_the_given_fields(store: Store) -> None:
+    _submit(store, "task_a")
+    updated = store.update("task_a", status="saved", video_path="/x/task_a.mp4", thumbs=["/x/1.jpg"], cost_usd=0.3)
+    assert (updated.status, updated.video_path, updated.thumbs, updated.cost_usd) == ("saved", "/x/task_a.mp4", ["/x/1.jpg"], 0.3)
+    assert updated.prompt == "a lighthouse at dusk"
+
+
+def test_update_of_an_unknown_field_is_refused(store: Store) -> None:
+    _submit(store, "task_a")
+    with pytest.raises(ValueError):
+        store.update("task_a", api_key="sk-secret")
+
+
+def test_update_of_an_unknown_task_is_a_store_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.update("task_missing", status="saved")
+
+
+def test_duplicate_task_id_is_a_store_error(store: Store) -> None:
+    _submit(store, "task_a")
+    with pytest.raises(StoreError):
+        _submit(store, "task_a")
+
+
+def test_the_journal_has_no_place_for_an_api_key(store: Store) -> None:
+    columns = [row[1] for row in sqlite3.connect(store.path).execute("PRAGMA table_info(tasks)")]
+    assert not any("key" in column or "auth" in column for column in columns)
+
+
+def test_list_runs_is_newest_first_and_filters_by_prompt_text(store: Store) -> None:
+    _submit(store, "task_a", prompt="A lighthouse at dusk")
+    time.sleep(0.01)
+    _submit(store, "task_b", prompt="a red fox in snow")
+    time.sleep(0.01)
+    _submit(store, "task_c", prompt="Lighthouse keeper, 100% rain")
+    assert [r.task_id for r in store.list_runs()] == ["task_c", "task_b", "task_a"]
+    assert [r.task_id for r in store.list_runs(query="LIGHTHOUSE")] == ["task_c", "task_a"]
+    assert [r.task_id for r in store.list_runs(query="100%")] == ["task_c"]
+    assert [r.task_id for r in store.list_runs(limit=1)] == ["task_c"]
+
+
+def test_list_runs_filters_by_status(store: Store) -> None:
+    _submit(store, "task_a")
+    _submit(store, "task_b")
+    store.update("task_b", status="failed")
+    assert [r.task_id for r in store.list_runs(status="failed")] == ["task_b"]
+
+
+def test_unfinished_is_everything_neither_saved_nor_failed(store: Store) -> None:
+    for task_id, status in (("task_q", "queued"), ("task_p", "in_progress"), ("task_c", "completed"),
+                            ("task_s", "saved"), ("task_f", "failed")):
+        _submit(store, task_id)
+        store.update(task_id, status=status)
+    assert {r.task_id for r in store.unfinished()} == {"task_q", "task_p", "task_c"}
+
+
+def test_sweep_lists_its_tasks_in_submission_order_with_counts(store: Store) -> None:
+    store.record_sweep("sweep_1", 3)
+    for task_id in ("task_1", "task_2", "task_3"):
+        _submit(store, task_id, sweep_id="sweep_1")
+    store.update("task_1", status="saved", cost_usd=0.3)
+    store.update("task_2", status="failed")
+    store.record_sweep("sweep_1", 3, contact_sheet="/x/sheet.png")
+    assert [r.task_id for r in store.list_sweep("sweep_1")] == ["task_1", "task_2", "task_3"]
+    (summary,) = store.sweeps()
+    assert (summary.task_count, summary.saved, summary.failed, summary.cost_usd, summary.contact_sheet) == (
+        3, 1, 1, 0.3, "/x/sheet.png")
+
+
+def test_median_elapsed_learns_from_saved_runs_with_the_same_settings(store: Store) -> None:
+    assert store.median_elapsed(params.FAST_MODEL, "720p", "4") is None
+    for task_id, elapsed in (("task_1", 30.0), ("task_2", 50.0), ("task_3", 40.0)):
+        _submit(store, task_id)
+        store.update(task_id, status="saved", elapsed_s=elapsed, saved_at=time.time())
+    _submit(store, "task_4")
+    store.update("task_4", status="failed", elapsed_s=999.0)
+    assert store.median_elapsed(params.FAST_MODEL, "720p", "4") == 40.0
+    assert store.median_elapsed(params.FAST_MODEL, "1080p", "8") is None
+
+
+def test_spent_today_counts_only_completed_tasks_billed_today(store: Store) -> None:
+    _submit(store, "task_1")
+    store.update("task_1", status="saved", cost_usd=0.3, completed_at=time.time())
+    _submit(store, "task_2")
+    store.update("task_2", status="saved", cost_usd=1.2, completed_at=time.time() - 3 * 86400)
+    _submit(store, "task_3")
+    store.update("task_3", status="failed", completed_at=time.time())
+    assert store.spent_today_usd() == pytest.approx(0.3)
+
+
+def test_concurrent_writers_from_threads_all_land(store: Store) -> None:
+    def write(n: int) -> None:
+        _submit(store, f"task_{n}")
+        store.update(f"task_{n}", status="saved")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.list_runs(status="saved", limit=100)) == 16
+
+
+def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Store(path) as first, Store(path) as second:
+        _submit(first, "task_a")
+        assert second.get("task_a") is not None
+
+
+def test_an_unopenable_journal_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.sqlite3").mkdir()
+    with pytest.raises(StoreError):
+        Store(tmp_path / "dir.sqlite3")
