@@ -4,10 +4,11 @@
 it cannot tell them apart). Three verbs map to the three endpoints, and
 ``wait`` is a helper built on ``get``:
 
-- ``submit(wire)`` POSTs once. It is retried only when the connection was
+- ``submit(wire)`` POSTs once. It is re-sent only when the connection was
   refused or timed out while connecting (the request provably never reached
-  the server); never after a read timeout, a dropped connection or a 5xx,
-  because a second POST can create a second billed task.
+  the server) or on a 429 (a rate limiter refused it before any task existed);
+  never after a read timeout, a dropped connection or a 5xx, because a second
+  POST can create a second billed task.
 - ``get(task_id)`` is a GET: retried on 429 (honouring Retry-After), 5xx and
   connection errors, with exponential backoff and jitter (urllib3 ``Retry``).
 - ``download(task_id, dest)`` streams ``/content`` to ``<dest>.part`` in 1 MiB
@@ -83,6 +84,7 @@ class RetryPolicy:
     backoff_max_s: float = 8.0
     backoff_jitter_s: float = 0.3
     post_connect_retries: int = 3
+    post_429_retries: int = 3
     # /content "not completed yet" (400) and 502 after completion: retried for this long.
     content_window_s: float = 60.0
     content_backoff_s: float = 0.5
@@ -108,15 +110,18 @@ class RetryPolicy:
         )
 
     def post_retry(self) -> Retry:
-        # connect errors only: the request never left this machine. read=0/status=0 and no
-        # retryable methods mean a read error, a timeout after sending or a 5xx is final.
+        # Connect errors: the request never left this machine. 429: the server refused it
+        # before creating a task (a rate limiter), so re-sending cannot make a second task.
+        # read=0 with status 429 only: a read error, a timeout after sending or a 5xx is final.
         return Retry(
-            total=self.post_connect_retries,
+            total=self.post_connect_retries + self.post_429_retries,
             connect=self.post_connect_retries,
             read=0,
-            status=0,
+            status=self.post_429_retries,
             other=0,
-            allowed_methods=frozenset(),
+            allowed_methods=frozenset({"POST"}),
+            status_forcelist=frozenset({429}),
+            respect_retry_after_header=True,
             backoff_factor=self.backoff_factor,
             backoff_max=self.backoff_max_s,
             backoff_jitter=self.backoff_jitter_s,
