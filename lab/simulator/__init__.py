@@ -1,0 +1,1 @@
+"""The embedded simulator of the APIYI video API: ``lab.simulator.server.SimulatorServer``, ``lab.simulator.app.create_app``."""

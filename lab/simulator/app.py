@@ -1,0 +1,407 @@
+"""The simulator's HTTP surface: ``/v1/videos...`` as APIYI (new-api) serves it, plus ``/_sim/ledger``.
+
+Envelopes follow the gateway's three shapes (contract §2.2): auth and routing
+errors ``{"error":{"message","type":"new_api_error","code"}}``; task relay errors
+``{"code","message","data":null}``; ``/content`` errors ``{"error":{"message","type"}}``.
+
+Submit checks run in the gateway's order: key; JSON decoding into Go types
+(``parse_request_failed``); model (an unknown or missing model answers **503**
+"No available channel", as new-api's distributor does); blank prompt
+(``invalid_request``); duration not 4/6/8 (``invalid_request``); then what Google
+rejects (``generateAudio``, 1080p/4k without 8 s, bad seed, enums, size), relayed
+as 400 ``fail_to_fetch_task`` whose message is Google's ``INVALID_ARGUMENT`` body.
+Validation is ``lab.params.resolve``: the simulator and the lab cannot drift.
+Nothing here blocks the event loop: renders run in the renderer's threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import secrets
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from lab.params import FAST_MODEL, SEED_MAX, parse_size, resolve
+from lab.simulator import config as cfg
+from lab.simulator.config import SimConfig
+from lab.simulator.faults import FAULT_HEADER, FaultInjector, parse_fault_header
+from lab.simulator.render import Renderer, RenderSpec
+from lab.simulator.tasks import FAILURE, PROGRESS, PUBLIC_STATUS, SUCCESS, Task, TaskStore, new_task_id
+
+SUBMIT_ROUTE = "POST /v1/videos"
+POLL_ROUTE = "GET /v1/videos/{id}"
+CONTENT_ROUTE = "GET /v1/videos/{id}/content"
+LEDGER_ROUTE = "GET /_sim/ledger"
+SATURATED = "当前分组上游负载已饱和，请稍后再试"
+NGINX_500 = (
+    "<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
+    "<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+# TaskSubmitReq's typed fields (Go): a JSON value of another type fails to decode.
+GO_STRING_FIELDS = ("prompt", "model", "mode", "image", "size", "duration", "seconds", "input_reference")
+GO_FIELD_TYPES = {**{name: "string" for name in GO_STRING_FIELDS}, "images": "[]string", "metadata": "map[string]interface {}"}
+
+
+class Simulator:
+    """The state behind one app: tasks, ledger, renderer, faults."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.store = TaskStore()
+        self.renderer = Renderer(config.cache_dir, workers=config.render_workers)
+        self.faults = FaultInjector(config.faults, config.fault_seed)
+
+    def ledger(self) -> dict[str, Any]:
+        return self.store.ledger()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.config.time_scale
+
+    def schedule(self, effective: dict[str, Any], faults: frozenset[str], now: float) -> tuple[float, float | None]:
+        """(queue_end, scheduled_end) for a new task; scheduled_end None means never."""
+        rng = self.faults.rng("timing")
+        if self.config.fixed_generation_s is not None:
+            queue_s, total_s = 0.0, self.config.fixed_generation_s
+        else:
+            queue_s = rng.uniform(*cfg.QUEUE_S)
+            generation_s = rng.uniform(*cfg.FAST_720P_GENERATION_S)
+            if effective["model"] != FAST_MODEL:
+                generation_s *= cfg.STANDARD_FACTOR
+            generation_s *= rng.uniform(*cfg.RESOLUTION_FACTOR[effective["resolution"]])
+            total_s = queue_s + generation_s
+        if "slow" in faults:
+            queue_s, total_s = queue_s * cfg.SLOW_FACTOR, total_s * cfg.SLOW_FACTOR
+        queue_end = now + self.scaled(queue_s)
+        if "stuck" in faults:
+            return queue_end, None
+        return queue_end, now + self.scaled(total_s)
+
+
+# ---------------------------------------------------------------- envelopes
+
+
+def request_id() -> str:
+    """new-api style: a timestamp, nanoseconds and random letters."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 10**9:09d}" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def gateway_error(status: int, message: str, code: str = "") -> JSONResponse:
+    rid = request_id()
+    return JSONResponse(
+        {"error": {"message": f"{message} (request id: {rid})", "type": "new_api_error", "code": code}},
+        status_code=status,
+        headers={"X-Oneapi-Request-Id": rid},
+    )
+
+
+def task_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "data": None}, status_code=status, headers=headers)
+
+
+def content_error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def upstream_invalid_argument(message: str) -> JSONResponse:
+    """Google's 400 relayed by the gateway: its raw body becomes the message."""
+    google = json.dumps({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}, ensure_ascii=False)
+    return task_error(400, "fail_to_fetch_task", google)
+
+
+# ---------------------------------------------------------------- request parsing
+
+
+def _go_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def go_decode_error(raw: bytes) -> str | None:
+    """What Go's encoding/json would say about ``raw`` as a TaskSubmitReq, or None if it decodes."""
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        return "unexpected end of JSON input"
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):
+            return "unexpected end of JSON input"
+        char = text[exc.pos]
+        if exc.msg.startswith("Extra data"):
+            return f"invalid character {char!r} after top-level value"
+        if exc.msg.startswith("Expecting property name"):
+            return f"invalid character {char!r} looking for beginning of object key string"
+        if exc.msg.startswith("Expecting ':'"):
+            return f"invalid character {char!r} after object key"
+        if exc.msg.startswith("Expecting ',' delimiter"):
+            return f"invalid character {char!r} after object key:value pair"
+        return f"invalid character {char!r} looking for beginning of value"
+    if not isinstance(body, dict):
+        return f"json: cannot unmarshal {_go_type(body)} into Go value of type common.TaskSubmitReq"
+    for key, value in body.items():
+        go_type = GO_FIELD_TYPES.get(key)
+        if go_type is None or value is None:
+            continue
+        expected = {"string": str, "[]string": list, "map[string]interface {}": dict}[go_type]
+        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+            return f"json: cannot unmarshal {_go_type(value)} into Go struct field TaskSubmitReq.{key} of type {go_type}"
+        if go_type == "[]string" and any(not isinstance(item, str) for item in value if item is not None):
+            bad = next(item for item in value if item is not None and not isinstance(item, str))
+            return f"json: cannot unmarshal {_go_type(bad)} into Go struct field TaskSubmitReq.{key} of type string"
+    return None
+
+
+def _bearer_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "").strip()
+    if header.lower().startswith("bearer "):
+        header = header[7:].strip()
+    return header or None
+
+
+def _normal_key(key: str) -> str:
+    return key[3:] if key.startswith("sk-") else key
+
+
+# ---------------------------------------------------------------- dropped connections
+
+
+class DropConnection(Response):
+    """Closes the TCP connection without sending a byte (uvicorn), else sends a truncated answer."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+            await asyncio.sleep(0.01)  # let the server notice the disconnect before the app returns
+            return
+        # Not served by uvicorn directly: promise a body and stop short, which closes the connection too.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+        raise ConnectionAbortedError("simulated drop_connection")
+
+
+# ---------------------------------------------------------------- the app
+
+
+def create_app(config: SimConfig | None = None) -> FastAPI:
+    """The simulator as an ASGI app; mount it anywhere (its routes are ``/v1/videos...`` and ``/_sim/ledger``)."""
+    sim = Simulator(config or SimConfig())
+    app = FastAPI(title="Veo Prompt Lab simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sim = sim
+
+    def authenticate(request: Request) -> tuple[str | None, Response | None]:
+        key = _bearer_key(request)
+        if key is None:
+            return None, gateway_error(401, "Token not provided")
+        if sim.config.keys is not None and _normal_key(key) not in {_normal_key(k) for k in sim.config.keys}:
+            return None, gateway_error(401, "Invalid token")
+        return _normal_key(key), None
+
+    def forced_faults(request: Request) -> frozenset[str]:
+        return parse_fault_header(request.headers.get(FAULT_HEADER))
+
+    def transport_fault(route: str, allowed: tuple[str, ...], forced: frozenset[str]) -> Response | None:
+        name = sim.faults.for_request(route, allowed, forced)
+        if name is None:
+            return None
+        form = sim.faults.rng(f"form:{name}")
+        if name == "rate_429":
+            retry_after = str(max(0, round(cfg.RETRY_AFTER_S * sim.config.time_scale)))
+            choice = form.randrange(3)
+            if choice == 0:
+                return task_error(429, "", SATURATED, headers={"Retry-After": retry_after})
+            if choice == 1:
+                return Response(status_code=429, headers={"Retry-After": retry_after})
+            return Response(status_code=429)  # the global IP limiter: no body, no hint
+        if name == "server_500":
+            if form.random() < 0.5:
+                return Response(NGINX_500, status_code=500, media_type="text/html")
+            return task_error(500, "do_request_failed", "upstream error: do request failed")
+        if name == "drop_connection":
+            return DropConnection()
+        return None
+
+    @app.post("/v1/videos")
+    async def submit(request: Request) -> Response:
+        sim.store.count_request(SUBMIT_ROUTE)
+        owner, denied = authenticate(request)
+        if denied is not None:
+            return denied
+        try:
+            forced = forced_faults(request)
+        except ValueError as exc:
+            return task_error(400, "invalid_request", str(exc))
+        fault = transport_fault(SUBMIT_ROUTE, ("rate_429", "server_500"), forced)
+        if fault is not None:
+            return fault  # refused before a task exists: nothing created, nothing billed
+        if request.headers.get("content-type", "").lower().startswith("multipart/"):
+            return task_error(400, "invalid_request", "image-to-video (multipart/form-data) is not simulated")
+        raw = await request.body()
+        problem = go_decode_error(raw)
+        if problem is not None:
+            return task_error(400, "parse_request_failed", problem)
+        body = json.loads(raw)
+        resolution = resolve(body)
+        if not resolution.ok:
+            return rejection(resolution, body)
+        return accept(owner, resolution.effective, forced)
+
+    def rejection(resolution, body: dict) -> Response:
+        by_field = {issue.field: issue for issue in resolution.errors}
+        if "model" in by_field:
+            model = body.get("model") or ""
+            return gateway_error(503, f"No available channel for model {model} under group default (distributor)", "model_not_found")
+        prompt_issue = by_field.get("prompt")
+        if prompt_issue is not None and prompt_issue.code == "required":
+            return task_error(400, "invalid_request", "prompt is required")
+        for issue in resolution.errors:
+            if issue.code == "invalid_value" and issue.field in ("duration", "seconds", "metadata.durationSeconds"):
+                return task_error(400, "invalid_request", "Veo duration must be 4, 6, or 8 seconds")
+        audio = [issue for issue in resolution.errors if issue.code == "INVALID_ARGUMENT"]
+        if audio:
+            return upstream_invalid_argument("generateAudio parameter is not supported in Gemini API.")
+        return upstream_invalid_argument(resolution.errors[0].message)
+
+    def accept(owner: str, effective: dict[str, Any], forced: frozenset[str]) -> Response:
+        now = time.time()
+        faults = sim.faults.for_task(forced)
+        effective = dict(effective)
+        if effective["seed"] is None:
+            effective["seed"] = random.SystemRandom().randint(0, SEED_MAX)  # the service picks one
+        queue_end, scheduled_end = sim.schedule(effective, faults, now)
+        task = Task(
+            task_id=new_task_id(),
+            owner=owner,
+            model=effective["model"],
+            effective=effective,
+            faults=faults,
+            created_at=now,
+            queue_end=queue_end,
+            scheduled_end=scheduled_end,
+            needs_render=not ({"failed", "stuck"} & faults),
+        )
+        sim.store.add(task)
+        if task.needs_render:
+            width, height = parse_size(effective["size"])
+            spec = RenderSpec(
+                prompt=effective["prompt"],
+                seed=int(effective["seed"]),
+                model=effective["model"],
+                resolution=effective["resolution"],
+                aspect_ratio=effective["aspect_ratio"],
+                duration=int(effective["duration"]),
+                width=width,
+                height=height,
+            )
+
+            def finished(future) -> None:
+                error = future.exception()
+                sim.store.render_finished(task, None if error else future.result(), repr(error) if error else None)
+
+            sim.renderer.submit(spec).add_done_callback(finished)
+        return JSONResponse(video_object(task, now))
+
+    def video_object(task: Task, now: float) -> dict[str, Any]:
+        status = sim.store.observe(task, now)
+        if status in (SUCCESS, FAILURE):
+            completed_at = task.completed_at
+        else:
+            # new-api fills completed_at from the last update while a task runs (contract §2.4).
+            completed_at = task.created_at if now < task.queue_end else task.queue_end
+        return {
+            "id": task.task_id,
+            "task_id": task.task_id,
+            "object": "video",
+            "model": task.model,
+            "status": PUBLIC_STATUS[status],
+            "progress": PROGRESS[status],
+            "created_at": int(task.created_at),
+            "completed_at": int(math.ceil(completed_at)),
+        }
+
+    @app.get("/v1/videos/{task_id}")
+    async def poll(task_id: str, request: Request) -> Response:
+        sim.store.count_request(POLL_ROUTE)
+        owner, denied = authenticate(request)
+        if denied is not None:
+            return denied
+        try:
+            forced = forced_faults(request)
+        except ValueError as exc:
+            return task_error(400, "invalid_request", str(exc))
+        fault = transport_fault(POLL_ROUTE, ("rate_429", "server_500", "drop_connection"), forced)
+        if fault is not None:
+            return fault
+        task = sim.store.get(task_id, owner)
+        if task is None:
+            return task_error(400, "task_not_exist", "task_not_exist")
+        return JSONResponse(video_object(task, time.time()))
+
+    @app.get("/v1/videos/{task_id}/content")
+    async def content(task_id: str, request: Request) -> Response:
+        sim.store.count_request(CONTENT_ROUTE)
+        owner, denied = authenticate(request)
+        if denied is not None:
+            return denied
+        try:
+            forced = forced_faults(request)
+        except ValueError as exc:
+            return content_error(400, str(exc))
+        task = sim.store.get(task_id, owner)
+        if task is None:
+            return content_error(404, "Task not found")
+        fault = transport_fault(CONTENT_ROUTE, ("drop_connection",), forced)
+        if fault is not None:
+            return fault
+        now = time.time()
+        status = sim.store.observe(task, now)
+        if status != SUCCESS:
+            return content_error(400, f"Task is not completed yet, current status: {status}")
+        refused = content_fault(task, now)
+        if refused is not None:
+            return refused
+        return FileResponse(
+            task.render_path,
+            media_type="video/mp4",
+            headers={"Cache-Control": "public, max-age=86400"},
+            content_disposition_type="inline",
+        )
+
+    def content_fault(task: Task, now: float) -> Response | None:
+        """The documented quirks right after completion, per the task's faults."""
+        calls = task.extra.setdefault("content_calls", {"not_ready": 0, "502": 0})
+        if "content_not_ready" in task.faults:
+            lag = max(sim.scaled(sim.config.content_lag_s), cfg.CONTENT_NOT_READY_MIN_S)
+            if now < (task.completed_at or now) + lag or calls["not_ready"] < cfg.CONTENT_NOT_READY_MIN_CALLS:
+                calls["not_ready"] += 1
+                return content_error(400, "Task is not completed yet, current status: IN_PROGRESS")
+        if "content_502" in task.faults and calls["502"] < cfg.CONTENT_502_CALLS:
+            calls["502"] += 1
+            return content_error(502, "Upstream service returned status 404", "server_error")
+        return None
+
+    @app.get("/_sim/ledger")
+    async def ledger() -> Response:
+        sim.store.count_request(LEDGER_ROUTE)
+        return JSONResponse(sim.ledger())
+
+    return app

@@ -1,0 +1,206 @@
+"""Real MP4s for simulated tasks: H.264 + AAC, 24 fps, exact size and duration, cached.
+
+The picture follows from the request: the seed picks the gradient colours, its
+motion and the tone; the prompt and seed are written on every frame beside
+"SIMULATED" and a running clock, so frames differ over time and nobody takes
+the clip for Veo output. Same prompt, seed and parameters give byte-identical
+files (bitexact flags, no metadata, one x264 thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import textwrap
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FPS = 24
+AUDIO_RATE = 48000
+# Bump when the picture or encoding changes, so old cache entries are not served.
+RENDER_VERSION = 1
+FONT_NAME = "pillow-default-font.ttf"
+
+
+class RenderError(RuntimeError):
+    """ffmpeg could not produce the clip."""
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """Everything that decides a clip's bytes."""
+
+    prompt: str
+    seed: int
+    model: str
+    resolution: str
+    aspect_ratio: str
+    duration: int
+    width: int
+    height: int
+
+    def key(self) -> str:
+        """Cache key: a hash of every field (and the renderer version)."""
+        text = json.dumps({**asdict(self), "v": RENDER_VERSION}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _seed_colour(seed: int, index: int) -> str:
+    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+    return "0x" + digest[:3].hex()
+
+
+def _escape_path(path: Path) -> str:
+    """A path as a filtergraph option value (our cache paths, quoted for : and ')."""
+    return "'" + str(path).replace("\\", "/").replace("'", "'\\''") + "'"
+
+
+def _wrap(text: str, width: int, max_lines: int) -> str:
+    lines = textwrap.wrap(" ".join(text.split()), width=width) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(0, width - 3)] + "..."
+    return "\n".join(lines)
+
+
+def ffmpeg_command(spec: RenderSpec, out: Path, font: Path, prompt_file: Path, label_file: Path) -> list[str]:
+    """The ffmpeg invocation that renders ``spec`` to ``out``."""
+    seed = spec.seed
+    small_w, small_h = (320, 180) if spec.width >= spec.height else (180, 320)
+    colours = ":".join(f"c{i}={_seed_colour(seed, i)}" for i in range(4))
+    speed = 0.01 + (seed % 97) / 97 * 0.04
+    # A small seeded gradient, scaled up: cheap to draw and cheap to encode even at 4k.
+    video_src = (
+        f"gradients=s={small_w}x{small_h}:r={FPS}:d={spec.duration}:{colours}:nb_colors=4"
+        f":seed={seed % 2147483647}:speed={speed:.4f}"
+    )
+    short = min(spec.width, spec.height)
+    big, small = max(12, short // 10), max(10, short // 30)
+    font_opt = f"fontfile={_escape_path(font)}"
+    # The big word drifts across the frame so motion is visible even in the picture alone.
+    drift_y = f"(h-th)/2+sin(t*1.3+{seed % 628}/100)*h/6"
+    filters = [
+        f"format=yuv420p,scale={spec.width}:{spec.height}:flags=fast_bilinear",
+        f"drawtext={font_opt}:text=SIMULATED:fontsize={big}:fontcolor=white@0.85:borderw={max(1, big // 20)}"
+        f":bordercolor=black@0.6:x=(w-tw)/2+sin(t*0.9)*w/8:y={drift_y}",
+        f"drawtext={font_opt}:textfile={_escape_path(prompt_file)}:expansion=none:fontsize={small}"
+        f":fontcolor=white:line_spacing={small // 4}:box=1:boxcolor=black@0.55:boxborderw={small // 2}"
+        f":x={small}:y={small}",
+        f"drawtext={font_opt}:textfile={_escape_path(label_file)}:expansion=none:fontsize={small}"
+        f":fontcolor=white:box=1:boxcolor=black@0.55:boxborderw={small // 2}:x={small}:y=h-th-{small}",
+        f"drawtext={font_opt}:text='%{{pts\\:hms}}':fontsize={small}:fontcolor=white:box=1"
+        f":boxcolor=black@0.55:boxborderw={small // 2}:x=w-tw-{small}:y=h-th-{small}",
+    ]
+    tone = 220 + seed % 440
+    audio_src = f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}"
+    return [
+        _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", video_src,
+        "-f", "lavfi", "-i", audio_src,
+        "-filter_complex", f"[0:v]{','.join(filters)}[v];[1:a]aformat=channel_layouts=stereo[a]",
+        "-map", "[v]", "-map", "[a]",
+        "-t", str(spec.duration),
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p",
+        "-threads", "1", "-g", str(FPS * 2),
+        "-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "-map_metadata", "-1", "-movflags", "+faststart",
+        "-f", "mp4", str(out),
+    ]
+
+
+class Renderer:
+    """Renders specs to the cache directory off the caller's thread; identical specs render once."""
+
+    def __init__(self, cache_dir: Path, workers: int = 2) -> None:
+        self.cache_dir = Path(cache_dir)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sim-render")
+        self._lock = threading.Lock()
+        self._pending: dict[str, Future] = {}
+
+    def path_for(self, spec: RenderSpec) -> Path:
+        return self.cache_dir / f"{spec.key()}.mp4"
+
+    def submit(self, spec: RenderSpec) -> "Future[Path]":
+        """A future for the clip's path; a cached clip gives a finished future at once."""
+        path = self.path_for(spec)
+        with self._lock:
+            pending = self._pending.get(spec.key())
+            if pending is not None:
+                return pending
+            future: Future = Future()
+            if path.exists():
+                future.set_result(path)
+                return future
+            self._pending[spec.key()] = future
+        self._pool.submit(self._run, spec, future)
+        return future
+
+    def render(self, spec: RenderSpec) -> Path:
+        """Render (or find) ``spec`` and wait for it."""
+        return self.submit(spec).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, spec: RenderSpec, future: Future) -> None:
+        try:
+            future.set_result(self._render_now(spec))
+        except BaseException as exc:  # the future carries it to whoever waits
+            future.set_exception(exc)
+        finally:
+            with self._lock:
+                self._pending.pop(spec.key(), None)
+
+    def _render_now(self, spec: RenderSpec) -> Path:
+        path = self.path_for(spec)
+        if path.exists():
+            return path
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        font = ensure_font(self.cache_dir)
+        with tempfile.TemporaryDirectory(prefix=".render-", dir=self.cache_dir) as work:
+            work_dir = Path(work)
+            prompt_file = work_dir / "prompt.txt"
+            label_file = work_dir / "label.txt"
+            chars = max(20, int(spec.width / (max(10, min(spec.width, spec.height) // 30) * 0.55)) - 4)
+            prompt_file.write_text(_wrap(spec.prompt, chars, 4), encoding="utf-8")
+            label_file.write_text(
+                f"SIMULATED  seed {spec.seed}  {spec.model}  {spec.resolution} {spec.aspect_ratio}  {spec.duration}s",
+                encoding="utf-8",
+            )
+            partial = work_dir / "out.mp4"
+            command = ffmpeg_command(spec, partial, font, prompt_file, label_file)
+            result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+            if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
+                raise RenderError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-800:]}")
+            os.replace(partial, path)  # atomic: readers see a whole file or none
+        return path
+
+
+def ensure_font(directory: Path) -> Path:
+    """The TrueType font Pillow embeds, written once beside the renders (no system fonts needed)."""
+    font = directory / FONT_NAME
+    if font.exists():
+        return font
+    from PIL import ImageFont
+
+    loaded = ImageFont.load_default(size=20)
+    source = getattr(loaded, "path", None)
+    data = source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".font-", dir=directory)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temp, font)
+    return font
