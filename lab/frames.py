@@ -575,7 +575,8 @@ def animated_preview(
     if frames < 1 or fps <= 0:
         raise ValueError("frames must be >= 1 and fps > 0")
     out_path = Path(out_path)
-    fractions = [k / frames for k in range(frames)] if frames > 1 else [0.5]
+    # Mid-points of equal slices: even spacing, and no black first frame.
+    fractions = [(k + 0.5) / frames for k in range(frames)]
     images = extract_at(path, fractions=fractions, width=width)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "GIF" if out_path.suffix.lower() == ".gif" else "WEBP"

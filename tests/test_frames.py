@@ -141,6 +141,11 @@ def _default_indices(scan: frames._Scan) -> list[int]:
     return sorted({frames.frame_index(f * n / FPS, FPS, n) for f in frames.DEFAULT_FRACTIONS})
 
 
+def test_single_pass_starting_past_a_keyframe_counts_frames_from_there(long_clip: Path) -> None:
+    images = frames.extract_at(long_clip, timestamps=[7.3, 20.0, 29.9], strategy="single_pass")
+    assert [decode_index(im) for im in images] == [176, 480, 718]
+
+
 def test_auto_seeks_in_long_videos_with_regular_keyframes() -> None:
     scan = _scan_shape(60, keyframe_every=2)
     assert frames._choose_strategy(scan, _default_indices(scan)) == "seek"
@@ -258,12 +263,15 @@ def bad_files(tmp_path: Path, indexed_clip: Path, media_dir: Path) -> dict[str, 
     audio_only = media_dir / "tone.m4a"
     if not audio_only.exists():
         _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio_only))
+    fifo = tmp_path / "pipe.mp4"  # opening it would block forever
+    os.mkfifo(fifo)
     return {"missing": tmp_path / "nope.mp4", "text": text, "empty": empty, "truncated": cut,
-            "truncated_faststart": cut_faststart, "audio_only": audio_only, "directory": tmp_path}
+            "truncated_faststart": cut_faststart, "audio_only": audio_only, "directory": tmp_path,
+            "fifo": fifo}
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "truncated_faststart",
-                                  "audio_only", "directory"])
+                                  "audio_only", "directory", "fifo"])
 def test_bad_input_raises_media_error(bad_files: dict[str, Path], kind: str) -> None:
     with pytest.raises(MediaError):
         frames.extract_thumbnails(bad_files[kind])
