@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _interrupt(signum, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # one stop is enough; a repeat must not break the shutdown
     raise KeyboardInterrupt
 
 
