@@ -224,6 +224,12 @@ def test_contact_sheet_draws_run_labels_and_column_times() -> None:
     assert header.getextrema()[0] < 100
 
 
+def test_contact_sheet_keeps_a_labelled_row_for_a_run_without_images() -> None:
+    failed = frames.SheetRow("seed 9", [], [], ("no video: task failed",))
+    sheet = frames.contact_sheet([_row("a"), failed])
+    assert sheet.height > frames.contact_sheet([_row("a")]).height
+
+
 def test_save_contact_sheet_writes_a_png(tmp_path: Path) -> None:
     out = frames.save_contact_sheet([_row("a")], tmp_path / "sheet.png")
     with Image.open(out) as image:
