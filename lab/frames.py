@@ -47,6 +47,7 @@ __all__ = [
     "contact_sheet",
     "extract_at",
     "extract_thumbnails",
+    "frame_index",
     "probe",
     "save_contact_sheet",
     "thumbnail_fractions",
