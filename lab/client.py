@@ -238,7 +238,9 @@ def parse_error_body(status: int, reason: str, content_type: str, body: bytes) -
         error = data.get("error")
         if isinstance(error, Mapping):
             message = str(error.get("message") or error.get("status") or error.get("type") or "")
-            code = error.get("code") or error.get("status") or error.get("type")
+            code = error.get("code")
+            if not isinstance(code, str) or not code:  # Google: numeric code + status name
+                code = error.get("status") or (code if code not in (None, "") else None)
             return _truncate(message or f"HTTP {status}"), (str(code) if code not in (None, "") else None)
         if isinstance(error, str) and error:
             return _truncate(error), None
