@@ -1,0 +1,101 @@
+"""A sweep (or any set of journalled runs) as one ZIP: videos, contact sheet, manifest.
+
+The manifest records, per task, the exact request (the raw body and the wire
+body that was POSTed), the task id and the result. It is built from journal
+records, which never hold the API key; ``secrets`` is a last check that none
+of the given strings appears anywhere in what is written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from lab.errors import LabError
+from lab.store import TaskRecord
+
+MANIFEST_NAME = "manifest.json"
+
+
+class ExportError(LabError):
+    """The ZIP could not be written, or would have contained a secret."""
+
+
+def manifest_entry(record: TaskRecord, label: str | None = None, video_name: str | None = None) -> dict[str, Any]:
+    """One task in the manifest: what was asked, what was sent, what came back."""
+    return {
+        "label": label or record.variant_label,
+        "task_id": record.task_id,
+        "status": record.status,
+        "request": record.request,
+        "wire": record.wire,
+        "effective": record.effective,
+        "cost_usd": record.cost_usd,
+        "elapsed_s": record.elapsed_s,
+        "error": record.error,
+        "video": video_name,
+        "backend": record.base_url_kind,
+    }
+
+
+def build_manifest(
+    records: Sequence[tuple[str | None, TaskRecord]],
+    *,
+    contact_sheet_name: str | None = None,
+    sweep_id: str | None = None,
+) -> tuple[dict[str, Any], list[tuple[Path, str]]]:
+    """The manifest and the (file, name in the zip) pairs of the videos that exist."""
+    files: list[tuple[Path, str]] = []
+    entries = []
+    for number, (label, record) in enumerate(records, start=1):
+        video_name = None
+        if record.video_path and Path(record.video_path).is_file():
+            video_name = f"videos/{number:02d}_{record.task_id}.mp4"
+            files.append((Path(record.video_path), video_name))
+        entries.append(manifest_entry(record, label, video_name))
+    manifest = {
+        "sweep_id": sweep_id,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "contact_sheet": contact_sheet_name,
+        "total_cost_usd": round(sum(r.cost_usd or 0.0 for _, r in records), 2),
+        "tasks": entries,
+    }
+    return manifest, files
+
+
+def export_zip(
+    records: Iterable[tuple[str | None, TaskRecord]],
+    out_path: str | Path,
+    *,
+    contact_sheet: str | Path | None = None,
+    sweep_id: str | None = None,
+    secrets: Iterable[str | None] = (),
+) -> Path:
+    """Write the ZIP at ``out_path``; ``records`` are (label, record) pairs in row order."""
+    records = list(records)
+    sheet = Path(contact_sheet) if contact_sheet and Path(contact_sheet).is_file() else None
+    sheet_name = f"contact_sheet{sheet.suffix}" if sheet else None
+    manifest, files = build_manifest(records, contact_sheet_name=sheet_name, sweep_id=sweep_id)
+    text = json.dumps(manifest, ensure_ascii=False, indent=2)
+    for secret in secrets:
+        if secret and secret in text:
+            raise ExportError("Refusing to export: the manifest would contain the API key.")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    part = out_path.with_suffix(out_path.suffix + ".part")
+    try:
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(MANIFEST_NAME, text)
+            if sheet is not None:
+                archive.write(sheet, sheet_name, compress_type=zipfile.ZIP_STORED)
+            for path, name in files:
+                # MP4 is already compressed: store it.
+                archive.write(path, name, compress_type=zipfile.ZIP_STORED)
+        part.replace(out_path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise ExportError(f"Could not write {out_path.name}: {exc}") from exc
+    return out_path

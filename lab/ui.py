@@ -1,0 +1,616 @@
+"""The Gradio prompt lab: the only module that imports gradio.
+
+Layout first, events last. Handlers are thin: component values go through
+``lab.presentation`` and ``lab.params`` into the runner, and results come back
+as component updates. Every UI event is ``api_visibility="private"``; the
+public endpoints (``/resolve``, ``/generate``, ``/sweep``) take a request body
+as in the vendor's docs and return data (see ``_api_*``).
+
+The API key never enters a component, a State or a JSON output: the runner
+holds it on the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from lab import params, presentation as pres  # noqa: E402
+from lab.errors import LabError, RequestInvalid  # noqa: E402
+from lab.presets import Preset, load_presets  # noqa: E402
+from lab.settings import Settings, load_settings  # noqa: E402
+from lab.ui_services import LabServices, RunOutcome, SweepOutcome  # noqa: E402
+
+CSS = """
+.lab-banner {font-size: 0.9em}
+.sweep-row {border-bottom: 1px solid var(--border-color-primary); padding-bottom: 6px}
+#effective-panel table {font-size: 0.9em}
+"""
+THUMB_COUNT = 5
+TICK_SECONDS = 1.0
+
+
+def _raise_for_ui(err: LabError) -> None:
+    raise gr.Error(str(err)) from err
+
+
+def _session(request: gr.Request | None) -> str:
+    return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
+
+
+def _no_path_keys(value: Any) -> Any:
+    """gradio_client treats any dict with a "path" string as a file: rename such keys in JSON outputs."""
+    if isinstance(value, dict):
+        return {("path_" if k == "path" else k): _no_path_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_path_keys(v) for v in value]
+    return value
+
+
+class _Pump:
+    """Run ``fn(on_event=...)`` in a thread and yield its events (or None each tick) as they arrive."""
+
+    def __init__(self, fn: Callable[..., Any], tick: float = TICK_SECONDS) -> None:
+        self._fn = fn
+        self._tick = tick
+        self._queue: queue.Queue = queue.Queue()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        def work() -> None:
+            try:
+                self.result = self._fn(on_event=lambda event: self._queue.put(("event", event)))
+            except BaseException as exc:  # handed to the caller's thread below
+                self.error = exc
+            finally:
+                self._queue.put(("end", None))
+
+        threading.Thread(target=work, name="lab-ui-run", daemon=True).start()
+        while True:
+            try:
+                kind, event = self._queue.get(timeout=self._tick)
+            except queue.Empty:
+                yield None
+                continue
+            if kind == "end":
+                return
+            yield event
+
+
+@dataclass
+class _Form:
+    """The single-run form's components, in ``pres.FORM_FIELDS`` order."""
+
+    components: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str):
+        return self.components[name]
+
+    @property
+    def inputs(self) -> list:
+        return [self.components[name] for name in pres.FORM_FIELDS]
+
+
+def _resolve_form(values: list) -> tuple[dict | None, params.Resolution | None, str | None]:
+    try:
+        body = pres.body_from_form(*values)
+    except RequestInvalid as err:
+        return None, None, str(err)
+    return body, params.resolve(body), None
+
+
+def build_demo(settings: Settings | None = None, *, base_url: str | None = None, api_key: str | None = None) -> gr.Blocks:
+    """The whole lab as one Blocks. ``base_url``/``api_key`` override settings (tests point it at a simulator)."""
+    settings = settings or load_settings()
+    services = LabServices.create(settings, base_url=base_url, api_key=api_key)
+    presets = load_presets()
+    max_rows = settings.max_sweep
+    snippet_base = services.snippet_base_url
+
+    with gr.Blocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
+        # ------------------------------------------------------------------ layout
+        gr.Markdown("# Veo Prompt Lab")
+        banner = gr.Markdown(services.banner("anonymous"), elem_classes=["lab-banner"])
+        with gr.Tabs() as tabs:
+            with gr.Tab("Single run", id="single"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        preset = gr.Dropdown(
+                            choices=[p.name for p in presets], value=None, label="Preset",
+                            info="Fills the form with a named prompt and parameters.",
+                        )
+                        form = _Form()
+                        with gr.Group(visible=True) as form_group:
+                            form.components["model"] = gr.Dropdown(
+                                choices=pres.model_choices(settings.models), value=settings.models[0], label="Model",
+                            )
+                            form.components["prompt"] = gr.Textbox(
+                                label="Prompt", lines=4, max_lines=12,
+                                placeholder="Scene, subject, action, camera, lighting, sound…",
+                            )
+                            form.components["negative_prompt"] = gr.Textbox(
+                                label="Negative prompt (metadata.negativePrompt)", lines=1,
+                            )
+                            with gr.Row():
+                                form.components["duration"] = gr.Dropdown(
+                                    choices=pres.choices_with_not_set(params.DURATIONS), value="8", label="duration (s)",
+                                )
+                                form.components["size"] = gr.Dropdown(
+                                    choices=pres.choices_with_not_set(params.SIZES), value=pres.NOT_SET, label="size",
+                                )
+                                form.components["resolution"] = gr.Dropdown(
+                                    choices=pres.choices_with_not_set(params.RESOLUTIONS), value="720p",
+                                    label="metadata.resolution",
+                                )
+                                form.components["aspect_ratio"] = gr.Dropdown(
+                                    choices=pres.choices_with_not_set(params.ASPECT_RATIOS), value="16:9",
+                                    label="metadata.aspectRatio",
+                                )
+                            with gr.Row():
+                                form.components["seed"] = gr.Number(
+                                    label="Seed (metadata.seed)", precision=0, value=None, minimum=0,
+                                    maximum=params.SEED_MAX, info="Empty: the service picks one.",
+                                )
+                                randomize = gr.Checkbox(label="New random seed on each run", value=False)
+                                new_seed = gr.Button("🎲 Random seed", size="sm")
+                        with gr.Accordion("Advanced: other duration fields, raw JSON body", open=False):
+                            with gr.Row():
+                                form.components["duration_seconds"] = gr.Dropdown(
+                                    choices=pres.choices_with_not_set(params.DURATIONS), value=pres.NOT_SET,
+                                    label="metadata.durationSeconds (integer)",
+                                )
+                                form.components["seconds"] = gr.Dropdown(
+                                    choices=pres.choices_with_not_set(params.DURATIONS), value=pres.NOT_SET,
+                                    label="seconds",
+                                )
+                            form.components["raw_mode"] = gr.Checkbox(
+                                label="Raw body mode: send the JSON below instead of the form", value=False,
+                            )
+                            form.components["raw_body"] = gr.Code(
+                                language="json", label="Raw request body", lines=10, interactive=True, visible=False,
+                            )
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Effective request")
+                        effective_md = gr.Markdown(elem_id="effective-panel")
+                        gate_md = gr.Markdown(elem_id="generate-gate")
+                        with gr.Tabs():
+                            with gr.Tab("JSON body"):
+                                wire_code = gr.Code(language="json", label="Body that will be sent", interactive=False)
+                            with gr.Tab("curl"):
+                                curl_code = gr.Code(language="shell", label="curl (key redacted)", interactive=False)
+                            with gr.Tab("Python"):
+                                python_code = gr.Code(language="python", label="Python (key redacted)", interactive=False)
+                with gr.Row():
+                    generate_btn = gr.Button("Generate", variant="primary", interactive=False)
+                    stop_btn = gr.Button("Stop waiting", variant="stop")
+                    fetch_btn = gr.Button("Fetch unfinished")
+                progress_md = gr.Markdown(elem_id="run-progress")
+                with gr.Row():
+                    video = gr.Video(label="Video", interactive=False, format=None, buttons=["download"])
+                    thumbs = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=220, interactive=False)
+                with gr.Row():
+                    sent_code = gr.Code(language="json", label="Request sent", interactive=False)
+                    answer_json = gr.JSON(label="Server answered")
+                run_summary_md = gr.Markdown(elem_id="run-summary")
+
+            with gr.Tab("Seed sweep", id="sweep"):
+                gr.Markdown(
+                    "The request from **Single run** × each seed, or × each prompt variant (one per line) × each seed. "
+                    "Tasks run at the same time; rows fill in as each one finishes."
+                )
+                with gr.Row():
+                    sweep_seeds = gr.Textbox(label="Seeds", value="1, 2, 3", placeholder="1, 2, 3")
+                    sweep_random = gr.Number(label="…plus N random seeds", value=0, precision=0, minimum=0,
+                                             maximum=max_rows)
+                sweep_variants = gr.Textbox(label="Prompt variants (one per line; empty: the form's prompt)", lines=3)
+                sweep_estimate = gr.Markdown(elem_id="sweep-estimate")
+                with gr.Row():
+                    sweep_btn = gr.Button("Run sweep", variant="primary")
+                    sweep_stop_btn = gr.Button("Stop waiting", variant="stop", elem_id="sweep-stop")
+                sweep_status = gr.Markdown(elem_id="sweep-status")
+                sweep_rows, sweep_labels, sweep_videos, sweep_galleries, use_seed_btns = [], [], [], [], []
+                for i in range(max_rows):
+                    with gr.Row(visible=False, elem_classes=["sweep-row"], elem_id=f"sweep-row-{i}") as row:
+                        with gr.Column(scale=1, min_width=160):
+                            sweep_labels.append(gr.Markdown(elem_id=f"sweep-label-{i}"))
+                            use_seed_btns.append(gr.Button("Use this seed", size="sm", elem_id=f"use-seed-{i}"))
+                        sweep_videos.append(gr.Video(label=f"Row {i + 1}", interactive=False, height=200,
+                                                     scale=2, buttons=["download"]))
+                        sweep_galleries.append(gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=200,
+                                                          scale=5, interactive=False))
+                    sweep_rows.append(row)
+                with gr.Row():
+                    sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False, height=300)
+                    with gr.Column():
+                        sheet_download = gr.DownloadButton("Download contact sheet (PNG)", visible=False)
+                        zip_download = gr.DownloadButton("Download ZIP (videos, sheet, manifest)", visible=False)
+                sweep_seed_state = gr.State([])
+
+            with gr.Tab("History", id="history"):
+                with gr.Row():
+                    history_filter = gr.Textbox(label="Filter by prompt text", scale=3)
+                    history_refresh = gr.Button("Refresh", scale=1)
+                history_gallery = gr.Gallery(label="Runs, newest first", columns=6, height=260, allow_preview=False,
+                                             interactive=False)
+                history_table = gr.Dataframe(
+                    headers=["when", "task id", "status", "model", "resolution", "aspect", "duration", "seed",
+                             "cost", "time taken", "prompt"],
+                    interactive=False, wrap=True, label="Journal",
+                )
+                with gr.Row():
+                    history_selected = gr.Markdown("Select a run above.")
+                    history_video = gr.Video(label="Selected run", interactive=False, height=240)
+                with gr.Row():
+                    history_load = gr.Button("Load into form")
+                    history_rerun = gr.Button("Re-run")
+                history_ids = gr.State({})
+                history_choice = gr.State(None)
+
+        # Data-in, data-out endpoints for gradio_client; hidden from the page.
+        with gr.Column(visible=False):
+            api_body = gr.Textbox(label="body")
+            api_seeds = gr.Textbox(label="seeds")
+            api_random = gr.Number(label="random_seeds", precision=0)
+            api_variants = gr.Textbox(label="variants")
+            api_resolution = gr.JSON(label="resolution")
+            api_video = gr.Video(label="video")
+            api_summary = gr.JSON(label="summary")
+            api_sheet = gr.File(label="contact_sheet")
+            api_zip = gr.File(label="zip")
+            api_sweep_summary = gr.JSON(label="sweep_summary")
+            api_resolve_btn = gr.Button("resolve")
+            api_generate_btn = gr.Button("generate")
+            api_sweep_btn = gr.Button("sweep")
+
+        # ------------------------------------------------------------------ handlers
+        def refresh_panel(*values):
+            body, resolution, problem = _resolve_form(list(values))
+            gate = pres.generate_gate(resolution, problem)
+            if resolution is None:
+                panel = f"**Cannot read the request:** {problem}"
+                wire = curl = python = ""
+            else:
+                panel = pres.effective_markdown(resolution)
+                if resolution.wire is not None:
+                    wire = params.wire_json(resolution.wire)
+                    curl = params.curl_snippet(resolution.wire, snippet_base)
+                    python = params.python_snippet(resolution.wire, snippet_base)
+                else:
+                    wire = json.dumps(body, ensure_ascii=False, indent=2)
+                    curl = python = "# The request is invalid; fix the errors to get a snippet."
+            return (
+                panel,
+                ("✅ " if gate.ok else "⛔ ") + gate.reason,
+                wire,
+                curl,
+                python,
+                gr.update(interactive=gate.ok),
+            )
+
+        panel_outputs = [effective_md, gate_md, wire_code, curl_code, python_code, generate_btn]
+
+        def toggle_raw(raw_mode, *values):
+            values = list(values)
+            raw_text = values[pres.FORM_FIELDS.index("raw_body")]
+            if raw_mode and not (raw_text or "").strip():
+                form_values = values[:]
+                form_values[pres.FORM_FIELDS.index("raw_mode")] = False
+                try:
+                    raw_text = json.dumps(pres.body_from_form(*form_values), ensure_ascii=False, indent=2)
+                except RequestInvalid:
+                    raw_text = "{}"
+            return gr.update(visible=not raw_mode), gr.update(visible=raw_mode, value=raw_text)
+
+        def apply_body(body: dict) -> list:
+            values = pres.form_from_body(body)
+            return [values[name] for name in pres.FORM_FIELDS]
+
+        def choose_preset(name):
+            if not name:
+                return [gr.skip()] * len(pres.FORM_FIELDS) + [gr.skip()]
+            chosen: Preset = next(p for p in presets if p.name == name)
+            values = apply_body(dict(chosen.body))
+            raw_mode = values[pres.FORM_FIELDS.index("raw_mode")]
+            return values + [gr.update(visible=not raw_mode)]
+
+        def roll_seed():
+            return params.random_seed()
+
+        def banner_for(request: gr.Request):
+            return services.banner(_session(request))
+
+        def run_generate(*values_and_flags, request: gr.Request):
+            *values, randomize_on = values_and_flags
+            session = _session(request)
+            body, resolution, problem = _resolve_form(list(values))
+            if problem:
+                raise gr.Error(problem)
+            if randomize_on:
+                body = params.with_seed(body, params.random_seed())
+                resolution = params.resolve(body)
+            if not resolution.ok:
+                raise gr.Error("The request is invalid: " + resolution.error_text())
+            seed_out = resolution.effective["seed"]
+            median = services.median_elapsed(resolution)
+            started = time.monotonic()
+            stage, task_id = "queued", None
+            sent = params.wire_json(resolution.wire)
+            yield (pres.stage_markdown("queued", 0, median, None, "Submitting…"), None, None, sent, None, "",
+                   seed_out if seed_out is not None else gr.skip())
+            pump = _Pump(lambda on_event: services.run_one(body, session=session, on_event=on_event))
+            for event in pump:
+                if event is not None:
+                    task_id = event.task_id or task_id
+                    stage = pres.stage_for_event(event.kind, event.status) or stage
+                yield (pres.stage_markdown(stage, time.monotonic() - started, median, task_id),
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            if isinstance(pump.error, LabError):
+                note = services.failure_note(pump.error)
+                yield (f"**Not generated.** {note}", None, None, sent, None, "", gr.skip())
+                raise gr.Error(note)
+            if pump.error is not None:
+                raise pump.error
+            outcome: RunOutcome = pump.result
+            if not outcome.ok:
+                yield (f"**Failed.** {outcome.message}", None, None, sent, _no_path_keys(outcome.answer),
+                       outcome.summary_markdown(), gr.skip())
+                return
+            yield (
+                pres.stage_markdown("done", outcome.elapsed_s or (time.monotonic() - started), median, outcome.task_id),
+                outcome.video,
+                [(p, c) for p, c in outcome.thumbnails],
+                sent,
+                _no_path_keys(outcome.answer),
+                outcome.summary_markdown(),
+                gr.skip(),
+            )
+
+        def stop_waiting():
+            return pres.STOPPED_WAITING
+
+        def fetch_unfinished(request: gr.Request):
+            try:
+                return services.resume_text()
+            except LabError as err:
+                _raise_for_ui(err)
+
+        def sweep_estimate_for(seeds_text, random_count, variants_text, model):
+            try:
+                seeds = pres.parse_seeds(seeds_text, 0)
+            except RequestInvalid as err:
+                return f"⛔ {err}"
+            count = (len(seeds) + int(random_count or 0)) * max(1, len(pres.parse_variants(variants_text)))
+            return pres.sweep_estimate_text(model, count, max_rows, settings.max_concurrent_per_session)
+
+        def _empty_grid() -> list:
+            updates = []
+            for _ in range(max_rows):
+                updates += [gr.update(visible=False), "", None, None]
+            return updates
+
+        def run_sweep(*args, request: gr.Request):
+            *values, seeds_text, random_count, variants_text = args
+            session = _session(request)
+            body, resolution, problem = _resolve_form(list(values))
+            if problem:
+                raise gr.Error(problem)
+            try:
+                seeds = pres.parse_seeds(seeds_text, random_count)
+                items = pres.sweep_plan(body, seeds, pres.parse_variants(variants_text))
+            except RequestInvalid as err:
+                _raise_for_ui(err)
+            if len(items) > max_rows:
+                raise gr.Error(f"{len(items)} tasks is more than this lab allows at once ({max_rows}).")
+            for item in items:
+                check = params.resolve(item.body)
+                if not check.ok:
+                    raise gr.Error(f"{item.label}: {check.error_text()}")
+            labels = [item.label for item in items]
+            grid = _empty_grid()
+            for item in items:
+                grid[4 * item.index: 4 * item.index + 4] = [gr.update(visible=True), f"**{item.label}** · waiting…",
+                                                          None, None]
+            started = time.monotonic()
+            estimate = params.sweep_price_usd(resolution.effective["model"], len(items)) if resolution else None
+            head = f"Running {len(items)} tasks (up to ${estimate:.2f})." if estimate is not None else ""
+            seeds_state = [item.seed for item in items]
+            no_downloads = [None, gr.update(visible=False), gr.update(visible=False)]
+            yield [head] + grid + no_downloads + [seeds_state]
+            pump = _Pump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event))
+            done_count = 0
+            for event in pump:
+                updates = [gr.skip()] * (4 * max_rows)
+                if event is not None and getattr(event, "index", None) is not None and event.index < len(items):
+                    i = event.index
+                    cell = services.sweep_cell(event, labels[i])
+                    if cell is not None:
+                        if cell.finished:
+                            done_count += 1
+                        updates[4 * i + 1] = cell.label
+                        if cell.video:
+                            updates[4 * i + 2] = cell.video
+                        if cell.thumbnails:
+                            updates[4 * i + 3] = cell.thumbnails
+                status = f"{head} {done_count}/{len(items)} finished · elapsed {pres.format_seconds(time.monotonic() - started)}"
+                yield [status] + updates + [gr.skip()] * 3 + [gr.skip()]
+            if isinstance(pump.error, LabError):
+                _raise_for_ui(pump.error)
+            if pump.error is not None:
+                raise pump.error
+            outcome: SweepOutcome = pump.result
+            final = [gr.skip()] * (4 * max_rows)
+            for cell in outcome.cells:
+                final[4 * cell.index + 1] = cell.label
+                final[4 * cell.index + 2] = cell.video
+                final[4 * cell.index + 3] = cell.thumbnails
+            yield ([outcome.summary_markdown()] + final
+                   + [outcome.contact_sheet,
+                      gr.update(value=outcome.contact_sheet, visible=outcome.contact_sheet is not None),
+                      gr.update(value=outcome.zip_path, visible=outcome.zip_path is not None)]
+                   + [seeds_state])
+
+        def use_seed(index: int):
+            def handler(seeds):
+                if index >= len(seeds or []):
+                    return gr.skip(), gr.skip()
+                return seeds[index], gr.Tabs(selected="single")
+            return handler
+
+        def load_history(query):
+            rows, gallery, ids = services.history(query)
+            return rows, gallery, ids
+
+        def select_history(which: str):
+            def handler(ids, evt: gr.SelectData):
+                index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+                chosen = (ids or {}).get(which, [])
+                if index is None or index >= len(chosen):
+                    return None, "Select a run above.", None
+                task_id = chosen[index]
+                try:
+                    return task_id, services.history_detail(task_id), services.history_video(task_id)
+                except LabError as err:
+                    _raise_for_ui(err)
+            return handler
+
+        def history_to_form(task_id):
+            if not task_id:
+                raise gr.Error("Select a run in the history first.")
+            body = services.history_body(task_id)
+            values = apply_body(body)
+            raw_mode = values[pres.FORM_FIELDS.index("raw_mode")]
+            return values + [gr.update(visible=not raw_mode), gr.Tabs(selected="single")]
+
+        # Public endpoints: a body as in the docs in, data out.
+        def api_resolve(body_text: str) -> dict:
+            try:
+                body = json.loads(body_text) if isinstance(body_text, str) else body_text
+            except json.JSONDecodeError as exc:
+                raise gr.Error(f"The body is not valid JSON: {exc.msg}") from exc
+            return _no_path_keys(params.resolve(body).to_json())
+
+        def api_generate(body_text: str, request: gr.Request):
+            body = _api_body(body_text)
+            try:
+                outcome: RunOutcome = services.run_one(body, session=_session(request), on_event=None)
+            except LabError as err:
+                raise gr.Error(services.failure_note(err)) from err
+            # A failed task is data: no video, and the summary says why.
+            return outcome.video, _no_path_keys(outcome.summary())
+
+        def api_sweep(body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
+                      request: gr.Request):
+            body = _api_body(body_text)
+            try:
+                seeds = pres.parse_seeds(seeds_text, random_count)
+                items = pres.sweep_plan(body, seeds, pres.parse_variants(variants_text))
+                if len(items) > max_rows:
+                    raise RequestInvalid(f"{len(items)} tasks is more than this lab allows at once ({max_rows}).")
+                outcome: SweepOutcome = services.run_sweep(items, session=_session(request), on_event=None)
+            except LabError as err:
+                _raise_for_ui(err)
+            return outcome.contact_sheet, outcome.zip_path, _no_path_keys(outcome.summary())
+
+        def _api_body(body_text: Any) -> dict:
+            try:
+                body = json.loads(body_text) if isinstance(body_text, str) else body_text
+            except json.JSONDecodeError as exc:
+                raise gr.Error(f"The body is not valid JSON: {exc.msg}") from exc
+            resolution = params.resolve(body)
+            if not resolution.ok:
+                raise gr.Error("The request is invalid: " + resolution.error_text())
+            return body
+
+        # ------------------------------------------------------------------ events
+        private = {"api_visibility": "private"}
+        for name in pres.FORM_FIELDS:
+            component = form[name]
+            component.change(refresh_panel, form.inputs, panel_outputs, show_progress="hidden",
+                             trigger_mode="always_last", **private)
+        form["raw_mode"].change(toggle_raw, [form["raw_mode"], *form.inputs], [form_group, form["raw_body"]],
+                                show_progress="hidden", **private)
+        preset.change(choose_preset, preset, form.inputs + [form_group], show_progress="hidden", **private)
+        new_seed.click(roll_seed, None, form["seed"], show_progress="hidden", **private)
+        demo.load(refresh_panel, form.inputs, panel_outputs, show_progress="hidden", **private)
+        demo.load(banner_for, None, banner, show_progress="hidden", **private)
+
+        generation = {"concurrency_id": "video_generation", "concurrency_limit": settings.max_concurrent_total}
+        generate_event = generate_btn.click(
+            run_generate, [*form.inputs, randomize],
+            [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
+            show_progress="minimal", **generation, **private,
+        )
+        generate_event.then(banner_for, None, banner, show_progress="hidden", **private)
+        stop_btn.click(stop_waiting, None, progress_md, cancels=[generate_event], **private)
+        fetch_btn.click(fetch_unfinished, None, progress_md, **private)
+
+        sweep_inputs = [sweep_seeds, sweep_random, sweep_variants, form["model"]]
+        for component in sweep_inputs:
+            component.change(sweep_estimate_for, sweep_inputs, sweep_estimate, show_progress="hidden", **private)
+        demo.load(sweep_estimate_for, sweep_inputs, sweep_estimate, show_progress="hidden", **private)
+        grid_outputs = []
+        for i in range(max_rows):
+            grid_outputs += [sweep_rows[i], sweep_labels[i], sweep_videos[i], sweep_galleries[i]]
+        sweep_event = sweep_btn.click(
+            run_sweep, [*form.inputs, sweep_seeds, sweep_random, sweep_variants],
+            [sweep_status, *grid_outputs, sheet_image, sheet_download, zip_download, sweep_seed_state],
+            show_progress="minimal", **generation, **private,
+        )
+        sweep_event.then(banner_for, None, banner, show_progress="hidden", **private)
+        sweep_stop_btn.click(stop_waiting, None, sweep_status, cancels=[sweep_event], **private)
+        for i, button in enumerate(use_seed_btns):
+            button.click(use_seed(i), sweep_seed_state, [form["seed"], tabs], **private)
+
+        history_refresh.click(load_history, history_filter, [history_table, history_gallery, history_ids], **private)
+        history_filter.submit(load_history, history_filter, [history_table, history_gallery, history_ids], **private)
+        history_table.select(select_history("table"), history_ids, [history_choice, history_selected, history_video],
+                             **private)
+        history_gallery.select(select_history("gallery"), history_ids,
+                               [history_choice, history_selected, history_video], **private)
+        history_load.click(history_to_form, history_choice, form.inputs + [form_group, tabs], **private)
+        history_rerun.click(history_to_form, history_choice, form.inputs + [form_group, tabs], **private).then(
+            run_generate, [*form.inputs, randomize],
+            [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
+            show_progress="minimal", **generation, **private,
+        )
+        demo.load(load_history, history_filter, [history_table, history_gallery, history_ids], **private)
+
+        api_resolve_btn.click(api_resolve, api_body, api_resolution, api_name="resolve")
+        api_generate_btn.click(api_generate, api_body, [api_video, api_summary], api_name="generate", **generation)
+        api_sweep_btn.click(api_sweep, [api_body, api_seeds, api_random, api_variants],
+                            [api_sheet, api_zip, api_sweep_summary], api_name="sweep", **generation)
+
+    demo.queue(default_concurrency_limit=8, max_size=64)
+    demo.lab_services = services  # for app.py and tests: the simulator URL, data dir, shutdown
+    return demo
+
+
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """The launch()/mount_gradio_app() options the lab always uses (run history off: it stores inputs)."""
+    return {
+        "run_history": False,
+        "footer_links": ["api", "gradio"],
+        "theme": gr.themes.Soft(),
+        "css": CSS,
+        "ssr_mode": False,
+        "allowed_paths": [str(settings.data_dir)],
+        "max_file_size": "1mb",
+    }
+
+
+def mount(app, demo: gr.Blocks, settings: Settings, path: str = "/"):
+    """Mount the lab on a FastAPI app with ``launch_options``; returns the app."""
+    options = launch_options(settings)
+    return gr.mount_gradio_app(app, demo, path=path, **options)
