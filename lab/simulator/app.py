@@ -58,7 +58,7 @@ class Simulator:
         self.faults = FaultInjector(config.faults, config.fault_seed)
 
     def ledger(self) -> dict[str, Any]:
-        return self.store.ledger()
+        return {**self.store.ledger(), "renders": self.renderer.renders}
 
     def close(self) -> None:
         self.renderer.close()

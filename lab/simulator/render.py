@@ -128,6 +128,7 @@ class Renderer:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sim-render")
         self._lock = threading.Lock()
         self._pending: dict[str, Future] = {}
+        self.renders = 0  # ffmpeg runs so far (cache hits and shared renders not counted)
 
     def path_for(self, spec: RenderSpec) -> Path:
         return self.cache_dir / f"{spec.key()}.mp4"
@@ -167,6 +168,8 @@ class Renderer:
         path = self.path_for(spec)
         if path.exists():
             return path
+        with self._lock:
+            self.renders += 1
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         font = ensure_font(self.cache_dir)
         with tempfile.TemporaryDirectory(prefix=".render-", dir=self.cache_dir) as work:
