@@ -121,30 +121,63 @@ def body_from_form(
     )
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def form_from_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Form values that reproduce ``body`` (presets, history). Fields the form lacks switch to raw mode."""
+    """Form values that reproduce ``body`` (presets, history).
+
+    When the form cannot show the body exactly (a number where the API wants a string,
+    a value outside the choices, extra fields), raw mode is switched on with the body as written.
+    """
     metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+    needs_raw = not isinstance(body.get("metadata", {}), Mapping)
+    known_meta = {"resolution", "aspectRatio", "seed", "negativePrompt", "durationSeconds"}
+    needs_raw |= any(k not in params.KNOWN_TOP_LEVEL for k in body) or any(k not in known_meta for k in metadata)
+
+    def choice(value: Any, options: Iterable[str]) -> str:
+        nonlocal needs_raw
+        if value is None:
+            return NOT_SET
+        if isinstance(value, str) and value in options:
+            return value
+        needs_raw = True
+        return NOT_SET
 
     def text(value: Any) -> str:
-        return NOT_SET if value is None else str(value)
+        nonlocal needs_raw
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        needs_raw = True
+        return ""
 
-    known_meta = {"resolution", "aspectRatio", "seed", "negativePrompt", "durationSeconds"}
-    needs_raw = any(k not in params.KNOWN_TOP_LEVEL for k in body) or any(k not in known_meta for k in metadata)
     seed = metadata.get("seed")
-    return {
-        "model": body.get("model"),
-        "prompt": body.get("prompt") or "",
-        "negative_prompt": metadata.get("negativePrompt") or "",
-        "duration": text(body.get("duration")),
-        "size": text(body.get("size")),
-        "resolution": text(metadata.get("resolution")),
-        "aspect_ratio": text(metadata.get("aspectRatio")),
-        "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-        "duration_seconds": text(metadata.get("durationSeconds")),
-        "seconds": text(body.get("seconds")),
-        "raw_mode": needs_raw,
-        "raw_body": json.dumps(body, ensure_ascii=False, indent=2),
+    if seed is not None and not _is_int(seed):
+        needs_raw = True
+    duration_seconds = metadata.get("durationSeconds")
+    if duration_seconds is not None and not (_is_int(duration_seconds) and str(duration_seconds) in params.DURATIONS):
+        needs_raw = True
+    model = body.get("model")
+    if model is not None and model not in params.MODELS:
+        needs_raw = True
+    values = {
+        "model": model if model in params.MODELS else None,
+        "prompt": text(body.get("prompt")),
+        "negative_prompt": text(metadata.get("negativePrompt")),
+        "duration": choice(body.get("duration"), params.DURATIONS),
+        "size": choice(body.get("size"), params.SIZES),
+        "resolution": choice(metadata.get("resolution"), params.RESOLUTIONS),
+        "aspect_ratio": choice(metadata.get("aspectRatio"), params.ASPECT_RATIOS),
+        "seed": str(seed) if _is_int(seed) else "",
+        "duration_seconds": str(duration_seconds) if _is_int(duration_seconds) and str(duration_seconds) in params.DURATIONS else NOT_SET,
+        "seconds": choice(body.get("seconds"), params.DURATIONS),
     }
+    values["raw_mode"] = needs_raw
+    values["raw_body"] = json.dumps(body, ensure_ascii=False, indent=2)
+    return values
 
 
 # ---------------------------------------------------------------- the effective-request panel

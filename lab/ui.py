@@ -126,7 +126,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         with gr.Tabs() as tabs:
             with gr.Tab("Single run", id="single"):
                 with gr.Row():
-                    with gr.Column(scale=3):
+                    with gr.Column(scale=5):
                         preset = gr.Dropdown(
                             choices=[p.name for p in presets], value=None, label="Preset",
                             info="Fills the form with a named prompt and parameters.",
@@ -159,12 +159,13 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                                     label="metadata.aspectRatio",
                                 )
                             with gr.Row():
-                                form.components["seed"] = gr.Number(
-                                    label="Seed (metadata.seed)", precision=0, value=None, minimum=0,
-                                    maximum=params.SEED_MAX, info="Empty: the service picks one.",
+                                form.components["seed"] = gr.Textbox(
+                                    label="Seed (metadata.seed)", value="", max_lines=1,
+                                    placeholder="empty: the service picks one",
                                 )
-                                randomize = gr.Checkbox(label="New random seed on each run", value=False)
-                                new_seed = gr.Button("🎲 Random seed", size="sm")
+                                with gr.Column():
+                                    randomize = gr.Checkbox(label="New random seed on each run", value=False)
+                                    new_seed = gr.Button("Random seed", size="sm")
                         with gr.Accordion("Advanced: other duration fields, raw JSON body", open=False):
                             with gr.Row():
                                 form.components["duration_seconds"] = gr.Dropdown(
@@ -181,7 +182,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                             form.components["raw_body"] = gr.Code(
                                 language="json", label="Raw request body", lines=10, interactive=True, visible=False,
                             )
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=4):
                         gr.Markdown("### Effective request")
                         effective_md = gr.Markdown(elem_id="effective-panel")
                         gate_md = gr.Markdown(elem_id="generate-gate")
@@ -242,11 +243,11 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 with gr.Row():
                     history_filter = gr.Textbox(label="Filter by prompt text", scale=3)
                     history_refresh = gr.Button("Refresh", scale=1)
-                history_gallery = gr.Gallery(label="Runs, newest first", columns=6, height=260, allow_preview=False,
+                history_gallery = gr.Gallery(label="Runs, newest first", columns=8, height=200, allow_preview=False,
                                              interactive=False)
                 history_table = gr.Dataframe(
-                    headers=["when", "task id", "status", "model", "resolution", "aspect", "duration", "seed",
-                             "cost", "time taken", "prompt"],
+                    headers=["when", "prompt", "status", "cost", "time taken", "model", "resolution", "aspect",
+                             "duration", "seed", "task id"],
                     interactive=False, wrap=True, label="Journal",
                 )
                 with gr.Row():
@@ -292,7 +293,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                     curl = python = "# The request is invalid; fix the errors to get a snippet."
             return (
                 panel,
-                ("✅ " if gate.ok else "⛔ ") + gate.reason,
+                gate.reason,
                 wire,
                 curl,
                 python,
@@ -326,13 +327,13 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             return values + [gr.update(visible=not raw_mode)]
 
         def roll_seed():
-            return params.random_seed()
+            return str(params.random_seed())
 
         def banner_for(request: gr.Request):
             return services.banner(_session(request))
 
-        def run_generate(*values_and_flags, request: gr.Request):
-            *values, randomize_on = values_and_flags
+        def run_generate(model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body, randomize_on, request: gr.Request):
+            values = [model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body]
             session = _session(request)
             body, resolution, problem = _resolve_form(list(values))
             if problem:
@@ -348,7 +349,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             stage, task_id = "queued", None
             sent = params.wire_json(resolution.wire)
             yield (pres.stage_markdown("queued", 0, median, None, "Submitting…"), None, None, sent, None, "",
-                   seed_out if seed_out is not None else gr.skip())
+                   str(seed_out) if seed_out is not None else gr.skip())
             pump = _Pump(lambda on_event: services.run_one(body, session=session, on_event=on_event))
             for event in pump:
                 if event is not None:
@@ -390,7 +391,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             try:
                 seeds = pres.parse_seeds(seeds_text, 0)
             except RequestInvalid as err:
-                return f"⛔ {err}"
+                return f"**Cannot run:** {err}"
             count = (len(seeds) + int(random_count or 0)) * max(1, len(pres.parse_variants(variants_text)))
             return pres.sweep_estimate_text(model, count, max_rows, settings.max_concurrent_per_session)
 
@@ -400,8 +401,9 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 updates += [gr.update(visible=False), "", None, None]
             return updates
 
-        def run_sweep(*args, request: gr.Request):
-            *values, seeds_text, random_count, variants_text = args
+        def run_sweep(model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body, seeds_text, random_count, variants_text,
+                      request: gr.Request):
+            values = [model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body]
             session = _session(request)
             body, resolution, problem = _resolve_form(list(values))
             if problem:
@@ -465,7 +467,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             def handler(seeds):
                 if index >= len(seeds or []):
                     return gr.skip(), gr.skip()
-                return seeds[index], gr.Tabs(selected="single")
+                return str(seeds[index]), gr.Tabs(selected="single")
             return handler
 
         def load_history(query):

@@ -296,13 +296,13 @@ class LabServices:
         if event.kind == "thumbnails":
             return SweepCell(event.index, f"**{label}** · saved{task}", thumbnails=_thumbs(record) or None)
         if event.kind == "failed":
-            return SweepCell(event.index, f"**{label}** · ⚠️ {event.message}{task}")
+            return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}")
         if event.kind == "done":
             if record is not None and record.status == "saved":
                 cost = _money(record.cost_usd)
                 return SweepCell(event.index, f"**{label}** · saved · {cost} · {format_seconds(event.elapsed_s)}{task}",
                                  video=record.video_path, thumbnails=_thumbs(record) or None, finished=True)
-            return SweepCell(event.index, f"**{label}** · ⚠️ {event.message}{task}", finished=True)
+            return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}", finished=True)
         return None
 
     def run_sweep(self, items: Sequence[Any], *, session: str, on_event: Callable[[Event], None] | None) -> SweepOutcome:
@@ -320,7 +320,7 @@ class LabServices:
             if r.ok:
                 label = f"**{r.label}** · saved · {_money(r.cost_usd)}" + (f" · `{r.task_id}`" if r.task_id else "")
             else:
-                label = f"**{r.label}** · ⚠️ {_result_message(r)}"
+                label = f"**{r.label}** · failed: {_result_message(r)}"
             cells.append(SweepCell(r.index, label, video=str(r.video_path) if r.ok and r.video_path else None,
                                    thumbnails=_thumbs(r.record), finished=True))
         return SweepOutcome(
@@ -362,10 +362,10 @@ class LabServices:
             when = dt.datetime.fromtimestamp(record.created_at).strftime("%Y-%m-%d %H:%M:%S")
             prompt = (record.prompt or "").replace("\n", " ")
             rows.append([
-                when, record.task_id, record.status, record.model or "", record.resolution or "",
-                record.aspect_ratio or "", record.duration or "", "" if record.seed is None else str(record.seed),
-                _money(record.cost_usd), format_seconds(record.elapsed_s) if record.elapsed_s else "",
-                prompt[:120] + ("…" if len(prompt) > 120 else ""),
+                when, prompt[:120] + ("…" if len(prompt) > 120 else ""), record.status, _money(record.cost_usd),
+                format_seconds(record.elapsed_s) if record.elapsed_s else "", record.model or "",
+                record.resolution or "", record.aspect_ratio or "", record.duration or "",
+                "" if record.seed is None else str(record.seed), record.task_id,
             ])
             table_ids.append(record.task_id)
             thumbs = _thumbs(record)
@@ -390,7 +390,7 @@ class LabServices:
             f"{record.seed if record.seed is not None else 'picked by the service'}",
         ]
         if record.error:
-            lines.append(f"⚠️ {record.error}")
+            lines.append(f"**Error:** {record.error}")
         lines.append("```json\n" + json.dumps(record.wire or record.request, ensure_ascii=False, indent=2) + "\n```")
         return "\n\n".join(lines)
 
