@@ -92,18 +92,27 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_tasks, _m002_swe
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations this database has not seen; returns their names."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-    applied = []
-    for migration in MIGRATIONS:
-        name = migration.__name__.lstrip("_")
-        if name in done:
-            continue
-        with db:  # one transaction per migration
+    """Apply the migrations this database has not seen; returns their names.
+
+    All in one write transaction taken up front (BEGIN IMMEDIATE), so two processes
+    opening a new journal at once cannot both run the same migration.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+        done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+        applied = []
+        for migration in MIGRATIONS:
+            name = migration.__name__.lstrip("_")
+            if name in done:
+                continue
             migration(db)
             db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
-        applied.append(name)
+            applied.append(name)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
     return applied
 
 

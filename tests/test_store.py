@@ -167,3 +167,23 @@ def test_an_unopenable_journal_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "dir.sqlite3").mkdir()
     with pytest.raises(StoreError):
         Store(tmp_path / "dir.sqlite3")
+
+
+def test_stores_opening_a_new_journal_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    errors: list[Exception] = []
+
+    def open_it() -> None:
+        try:
+            Store(path).close()
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Store(path) as store:
+        assert store.migrations() == [m.__name__.lstrip("_") for m in MIGRATIONS]
