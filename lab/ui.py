@@ -103,6 +103,19 @@ class _Form:
         return [self.components[name] for name in pres.FORM_FIELDS]
 
 
+class LabBlocks(gr.Blocks):
+    """Blocks whose launch() defaults to the lab's options (run history off, theme, allowed data dir)."""
+
+    lab_settings: Settings | None = None
+    lab_services: LabServices | None = None
+
+    def launch(self, *args: Any, **kwargs: Any):
+        if self.lab_settings is not None:
+            for name, value in launch_options(self.lab_settings).items():
+                kwargs.setdefault(name, value)
+        return super().launch(*args, **kwargs)
+
+
 def _resolve_form(values: list) -> tuple[dict | None, params.Resolution | None, str | None]:
     try:
         body = pres.body_from_form(*values)
@@ -119,7 +132,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
     max_rows = settings.max_sweep
     snippet_base = services.snippet_base_url
 
-    with gr.Blocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
+    with LabBlocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
         # ------------------------------------------------------------------ layout
         gr.Markdown("# Veo Prompt Lab")
         banner = gr.Markdown(services.banner("anonymous"), elem_classes=["lab-banner"])
@@ -151,11 +164,11 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                                     choices=pres.choices_with_not_set(params.SIZES), value=pres.NOT_SET, label="size",
                                 )
                                 form.components["resolution"] = gr.Dropdown(
-                                    choices=pres.choices_with_not_set(params.RESOLUTIONS), value="720p",
+                                    choices=pres.choices_with_not_set(params.RESOLUTIONS), value=pres.NOT_SET,
                                     label="metadata.resolution",
                                 )
                                 form.components["aspect_ratio"] = gr.Dropdown(
-                                    choices=pres.choices_with_not_set(params.ASPECT_RATIOS), value="16:9",
+                                    choices=pres.choices_with_not_set(params.ASPECT_RATIOS), value=pres.NOT_SET,
                                     label="metadata.aspectRatio",
                                 )
                             with gr.Row():
@@ -199,8 +212,9 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                     fetch_btn = gr.Button("Fetch unfinished")
                 progress_md = gr.Markdown(elem_id="run-progress")
                 with gr.Row():
-                    video = gr.Video(label="Video", interactive=False, format=None, buttons=["download"])
-                    thumbs = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=220, interactive=False)
+                    video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="run-video")
+                    thumbs = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=220, interactive=False,
+                                        elem_id="run-thumbs")
                 with gr.Row():
                     sent_code = gr.Code(language="json", label="Request sent", interactive=False)
                     answer_json = gr.JSON(label="Server answered")
@@ -595,6 +609,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                             [api_sheet, api_zip, api_sweep_summary], api_name="sweep", **generation)
 
     demo.queue(default_concurrency_limit=8, max_size=64)
+    demo.lab_settings = settings
     demo.lab_services = services  # for app.py and tests: the simulator URL, data dir, shutdown
     return demo
 

@@ -1,0 +1,158 @@
+"""The lab driven through gradio_client: /resolve, /generate and /sweep, data in and data out."""
+
+from __future__ import annotations
+
+import json
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lab import params
+
+SECRET = "sk-lab-test-secret-do-not-leak-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_settings(data_dir: Path, **extra: str):
+    from lab.settings import load_settings
+
+    environ = {
+        "LAB_DATA_DIR": str(data_dir),
+        "LAB_SIM_TIME_SCALE": "0.02",
+        "LAB_SPEND_CAP_SESSION_USD": "none",
+        "LAB_SPEND_CAP_DAY_USD": "none",
+        "LAB_MAX_SWEEP": "4",
+        **extra,
+    }
+    return load_settings(environ=environ)
+
+
+@pytest.fixture(scope="module")
+def lab(simulator, tmp_path_factory):
+    """The lab on a free port, talking to the test simulator with a key that must never leak."""
+    from lab.ui import build_demo
+
+    data_dir = tmp_path_factory.mktemp("lab-data")
+    demo = build_demo(lab_settings(data_dir), base_url=simulator.base_url, api_key=SECRET)
+    # No run_history argument on purpose: the lab's Blocks turns it off by default.
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url, demo, data_dir
+    demo.close()
+    demo.lab_services.close()
+
+
+@pytest.fixture(scope="module")
+def client(lab, tmp_path_factory):
+    from gradio_client import Client
+
+    url, _, _ = lab
+    c = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    yield c
+    c.close()
+
+
+def body(**overrides) -> str:
+    request = {"model": params.FAST_MODEL, "prompt": "a red fox trotting through fresh snow", "duration": "4",
+               "metadata": {"seed": 7}}
+    request.update(overrides)
+    return json.dumps(request)
+
+
+def contains_key(value, key: str) -> bool:
+    if isinstance(value, dict):
+        return key in value or any(contains_key(v, key) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_key(v, key) for v in value)
+    return False
+
+
+def test_only_resolve_generate_and_sweep_are_endpoints(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == {"/resolve", "/generate", "/sweep"}
+    assert not api["unnamed_endpoints"]
+
+
+def test_resolve_shows_which_field_won(client):
+    result = client.predict(body(size="720x1280", metadata={"aspectRatio": "16:9"}), api_name="/resolve")
+    assert result["ok"] is True
+    assert result["effective"]["aspect_ratio"] == "16:9"
+    assert result["source"]["aspect_ratio"] == "metadata.aspectRatio"
+    assert result["source"]["resolution"] == "size"
+    assert any("overridden by metadata.aspectRatio" in w for w in result["warnings"])
+
+
+def test_resolve_of_an_invalid_body_lists_its_errors(client):
+    result = client.predict(body(duration=8), api_name="/resolve")
+    assert result["ok"] is False and result["wire"] is None
+    assert [e["code"] for e in result["errors"]] == ["parse_request_failed"]
+
+
+def test_generate_returns_the_video_and_a_summary(client):
+    video, summary = client.predict(body(), api_name="/generate")
+    assert Path(video).is_file() and Path(video).stat().st_size > 0
+    assert summary["ok"] is True and summary["status"] == "saved"
+    assert summary["task_id"].startswith("task_")
+    assert summary["cost_usd"] == pytest.approx(0.30)
+    assert summary["seed"] == 7
+    assert summary["request"]["duration"] == "4"
+    assert summary["answer"]["status"] == "completed"
+    assert summary["thumbnail_count"] == 5
+    assert not contains_key(summary, "path")
+
+
+def test_generate_refuses_an_invalid_request_before_sending_it(client, lab):
+    from gradio_client.exceptions import AppError
+
+    _, demo, _ = lab
+    before = len(demo.lab_services.store.list_runs(limit=1000))
+    with pytest.raises(AppError, match='needs a duration of "8"'):
+        client.predict(body(metadata={"resolution": "1080p"}), api_name="/generate")
+    with pytest.raises(AppError, match="not valid JSON"):
+        client.predict("{not json", api_name="/generate")
+    assert len(demo.lab_services.store.list_runs(limit=1000)) == before
+
+
+def test_sweep_of_three_seeds_gives_three_results_and_a_contact_sheet(client):
+    sheet, archive, summary = client.predict(body(), "1, 2, 3", 0, "", api_name="/sweep")
+    assert [r["seed"] for r in summary["results"]] == [1, 2, 3]
+    assert all(r["status"] == "saved" for r in summary["results"])
+    assert summary["cost_usd"] == pytest.approx(0.90)
+    assert Path(sheet).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        manifest = json.loads(z.read("manifest.json"))
+        everything = b"".join(z.read(n) for n in names if not n.endswith(".mp4"))
+    assert sum(n.endswith(".mp4") for n in names) == 3 and "contact_sheet.png" in names
+    assert [t["wire"]["metadata"]["seed"] for t in manifest["tasks"]] == [1, 2, 3]
+    assert all(t["task_id"] for t in manifest["tasks"])
+    assert SECRET.encode() not in everything
+
+
+def test_sweep_larger_than_allowed_is_refused(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="more than this lab allows"):
+        client.predict(body(), "1, 2, 3", 2, "", api_name="/sweep")
+
+
+def test_prompt_variants_times_seeds(client):
+    _, _, summary = client.predict(body(), "11, 12", 0, "a fox\na hare", api_name="/sweep")
+    assert [r["label"] for r in summary["results"]] == [
+        "variant 1 · seed 11", "variant 1 · seed 12", "variant 2 · seed 11", "variant 2 · seed 12"]
+
+
+def test_the_key_never_reaches_the_page(lab):
+    import requests
+
+    url, _, _ = lab
+    config = requests.get(url.rstrip("/") + "/config", timeout=10)
+    assert config.ok
+    assert SECRET not in config.text
+    assert config.json()["run_history"] is False
