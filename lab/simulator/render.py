@@ -23,7 +23,9 @@ from pathlib import Path
 FPS = 24
 AUDIO_RATE = 48000
 # Bump when the picture or encoding changes, so old cache entries are not served.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
+# Constant quality by resolution: the picture is smooth gradients and text, so 4k stays small and fast.
+CRF_BY_RESOLUTION = {"720p": 30, "1080p": 32, "4k": 36}
 FONT_NAME = "pillow-default-font.ttf"
 
 
@@ -111,7 +113,7 @@ def ffmpeg_command(spec: RenderSpec, out: Path, font: Path, prompt_file: Path, l
         "-filter_complex", f"[0:v]{','.join(filters)}[v];[1:a]aformat=channel_layouts=stereo[a]",
         "-map", "[v]", "-map", "[a]",
         "-t", str(spec.duration),
-        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(CRF_BY_RESOLUTION.get(spec.resolution, 30)), "-pix_fmt", "yuv420p",
         "-threads", "1", "-g", str(FPS * 2),
         "-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2",
         "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
