@@ -496,8 +496,11 @@ class VideosClient:
                     task_id=task_id,
                 )
             sleep = interval
-            if expected_s is not None and now - start >= policy.near_fraction * expected_s:
-                sleep = min(sleep, policy.near_interval_s * policy.time_scale)
+            if expected_s is not None:
+                near_start = start + policy.near_fraction * expected_s
+                near = policy.near_interval_s * policy.time_scale
+                # Wake up when the near window opens, then poll at the near interval.
+                sleep = min(sleep, near) if now >= near_start else min(sleep, max(near_start - now, near))
             time.sleep(max(0.0, min(sleep, deadline - now)))
             interval = min(interval * policy.factor, policy.max_interval_s * policy.time_scale)
 
