@@ -1,0 +1,105 @@
+"""What the lab shows, without gradio: form <-> body, the effective panel, sweeps, progress."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lab import params
+from lab import presentation as pres
+from lab.errors import RequestInvalid
+
+
+def form(**values):
+    defaults = {name: pres.NOT_SET for name in pres.FORM_FIELDS}
+    defaults.update(model=params.FAST_MODEL, prompt="a fox", negative_prompt="", seed="", raw_mode=False, raw_body="")
+    defaults.update(values)
+    return [defaults[name] for name in pres.FORM_FIELDS]
+
+
+def test_not_set_fields_are_left_out_of_the_body():
+    assert pres.body_from_form(*form()) == {"model": params.FAST_MODEL, "prompt": "a fox"}
+
+
+def test_form_fields_land_where_the_docs_put_them():
+    body = pres.body_from_form(*form(duration="8", size="720x1280", aspect_ratio="16:9", seed="42",
+                                     duration_seconds="6", seconds="4", negative_prompt="blur"))
+    assert body == {"model": params.FAST_MODEL, "prompt": "a fox", "duration": "8", "seconds": "4", "size": "720x1280",
+                    "metadata": {"aspectRatio": "16:9", "seed": 42, "negativePrompt": "blur", "durationSeconds": 6}}
+
+
+def test_raw_mode_replaces_the_form():
+    body = pres.body_from_form(*form(raw_mode=True, raw_body='{"model": "x", "duration": 8}'))
+    assert body == {"model": "x", "duration": 8}
+
+
+def test_raw_mode_with_broken_json_says_where():
+    with pytest.raises(RequestInvalid, match="line 1, column"):
+        pres.body_from_form(*form(raw_mode=True, raw_body="{oops"))
+
+
+@pytest.mark.parametrize("body", [
+    {"model": params.FAST_MODEL, "prompt": "p", "duration": "8", "size": "1280x720",
+     "metadata": {"resolution": "720p", "aspectRatio": "16:9", "seed": 3, "negativePrompt": "n", "durationSeconds": 6}},
+    {"model": params.STANDARD_MODEL, "prompt": "p", "seconds": "4"},
+])
+def test_a_body_the_form_can_show_round_trips(body):
+    values = pres.form_from_body(body)
+    assert values["raw_mode"] is False
+    assert pres.body_from_form(*[values[name] for name in pres.FORM_FIELDS]) == body
+
+
+@pytest.mark.parametrize("body", [
+    {"model": params.FAST_MODEL, "prompt": "p", "duration": 8},  # the number pitfall must survive
+    {"model": params.FAST_MODEL, "prompt": "p", "metadata": {"generateAudio": True}},
+    {"model": params.FAST_MODEL, "prompt": "p", "size": "640x480"},
+])
+def test_a_body_the_form_cannot_show_switches_to_raw_mode(body):
+    values = pres.form_from_body(body)
+    assert values["raw_mode"] is True
+    assert pres.body_from_form(*[values[name] for name in pres.FORM_FIELDS]) == body
+
+
+def test_panel_names_the_winner_and_what_it_overrode():
+    resolution = params.resolve({"model": params.FAST_MODEL, "prompt": "p", "size": "720x1280",
+                                 "metadata": {"aspectRatio": "16:9"}})
+    text = pres.effective_markdown(resolution)
+    row = next(line for line in text.splitlines() if line.startswith("| aspect ratio"))
+    assert "`16:9`" in row and "metadata.aspectRatio" in row and "size=`720x1280`" in row
+    assert "$0.30" in text
+
+
+def test_gate_gives_the_first_error_as_the_reason():
+    resolution = params.resolve({"model": params.FAST_MODEL, "prompt": "p", "duration": "4",
+                                 "metadata": {"resolution": "4k"}})
+    gate = pres.generate_gate(resolution)
+    assert not gate.ok and 'needs a duration of "8"' in gate.reason
+
+
+def test_seeds_from_a_list_plus_random_ones():
+    seeds = pres.parse_seeds("1, 2 3;2", 2, random.Random(5))
+    assert seeds[:3] == [1, 2, 3] and len(seeds) == 5 and len(set(seeds)) == 5
+
+
+@pytest.mark.parametrize("text", ["1, x", "-1", str(params.SEED_MAX + 1)])
+def test_bad_seeds_are_refused(text):
+    with pytest.raises(RequestInvalid):
+        pres.parse_seeds(text)
+
+
+def test_sweep_plan_is_variants_times_seeds_in_row_order():
+    items = pres.sweep_plan({"model": params.FAST_MODEL, "prompt": "p"}, [1, 2], ["a", "b"])
+    assert [(i.body["prompt"], i.body["metadata"]["seed"]) for i in items] == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+    assert [i.index for i in items] == [0, 1, 2, 3]
+
+
+def test_sweep_estimate_is_shown_before_running():
+    assert "$0.90" in pres.sweep_estimate_text(params.FAST_MODEL, 3, 8, 4)
+    assert "more than this lab allows" in pres.sweep_estimate_text(params.FAST_MODEL, 9, 8, 4)
+
+
+def test_progress_shows_stage_elapsed_and_learned_eta():
+    text = pres.stage_markdown("rendering", 12, 40, "task_x")
+    assert "**rendering…**" in text and "elapsed 12s" in text and "about 28s left" in text
+    assert "no estimate yet" in pres.stage_markdown("queued", 1, None)
