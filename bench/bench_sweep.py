@@ -18,6 +18,7 @@ only overstate a latency by the POST's own duration.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -142,6 +143,8 @@ def main() -> int:
         print(f"\n(learned ETA used by the lab's polling: {store.median_elapsed(params.FAST_MODEL, '720p', '4'):.2f} s)")
         ok = sweep_s / single_s <= 1.2 and lab_median <= 1.5
         print("PASS" if ok else "MISSED a target (see above)")
+        store.close()
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
