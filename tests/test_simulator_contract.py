@@ -340,3 +340,58 @@ def test_ledger_endpoint_and_method_agree(simulator):
     direct = simulator.ledger()
     assert over_http["charges"] == direct["charges"]
     assert over_http["submits"] == direct["submits"]
+
+
+# ---------------------------------------------------------------- mounted in another app
+
+
+@pytest.fixture
+def mounted_simulator(render_cache):
+    """The simulator app mounted at /sim inside another FastAPI app behind a middleware, as the Gradio app does."""
+    import socket
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from lab.simulator.app import create_app
+    from lab.simulator.server import SimConfig
+
+    class PassThrough(BaseHTTPMiddleware):
+        async def dispatch(self, request, call_next):
+            return await call_next(request)
+
+    parent = FastAPI()
+    parent.add_middleware(PassThrough)
+    parent.mount("/sim", create_app(SimConfig(time_scale=0.02, render_cache=render_cache)))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(parent, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+
+    class Mounted:
+        root_url = f"http://127.0.0.1:{listener.getsockname()[1]}/sim"
+        base_url = f"{root_url}/v1"
+
+    yield Mounted
+    server.should_exit = True
+    thread.join(timeout=5)
+    parent.routes[-1].app.state.sim.close()
+
+
+def test_mounted_app_serves_the_contract_under_its_prefix(mounted_simulator):
+    task_id = submit(mounted_simulator).json()["task_id"]
+    assert wait_done(mounted_simulator, task_id)[-1]["status"] == "completed"
+    assert content(mounted_simulator, task_id).status_code == 200
+    assert requests.get(f"{mounted_simulator.root_url}/_sim/ledger", timeout=10).json()["total_usd"] == 0.30
+
+
+def test_mounted_app_still_drops_connections_behind_middleware(mounted_simulator):
+    task_id = submit(mounted_simulator).json()["task_id"]
+    with pytest.raises(requests.ConnectionError):
+        poll(mounted_simulator, task_id, {**AUTH, "X-Sim-Fault": "drop_connection"})
+    assert poll(mounted_simulator, task_id).status_code == 200
