@@ -163,7 +163,7 @@ def go_decode_error(raw: bytes) -> str | None:
         if go_type is None or value is None:
             continue
         expected = {"string": str, "[]string": list, "map[string]interface {}": dict}[go_type]
-        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+        if not isinstance(value, expected):
             return f"json: cannot unmarshal {_go_type(value)} into Go struct field TaskSubmitReq.{key} of type {go_type}"
         if go_type == "[]string" and any(not isinstance(item, str) for item in value if item is not None):
             bad = next(item for item in value if item is not None and not isinstance(item, str))
@@ -242,7 +242,11 @@ class DropConnection(Response):
 
 
 def create_app(config: SimConfig | None = None) -> FastAPI:
-    """The simulator as an ASGI app; mount it anywhere (its routes are ``/v1/videos...`` and ``/_sim/ledger``)."""
+    """The simulator as an ASGI app; mount it anywhere (its routes are ``/v1/videos...`` and ``/_sim/ledger``).
+
+    ``app.state.sim.ledger()`` reads the ledger without HTTP; call ``app.state.sim.close()``
+    when done with a mounted app (it stops the render threads; ``SimulatorServer`` does this).
+    """
     sim = Simulator(config or SimConfig())
     app = FastAPI(title="Veo Prompt Lab simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sim = sim

@@ -69,7 +69,7 @@ class SimConfig:
 
     time_scale: float = 1.0
     keys: tuple[str, ...] | None = None
-    faults: Mapping[str, float] = field(default_factory=dict)
+    faults: Mapping[str, float] = field(default_factory=dict, hash=False)
     fault_seed: int | None = None
     render_cache: Path | None = None
     content_lag_s: float = 4.0

@@ -3,6 +3,28 @@
 Task faults are drawn once per task at submit; transport faults once per
 request. Each draw uses its own RNG seeded from (``fault_seed``, what, counter),
 so a sequential client sees the same faults in every run with the same seed.
+
+Where each fault acts:
+
+- ``content_not_ready`` (task): after completion ``/content`` answers 400 "Task is not
+  completed yet, current status: IN_PROGRESS" for ``content_lag_s`` (scaled, at least
+  0.3 s) and for at least the first 2 calls, then serves the file.
+- ``content_502`` (task): the first 2 ``/content`` calls after completion answer 502
+  ``{"error":{"message":"Upstream service returned status 404","type":"server_error"}}``.
+- ``failed`` (task): ends ``failed``, progress 100, no error detail, never billed, no render.
+- ``stuck`` (task): stays ``in_progress`` forever; no render.
+- ``slow`` (task): the whole schedule takes 3 times as long.
+- ``rate_429`` (submit, poll): 429 in one of three forms: the relay's JSON
+  (``{"code":"","message":"当前分组上游负载已饱和，请稍后再试","data":null}``) with
+  ``Retry-After``; an empty body with ``Retry-After``; an empty body alone.
+- ``server_500`` (submit, poll): 500 with nginx's HTML page or the relay's JSON. On a
+  submit the task is never created (so a client retry cannot double-bill here; a real
+  gateway gives no such promise).
+- ``drop_connection`` (poll, content): the TCP connection closes without a response.
+
+``X-Sim-Fault`` on a POST attaches task faults to the task it creates; transport
+faults named in it hit only the request that carries it. Task faults named on a GET
+are ignored.
 """
 
 from __future__ import annotations
