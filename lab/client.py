@@ -613,6 +613,9 @@ class VideosClient:
             except requests.RequestException as exc:
                 part.unlink(missing_ok=True)
                 raise self._transport_error(exc, "download", posted=False, task_id=task_id) from None
+            except OSError as exc:  # disk full, permissions: the video stays on the server
+                part.unlink(missing_ok=True)
+                raise MediaError(f"download: cannot write {part}: {exc.strerror or exc}", task_id=task_id) from exc
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise

@@ -390,7 +390,9 @@ class Runner:
             label = label or self._default_label(resolutions[number], number)
             try:
                 return self._submit_and_finish(body, resolutions[number], reservation, on_event, sweep_id, label, number)
-            except LabError as exc:  # no task was created: this cell is data too
+            except Exception as exc:  # a cell that could not run is data too; the sweep carries on
+                if not isinstance(exc, LabError):
+                    log.exception("sweep item %d failed unexpectedly", number)
                 message = self.client.redact(str(exc))
                 self._emit(on_event, "failed", number, None, "not_submitted", message, started)
                 self._emit(on_event, "done", number, None, "not_submitted", message, started)

@@ -30,6 +30,7 @@ from lab.errors import StoreError
 FINISHED_STATUSES = ("saved", "failed")
 
 _JSON_FIELDS = ("request", "effective", "wire", "thumbs")
+_REAL_FIELDS = ("created_at", "updated_at", "cost_usd", "submitted_at", "completed_at", "saved_at", "elapsed_s")
 
 
 # ---------------------------------------------------------------- migrations
@@ -188,6 +189,8 @@ def _from_row(row: sqlite3.Row) -> TaskRecord:
         value = row[name]
         if name in _JSON_FIELDS:
             value = json.loads(value) if value else ([] if name == "thumbs" else {})
+        elif name in _REAL_FIELDS and value is not None:
+            value = float(value)
         values[name] = value
     return TaskRecord(**values)
 
