@@ -353,8 +353,10 @@ class Runner:
 
     def run_sweep(
         self,
-        items: Iterable[Any],
+        items: Iterable[Any] | Mapping[str, Any],
         *,
+        seeds: Sequence[int] | None = None,
+        prompts: Sequence[str] = (),
         concurrency: int = 4,
         on_event: Callable[[Event], None] | None = None,
         sweep_id: str | None = None,
@@ -364,10 +366,15 @@ class Runner:
         """Run many tasks at once (≤ ``concurrency``); a failed one is recorded and the rest carry on.
 
         ``items``: raw bodies, ``(label, body)`` pairs, or objects with ``.body``/``.label``
-        (``plan_seeds`` or ``presentation.sweep_plan``). All are validated first: one
-        invalid body raises RequestInvalid before any HTTP call; so does a budget refusal.
+        (``plan_seeds`` or ``presentation.sweep_plan``); or one body with ``seeds=``
+        (and optional ``prompts=`` variants). All are validated first: one invalid
+        body raises RequestInvalid before any HTTP call; so does a budget refusal.
         """
         started = time.monotonic()
+        if isinstance(items, Mapping):
+            if not seeds:
+                raise RequestInvalid("A sweep of one request needs seeds: run_sweep(body, seeds=[1, 2, 3]).")
+            items = plan_seeds(items, seeds, prompts)
         pairs = [_item_body_and_label(item) for item in items]
         if not pairs:
             raise RequestInvalid("A sweep needs at least one request.")

@@ -178,6 +178,11 @@ def test_prompt_variants_times_seeds_make_one_task_each() -> None:
     assert items[3].label == "variant 2 · seed 2"
 
 
+def test_a_sweep_of_one_body_takes_seeds_directly(simulator, store, data_dir) -> None:
+    result = make_runner(simulator, store, data_dir, thumbs=1).run_sweep(body(), seeds=[8, 9], concurrency=2)
+    assert [(r.label, r.status) for r in result.results] == [("seed 8", "saved"), ("seed 9", "saved")]
+
+
 def test_a_sweep_carries_on_past_failed_tasks(make_simulator, store, data_dir) -> None:
     sim = make_simulator(faults={"failed": 0.5}, fault_seed=4)
     result = make_runner(sim, store, data_dir).run_sweep(plan_seeds(body(), [1, 2, 3, 4, 5, 6]), concurrency=3)
