@@ -53,7 +53,8 @@ def launch(settings: Settings | None = None) -> None:
     print(f"Veo Prompt Lab on http://{settings.server_name}:{port}/ "
           f"({'embedded simulator at ' + SIM_PATH if settings.is_simulator and not settings.base_url else 'live API'})")
     try:
-        uvicorn.run(app, host=settings.server_name, port=port, log_level="warning")
+        # Open streams (queue events, keep-alive polls to /sim) would hold a shutdown for long.
+        uvicorn.run(app, host=settings.server_name, port=port, log_level="warning", timeout_graceful_shutdown=2)
     finally:
         demo.lab_services.close()
 

@@ -194,6 +194,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                             )
                             form.components["raw_body"] = gr.Code(
                                 language="json", label="Raw request body", lines=10, interactive=True, visible=False,
+                                elem_id="raw-body",
                             )
                     with gr.Column(scale=4):
                         gr.Markdown("### Effective request")
@@ -262,10 +263,10 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 history_table = gr.Dataframe(
                     headers=["when", "prompt", "status", "cost", "time taken", "model", "resolution", "aspect",
                              "duration", "seed", "task id"],
-                    interactive=False, wrap=True, label="Journal",
+                    interactive=False, wrap=True, label="Journal", elem_id="history-table",
                 )
                 with gr.Row():
-                    history_selected = gr.Markdown("Select a run above.")
+                    history_selected = gr.Markdown("Select a run above.", elem_id="history-detail")
                     history_video = gr.Video(label="Selected run", interactive=False, height=240)
                 with gr.Row():
                     history_load = gr.Button("Load into form")
@@ -551,14 +552,14 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
 
         # ------------------------------------------------------------------ events
         private = {"api_visibility": "private"}
+        # Instant, pure handlers skip the queue: typing must never wait behind a generation.
+        instant = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
         for name in pres.FORM_FIELDS:
             component = form[name]
-            component.change(refresh_panel, form.inputs, panel_outputs, show_progress="hidden",
-                             trigger_mode="always_last", **private)
-        form["raw_mode"].change(toggle_raw, [form["raw_mode"], *form.inputs], [form_group, form["raw_body"]],
-                                show_progress="hidden", **private)
-        preset.change(choose_preset, preset, form.inputs + [form_group], show_progress="hidden", **private)
-        new_seed.click(roll_seed, None, form["seed"], show_progress="hidden", **private)
+            component.change(refresh_panel, form.inputs, panel_outputs, trigger_mode="always_last", **instant)
+        form["raw_mode"].change(toggle_raw, [form["raw_mode"], *form.inputs], [form_group, form["raw_body"]], **instant)
+        preset.change(choose_preset, preset, form.inputs + [form_group], **instant)
+        new_seed.click(roll_seed, None, form["seed"], **instant)
         demo.load(refresh_panel, form.inputs, panel_outputs, show_progress="hidden", **private)
         demo.load(banner_for, None, banner, show_progress="hidden", **private)
 
@@ -574,7 +575,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
 
         sweep_inputs = [sweep_seeds, sweep_random, sweep_variants, form["model"]]
         for component in sweep_inputs:
-            component.change(sweep_estimate_for, sweep_inputs, sweep_estimate, show_progress="hidden", **private)
+            component.change(sweep_estimate_for, sweep_inputs, sweep_estimate, **instant)
         demo.load(sweep_estimate_for, sweep_inputs, sweep_estimate, show_progress="hidden", **private)
         grid_outputs = []
         for i in range(max_rows):

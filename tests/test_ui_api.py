@@ -156,3 +156,47 @@ def test_the_key_never_reaches_the_page(lab):
     assert config.ok
     assert SECRET not in config.text
     assert config.json()["run_history"] is False
+
+
+def test_app_py_serves_the_lab_with_the_simulator_mounted(tmp_path, isolated_env):
+    """`python app.py` with no key: one server, lab at /, simulator at /sim, env honoured."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import requests
+    from gradio_client import Client
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "LAB_SIM_TIME_SCALE": "0.02", "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    repo = Path(__file__).resolve().parent.parent
+    log = (tmp_path / "app.log").open("w")
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "app.log").read_text()
+            try:
+                if requests.get(url + "config", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "app.py did not start"
+            time.sleep(0.3)
+        assert requests.get(url + "config", timeout=5).json()["run_history"] is False
+        missing = requests.get(url + "sim/v1/videos/task_doesnotexist", headers={"Authorization": "Bearer sk-x"},
+                               timeout=5)
+        assert missing.status_code == 400 and "task_not_exist" in missing.text  # the simulator answers at /sim
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        video, summary = client.predict(body(), api_name="/generate")
+        client.close()
+        assert Path(video).is_file() and summary["backend"] == "simulator"
+        assert (isolated_env / "journal.sqlite3").is_file()  # LAB_DATA_DIR honoured
+        assert list(isolated_env.rglob(f"{summary['task_id']}.mp4"))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()

@@ -133,3 +133,41 @@ def test_sweep_of_three_seeds_fills_three_rows(page: Page, tmp_path: Path):
     # "Use this seed" carries the seed back into the single-run form.
     page.locator("#use-seed-1").click()
     expect(page.get_by_label("Seed (metadata.seed)", exact=True)).to_have_value("2", timeout=10_000)
+
+
+def test_history_lists_runs_and_loads_one_into_the_form(page: Page):
+    page.get_by_role("tab", name="History").click()
+    page.get_by_label("Filter by prompt text", exact=True).fill("lighthouse")
+    page.get_by_role("button", name="Refresh", exact=True).click()
+    table = page.locator("#history-table")
+    expect(table).to_contain_text("lighthouse at dusk", timeout=10_000)
+    expect(table).to_contain_text("saved")
+    table.locator("[role=gridcell]").filter(has_text="lighthouse at dusk").filter(visible=True).first.click()
+    expect(page.locator("#history-detail")).to_contain_text("task_", timeout=10_000)
+    page.get_by_role("tab", name="Single run").click()
+    page.get_by_label("Prompt", exact=True).fill("something else")  # about to be refilled from the journal
+    page.get_by_role("tab", name="History").click()
+    page.get_by_role("button", name="Load into form", exact=True).click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("lighthouse at dusk"), timeout=10_000)
+
+
+def test_a_preset_fills_the_form(page: Page):
+    page.get_by_role("tab", name="Single run").click()
+    choose(page, "Preset", "Watercolor northern lights (portrait, 4 s)")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("Watercolor northern lights"),
+                                                                  timeout=10_000)
+    expect(panel_row(page, "duration")).to_contain_text("4", timeout=10_000)
+    expect(panel_row(page, "aspect ratio")).to_contain_text("9:16")
+
+
+def test_raw_body_mode_replaces_the_form(page: Page):
+    page.get_by_text("Advanced: other duration fields, raw JSON body").click()
+    page.get_by_label("Raw body mode: send the JSON below instead of the form").check()
+    expect(page.get_by_label("Prompt", exact=True)).to_be_hidden(timeout=10_000)
+    editor = page.locator("#raw-body .cm-content")
+    expect(editor).to_contain_text("Watercolor northern lights", timeout=10_000)  # started from the form
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('{"model": "veo-3.1-fast-generate-preview", "prompt": "p", "duration": 8}')
+    expect(page.locator("#generate-gate")).to_contain_text("must be a string", timeout=10_000)
+    expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
