@@ -374,5 +374,6 @@ def stage_for_event(kind: str, status: str | None) -> str | None:
 
 STOPPED_WAITING = (
     "Stopped waiting. The task was already submitted: it may still complete and be billed. "
-    "It stays in the journal; press **Fetch unfinished** later to download it."
+    "It stays in the journal: this lab keeps checking in the background and saves it to **History** "
+    "when it completes; after a restart, press **Fetch unfinished** to download it."
 )

@@ -206,6 +206,10 @@ class LabServices:
                              download_max_bytes=settings.download_max_bytes, backend=self.backend)
         self._secret = api_key
         self._resume_lock = threading.Lock()
+        # Tasks some thread of this process is still waiting on (also after "Stop waiting":
+        # the wait goes on in the background, so the video still lands in the journal).
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
 
     @classmethod
     def create(cls, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> "LabServices":
@@ -260,9 +264,25 @@ class LabServices:
         except LabError as exc:
             return {"error": self.client.redact(str(exc))}
 
+    def _tracking(self, on_event: Callable[[Event], None] | None) -> Callable[[Event], None]:
+        def track(event: Event) -> None:
+            if event.task_id:
+                with self._in_flight_lock:
+                    if event.kind == "done":
+                        self._in_flight.discard(event.task_id)
+                    elif event.kind == "submitted":
+                        self._in_flight.add(event.task_id)
+            if on_event is not None:
+                on_event(event)
+        return track
+
+    def in_flight(self) -> set[str]:
+        with self._in_flight_lock:
+            return set(self._in_flight)
+
     def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None) -> RunOutcome:
         """Generate one video; raises LabError only when no task was created."""
-        result = self.runner.run_one(body, on_event=on_event, session=session)
+        result = self.runner.run_one(body, on_event=self._tracking(on_event), session=session)
         record = result.record
         return RunOutcome(
             ok=result.ok,
@@ -308,7 +328,8 @@ class LabServices:
     def run_sweep(self, items: Sequence[Any], *, session: str, on_event: Callable[[Event], None] | None) -> SweepOutcome:
         """Run the sweep, then write its contact sheet and ZIP."""
         result: SweepResult = self.runner.run_sweep(
-            items, concurrency=self.settings.max_concurrent_per_session, on_event=on_event, session=session,
+            items, concurrency=self.settings.max_concurrent_per_session, on_event=self._tracking(on_event),
+            session=session,
         )
         zip_path = None
         records = [(r.label, r.record) for r in result.results if r.record is not None]
@@ -338,9 +359,14 @@ class LabServices:
         if not self._resume_lock.acquire(blocking=False):
             return "A fetch of unfinished tasks is already running."
         try:
-            pending = len(self.store.unfinished())
-            if not pending:
+            unfinished = {r.task_id for r in self.store.unfinished()}
+            if not unfinished:
                 return "Nothing unfinished in the journal."
+            waiting = unfinished & self.in_flight()
+            if waiting == unfinished:
+                # Runner.resume would poll them a second time and race the download.
+                return (f"{len(waiting)} unfinished task(s) are still being waited on in the background; "
+                        "each is saved to the journal (see **History**) as soon as it completes.")
             results = self.runner.resume(concurrency=self.settings.max_concurrent_per_session)
         finally:
             self._resume_lock.release()
