@@ -36,6 +36,7 @@ CSS = """
 .lab-banner {font-size: 0.9em}
 .sweep-row {border-bottom: 1px solid var(--border-color-primary); padding-bottom: 6px}
 #effective-panel table {font-size: 0.9em}
+#effective-panel td:first-child, #effective-panel th {white-space: nowrap}
 """
 THUMB_COUNT = 5
 TICK_SECONDS = 1.0
@@ -570,7 +571,14 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             show_progress="minimal", **generation, **private,
         )
         generate_event.then(banner_for, None, banner, show_progress="hidden", **private)
-        stop_btn.click(stop_waiting, None, progress_md, cancels=[generate_event], **private)
+        rerun_event = history_rerun.click(
+            history_to_form, history_choice, form.inputs + [form_group, tabs], **private,
+        ).then(
+            run_generate, [*form.inputs, randomize],
+            [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
+            show_progress="minimal", **generation, **private,
+        )
+        stop_btn.click(stop_waiting, None, progress_md, cancels=[generate_event, rerun_event], **private)
         fetch_btn.click(fetch_unfinished, None, progress_md, **private)
 
         sweep_inputs = [sweep_seeds, sweep_random, sweep_variants, form["model"]]
@@ -597,11 +605,6 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         history_gallery.select(select_history("gallery"), history_ids,
                                [history_choice, history_selected, history_video], **private)
         history_load.click(history_to_form, history_choice, form.inputs + [form_group, tabs], **private)
-        history_rerun.click(history_to_form, history_choice, form.inputs + [form_group, tabs], **private).then(
-            run_generate, [*form.inputs, randomize],
-            [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
-            show_progress="minimal", **generation, **private,
-        )
         demo.load(load_history, history_filter, [history_table, history_gallery, history_ids], **private)
 
         api_resolve_btn.click(api_resolve, api_body, api_resolution, api_name="resolve")

@@ -200,3 +200,25 @@ def test_app_py_serves_the_lab_with_the_simulator_mounted(tmp_path, isolated_env
         process.terminate()
         process.wait(timeout=20)
         log.close()
+
+
+def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from lab.ui import build_demo
+
+    demo = build_demo(lab_settings(tmp_path, LAB_SPEND_CAP_SESSION_USD="1.00"), base_url=simulator.base_url)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        standard = body(model=params.STANDARD_MODEL)  # $1.20 > the $1.00 cap
+        with pytest.raises(AppError, match=r"\$1\.00 cap\. Nothing was sent"):
+            client.predict(standard, api_name="/generate")
+        with pytest.raises(AppError, match="Nothing was sent"):
+            client.predict(body(), "1, 2, 3, 4", 0, "", api_name="/sweep")  # 4 × $0.30
+        client.close()
+        assert demo.lab_services.store.list_runs() == []
+    finally:
+        demo.close()
+        demo.lab_services.close()
