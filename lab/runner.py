@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 from lab import params
 from lab.client import TaskStatus, VideosClient, safe_task_id, video_path_for
 from lab.errors import LabError, RequestInvalid, TaskNotFound
+from lab.slots import TaskSlots
 from lab.store import Store, TaskRecord
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class Runner:
         download_max_bytes: int | None = None,
         backend: str | None = None,
         session: str = "default",
+        slots: TaskSlots | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -158,6 +160,7 @@ class Runner:
         self.download_max_bytes = download_max_bytes or 1024 * 1024 * 1024
         self.backend = backend or guess_backend(client.base_url)
         self.session = session
+        self.slots = slots
 
     # ------------------------------------------------------------ helpers
 
@@ -213,12 +216,20 @@ class Runner:
         resolution = self._resolve(body)
         reservation = self.budget.reserve(resolution.price_usd or 0.0, session or self.session) if self.budget else None
         try:
-            return self._submit_and_finish(body, resolution, reservation, on_event, sweep_id, label, index)
+            return self._submit_and_finish(body, resolution, reservation, on_event, sweep_id, label, index,
+                                           session=session or self.session)
         finally:
             if reservation is not None:
                 reservation.release()
 
-    def _submit_and_finish(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None) -> RunResult:
+    def _submit_and_finish(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None,
+                           session: str | None = None) -> RunResult:
+        if self.slots is None:
+            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers)
+        with self.slots.hold(session or self.session):
+            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers)
+
+    def _submit_and_finish_now(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None) -> RunResult:
         started = time.monotonic()
         submitted = self.client.submit(resolution.wire, headers=headers)
         # The task exists (and may be billed): journal it before anything else can fail.
@@ -396,7 +407,8 @@ class Runner:
             body, label = pairs[number]
             label = label or self._default_label(resolutions[number], number)
             try:
-                return self._submit_and_finish(body, resolutions[number], reservation, on_event, sweep_id, label, number)
+                return self._submit_and_finish(body, resolutions[number], reservation, on_event, sweep_id, label, number,
+                                               session=session or self.session)
             except Exception as exc:  # a cell that could not run is data too; the sweep carries on
                 if not isinstance(exc, LabError):
                     log.exception("sweep item %d failed unexpectedly", number)
