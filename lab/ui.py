@@ -4,7 +4,7 @@ Layout first, events last. Handlers are thin: component values go through
 ``lab.presentation`` and ``lab.params`` into the runner, and results come back
 as component updates. Every UI event is ``api_visibility="private"``; the
 public endpoints (``/resolve``, ``/generate``, ``/sweep``) take a request body
-as in the vendor's docs and return data (see ``_api_*``).
+as in the vendor's docs and return data (``api_resolve``, ``api_generate``, ``api_sweep``).
 
 The API key never enters a component, a State or a JSON output: the runner
 holds it on the server.
@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import random
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -30,7 +26,7 @@ from lab import params, presentation as pres  # noqa: E402
 from lab.errors import LabError, RequestInvalid  # noqa: E402
 from lab.presets import Preset, load_presets  # noqa: E402
 from lab.settings import Settings, load_settings  # noqa: E402
-from lab.ui_services import LabServices, RunOutcome, SweepOutcome  # noqa: E402
+from lab.ui_services import EventPump, LabServices, RunOutcome, SweepOutcome, no_path_keys  # noqa: E402
 
 CSS = """
 .lab-banner {font-size: 0.9em}
@@ -39,7 +35,6 @@ CSS = """
 #effective-panel td:first-child, #effective-panel th {white-space: nowrap}
 """
 THUMB_COUNT = 5
-TICK_SECONDS = 1.0
 
 
 def _raise_for_ui(err: LabError) -> None:
@@ -48,46 +43,6 @@ def _raise_for_ui(err: LabError) -> None:
 
 def _session(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
-
-
-def _no_path_keys(value: Any) -> Any:
-    """gradio_client treats any dict with a "path" string as a file: rename such keys in JSON outputs."""
-    if isinstance(value, dict):
-        return {("path_" if k == "path" else k): _no_path_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_path_keys(v) for v in value]
-    return value
-
-
-class _Pump:
-    """Run ``fn(on_event=...)`` in a thread and yield its events (or None each tick) as they arrive."""
-
-    def __init__(self, fn: Callable[..., Any], tick: float = TICK_SECONDS) -> None:
-        self._fn = fn
-        self._tick = tick
-        self._queue: queue.Queue = queue.Queue()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        def work() -> None:
-            try:
-                self.result = self._fn(on_event=lambda event: self._queue.put(("event", event)))
-            except BaseException as exc:  # handed to the caller's thread below
-                self.error = exc
-            finally:
-                self._queue.put(("end", None))
-
-        threading.Thread(target=work, name="lab-ui-run", daemon=True).start()
-        while True:
-            try:
-                kind, event = self._queue.get(timeout=self._tick)
-            except queue.Empty:
-                yield None
-                continue
-            if kind == "end":
-                return
-            yield event
 
 
 @dataclass
@@ -366,7 +321,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             sent = params.wire_json(resolution.wire)
             yield (pres.stage_markdown("queued", 0, median, None, "Submitting…"), None, None, sent, None, "",
                    str(seed_out) if seed_out is not None else gr.skip())
-            pump = _Pump(lambda on_event: services.run_one(body, session=session, on_event=on_event))
+            pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event))
             for event in pump:
                 if event is not None:
                     task_id = event.task_id or task_id
@@ -381,7 +336,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 raise pump.error
             outcome: RunOutcome = pump.result
             if not outcome.ok:
-                yield (f"**Failed.** {outcome.message}", None, None, sent, _no_path_keys(outcome.answer),
+                yield (f"**Failed.** {outcome.message}", None, None, sent, no_path_keys(outcome.answer),
                        outcome.summary_markdown(), gr.skip())
                 return
             yield (
@@ -389,7 +344,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 outcome.video,
                 [(p, c) for p, c in outcome.thumbnails],
                 sent,
-                _no_path_keys(outcome.answer),
+                no_path_keys(outcome.answer),
                 outcome.summary_markdown(),
                 gr.skip(),
             )
@@ -446,7 +401,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             seeds_state = [item.seed for item in items]
             no_downloads = [None, gr.update(visible=False), gr.update(visible=False)]
             yield [head] + grid + no_downloads + [seeds_state]
-            pump = _Pump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event))
+            pump = EventPump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event))
             done_count = 0
             for event in pump:
                 updates = [gr.skip()] * (4 * max_rows)
@@ -517,7 +472,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 body = json.loads(body_text) if isinstance(body_text, str) else body_text
             except json.JSONDecodeError as exc:
                 raise gr.Error(f"The body is not valid JSON: {exc.msg}") from exc
-            return _no_path_keys(params.resolve(body).to_json())
+            return no_path_keys(params.resolve(body).to_json())
 
         def api_generate(body_text: str, request: gr.Request):
             body = _api_body(body_text)
@@ -526,7 +481,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             except LabError as err:
                 raise gr.Error(services.failure_note(err)) from err
             # A failed task is data: no video, and the summary says why.
-            return outcome.video, _no_path_keys(outcome.summary())
+            return outcome.video, no_path_keys(outcome.summary())
 
         def api_sweep(body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
                       request: gr.Request):
@@ -539,7 +494,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 outcome: SweepOutcome = services.run_sweep(items, session=_session(request), on_event=None)
             except LabError as err:
                 _raise_for_ui(err)
-            return outcome.contact_sheet, outcome.zip_path, _no_path_keys(outcome.summary())
+            return outcome.contact_sheet, outcome.zip_path, no_path_keys(outcome.summary())
 
         def _api_body(body_text: Any) -> dict:
             try:

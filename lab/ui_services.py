@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from lab import params
 from lab.budget import Budget
@@ -35,6 +36,46 @@ from lab.settings import Settings
 from lab.store import Store, TaskRecord, default_store_path
 
 HISTORY_LIMIT = 200
+
+
+def no_path_keys(value: Any) -> Any:
+    """gradio_client treats any dict with a "path" string as a file: rename such keys in JSON outputs."""
+    if isinstance(value, dict):
+        return {("path_" if k == "path" else k): no_path_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [no_path_keys(v) for v in value]
+    return value
+
+
+class EventPump:
+    """Run ``fn(on_event=...)`` in a thread and yield its events (or None each tick) as they arrive."""
+
+    def __init__(self, fn: Callable[..., Any], tick: float = 1.0) -> None:
+        self._fn = fn
+        self._tick = tick
+        self._queue: queue.Queue = queue.Queue()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        def work() -> None:
+            try:
+                self.result = self._fn(on_event=lambda event: self._queue.put(("event", event)))
+            except BaseException as exc:  # handed to the caller's thread below
+                self.error = exc
+            finally:
+                self._queue.put(("end", None))
+
+        threading.Thread(target=work, name="lab-ui-run", daemon=True).start()
+        while True:
+            try:
+                kind, event = self._queue.get(timeout=self._tick)
+            except queue.Empty:
+                yield None
+                continue
+            if kind == "end":
+                return
+            yield event
 
 
 def thumb_caption(path: str | Path) -> str:
