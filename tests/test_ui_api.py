@@ -222,3 +222,24 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
     finally:
         demo.close()
         demo.lab_services.close()
+
+
+def test_a_failed_task_is_data_with_a_plain_reason(make_simulator, tmp_path):
+    from gradio_client import Client
+
+    from lab.ui import build_demo
+
+    failing = make_simulator(faults={"failed": 1.0})
+    demo = build_demo(lab_settings(tmp_path), base_url=failing.base_url)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        video, summary = client.predict(body(), api_name="/generate")
+        client.close()
+        assert video is None
+        assert summary["ok"] is False and summary["status"] == "failed"
+        assert "not billed" in summary["message"] and summary["cost_usd"] == 0
+        assert demo.lab_services.store.get(summary["task_id"]).status == "failed"  # journalled
+    finally:
+        demo.close()
+        demo.lab_services.close()
