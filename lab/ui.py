@@ -303,22 +303,26 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         def banner_for(request: gr.Request):
             return services.banner(_session(request))
 
-        def run_generate(model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body, randomize_on, request: gr.Request):
-            values = [model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body]
+        # Handlers spell out the form's fields (in pres.FORM_FIELDS order): Gradio injects
+        # gr.Request only into a named parameter, never after *args.
+        def run_generate(model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
+                         duration_seconds, seconds, raw_mode, raw_body, randomize_on, request: gr.Request):
+            values = [model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
+                      duration_seconds, seconds, raw_mode, raw_body]
             session = _session(request)
-            body, resolution, problem = _resolve_form(list(values))
+            body, resolved, problem = _resolve_form(list(values))
             if problem:
                 raise gr.Error(problem)
             if randomize_on:
                 body = params.with_seed(body, params.random_seed())
-                resolution = params.resolve(body)
-            if not resolution.ok:
-                raise gr.Error("The request is invalid: " + resolution.error_text())
-            seed_out = resolution.effective["seed"]
-            median = services.median_elapsed(resolution)
+                resolved = params.resolve(body)
+            if not resolved.ok:
+                raise gr.Error("The request is invalid: " + resolved.error_text())
+            seed_out = resolved.effective["seed"]
+            median = services.median_elapsed(resolved)
             started = time.monotonic()
             stage, task_id = "queued", None
-            sent = params.wire_json(resolution.wire)
+            sent = params.wire_json(resolved.wire)
             yield (pres.stage_markdown("queued", 0, median, None, "Submitting…"), None, None, sent, None, "",
                    str(seed_out) if seed_out is not None else gr.skip())
             pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event))
@@ -372,11 +376,13 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 updates += [gr.update(visible=False), "", None, None]
             return updates
 
-        def run_sweep(model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body, seeds_text, random_count, variants_text,
+        def run_sweep(model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
+                      duration_seconds, seconds, raw_mode, raw_body, seeds_text, random_count, variants_text,
                       request: gr.Request):
-            values = [model, prompt, negative_prompt, duration, size, resolution, aspect_ratio, seed, duration_seconds, seconds, raw_mode, raw_body]
+            values = [model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
+                      duration_seconds, seconds, raw_mode, raw_body]
             session = _session(request)
-            body, resolution, problem = _resolve_form(list(values))
+            body, resolved, problem = _resolve_form(list(values))
             if problem:
                 raise gr.Error(problem)
             try:
@@ -396,7 +402,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 grid[4 * item.index: 4 * item.index + 4] = [gr.update(visible=True), f"**{item.label}** · waiting…",
                                                           None, None]
             started = time.monotonic()
-            estimate = params.sweep_price_usd(resolution.effective["model"], len(items)) if resolution else None
+            estimate = params.sweep_price_usd(resolved.effective["model"], len(items))
             head = f"Running {len(items)} tasks (up to ${estimate:.2f})." if estimate is not None else ""
             seeds_state = [item.seed for item in items]
             no_downloads = [None, gr.update(visible=False), gr.update(visible=False)]
@@ -419,7 +425,9 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 status = f"{head} {done_count}/{len(items)} finished · elapsed {pres.format_seconds(time.monotonic() - started)}"
                 yield [status] + updates + [gr.skip()] * 3 + [gr.skip()]
             if isinstance(pump.error, LabError):
-                _raise_for_ui(pump.error)
+                note = services.failure_note(pump.error)
+                yield [f"**Not run.** {note}"] + _empty_grid() + no_downloads + [[]]
+                raise gr.Error(note)
             if pump.error is not None:
                 raise pump.error
             outcome: SweepOutcome = pump.result
