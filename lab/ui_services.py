@@ -33,6 +33,7 @@ from lab.export import export_zip
 from lab.presentation import format_seconds
 from lab.runner import Event, RunResult, Runner, SweepResult, guess_backend
 from lab.settings import Settings
+from lab.slots import TaskSlots
 from lab.store import Store, TaskRecord, default_store_path
 
 HISTORY_LIMIT = 200
@@ -243,8 +244,11 @@ class LabServices:
         self.client = VideosClient.scaled(base_url, api_key, time_scale=scale)
         self.budget = Budget(settings.spend_cap_session_usd, settings.spend_cap_day_usd,
                              spent_today_usd=self.store.spent_today_usd)
+        # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
+        # the slots cap tasks in flight per session and for the whole lab.
+        self.slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session)
         self.runner = Runner(self.client, self.store, self.data_dir, budget=self.budget,
-                             download_max_bytes=settings.download_max_bytes, backend=self.backend)
+                             download_max_bytes=settings.download_max_bytes, backend=self.backend, slots=self.slots)
         self._secret = api_key
         self._resume_lock = threading.Lock()
         # Tasks some thread of this process is still waiting on (also after "Stop waiting":
