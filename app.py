@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None, port: int | None = None) -> tup
         from lab.simulator.app import create_app as create_simulator_app
         from lab.simulator.server import SimConfig
 
-        app.mount(SIM_PATH, create_simulator_app(SimConfig(time_scale=settings.sim_time_scale)))
+        app.mount(SIM_PATH, create_simulator_app(
+            SimConfig(time_scale=settings.sim_time_scale, render_cache=settings.data_dir / "renders")
+        ))
         base_url = f"http://{_loopback(settings.server_name)}:{port}{SIM_PATH}/v1"
     demo = ui.build_demo(settings, base_url=base_url)
     ui.mount(app, demo, settings, path="/")

@@ -92,6 +92,18 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         # ------------------------------------------------------------------ layout
         gr.Markdown("# Veo Prompt Lab")
         banner = gr.Markdown(services.banner("anonymous"), elem_classes=["lab-banner"])
+        # A visitor's own key: moved from the box into server-side session state on "Use",
+        # and the box cleared, so the page keeps no copy (run history is off, events private).
+        visitor_key = gr.State(None)
+        with gr.Accordion("Use your own APIYI key", open=False, visible=settings.allow_visitor_key):
+            with gr.Row():
+                visitor_key_box = gr.Textbox(
+                    label="Your APIYI key", type="password", max_lines=1, scale=4, elem_id="visitor-key",
+                    placeholder="sk-… (kept for this browser session only; never stored or logged)",
+                )
+                visitor_use_btn = gr.Button("Use my key", scale=1)
+                visitor_forget_btn = gr.Button("Forget my key", scale=1)
+            visitor_note = gr.Markdown(elem_id="visitor-key-note")
         with gr.Tabs() as tabs:
             with gr.Tab("Single run", id="single"):
                 with gr.Row():
@@ -300,13 +312,26 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         def roll_seed():
             return str(params.random_seed())
 
-        def banner_for(request: gr.Request):
-            return services.banner(_session(request))
+        def banner_for(key: str | None, request: gr.Request):
+            return services.banner(_session(request), visitor_key=bool(key))
+
+        def use_visitor_key(typed: str, request: gr.Request):
+            typed = (typed or "").strip()
+            problem = services.visitor_key_problem(typed)
+            if problem:
+                return gr.skip(), "", f"**Not used:** {problem}", gr.skip()
+            note = ("Using **your key** for runs from this tab, against the live APIYI service. It is held on the "
+                    "server for this browser session only: not in the page, the browser's storage, logs, the "
+                    "journal or exports. Completed videos are billed to your account.")
+            return typed, "", note, services.banner(_session(request), visitor_key=True)
+
+        def forget_visitor_key(request: gr.Request):
+            return None, "", "Your key is forgotten.", services.banner(_session(request))
 
         # Handlers spell out the form's fields (in pres.FORM_FIELDS order): Gradio injects
         # gr.Request only into a named parameter, never after *args.
         def run_generate(model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
-                         duration_seconds, seconds, raw_mode, raw_body, randomize_on, request: gr.Request):
+                         duration_seconds, seconds, raw_mode, raw_body, randomize_on, key, request: gr.Request):
             values = [model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
                       duration_seconds, seconds, raw_mode, raw_body]
             session = _session(request)
@@ -325,7 +350,8 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             sent = params.wire_json(resolved.wire)
             yield (pres.stage_markdown("queued", 0, median, None, "Submitting…"), None, None, sent, None, "",
                    str(seed_out) if seed_out is not None else gr.skip())
-            pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event))
+            pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event,
+                                                                visitor_key=key))
             for event in pump:
                 if event is not None:
                     task_id = event.task_id or task_id
@@ -378,7 +404,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
 
         def run_sweep(model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
                       duration_seconds, seconds, raw_mode, raw_body, seeds_text, random_count, variants_text,
-                      request: gr.Request):
+                      key, request: gr.Request):
             values = [model, prompt, negative_prompt, duration, size, resolution_field, aspect_field, seed,
                       duration_seconds, seconds, raw_mode, raw_body]
             session = _session(request)
@@ -407,7 +433,8 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             seeds_state = [item.seed for item in items]
             no_downloads = [None, gr.update(visible=False), gr.update(visible=False)]
             yield [head] + grid + no_downloads + [seeds_state]
-            pump = EventPump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event))
+            pump = EventPump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event,
+                                                                  visitor_key=key))
             done_count = 0
             for event in pump:
                 updates = [gr.skip()] * (4 * max_rows)
@@ -525,19 +552,25 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         preset.change(choose_preset, preset, form.inputs + [form_group], **instant)
         new_seed.click(roll_seed, None, form["seed"], **instant)
         demo.load(refresh_panel, form.inputs, panel_outputs, show_progress="hidden", **private)
-        demo.load(banner_for, None, banner, show_progress="hidden", **private)
+        demo.load(banner_for, visitor_key, banner, show_progress="hidden", **private)
 
         generation = {"concurrency_id": "video_generation", "concurrency_limit": settings.max_concurrent_total}
+        visitor_use_btn.click(use_visitor_key, visitor_key_box, [visitor_key, visitor_key_box, visitor_note, banner],
+                              **private)
+        visitor_key_box.submit(use_visitor_key, visitor_key_box, [visitor_key, visitor_key_box, visitor_note, banner],
+                               **private)
+        visitor_forget_btn.click(forget_visitor_key, None, [visitor_key, visitor_key_box, visitor_note, banner],
+                                 **private)
         generate_event = generate_btn.click(
-            run_generate, [*form.inputs, randomize],
+            run_generate, [*form.inputs, randomize, visitor_key],
             [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
             show_progress="minimal", **generation, **private,
         )
-        generate_event.then(banner_for, None, banner, show_progress="hidden", **private)
+        generate_event.then(banner_for, visitor_key, banner, show_progress="hidden", **private)
         rerun_event = history_rerun.click(
             history_to_form, history_choice, form.inputs + [form_group, tabs], **private,
         ).then(
-            run_generate, [*form.inputs, randomize],
+            run_generate, [*form.inputs, randomize, visitor_key],
             [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
             show_progress="minimal", **generation, **private,
         )
@@ -552,11 +585,11 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         for i in range(max_rows):
             grid_outputs += [sweep_rows[i], sweep_labels[i], sweep_videos[i], sweep_galleries[i]]
         sweep_event = sweep_btn.click(
-            run_sweep, [*form.inputs, sweep_seeds, sweep_random, sweep_variants],
+            run_sweep, [*form.inputs, sweep_seeds, sweep_random, sweep_variants, visitor_key],
             [sweep_status, *grid_outputs, sheet_image, sheet_download, zip_download, sweep_seed_state],
             show_progress="minimal", **generation, **private,
         )
-        sweep_event.then(banner_for, None, banner, show_progress="hidden", **private)
+        sweep_event.then(banner_for, visitor_key, banner, show_progress="hidden", **private)
         sweep_stop_btn.click(stop_waiting, None, sweep_status, cancels=[sweep_event], **private)
         for i, button in enumerate(use_seed_btns):
             button.click(use_seed(i), sweep_seed_state, [form["seed"], tabs], **private)

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import queue
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -37,6 +38,8 @@ from lab.slots import TaskSlots
 from lab.store import Store, TaskRecord, default_store_path
 
 HISTORY_LIMIT = 200
+# Journal backend kind of tasks sent with a visitor's key: only that visitor's key can fetch them.
+VISITOR_BACKEND = "visitor"
 
 
 def no_path_keys(value: Any) -> Any:
@@ -264,7 +267,9 @@ class LabServices:
         if base_url is None:
             from lab.simulator.server import SimConfig, SimulatorServer
 
-            simulator = SimulatorServer(SimConfig(time_scale=settings.sim_time_scale)).start()
+            simulator = SimulatorServer(
+                SimConfig(time_scale=settings.sim_time_scale, render_cache=Path(settings.data_dir) / "renders")
+            ).start()
             base_url = simulator.base_url
         return cls(settings, base_url, api_key or settings.key_for_requests(), simulator=simulator)
 
@@ -281,13 +286,16 @@ class LabServices:
         """Snippets are for copying: they name the live service even when the lab runs on the simulator."""
         return self.base_url if self.backend == "live" else params.DEFAULT_BASE_URL
 
-    def banner(self, session: str) -> str:
+    def banner(self, session: str, *, visitor_key: bool = False) -> str:
+        view = self.budget.view(session)
+        if visitor_key:
+            return ("**Backend:** live APIYI with **your own key**, held for this browser session only "
+                    f"(completed videos are billed to you) · **Spend:** {view.describe()}")
         if self.backend == "simulator":
             backend = "**Backend:** embedded simulator (real HTTP, real MP4s, nothing is billed)"
         else:
             backend = "**Backend:** live APIYI (completed videos are billed)"
         key = "**API key:** set on the server" if self._has_real_key else "**API key:** not set"
-        view = self.budget.view(session)
         return f"{backend} · {key} · **Spend:** {view.describe()}"
 
     def median_elapsed(self, resolution: params.Resolution) -> float | None:
@@ -300,14 +308,14 @@ class LabServices:
 
     # ------------------------------------------------------------ runs
 
-    def _answer(self, task_id: str | None) -> dict[str, Any] | None:
+    def _answer(self, task_id: str | None, client: VideosClient) -> dict[str, Any] | None:
         """What the server says about the task now (one GET), for "sent vs answered"."""
         if not task_id:
             return None
         try:
-            return dict(self.client.get(task_id).raw)
+            return dict(client.get(task_id).raw)
         except LabError as exc:
-            return {"error": self.client.redact(str(exc))}
+            return {"error": client.redact(str(exc))}
 
     def _tracking(self, on_event: Callable[[Event], None] | None) -> Callable[[Event], None]:
         def track(event: Event) -> None:
@@ -325,9 +333,46 @@ class LabServices:
         with self._in_flight_lock:
             return set(self._in_flight)
 
-    def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None) -> RunOutcome:
+    def visitor_key_problem(self, key: str) -> str | None:
+        """Why a pasted key cannot be used, or None. Says nothing about the key's value."""
+        if not self.settings.allow_visitor_key:
+            return "This lab does not accept visitors' own keys."
+        if not key or any(ch.isspace() for ch in key) or len(key) < 8 or len(key) > 512:
+            return "That does not look like an API key (no spaces; APIYI keys start with sk-)."
+        return None
+
+    @contextmanager
+    def _runner_for(self, visitor_key: str | None) -> Iterator[tuple[Runner, VideosClient]]:
+        """The shared runner, or for a visitor's own key a runner built for this call and closed after it.
+
+        The visitor's key lives only in their session state and in this client while it runs:
+        it goes to the live service (``visitor_base_url``), and its tasks are journalled with
+        the backend kind "visitor", so the lab's own resume never asks for them with another key.
+        """
+        if not visitor_key:
+            yield self.runner, self.client
+            return
+        problem = self.visitor_key_problem(visitor_key)
+        if problem:
+            raise RequestInvalid(problem)
+        client = VideosClient(self.visitor_base_url, visitor_key)
+        try:
+            yield Runner(client, self.store, self.data_dir, budget=self.budget, slots=self.slots,
+                         download_max_bytes=self.settings.download_max_bytes, backend=VISITOR_BACKEND), client
+        finally:
+            client.close()
+
+    @property
+    def visitor_base_url(self) -> str:
+        """Visitors' keys are for the live service, even when the lab itself runs on the simulator."""
+        return self.settings.base_url or params.DEFAULT_BASE_URL
+
+    def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
+                visitor_key: str | None = None) -> RunOutcome:
         """Generate one video; raises LabError only when no task was created."""
-        result = self.runner.run_one(body, on_event=self._tracking(on_event), session=session)
+        with self._runner_for(visitor_key) as (runner, client):
+            result = runner.run_one(body, on_event=self._tracking(on_event), session=session)
+            answer = self._answer(result.task_id, client)
         record = result.record
         return RunOutcome(
             ok=result.ok,
@@ -337,7 +382,7 @@ class LabServices:
             video=str(result.video_path) if result.ok and result.video_path else None,
             thumbnails=_thumbs(record),
             wire=record.wire if record else None,
-            answer=self._answer(result.task_id),
+            answer=answer,
             cost_usd=result.cost_usd,
             elapsed_s=record.elapsed_s if record else None,
             seed=record.seed if record else None,
@@ -370,17 +415,20 @@ class LabServices:
             return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}", finished=True)
         return None
 
-    def run_sweep(self, items: Sequence[Any], *, session: str, on_event: Callable[[Event], None] | None) -> SweepOutcome:
+    def run_sweep(self, items: Sequence[Any], *, session: str, on_event: Callable[[Event], None] | None,
+                  visitor_key: str | None = None) -> SweepOutcome:
         """Run the sweep, then write its contact sheet and ZIP."""
-        result: SweepResult = self.runner.run_sweep(
-            items, concurrency=self.settings.max_concurrent_per_session, on_event=self._tracking(on_event),
-            session=session,
-        )
+        with self._runner_for(visitor_key) as (runner, _client):
+            result: SweepResult = runner.run_sweep(
+                items, concurrency=self.settings.max_concurrent_per_session, on_event=self._tracking(on_event),
+                session=session,
+            )
         zip_path = None
         records = [(r.label, r.record) for r in result.results if r.record is not None]
         if records:
             zip_path = export_zip(records, self.data_dir / "exports" / f"{result.sweep_id}.zip",
-                                  contact_sheet=result.contact_sheet, sweep_id=result.sweep_id, secrets=[self._secret])
+                                  contact_sheet=result.contact_sheet, sweep_id=result.sweep_id,
+                                  secrets=[self._secret, *([visitor_key] if visitor_key else [])])
         cells = []
         for r in result.results:
             if r.ok:
