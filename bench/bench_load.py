@@ -105,7 +105,8 @@ def start_app(port: int, data_dir: Path, time_scale: float) -> subprocess.Popen:
 def sweep_body(visitor: int) -> str:
     return json.dumps({
         "model": "veo-3.1-fast-generate-preview",
-        "prompt": f"Load test visitor {visitor}: a lighthouse at dusk, slow push-in",
+        "prompt": f"Load test visitor {visitor}: a lighthouse at dusk, slow push-in" if visitor >= 0
+        else "Load test: a lighthouse at dusk, slow push-in",
         "duration": "4",
         "size": "1280x720",
     })
@@ -135,6 +136,11 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per visitor's sweep")
     parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument("--distinct-renders", action="store_true",
+                        help="give every visitor its own prompt and seeds, so the simulator renders every video "
+                             "(by default they share one request, so after the solo run the simulator's render "
+                             "cache serves the files and the load measures the lab, as with the real service, "
+                             "which renders elsewhere)")
     args = parser.parse_args()
 
     port = free_port()
@@ -147,14 +153,19 @@ def main() -> int:
             seeds = list(range(1, args.seeds + 1))
 
             # One visitor alone first: the baseline the concurrent run is compared with.
-            alone = run_visitor(url, 0, seeds)
+            shared = -1 if not args.distinct_renders else 0
+            alone = run_visitor(url, shared, seeds)
             after_warmup = proc_status(proc.pid)
 
             sampler = Sampler(proc.pid)
             sampler.start()
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=args.visitors) as pool:
-                futures = [pool.submit(run_visitor, url, v, [s + 100 * v for s in seeds]) for v in range(1, args.visitors + 1)]
+                futures = [
+                    pool.submit(run_visitor, url, v if args.distinct_renders else shared,
+                                [s + 100 * v for s in seeds] if args.distinct_renders else seeds)
+                    for v in range(1, args.visitors + 1)
+                ]
                 summaries = [f.result(timeout=DEADLINE_S) for f in futures]
             wall = time.monotonic() - started
             sampler.stop()
@@ -176,7 +187,8 @@ def main() -> int:
     expected = args.visitors * args.seeds
     alone_rows = task_rows(alone)
 
-    print(f"visitors {args.visitors} x {args.seeds} seeds = {expected} tasks (fast 720p 4 s, time scale {args.time_scale})")
+    print(f"visitors {args.visitors} x {args.seeds} seeds = {expected} tasks (fast 720p 4 s, time scale {args.time_scale}, "
+          f"{'every video rendered' if args.distinct_renders else 'renders served from the simulator cache'})")
     print(f"tasks seen by visitors : {len(rows)}  statuses {dict(statuses)}")
     print(f"distinct task ids       : {len(set(task_ids))}")
     print(f"simulator submits       : {ledger['submits']} (incl. {len(alone_rows)} from the solo run)")
