@@ -31,7 +31,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import params  # noqa: E402
-from lab.client import VideosClient, verify_video, video_path_for  # noqa: E402
+from lab.client import VideosClient, verify_video  # noqa: E402
 from lab.runner import Runner, plan_seeds  # noqa: E402
 from lab.simulator.server import SimConfig, SimulatorServer  # noqa: E402
 from lab.store import Store  # noqa: E402

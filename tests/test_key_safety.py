@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import threading
 import time
 import zipfile
@@ -25,20 +24,13 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
+from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
 
 OPERATOR_KEY = "sk-operatorCanary7f3a9c2e51d84b60aa"
 VISITOR_KEY = "sk-visitorCanary0c6e2d9b47a1f358bb"
 KEYS = (OPERATOR_KEY, VISITOR_KEY)
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 RUN_TIMEOUT_MS = 60_000
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def leaked(blob: bytes | str) -> list[str]:
@@ -153,7 +145,7 @@ def browser_session(deployment):
     """A person's visit: a run on the operator's key, then their own key for a run and a sweep."""
     assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.goto(deployment["url"])

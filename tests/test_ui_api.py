@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from lab import params
+from helpers import free_port
 
 SECRET = "sk-lab-test-secret-do-not-leak-0123456789"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def lab_settings(data_dir: Path, **extra: str):
