@@ -26,7 +26,14 @@ from lab import params, presentation as pres  # noqa: E402
 from lab.errors import LabError, RequestInvalid  # noqa: E402
 from lab.presets import Preset, load_presets  # noqa: E402
 from lab.settings import Settings, load_settings  # noqa: E402
-from lab.ui_services import EventPump, LabServices, RunOutcome, SweepOutcome, no_path_keys  # noqa: E402
+from lab.ui_services import (  # noqa: E402
+    EventPump,
+    LabServices,
+    RunOutcome,
+    SweepOutcome,
+    no_path_keys,
+    served_media_dirs,
+)
 
 CSS = """
 .lab-banner {font-size: 0.9em}
@@ -622,7 +629,7 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "css": CSS,
         "ssr_mode": False,
-        "allowed_paths": [str(settings.data_dir)],
+        "allowed_paths": served_media_dirs(settings.data_dir),
         "max_file_size": "1mb",
     }
 

@@ -38,6 +38,17 @@ from lab.slots import TaskSlots
 from lab.store import Store, TaskRecord, default_store_path
 
 HISTORY_LIMIT = 200
+# The only folders of the data directory the page may fetch from: media the lab wrote.
+# The journal (every visitor's prompts) and the simulator's render cache stay private.
+MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports")
+
+
+def served_media_dirs(data_dir: Path) -> list[str]:
+    """The data directory's media folders (created, so Gradio can allow them before the first run)."""
+    folders = [Path(data_dir) / name for name in MEDIA_DIRS]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return [str(folder) for folder in folders]
 # Journal backend kind of tasks sent with a visitor's key: only that visitor's key can fetch them.
 VISITOR_BACKEND = "visitor"
 

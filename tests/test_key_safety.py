@@ -263,3 +263,12 @@ def test_visitor_keys_are_refused_when_the_lab_does_not_allow_them(typed, tmp_pa
         assert re.search("does not accept", services.visitor_key_problem(typed) or "")
     finally:
         services.close()
+
+
+def test_only_media_is_served_from_the_data_directory(browser_session, deployment):
+    data_dir = Path(deployment["data_dir"])
+    video = next(data_dir.glob("runs/*.mp4"))
+    fetch = lambda path: requests.get(f"{deployment['url']}gradio_api/file={path}", timeout=10)  # noqa: E731
+    assert fetch(video).status_code == 200
+    for private in ("journal.sqlite3", "journal.sqlite3-wal", "renders"):
+        assert fetch(data_dir / private).status_code in (403, 404)
