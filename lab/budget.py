@@ -160,7 +160,3 @@ class Budget:
                 if self.day_cap_usd is None
                 else round(max(0.0, self.day_cap_usd - self._day_spent - self._day_reserved), 2),
             )
-
-    def remaining(self, session: str = "default") -> BudgetView:
-        """Alias of ``view`` for callers that only want what is left."""
-        return self.view(session)
