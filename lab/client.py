@@ -255,6 +255,46 @@ def parse_error_body(status: int, reason: str, content_type: str, body: bytes) -
     return _truncate(text), None
 
 
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: requests -> urllib3 MaxRetryError -> its ``reason`` -> causes."""
+    chain: list[BaseException] = []
+    pending: list[Any] = [exc]
+    while pending and len(chain) < 12:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in chain):
+            continue
+        chain.append(item)
+        pending.extend([getattr(item, "reason", None), item.__cause__, item.__context__, *item.args[:1]])
+    return chain
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the connection was never made (refused, DNS failure, connect timeout): nothing was sent."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    return isinstance(exc, requests.ConnectTimeout) or any(
+        isinstance(item, (NewConnectionError, ConnectTimeoutError)) for item in _exception_chain(exc)
+    )
+
+
+_REASON_PATTERNS = (
+    re.compile(r"\[Errno -?\d+\][^'\"()\]]*(?:\([^)]*\))?"),  # [Errno 111] Connection refused
+    re.compile(r"Failed to resolve '[^']*'"),
+    re.compile(r"(?:Connection to \S+ timed out|Read timed out)\. \((?:connect|read) timeout=[^)]*\)"),
+    re.compile(r"RemoteDisconnected\('[^']*'\)|Connection aborted|Connection broken: [A-Za-z]+\([^)]*\)"),
+)
+
+
+def _transport_reason(exc: BaseException) -> str:
+    """The useful part of a transport error ("[Errno 111] Connection refused"), not urllib3's wrapping."""
+    text = str(exc)
+    for pattern in _REASON_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            return found.group(0).strip()
+    return f"{type(exc).__name__}: {text}"
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
@@ -349,11 +389,9 @@ class VideosClient:
 
     def _transport_error(self, exc: requests.RequestException, what: str, *, posted: bool, task_id: str | None = None) -> ApiError:
         """A requests exception as ServerError, saying whether a POST may have been received."""
-        detail = self.redact(f"{type(exc).__name__}: {exc}")
+        detail = self.redact(_transport_reason(exc))
         detail = _truncate(re.sub(r"object at 0x[0-9a-f]+", "object", detail), 240)
-        if isinstance(exc, requests.ConnectTimeout) or (
-            isinstance(exc, requests.ConnectionError) and "NewConnectionError" in str(exc)
-        ):
+        if _never_connected(exc):
             message = f"{what}: could not connect to {self.base_url} ({detail})"
         elif posted:
             message = (

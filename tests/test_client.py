@@ -233,6 +233,18 @@ def test_a_submit_that_cannot_connect_is_a_clear_server_error() -> None:
     with pytest.raises(ServerError) as caught:
         client.submit(wire())
     assert "could not connect" in str(caught.value)
+    # The reason itself, readable, not urllib3's wrapping (which buried it past the truncation).
+    assert "Connection refused" in str(caught.value)
+    assert "Max retries exceeded" not in str(caught.value) and "HTTPConnectionPool" not in str(caught.value)
+
+
+def test_a_submit_to_a_host_that_does_not_resolve_says_it_never_connected() -> None:
+    # A DNS failure means nothing was sent: it must not claim the task may have been created.
+    client = VideosClient("http://lab-qa-no-such-host.invalid/v1", KEY, retry=RetryPolicy(post_connect_retries=0))
+    with pytest.raises(ServerError) as caught:
+        client.submit(wire())
+    assert "could not connect" in str(caught.value)
+    assert "may have created" not in str(caught.value)
 
 
 # ---------------------------------------------------------------- typed errors with the server's message
