@@ -151,3 +151,29 @@ def test_a_generate_killed_after_submit_is_finished_by_resume(make_simulator, is
     with Store(journal) as store:
         assert store.unfinished() == []
     assert [c["task_id"] for c in sim.ledger()["charges"]] == [pending.task_id]
+
+
+@pytest.mark.parametrize("args", [
+    ["generate", "--prompt", "x", "--seed", "abc"],
+    ["sweep", "--prompt", "x", "--concurrency", "many"],
+    ["resume", "--no-such-flag"],
+])
+def test_a_usage_error_exits_2_with_a_json_summary_last(args: list[str]) -> None:
+    proc = lab(*args)
+    assert proc.returncode == 2
+    result = summary(proc)
+    assert result["ok"] is False and result["tasks"] == [] and result["error"]
+    assert "usage:" in proc.stderr
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--seeds", "1,two,3"], "'two' is not one"),
+    (["--count", "-3"], "--count must be at least 1"),
+])
+def test_bad_seeds_or_count_exit_2_with_a_readable_message(make_simulator, flags: list[str], expected: str) -> None:
+    sim = make_simulator()
+    proc = lab("sweep", "--prompt", "x", "--duration", "4", *flags, "--base-url", sim.base_url)
+    assert proc.returncode == 2
+    assert expected in summary(proc)["error"]
+    assert "invalid literal" not in proc.stderr
+    assert sim.ledger()["requests"].get(SUBMIT, 0) == 0

@@ -48,11 +48,32 @@ def _add_request(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--person-generation", help="metadata.personGeneration")
 
 
+def json_usage_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make a usage error (``--seed abc``) end with the JSON summary line too, exit 2, like any invalid request."""
+
+    def error(message: str):
+        parser.print_usage(sys.stderr)
+        _fail(f"{parser.prog}: {message}")
+        raise SystemExit(EXIT_INVALID)
+
+    def parse_known_args(args=None, namespace=None):
+        # Unknown flags too: otherwise the top-level parser reports them, with no JSON line.
+        namespace, extras = argparse.ArgumentParser.parse_known_args(parser, args, namespace)
+        if extras:
+            error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, []
+
+    parser.error = error  # type: ignore[method-assign]
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="generate one video (journalled; resumable)")
     _add_request(generate)
     _add_shared(generate)
     generate.set_defaults(func=run_generate)
+    json_usage_errors(generate)
 
     sweep = subparsers.add_parser("sweep", help="one request over many seeds (and prompt variants), plus a contact sheet")
     _add_request(sweep)
@@ -62,11 +83,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--concurrency", type=int, default=4, help="tasks running at once (default 4)")
     _add_shared(sweep)
     sweep.set_defaults(func=run_sweep)
+    json_usage_errors(sweep)
 
     resume = subparsers.add_parser("resume", help="finish every unfinished task in the journal")
     resume.add_argument("--concurrency", type=int, default=4)
     _add_shared(resume)
     resume.set_defaults(func=run_resume)
+    json_usage_errors(resume)
 
 
 # ---------------------------------------------------------------- output
@@ -240,7 +263,12 @@ def _seeds(args: argparse.Namespace) -> list[int]:
     if args.seeds:
         for part in args.seeds.replace(" ", ",").split(","):
             if part.strip():
-                seeds.append(int(part))
+                try:
+                    seeds.append(int(part))
+                except ValueError:
+                    raise ValueError(f"--seeds takes whole numbers separated by commas, e.g. 1,2,3; {part.strip()!r} is not one") from None
+    if args.count is not None and args.count < 1:
+        raise ValueError(f"--count must be at least 1, not {args.count}")
     if args.count:
         seeds += [params.random_seed() for _ in range(args.count)]
     if not seeds:
