@@ -177,3 +177,17 @@ def test_bad_seeds_or_count_exit_2_with_a_readable_message(make_simulator, flags
     assert expected in summary(proc)["error"]
     assert "invalid literal" not in proc.stderr
     assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
+
+
+def test_an_out_path_that_cannot_be_written_still_ends_with_the_summary(make_simulator, tmp_path: Path) -> None:
+    sim = make_simulator()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = lab("generate", *BASIC, "--base-url", sim.base_url, "--sim-time-scale", TIME_SCALE,
+               "--out", str(blocker / "clip.mp4"))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    result = summary(proc)
+    assert result["ok"] is False and "could not copy to --out" in result["out_error"]
+    (task,) = result["tasks"]
+    assert task["status"] == "saved" and Path(task["video"]).is_file()  # the paid video is kept

@@ -208,17 +208,24 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     return runner
 
 
-def _copy_out(out: str | None, paths: list[Path], *, single: bool) -> None:
+def _copy_out(out: str | None, paths: list[Path], *, single: bool) -> dict:
+    """Copy to ``--out``; ``{}`` when done, else ``{"out_error": ...}`` (the videos stay in the data dir)."""
     if not out:
-        return
+        return {}
     target = Path(out).expanduser()
-    if single and target.suffix.lower() == ".mp4" and paths:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(paths[0], target)
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        shutil.copyfile(path, target / path.name)
+    try:
+        if single and target.suffix.lower() == ".mp4" and paths:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(paths[0], target)
+            return {}
+        target.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            shutil.copyfile(path, target / path.name)
+    except OSError as exc:
+        message = f"could not copy to --out {out}: {exc.strerror or exc}; the videos are saved in the data directory"
+        print(f"error: {message}", file=sys.stderr)
+        return {"out_error": message}
+    return {}
 
 
 def _validate(body: dict):
@@ -252,7 +259,8 @@ def run_generate(args: argparse.Namespace) -> int:
         except LabError as exc:
             return _fail(str(exc), code=EXIT_FAILED)
     if result.ok and result.video_path:
-        _copy_out(args.out, [result.video_path], single=True)
+        extra = _copy_out(args.out, [result.video_path], single=True)
+        return _summary(result.ok and not extra, [result], **extra)
     return _summary(result.ok, [result])
 
 
@@ -311,8 +319,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         except LabError as exc:
             return _fail(str(exc), code=EXIT_FAILED)
     videos = [r.video_path for r in result.results if r.ok and r.video_path]
-    _copy_out(args.out, videos + ([result.contact_sheet] if result.contact_sheet else []), single=False)
-    return _summary(result.ok, list(result.results), contact_sheet=result.contact_sheet, sweep_id=result.sweep_id)
+    extra = _copy_out(args.out, videos + ([result.contact_sheet] if result.contact_sheet else []), single=False)
+    return _summary(result.ok and not extra, list(result.results), contact_sheet=result.contact_sheet,
+                    sweep_id=result.sweep_id, **extra)
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -326,5 +335,5 @@ def run_resume(args: argparse.Namespace) -> int:
             return _fail(str(exc), code=EXIT_FAILED)
     if not results:
         print("nothing to resume: every journalled task is saved or failed", file=sys.stderr)
-    _copy_out(args.out, [r.video_path for r in results if r.ok and r.video_path], single=False)
-    return _summary(all(r.ok for r in results), results)
+    extra = _copy_out(args.out, [r.video_path for r in results if r.ok and r.video_path], single=False)
+    return _summary(all(r.ok for r in results) and not extra, results, **extra)
