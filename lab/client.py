@@ -85,6 +85,9 @@ class RetryPolicy:
     backoff_jitter_s: float = 0.3
     post_connect_retries: int = 3
     post_429_retries: int = 3
+    # A Retry-After is honoured up to this many seconds (urllib3 alone would sleep up to 6 h,
+    # so one "Retry-After: 3600" froze a poll far past its deadline).
+    retry_after_max_s: float = 30.0
     # /content "not completed yet" (400) and 502 after completion: retried for this long.
     content_window_s: float = 60.0
     content_backoff_s: float = 0.5
@@ -102,6 +105,7 @@ class RetryPolicy:
             allowed_methods=frozenset({"GET"}),
             status_forcelist=frozenset({429, 500, 502, 503, 504}),
             respect_retry_after_header=True,
+            retry_after_max=self.retry_after_max_s,
             backoff_factor=self.backoff_factor,
             backoff_max=self.backoff_max_s,
             backoff_jitter=self.backoff_jitter_s,
@@ -122,6 +126,7 @@ class RetryPolicy:
             allowed_methods=frozenset({"POST"}),
             status_forcelist=frozenset({429}),
             respect_retry_after_header=True,
+            retry_after_max=self.retry_after_max_s,
             backoff_factor=self.backoff_factor,
             backoff_max=self.backoff_max_s,
             backoff_jitter=self.backoff_jitter_s,

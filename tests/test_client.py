@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -374,3 +375,18 @@ def test_a_video_of_the_wrong_size_or_duration_is_not_kept(simulator, tmp_path: 
 def test_poll_deadlines_scale_with_resolution_and_keep_a_floor() -> None:
     assert PollPolicy().deadline_for("720p") < PollPolicy().deadline_for("4k")
     assert PollPolicy(time_scale=0.001).deadline_for("4k") == 20.0
+
+
+def test_a_huge_retry_after_is_honoured_only_up_to_the_cap() -> None:
+    assert RetryPolicy().get_retry().retry_after_max <= 60
+    assert RetryPolicy().post_retry().retry_after_max <= 60
+    busy = (429, {"Content-Type": "application/json", "Retry-After": "3600"}, b'{"code":"","message":"busy","data":null}')
+    with TinyServer({("GET", "/v1/videos/task_abc"): busy, ("POST", "/v1/videos"): busy}) as tiny:
+        client = VideosClient(tiny.base_url, KEY, retry=RetryPolicy(get_retries=1, post_429_retries=1, retry_after_max_s=0.2))
+        started = time.monotonic()
+        with pytest.raises(RateLimited):
+            client.get("task_abc")
+        with pytest.raises(RateLimited):
+            client.submit(wire())
+        assert time.monotonic() - started < 5
+    assert len(tiny.seen) == 4  # each retried once, after a short sleep, not an hour
