@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from lab.errors import (
@@ -75,6 +76,16 @@ class Timeouts:
     download_read: float = 180.0
 
 
+class _Retry(Retry):
+    """urllib3's Retry, but an unparseable Retry-After ("soon") means "use the backoff", not an error."""
+
+    def get_retry_after(self, response):  # type: ignore[override]
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:
+            return None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to retry. GETs: urllib3 backoff; POST: connect errors only; /content: a window."""
@@ -96,7 +107,7 @@ class RetryPolicy:
     download_attempts: int = 3
 
     def get_retry(self) -> Retry:
-        return Retry(
+        return _Retry(
             total=self.get_retries,
             connect=self.get_retries,
             read=self.get_retries,
@@ -117,7 +128,7 @@ class RetryPolicy:
         # Connect errors: the request never left this machine. 429: the server refused it
         # before creating a task (a rate limiter), so re-sending cannot make a second task.
         # read=0 with status 429 only: a read error, a timeout after sending or a 5xx is final.
-        return Retry(
+        return _Retry(
             total=self.post_connect_retries + self.post_429_retries,
             connect=self.post_connect_retries,
             read=0,

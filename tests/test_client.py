@@ -390,3 +390,16 @@ def test_a_huge_retry_after_is_honoured_only_up_to_the_cap() -> None:
             client.submit(wire())
         assert time.monotonic() - started < 5
     assert len(tiny.seen) == 4  # each retried once, after a short sleep, not an hour
+
+
+def test_an_unparseable_retry_after_falls_back_to_backoff_and_stays_a_429() -> None:
+    busy = (429, {"Content-Type": "application/json", "Retry-After": "soon"}, b'{"code":"","message":"busy","data":null}')
+    with TinyServer({("GET", "/v1/videos/task_abc"): busy, ("POST", "/v1/videos"): busy}) as tiny:
+        client = VideosClient(tiny.base_url, KEY, retry=RetryPolicy(get_retries=1, post_429_retries=1, backoff_factor=0.0))
+        with pytest.raises(RateLimited) as polled:
+            client.get("task_abc")
+        with pytest.raises(RateLimited) as submitted:
+            client.submit(wire())
+    # Not "network error" / "the server may have created the task": it answered 429, nothing was created.
+    assert "busy" in str(polled.value) and "may have created" not in str(submitted.value)
+    assert len(tiny.seen) == 4
