@@ -257,9 +257,18 @@ class Runner:
                     return self._result(record, ok=False, label=label, index=index)
             record = self._download(record, on_event=on_event, index=index, started=started)
         except TaskNotFound as exc:
-            # Definitive: the server has no such task (expired, another account, or a simulator
-            # that has since stopped). Nothing left to fetch, so it is closed as failed.
             message = self.client.redact(str(exc))
+            if self.backend != "simulator":
+                # The live service answers task_not_exist for another account's task too, so a
+                # resume with a different key must not close (and so lose) a task that may be
+                # paid for: it stays unfinished for a resume with the key that submitted it.
+                message += "; if it was submitted with another API key, resume with that key"
+                record = self.store.update(task_id, error=message)
+                self._emit(on_event, "failed", index, task_id, record.status, message, started, record)
+                self._emit(on_event, "done", index, task_id, record.status, "unfinished: run resume later", started, record)
+                return self._result(record, ok=False, error=message, label=label, index=index)
+            # A simulator that has since stopped forgets its tasks: nothing left to fetch, so
+            # the task is closed as failed.
             record = self.store.update(task_id, status="failed", error=message)
             self._emit(on_event, "failed", index, task_id, "failed", message, started, record)
             self._emit(on_event, "done", index, task_id, "failed", message, started, record)

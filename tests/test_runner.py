@@ -247,3 +247,18 @@ def test_the_api_key_never_lands_in_the_journal(simulator, store, data_dir) -> N
     for path in data_dir.glob("journal.sqlite3*"):
         content = path.read_bytes()
         assert KEY.encode() not in content and b"runner-test-secret" not in content
+
+
+def test_resume_with_another_accounts_key_keeps_a_live_task_unfinished(make_simulator, store, data_dir) -> None:
+    # The service answers task_not_exist for another account's task: that must not close a paid task.
+    sim = make_simulator(fixed_generation_s=30.0)
+    owner = VideosClient.scaled(sim.base_url, "sk-owner-key-111111", time_scale=TIME_SCALE)
+    submitted = owner.submit(params.resolve(body()).wire)
+    store.record_submitted(submitted.task_id, params.resolve(body()), body(), base_url_kind="live")
+    other = VideosClient.scaled(sim.base_url, "sk-other-key-222222", time_scale=TIME_SCALE)
+    (result,) = Runner(other, store, data_dir, thumbs=0, backend="live").resume()
+    assert not result.ok and "another API key" in result.error
+    assert [r.task_id for r in store.unfinished()] == [submitted.task_id]
+    (result,) = Runner(owner, store, data_dir, thumbs=0, backend="live").resume()
+    assert result.ok and result.status == "saved"
+    assert charged_ids(sim) == [submitted.task_id]
