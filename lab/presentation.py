@@ -372,6 +372,22 @@ def stage_for_event(kind: str, status: str | None) -> str | None:
     return None
 
 
+NOTHING_TO_STOP = "Nothing is running in this tab, so there is nothing to stop waiting for."
+
+
+def stopped_waiting_text(task_id: str | None, *, sweep: bool = False) -> str:
+    """What "Stop waiting" says: the task(s) may still complete and bill, and stay in the journal."""
+    if sweep:
+        return ("Stopped waiting for this sweep. Tasks already submitted may still complete and be billed. "
+                "They stay in the journal: this lab keeps checking in the background and saves each to "
+                "**History** when it completes; after a restart, press **Fetch unfinished** to download them. "
+                "This sweep gets no contact sheet or ZIP.")
+    text = STOPPED_WAITING
+    if task_id:
+        text += f" (task `{task_id}`)"
+    return text
+
+
 STOPPED_WAITING = (
     "Stopped waiting. The task was already submitted: it may still complete and be billed. "
     "It stays in the journal: this lab keeps checking in the background and saves it to **History** "

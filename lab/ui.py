@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,6 +268,29 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             api_sweep_btn = gr.Button("sweep")
 
         # ------------------------------------------------------------------ handlers
+        # "Stop waiting" is cooperative: the running handler sees the request on its next tick,
+        # says so and returns (the task goes on in the background). Gradio's ``cancels=`` would
+        # instead mark every output of the cancelled event with an "Error" badge.
+        stop_lock = threading.Lock()
+        stop_requests: dict[tuple[str, str], float] = {}  # (session, "single"|"sweep") -> when pressed
+        running: dict[tuple[str, str], int] = {}
+
+        def _stop_requested(key: tuple[str, str], started: float) -> bool:
+            with stop_lock:
+                return stop_requests.get(key, float("-inf")) >= started
+
+        @contextmanager
+        def _running(key: tuple[str, str]):
+            with stop_lock:
+                running[key] = running.get(key, 0) + 1
+            try:
+                yield
+            finally:
+                with stop_lock:
+                    running[key] -= 1
+                    if not running[key]:
+                        del running[key]
+
         def refresh_panel(*values):
             body, resolution, problem = _resolve_form(list(values))
             gate = pres.generate_gate(resolution, problem)
@@ -353,6 +378,10 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             seed_out = resolved.effective["seed"]
             median = services.median_elapsed(resolved)
             started = time.monotonic()
+            with _running((session, "single")):
+                yield from _generate(body, resolved, seed_out, median, started, session, key)
+
+        def _generate(body, resolved, seed_out, median, started, session, key):
             stage, task_id = "queued", None
             sent = params.wire_json(resolved.wire)
             yield (pres.stage_markdown("queued", 0, median, None, "Submitting…"), None, None, sent, None, "",
@@ -363,6 +392,10 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 if event is not None:
                     task_id = event.task_id or task_id
                     stage = pres.stage_for_event(event.kind, event.status) or stage
+                if _stop_requested((session, "single"), started):
+                    yield (pres.stopped_waiting_text(task_id), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                           gr.skip(), gr.skip())
+                    return
                 yield (pres.stage_markdown(stage, time.monotonic() - started, median, task_id),
                        gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
             if isinstance(pump.error, LabError):
@@ -386,8 +419,15 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 gr.skip(),
             )
 
-        def stop_waiting():
-            return pres.STOPPED_WAITING
+        def stop_waiting(which: str):
+            def handler(request: gr.Request):
+                key = (_session(request), which)
+                with stop_lock:
+                    if not running.get(key):
+                        return pres.NOTHING_TO_STOP
+                    stop_requests[key] = time.monotonic()
+                return gr.skip()  # the running handler writes the message on its next tick
+            return handler
 
         def fetch_unfinished(request: gr.Request):
             try:
@@ -429,6 +469,10 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 check = params.resolve(item.body)
                 if not check.ok:
                     raise gr.Error(f"{item.label}: {check.error_text()}")
+            with _running((session, "sweep")):
+                yield from _sweep(items, resolved, session, key)
+
+        def _sweep(items, resolved, session, key):
             labels = [item.label for item in items]
             grid = _empty_grid()
             for item in items:
@@ -457,6 +501,9 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                         if cell.thumbnails:
                             updates[4 * i + 3] = cell.thumbnails
                 status = f"{head} {done_count}/{len(items)} finished · elapsed {pres.format_seconds(time.monotonic() - started)}"
+                if _stop_requested((session, "sweep"), started):
+                    yield [pres.stopped_waiting_text(None, sweep=True)] + updates + [gr.skip()] * 3 + [gr.skip()]
+                    return
                 yield [status] + updates + [gr.skip()] * 3 + [gr.skip()]
             if isinstance(pump.error, LabError):
                 note = services.failure_note(pump.error)
@@ -581,7 +628,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             [progress_md, video, thumbs, sent_code, answer_json, run_summary_md, form["seed"]],
             show_progress="minimal", **generation, **private,
         )
-        stop_btn.click(stop_waiting, None, progress_md, cancels=[generate_event, rerun_event], **private)
+        stop_btn.click(stop_waiting("single"), None, progress_md, queue=False, show_progress="hidden", **private)
         fetch_btn.click(fetch_unfinished, None, progress_md, **private)
 
         sweep_inputs = [sweep_seeds, sweep_random, sweep_variants, form["model"]]
@@ -597,7 +644,8 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             show_progress="minimal", **generation, **private,
         )
         sweep_event.then(banner_for, visitor_key, banner, show_progress="hidden", **private)
-        sweep_stop_btn.click(stop_waiting, None, sweep_status, cancels=[sweep_event], **private)
+        sweep_stop_btn.click(stop_waiting("sweep"), None, sweep_status, queue=False, show_progress="hidden",
+                             **private)
         for i, button in enumerate(use_seed_btns):
             button.click(use_seed(i), sweep_seed_state, [form["seed"], tabs], **private)
 

@@ -108,6 +108,33 @@ def test_generate_plays_the_video_with_thumbnails(page: Page, tmp_path: Path):
     page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
 
 
+def test_stop_waiting_says_it_may_still_bill_without_error_badges(page: Page, tmp_path: Path):
+    # With nothing running, it says so instead of claiming a task was submitted.
+    page.get_by_role("button", name="Stop waiting", exact=True).click()
+    expect(page.locator("#run-progress")).to_contain_text("Nothing is running", timeout=10_000)
+    # A slow run (standard model, 4k) so there is time to stop waiting.
+    choose(page, "Model", "veo-3.1-generate-preview · $1.20 per video")
+    choose(page, "size", "3840x2160")
+    choose(page, "duration (s)", "8")
+    expect(page.locator("#generate-gate")).to_contain_text("$1.20", timeout=10_000)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#run-progress")).to_contain_text("task_", timeout=RUN_TIMEOUT_MS)
+    page.get_by_role("button", name="Stop waiting", exact=True).click()
+    progress = page.locator("#run-progress")
+    expect(progress).to_contain_text("may still complete and be billed", timeout=10_000)
+    expect(progress).to_contain_text("journal")
+    expect(progress).to_contain_text("task_")  # which task may still bill
+    page.wait_for_timeout(1500)
+    # Gradio's cancels= put an "Error" badge on every output; stopping is not an error.
+    expect(page.locator(".error").filter(has_text="Error")).to_have_count(0)
+    expect(page.get_by_role("button", name="Generate", exact=True)).to_be_enabled()
+    page.screenshot(path=str(tmp_path / "stopped.png"), full_page=True)
+    choose(page, "Model", "veo-3.1-fast-generate-preview · $0.30 per video")
+    choose(page, "size", "(not set)")
+    choose(page, "duration (s)", "4")
+    expect(page.locator("#generate-gate")).to_contain_text("$0.30", timeout=10_000)
+
+
 def test_sweep_of_three_seeds_fills_three_rows(page: Page, tmp_path: Path):
     page.get_by_role("tab", name="Seed sweep").click()
     expect(page.locator("#sweep-estimate")).to_contain_text("3 tasks", timeout=10_000)
