@@ -435,7 +435,10 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             except LabError as err:
                 _raise_for_ui(err)
 
-        def sweep_estimate_for(seeds_text, random_count, variants_text, model):
+        def sweep_estimate_for(seeds_text, random_count, variants_text, *values):
+            # The model the sweep will use: the form's, or the raw body's in raw mode.
+            _, resolved, _ = _resolve_form(list(values))
+            model = resolved.effective.get("model") if resolved is not None else None
             try:
                 seeds = pres.parse_seeds(seeds_text, 0)
             except RequestInvalid as err:
@@ -631,7 +634,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
         stop_btn.click(stop_waiting("single"), None, progress_md, queue=False, show_progress="hidden", **private)
         fetch_btn.click(fetch_unfinished, None, progress_md, **private)
 
-        sweep_inputs = [sweep_seeds, sweep_random, sweep_variants, form["model"]]
+        sweep_inputs = [sweep_seeds, sweep_random, sweep_variants, *form.inputs]
         for component in sweep_inputs:
             component.change(sweep_estimate_for, sweep_inputs, sweep_estimate, **instant)
         demo.load(sweep_estimate_for, sweep_inputs, sweep_estimate, show_progress="hidden", **private)

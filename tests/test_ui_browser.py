@@ -190,3 +190,15 @@ def test_raw_body_mode_replaces_the_form(page: Page):
     page.keyboard.type('{"model": "veo-3.1-fast-generate-preview", "prompt": "p", "duration": 8}')
     expect(page.locator("#generate-gate")).to_contain_text("must be a string", timeout=10_000)
     expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
+
+
+def test_sweep_estimate_prices_the_raw_body_model(page: Page):
+    # Raw mode is on (previous test): the estimate must use the raw body's model, not the hidden dropdown's.
+    editor = page.locator("#raw-body .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('{"model": "veo-3.1-generate-preview", "prompt": "p", "duration": "8"}')
+    expect(page.locator("#generate-gate")).to_contain_text("$1.20", timeout=10_000)
+    page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
+    expect(page.locator("#sweep-estimate")).to_contain_text("$3.60", timeout=10_000)
