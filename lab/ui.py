@@ -140,6 +140,8 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                                 form.components["size"] = gr.Dropdown(
                                     choices=pres.choices_with_not_set(params.SIZES), value=pres.NOT_SET, label="size",
                                 )
+                            # Two per row: four in one row cut "metadata.aspectRatio" off at common widths.
+                            with gr.Row():
                                 form.components["resolution"] = gr.Dropdown(
                                     choices=pres.choices_with_not_set(params.RESOLUTIONS), value=pres.NOT_SET,
                                     label="metadata.resolution",

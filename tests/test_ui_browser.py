@@ -89,6 +89,14 @@ def test_effective_panel_follows_precedence(page: Page, tmp_path: Path):
     page.screenshot(path=str(tmp_path / "precedence.png"), full_page=True)
 
 
+def test_parameter_labels_are_not_cut_off(page: Page):
+    for label in ("duration (s)", "size", "metadata.resolution", "metadata.aspectRatio"):
+        info = page.locator("[data-testid=block-info]").filter(has_text=re.compile(f"^{re.escape(label)}$")).first
+        fits = info.evaluate("el => { const box = el.closest('.block').getBoundingClientRect();"
+                            " return el.getBoundingClientRect().right <= box.right + 1 && el.scrollWidth <= el.clientWidth + 1; }")
+        assert fits, f"the label {label!r} is cut off"
+
+
 def test_invalid_request_disables_generate_with_the_reason(page: Page):
     choose(page, "metadata.resolution", "1080p")
     choose(page, "duration (s)", "4")
