@@ -240,8 +240,11 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                 history_gallery = gr.Gallery(label="Runs, newest first", columns=8, height=200, allow_preview=False,
                                              interactive=False)
                 history_table = gr.Dataframe(
-                    headers=["when", "prompt", "status", "cost", "time taken", "model", "resolution", "aspect",
-                             "duration", "seed", "task id"],
+                    headers=["when", "prompt", "status", "cost", "took", "model", "res.", "aspect", "dur.", "seed",
+                             "task id"],
+                    # Short headers and fixed widths: the prompt gets the room, nothing breaks mid-word.
+                    column_widths=["105px", "28%", "80px", "65px", "60px", "85px", "65px", "75px", "55px", "105px",
+                                   "22%"],
                     interactive=False, wrap=True, label="Journal", elem_id="history-table",
                 )
                 with gr.Row():

@@ -107,6 +107,13 @@ def _thumbs(record: TaskRecord | None) -> list[tuple[str, str]]:
     return [(str(p), thumb_caption(p)) for p in record.thumbs if Path(p).is_file()]
 
 
+def _model_short(model: str | None) -> str:
+    """"fast" / "standard" for the history table (the full id is in the run's details)."""
+    if not model:
+        return ""
+    return "fast" if model == params.FAST_MODEL else "standard" if model == params.STANDARD_MODEL else model
+
+
 def _money(usd: float | None) -> str:
     return "—" if usd is None else f"${usd:.2f}"
 
@@ -489,11 +496,11 @@ class LabServices:
         records = self.store.list_runs(limit=HISTORY_LIMIT, query=(query or "").strip() or None)
         rows, gallery, table_ids, gallery_ids = [], [], [], []
         for record in records:
-            when = dt.datetime.fromtimestamp(record.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M:%S")
             prompt = (record.prompt or "").replace("\n", " ")
             rows.append([
                 when, prompt[:120] + ("…" if len(prompt) > 120 else ""), record.status, _money(record.cost_usd),
-                format_seconds(record.elapsed_s) if record.elapsed_s else "", record.model or "",
+                format_seconds(record.elapsed_s) if record.elapsed_s else "", _model_short(record.model),
                 record.resolution or "", record.aspect_ratio or "", record.duration or "",
                 "" if record.seed is None else str(record.seed), record.task_id,
             ])
