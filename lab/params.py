@@ -15,7 +15,7 @@ import pprint
 import random
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 FAST_MODEL = "veo-3.1-fast-generate-preview"
 STANDARD_MODEL = "veo-3.1-generate-preview"
@@ -286,30 +286,29 @@ def _read_enum(metadata: Mapping, key: str, allowed: tuple[str, ...], out: _Coll
     return None
 
 
-def _resolve_resolution(metadata: Mapping, size: str | None, has_size: bool, out: _Collector) -> tuple[str | None, str]:
-    explicit = _read_enum(metadata, "resolution", RESOLUTIONS, out)
-    if metadata.get("resolution") is not None:
+def _resolve_from_size(
+    metadata: Mapping,
+    key: str,
+    allowed: tuple[str, ...],
+    setting: str,
+    infer: Callable[[str], str],
+    default: str,
+    size: str | None,
+    has_size: bool,
+    out: _Collector,
+) -> tuple[str | None, str]:
+    """Resolution and aspect share one rule: explicit metadata > inferred from ``size`` > default."""
+    name = f"metadata.{key}"
+    explicit = _read_enum(metadata, key, allowed, out)
+    if metadata.get(key) is not None:
         if has_size:
-            out.overrides.append(Override("resolution", "size", size, "metadata.resolution"))
-            if explicit and size and size_to_resolution(size) != explicit:
-                out.warn(f"size {size} ({size_to_resolution(size)}) is overridden by metadata.resolution={explicit}.")
-        return explicit, "metadata.resolution"
+            out.overrides.append(Override(setting, "size", size, name))
+            if explicit and size and infer(size) != explicit:
+                out.warn(f"size {size} ({infer(size)}) is overridden by {name}={explicit}.")
+        return explicit, name
     if has_size:
-        return (size_to_resolution(size) if size else None), "size"
-    return DEFAULT_RESOLUTION, "default"
-
-
-def _resolve_aspect(metadata: Mapping, size: str | None, has_size: bool, out: _Collector) -> tuple[str | None, str]:
-    explicit = _read_enum(metadata, "aspectRatio", ASPECT_RATIOS, out)
-    if metadata.get("aspectRatio") is not None:
-        if has_size:
-            out.overrides.append(Override("aspect_ratio", "size", size, "metadata.aspectRatio"))
-            if explicit and size and size_to_aspect_ratio(size) != explicit:
-                out.warn(f"size {size} ({size_to_aspect_ratio(size)}) is overridden by metadata.aspectRatio={explicit}.")
-        return explicit, "metadata.aspectRatio"
-    if has_size:
-        return (size_to_aspect_ratio(size) if size else None), "size"
-    return DEFAULT_ASPECT_RATIO, "default"
+        return (infer(size) if size else None), "size"
+    return default, "default"
 
 
 def _read_seed(metadata: Mapping, out: _Collector) -> int | None:
@@ -424,8 +423,13 @@ def resolve(body: Any) -> Resolution:
     duration, duration_source = _resolve_duration(body, metadata, out)
     size = _read_size(body, out)
     has_size = body.get("size") is not None
-    resolution, resolution_source = _resolve_resolution(metadata, size, has_size, out)
-    aspect, aspect_source = _resolve_aspect(metadata, size, has_size, out)
+    resolution, resolution_source = _resolve_from_size(
+        metadata, "resolution", RESOLUTIONS, "resolution", size_to_resolution, DEFAULT_RESOLUTION, size, has_size, out
+    )
+    aspect, aspect_source = _resolve_from_size(
+        metadata, "aspectRatio", ASPECT_RATIOS, "aspect_ratio", size_to_aspect_ratio, DEFAULT_ASPECT_RATIO, size,
+        has_size, out,
+    )
     seed = _read_seed(metadata, out)
     negative_prompt = _read_optional_text(metadata, "negativePrompt", out)
     person = _read_enum(metadata, "personGeneration", PERSON_GENERATION, out)
