@@ -26,8 +26,8 @@ import requests
 from playwright.sync_api import Page, expect, sync_playwright
 from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
 
-OPERATOR_KEY = "sk-operatorCanary7f3a9c2e51d84b60aa"
-VISITOR_KEY = "sk-visitorCanary0c6e2d9b47a1f358bb"
+OPERATOR_KEY = "sk-operator-canary-7f3a9c2e51d84b60aa"
+VISITOR_KEY = "sk-visitor-canary-0c6e2d9b47a1f358bb"
 KEYS = (OPERATOR_KEY, VISITOR_KEY)
 RUN_TIMEOUT_MS = 60_000
 
