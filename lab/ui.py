@@ -629,7 +629,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             show_progress="minimal", **generation, **private,
         )
         generate_event.then(banner_for, visitor_key, banner, show_progress="hidden", **private)
-        rerun_event = history_rerun.click(
+        history_rerun.click(
             history_to_form, history_choice, form.inputs + [form_group, tabs], **private,
         ).then(
             run_generate, [*form.inputs, randomize, visitor_key],
