@@ -23,7 +23,7 @@ import math
 import random
 import secrets
 import time
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -262,6 +262,20 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
     def forced_faults(request: Request) -> frozenset[str]:
         return parse_fault_header(request.headers.get(FAULT_HEADER))
 
+    def admit(route: str, request: Request, bad_header: Callable[[str], Response]):
+        """Every /v1 route starts alike: count it, check the key, read X-Sim-Fault.
+
+        Returns (owner, forced faults, None), or (None, empty, the refusal to send).
+        """
+        sim.store.count_request(route)
+        owner, denied = authenticate(request)
+        if denied is not None:
+            return None, frozenset(), denied
+        try:
+            return owner, forced_faults(request), None
+        except ValueError as exc:
+            return None, frozenset(), bad_header(str(exc))
+
     def transport_fault(route: str, allowed: tuple[str, ...], forced: frozenset[str]) -> Response | None:
         name = sim.faults.for_request(route, allowed, forced)
         if name is None:
@@ -285,14 +299,9 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
 
     @app.post("/v1/videos")
     async def submit(request: Request) -> Response:
-        sim.store.count_request(SUBMIT_ROUTE)
-        owner, denied = authenticate(request)
-        if denied is not None:
-            return denied
-        try:
-            forced = forced_faults(request)
-        except ValueError as exc:
-            return task_error(400, "invalid_request", str(exc))
+        owner, forced, refusal = admit(SUBMIT_ROUTE, request, lambda m: task_error(400, "invalid_request", m))
+        if refusal is not None:
+            return refusal
         fault = transport_fault(SUBMIT_ROUTE, ("rate_429", "server_500"), forced)
         if fault is not None:
             return fault  # refused before a task exists: nothing created, nothing billed
@@ -385,14 +394,9 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
 
     @app.get("/v1/videos/{task_id}")
     async def poll(task_id: str, request: Request) -> Response:
-        sim.store.count_request(POLL_ROUTE)
-        owner, denied = authenticate(request)
-        if denied is not None:
-            return denied
-        try:
-            forced = forced_faults(request)
-        except ValueError as exc:
-            return task_error(400, "invalid_request", str(exc))
+        owner, forced, refusal = admit(POLL_ROUTE, request, lambda m: task_error(400, "invalid_request", m))
+        if refusal is not None:
+            return refusal
         fault = transport_fault(POLL_ROUTE, ("rate_429", "server_500", "drop_connection"), forced)
         if fault is not None:
             return fault
@@ -403,14 +407,9 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
 
     @app.get("/v1/videos/{task_id}/content")
     async def content(task_id: str, request: Request) -> Response:
-        sim.store.count_request(CONTENT_ROUTE)
-        owner, denied = authenticate(request)
-        if denied is not None:
-            return denied
-        try:
-            forced = forced_faults(request)
-        except ValueError as exc:
-            return content_error(400, str(exc))
+        owner, forced, refusal = admit(CONTENT_ROUTE, request, lambda m: content_error(400, m))
+        if refusal is not None:
+            return refusal
         task = sim.store.get(task_id, owner)
         if task is None:
             return content_error(404, "Task not found")
