@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import params  # noqa: E402
 from lab.client import VideosClient, verify_video  # noqa: E402
-from lab.runner import Runner, plan_seeds  # noqa: E402
+from lab.runner import Runner  # noqa: E402
+from lab.sweeps import plan as plan_seeds  # noqa: E402
 from lab.simulator.server import SimConfig, SimulatorServer  # noqa: E402
 from lab.store import Store  # noqa: E402
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import pprint
 import random
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -151,6 +152,14 @@ def sweep_price_usd(model: str, count: int) -> float | None:
 def random_seed(rng: random.Random | None = None) -> int:
     """A seed in the API's range 0..4294967295."""
     return (rng or random.SystemRandom()).randint(0, SEED_MAX)
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show and to encode as UTF-8: lone surrogates and control characters become \\uXXXX."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _is_number(value: Any) -> bool:
@@ -522,18 +531,14 @@ def build_body(
 
 
 def with_seed(body: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    """A copy of ``body`` with ``metadata.seed`` set (for sweeps)."""
-    copy = json.loads(json.dumps(body))
-    metadata = copy.get("metadata") if isinstance(copy.get("metadata"), dict) else {}
-    copy["metadata"] = {**metadata, "seed": seed}
-    return copy
+    """A copy of ``body`` with ``metadata.seed`` set (for sweeps); nested values are shared, not copied."""
+    metadata = body.get("metadata")
+    return {**body, "metadata": {**(metadata if isinstance(metadata, Mapping) else {}), "seed": seed}}
 
 
 def with_prompt(body: Mapping[str, Any], prompt: str) -> dict[str, Any]:
-    """A copy of ``body`` with another prompt (for prompt-variant sweeps)."""
-    copy = json.loads(json.dumps(body))
-    copy["prompt"] = prompt
-    return copy
+    """A copy of ``body`` with another prompt (for prompt-variant sweeps); nested values are shared."""
+    return {**body, "prompt": prompt}
 
 
 def wire_json(wire: Mapping[str, Any], indent: int | None = 2) -> str:

@@ -10,10 +10,9 @@ again for presets and history (``form_from_body``).
 from __future__ import annotations
 
 import json
-import random
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from lab import params
 from lab.errors import RequestInvalid
@@ -247,58 +246,6 @@ def generate_gate(resolution: params.Resolution | None, problem: str | None = No
 
 
 # ---------------------------------------------------------------- sweeps
-
-
-def parse_seeds(text: str | None, random_count: int | float | None = 0, rng: random.Random | None = None) -> list[int]:
-    """Seeds from "1, 2, 3" (or spaces/newlines), plus ``random_count`` random ones; duplicates removed."""
-    seeds: list[int] = []
-    for token in re.split(r"[\s,;]+", (text or "").strip()):
-        if not token:
-            continue
-        if not re.fullmatch(r"\d+", token):
-            raise RequestInvalid(f"Seed {token!r} is not a whole number from 0 to {params.SEED_MAX}.")
-        seed = int(token)
-        if seed > params.SEED_MAX:
-            raise RequestInvalid(f"Seed {seed} is out of range: seeds go from 0 to {params.SEED_MAX}.")
-        if seed not in seeds:
-            seeds.append(seed)
-    for _ in range(int(random_count or 0)):
-        seed = params.random_seed(rng)
-        while seed in seeds:
-            seed = params.random_seed(rng)
-        seeds.append(seed)
-    return seeds
-
-
-def parse_variants(text: str | None) -> list[str]:
-    """Prompt variants, one per non-blank line."""
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-@dataclass(frozen=True)
-class SweepItem:
-    """One cell of a sweep: its label, seed, prompt variant number and raw body."""
-
-    index: int
-    label: str
-    seed: int
-    variant: int | None
-    body: dict[str, Any]
-
-
-def sweep_plan(body: Mapping[str, Any], seeds: Sequence[int], variants: Sequence[str] = ()) -> list[SweepItem]:
-    """Variants × seeds (or just seeds): one raw body per task, in row order."""
-    if not seeds:
-        raise RequestInvalid("A sweep needs at least one seed: list them (1, 2, 3) or ask for random ones.")
-    items: list[SweepItem] = []
-    prompts: list[tuple[int | None, Mapping[str, Any]]] = (
-        [(v, params.with_prompt(body, text)) for v, text in enumerate(variants, start=1)] if variants else [(None, body)]
-    )
-    for variant, variant_body in prompts:
-        for seed in seeds:
-            label = f"seed {seed}" if variant is None else f"variant {variant} · seed {seed}"
-            items.append(SweepItem(len(items), label, seed, variant, params.with_seed(variant_body, seed)))
-    return items
 
 
 def sweep_estimate_text(model: str | None, count: int, max_sweep: int, concurrency: int) -> str:

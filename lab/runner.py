@@ -23,14 +23,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from lab import params
+from lab import params, sweeps
 from lab.client import TaskStatus, VideosClient, safe_task_id, video_path_for
 from lab.errors import LabError, RequestInvalid, TaskNotFound
 from lab.slots import TaskSlots
 from lab.store import Store, TaskRecord
+from lab.sweeps import SweepItem, SweepPlan
 
 log = logging.getLogger(__name__)
 
@@ -92,36 +93,6 @@ class SweepResult:
     @property
     def ok(self) -> bool:
         return bool(self.results) and all(r.ok for r in self.results)
-
-
-@dataclass(frozen=True)
-class SweepItemSpec:
-    """One sweep cell: a raw body and the label for its contact-sheet row."""
-
-    body: Mapping[str, Any]
-    label: str | None = None
-
-
-def plan_seeds(body: Mapping[str, Any], seeds: Sequence[int], prompts: Sequence[str] = ()) -> list[SweepItemSpec]:
-    """Prompt variants × seeds (or just seeds): one body per task, in row order."""
-    variants = [(None, body)] if not prompts else [(n, params.with_prompt(body, p)) for n, p in enumerate(prompts, 1)]
-    items = []
-    for number, variant_body in variants:
-        for seed in seeds:
-            label = f"seed {seed}" if number is None else f"variant {number} · seed {seed}"
-            items.append(SweepItemSpec(params.with_seed(variant_body, int(seed)), label))
-    return items
-
-
-def _item_body_and_label(item: Any) -> tuple[Mapping[str, Any], str | None]:
-    if isinstance(item, Mapping):
-        return item, None
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Mapping):
-        return item[1], item[0]
-    body = getattr(item, "body", None)
-    if isinstance(body, Mapping):
-        return body, getattr(item, "label", None)
-    raise TypeError(f"a sweep item must be a body dict, (label, body) or have .body: {item!r:.80}")
 
 
 def guess_backend(base_url: str) -> str:
@@ -373,7 +344,7 @@ class Runner:
 
     def run_sweep(
         self,
-        items: Iterable[Any] | Mapping[str, Any],
+        items: Sequence[SweepItem] | SweepPlan | Mapping[str, Any],
         *,
         seeds: Sequence[int] | None = None,
         prompts: Sequence[str] = (),
@@ -385,28 +356,22 @@ class Runner:
     ) -> SweepResult:
         """Run many tasks at once (≤ ``concurrency``); a failed one is recorded and the rest carry on.
 
-        ``items``: raw bodies, ``(label, body)`` pairs, or objects with ``.body``/``.label``
-        (``plan_seeds`` or ``presentation.sweep_plan``); or one body with ``seeds=``
-        (and optional ``prompts=`` variants). All are validated first: one invalid
-        body raises RequestInvalid before any HTTP call; so does a budget refusal.
+        ``items``: a ``SweepPlan`` from ``sweeps.prepare`` (already checked against the
+        limits), ``SweepItem``s from ``sweeps.plan``, or one body with ``seeds=`` (and
+        optional ``prompts=`` variants). Every item is valid before anything is sent: one
+        invalid body raises RequestInvalid before any HTTP call; so does a budget refusal.
         """
         started = time.monotonic()
         if isinstance(items, Mapping):
             if not seeds:
                 raise RequestInvalid("A sweep of one request needs seeds: run_sweep(body, seeds=[1, 2, 3]).")
-            items = plan_seeds(items, seeds, prompts)
-        pairs = [_item_body_and_label(item) for item in items]
-        if not pairs:
-            raise RequestInvalid("A sweep needs at least one request.")
-        resolutions = []
-        problems = []
-        for number, (body, label) in enumerate(pairs):
-            resolution = params.resolve(body)
-            if not resolution.ok:
-                problems.append(f"{label or f'item {number + 1}'}: {resolution.error_text()}")
-            resolutions.append(resolution)
-        if problems:
-            raise RequestInvalid("\n".join(problems), errors=[e.to_dict() for r in resolutions for e in r.errors])
+            items = sweeps.plan(items, seeds, prompts)
+        if isinstance(items, SweepPlan):
+            planned, resolutions = list(items.items), list(items.resolutions)
+        else:
+            planned = list(items)
+            resolutions = sweeps.check(planned)
+        pairs = [(item.body, item.label) for item in planned]
         total = sum(r.price_usd or 0.0 for r in resolutions)
         reservation = self.budget.reserve(total, session or self.session) if self.budget else None
         sweep_id = sweep_id or f"sweep_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"

@@ -24,7 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from lab import params, presentation as pres  # noqa: E402
+from lab import params, presentation as pres, sweeps  # noqa: E402
 from lab.errors import LabError, RequestInvalid  # noqa: E402
 from lab.presets import Preset, load_presets  # noqa: E402
 from lab.settings import Settings, load_settings  # noqa: E402
@@ -445,10 +445,9 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             _, resolved, _ = _resolve_form(list(values))
             model = resolved.effective.get("model") if resolved is not None else None
             try:
-                seeds = pres.parse_seeds(seeds_text, 0)
+                count = sweeps.count_tasks(seeds_text, random_count, variants_text, max_sweep=max_rows)
             except RequestInvalid as err:
                 return f"**Cannot run:** {err}"
-            count = (len(seeds) + int(random_count or 0)) * max(1, len(pres.parse_variants(variants_text)))
             return pres.sweep_estimate_text(model, count, max_rows, settings.max_concurrent_per_session)
 
         def _empty_grid() -> list:
@@ -467,20 +466,15 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             if problem:
                 raise gr.Error(problem)
             try:
-                seeds = pres.parse_seeds(seeds_text, random_count)
-                items = pres.sweep_plan(body, seeds, pres.parse_variants(variants_text))
+                plan = sweeps.prepare(body, max_sweep=max_rows, seeds_text=seeds_text, random_count=random_count,
+                                      variants_text=variants_text)
             except RequestInvalid as err:
                 _raise_for_ui(err)
-            if len(items) > max_rows:
-                raise gr.Error(f"{len(items)} tasks is more than this lab allows at once ({max_rows}).")
-            for item in items:
-                check = params.resolve(item.body)
-                if not check.ok:
-                    raise gr.Error(f"{item.label}: {check.error_text()}")
             with _running((session, "sweep")):
-                yield from _sweep(items, resolved, session, key)
+                yield from _sweep(plan, resolved, session, key)
 
-        def _sweep(items, resolved, session, key):
+        def _sweep(plan, resolved, session, key):
+            items = plan.items
             labels = [item.label for item in items]
             grid = _empty_grid()
             for item in items:
@@ -492,7 +486,7 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
             seeds_state = [item.seed for item in items]
             no_downloads = [None, gr.update(visible=False), gr.update(visible=False)]
             yield [head] + grid + no_downloads + [seeds_state]
-            pump = EventPump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event,
+            pump = EventPump(lambda on_event: services.run_sweep(plan, session=session, on_event=on_event,
                                                                   visitor_key=key))
             done_count = 0
             for event in pump:
@@ -584,11 +578,9 @@ def build_demo(settings: Settings | None = None, *, base_url: str | None = None,
                       request: gr.Request):
             body = _api_body(body_text)
             try:
-                seeds = pres.parse_seeds(seeds_text, random_count)
-                items = pres.sweep_plan(body, seeds, pres.parse_variants(variants_text))
-                if len(items) > max_rows:
-                    raise RequestInvalid(f"{len(items)} tasks is more than this lab allows at once ({max_rows}).")
-                outcome: SweepOutcome = services.run_sweep(items, session=_session(request), on_event=None)
+                plan = sweeps.prepare(body, max_sweep=max_rows, seeds_text=seeds_text, random_count=random_count,
+                                      variants_text=variants_text)
+                outcome: SweepOutcome = services.run_sweep(plan, session=_session(request), on_event=None)
             except LabError as err:
                 _raise_for_ui(err)
             return outcome.contact_sheet, outcome.zip_path, no_path_keys(outcome.summary())

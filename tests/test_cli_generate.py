@@ -169,6 +169,10 @@ def test_a_usage_error_exits_2_with_a_json_summary_last(args: list[str]) -> None
 @pytest.mark.parametrize(("flags", "expected"), [
     (["--seeds", "1,two,3"], "'two' is not one"),
     (["--count", "-3"], "--count must be at least 1"),
+    (["--count", "100000000"], "100,000,000 tasks: more than this lab allows"),
+    (["--seeds", ",".join(str(n) for n in range(20_000))], "more than 8 tasks: more than this lab allows"),
+    (["--seeds", "1,-2"], "'-2' is not one"),
+    (["--seeds", "1,2,1"] + ["--count", "7"], "9 tasks: more than this lab allows"),
 ])
 def test_bad_seeds_or_count_exit_2_with_a_readable_message(make_simulator, flags: list[str], expected: str) -> None:
     sim = make_simulator()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from lab import params
@@ -75,23 +73,6 @@ def test_gate_gives_the_first_error_as_the_reason():
                                  "metadata": {"resolution": "4k"}})
     gate = pres.generate_gate(resolution)
     assert not gate.ok and 'needs a duration of "8"' in gate.reason
-
-
-def test_seeds_from_a_list_plus_random_ones():
-    seeds = pres.parse_seeds("1, 2 3;2", 2, random.Random(5))
-    assert seeds[:3] == [1, 2, 3] and len(seeds) == 5 and len(set(seeds)) == 5
-
-
-@pytest.mark.parametrize("text", ["1, x", "-1", str(params.SEED_MAX + 1)])
-def test_bad_seeds_are_refused(text):
-    with pytest.raises(RequestInvalid):
-        pres.parse_seeds(text)
-
-
-def test_sweep_plan_is_variants_times_seeds_in_row_order():
-    items = pres.sweep_plan({"model": params.FAST_MODEL, "prompt": "p"}, [1, 2], ["a", "b"])
-    assert [(i.body["prompt"], i.body["metadata"]["seed"]) for i in items] == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
-    assert [i.index for i in items] == [0, 1, 2, 3]
 
 
 def test_sweep_estimate_is_shown_before_running():

@@ -12,7 +12,8 @@ from lab import params
 from lab.budget import Budget
 from lab.client import VideosClient
 from lab.errors import BudgetExceeded, RequestInvalid
-from lab.runner import EVENT_KINDS, Event, Runner, plan_seeds
+from lab.runner import EVENT_KINDS, Event, Runner
+from lab.sweeps import plan as plan_seeds
 from lab.store import Store
 
 TIME_SCALE = 0.02
@@ -114,7 +115,7 @@ def test_an_invalid_request_raises_before_any_http_call(make_simulator, store, d
 def test_a_sweep_with_one_invalid_body_sends_nothing(make_simulator, store, data_dir) -> None:
     sim = make_simulator()
     with pytest.raises(RequestInvalid):
-        make_runner(sim, store, data_dir).run_sweep([body(), body(prompt="")])
+        make_runner(sim, store, data_dir).run_sweep(plan_seeds(body(), [1], ["a fox", " "]))
     assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
 
 
@@ -172,10 +173,11 @@ def test_a_sweep_saves_every_seed_and_writes_a_contact_sheet_row_each(simulator,
 
 
 def test_prompt_variants_times_seeds_make_one_task_each() -> None:
-    items = plan_seeds(body(), [1, 2], prompts=["a fox", "a hare"])
+    items = plan_seeds(body(), [1, 2], ["a fox", "a hare"])
     assert [(i.body["prompt"], i.body["metadata"]["seed"]) for i in items] == [
         ("a fox", 1), ("a fox", 2), ("a hare", 1), ("a hare", 2)]
-    assert items[3].label == "variant 2 · seed 2"
+    assert items[3].label == "“a hare” · seed 2"
+    assert (items[3].variant, items[3].variant_text, items[3].seed) == (2, "a hare", 2)
 
 
 def test_a_sweep_of_one_body_takes_seeds_directly(simulator, store, data_dir) -> None:

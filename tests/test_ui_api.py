@@ -140,7 +140,7 @@ def test_sweep_larger_than_allowed_is_refused(client):
 def test_prompt_variants_times_seeds(client):
     _, _, summary = client.predict(body(), "11, 12", 0, "a fox\na hare", api_name="/sweep")
     assert [r["label"] for r in summary["results"]] == [
-        "variant 1 · seed 11", "variant 1 · seed 12", "variant 2 · seed 11", "variant 2 · seed 12"]
+        "“a fox” · seed 11", "“a fox” · seed 12", "“a hare” · seed 11", "“a hare” · seed 12"]
 
 
 def test_the_key_never_reaches_the_page(lab):

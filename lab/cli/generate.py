@@ -264,56 +264,43 @@ def run_generate(args: argparse.Namespace) -> int:
     return _summary(result.ok, [result])
 
 
-def _seeds(args: argparse.Namespace) -> list[int]:
-    from lab import params
+def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
+    """The sweep's checked plan (sweeps.prepare: limits before any per-item work); ValueError/RequestInvalid if not."""
+    from lab import sweeps
 
-    seeds: list[int] = []
-    if args.seeds:
-        for part in args.seeds.replace(" ", ",").split(","):
-            if part.strip():
-                try:
-                    seeds.append(int(part))
-                except ValueError:
-                    raise ValueError(f"--seeds takes whole numbers separated by commas, e.g. 1,2,3; {part.strip()!r} is not one") from None
     if args.count is not None and args.count < 1:
         raise ValueError(f"--count must be at least 1, not {args.count}")
-    if args.count:
-        seeds += [params.random_seed() for _ in range(args.count)]
-    if not seeds:
+    if not args.seeds and not args.count:
         raise ValueError("give --seeds 1,2,3 or --count N")
-    return seeds
+    if args.concurrency < 1:
+        raise ValueError("--concurrency must be at least 1")
+    variants_text = None
+    if args.prompts_file:
+        path = Path(args.prompts_file)
+        if path.stat().st_size > sweeps.VARIANTS_TEXT_MAX_CHARS * 4:  # UTF-8: at most 4 bytes a character
+            raise ValueError(f"--prompts-file {args.prompts_file} is too large for a list of prompt variants")
+        variants_text = path.read_text(encoding="utf-8")
+    return sweeps.prepare(body, max_sweep=max_sweep, seeds_text=args.seeds, random_count=args.count,
+                          variants_text=variants_text)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     from lab.errors import LabError, RequestInvalid, SettingsError
-    from lab.runner import plan_seeds
     from lab.settings import load_settings
 
     try:
         body = _body_from_args(args)
-        seeds = _seeds(args)
-        prompts = []
-        if args.prompts_file:
-            prompts = [line.strip() for line in Path(args.prompts_file).read_text(encoding="utf-8").splitlines() if line.strip()]
-        if args.concurrency < 1:
-            raise ValueError("--concurrency must be at least 1")
-    except (ValueError, OSError) as exc:
+        plan = _sweep_plan(args, body, load_settings().max_sweep)
+    except RequestInvalid as exc:
+        return _fail(f"invalid request: {exc}", errors=exc.errors or [])
+    except (ValueError, OSError, SettingsError) as exc:
         return _fail(str(exc))
-    items = plan_seeds(body, seeds, prompts)
-    problems = []
-    for item in items:
-        resolution = _validate(item.body)
-        if not resolution.ok:
-            problems.append(f"{item.label}: {resolution.error_text()}")
-    if problems:
-        return _fail("invalid request: " + " | ".join(dict.fromkeys(problems)))
-    max_sweep = load_settings().max_sweep
-    if len(items) > max_sweep:
-        return _fail(f"{len(items)} tasks is more than this lab allows at once ({max_sweep}; LAB_MAX_SWEEP)")
+    for warning in dict.fromkeys(w for r in plan.resolutions for w in r.warnings):
+        print(f"warning: {warning}", file=sys.stderr)
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
-            result = runner.run_sweep(items, concurrency=args.concurrency, on_event=Progress())
+            result = runner.run_sweep(plan, concurrency=args.concurrency, on_event=Progress())
         except (RequestInvalid, SettingsError) as exc:
             return _fail(str(exc))
         except LabError as exc:
