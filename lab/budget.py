@@ -1,25 +1,66 @@
-"""Spend caps, enforced atomically: concurrent sweeps cannot overshoot.
+"""Spend caps that are hard ceilings, counted from the journal every process shares.
 
-A run reserves its worst-case cost (N x price) before any HTTP call; the
-reservation is charged as tasks complete (only completed tasks are billed) and
-the unspent rest is released. Checks and reservations happen under one lock,
-so two sweeps racing for the last dollar cannot both get it.
+What counts against a cap, all read inside the one ``BEGIN IMMEDIATE``
+transaction that grants a new reservation (so the app, the CLI and several
+workers on one data directory cannot race past a cap):
+
+- **spent**: tasks the journal records as billed (``cost_usd``; today's by
+  ``completed_at`` for the day cap, all of a session's for its cap);
+- **held by tasks**: the price of every journalled task whose outcome the
+  journal does not know yet (neither billed, saved nor failed). A task that
+  outlives its poll deadline, was left by "Stop waiting", a reload or a killed
+  process keeps holding its price until it is saved, failed, or resolved by
+  ``resume``: the service may still bill it;
+- **reserved**: money held for a run or sweep whose tasks are not journalled
+  yet (a row in ``spend_reservations``). As each task is journalled its price
+  moves from the reservation to the task (``Reservation.attach``); whatever is
+  left is released when the run ends. A killed process's rows are reaped.
+
+Moving a price from a reservation to its task happens after the task row
+exists, so for a moment it counts twice (too much, never too little).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import os
+import socket
+import sqlite3
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from lab.errors import BudgetExceeded
+from lab.errors import BudgetExceeded, StoreError
+from lab.params import MODEL_PRICES_USD
+from lab.store import FINISHED_STATUSES, Store
 
 CENT = 1e-9  # float slack when comparing dollar sums
+# A task of a model this lab does not price holds the dearest price: too much, never too little.
+_PRICE_SQL = (
+    "CASE model " + " ".join(f"WHEN '{model}' THEN {price!r}" for model, price in MODEL_PRICES_USD.items())
+    + f" ELSE {max(MODEL_PRICES_USD.values())!r} END"
+)
+_OPEN_TASK = f"status NOT IN ({', '.join(repr(s) for s in FINISHED_STATUSES)}) AND cost_usd IS NULL"
+_HOST = socket.gethostname()
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+def start_of_day_utc(now: float) -> float:
+    day = dt.datetime.fromtimestamp(now, dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Dollars against one cap: billed, held by tasks still open, reserved for runs starting."""
+
+    spent_usd: float
+    held_usd: float
+    reserved_usd: float
+
+    @property
+    def used_usd(self) -> float:
+        return self.spent_usd + self.held_usd + self.reserved_usd
 
 
 @dataclass(frozen=True)
@@ -35,6 +76,8 @@ class BudgetView:
 
     def describe(self) -> str:
         parts = [f"session ${self.session_spent_usd:.2f} spent"]
+        if self.session_reserved_usd > 0:
+            parts.append(f"${self.session_reserved_usd:.2f} held by running tasks")
         if self.session_remaining_usd is not None:
             parts.append(f"${self.session_remaining_usd:.2f} left")
         parts.append(f"today ${self.day_spent_usd:.2f}")
@@ -43,22 +86,58 @@ class BudgetView:
         return ", ".join(parts)
 
 
-class Reservation:
-    """Money held for one run or sweep. Charge what completes; release the rest."""
+def refusal(usd: float, session: Spend, day: Spend, session_cap: float | None, day_cap: float | None) -> str | None:
+    """Why ``usd`` more would break a cap (the message a person reads), or None. Pure."""
+    if session_cap is not None and session.used_usd + usd > session_cap + CENT:
+        left = max(0.0, session_cap - session.used_usd)
+        return (f"This would cost up to ${usd:.2f}, but this session has ${left:.2f} left of its "
+                f"${session_cap:.2f} cap{_held_note(session)}. Nothing was sent.")
+    if day_cap is not None and day.used_usd + usd > day_cap + CENT:
+        left = max(0.0, day_cap - day.used_usd)
+        return (f"This would cost up to ${usd:.2f}, but only ${left:.2f} is left of today's "
+                f"${day_cap:.2f} cap{_held_note(day)}. Nothing was sent.")
+    return None
 
-    def __init__(self, budget: "Budget", session: str, amount_usd: float, day: dt.date) -> None:
+
+def _held_note(spend: Spend) -> str:
+    held = spend.held_usd + spend.reserved_usd
+    return f" (${held:.2f} of it held by tasks that may still bill)" if held > CENT else ""
+
+
+def _owner_alive(owner: str) -> bool:
+    """A reservation's owner process still runs (owners on other hosts are assumed alive)."""
+    host, _, pid = owner.rpartition(":")
+    if host != _HOST or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+class Reservation:
+    """Money held for one run or sweep until its tasks are journalled; release the rest at the end."""
+
+    def __init__(self, budget: "Budget", reservation_id: str | None, session: str, amount_usd: float) -> None:
         self._budget = budget
+        self.reservation_id = reservation_id  # None: nothing held (a zero reservation)
         self.session = session
-        self.day = day
         self.held_usd = amount_usd
         self.charged_usd = 0.0
 
+    def attach(self, task_id: str, price_usd: float | None) -> None:
+        """Task ``task_id`` is journalled and now holds its own price: take it off this reservation."""
+        self._budget._move_to_task(self, price_usd or 0.0)
+
     def charge(self, usd: float) -> None:
-        """A task completed: it is billed. Never more than was reserved is counted as held."""
-        self._budget._charge(self, usd)
+        """A task completed. The journal holds its cost; this only keeps the run's own tally."""
+        self.charged_usd += usd
 
     def release(self) -> None:
-        """Give back whatever was not charged (failed, timed out, or not submitted)."""
+        """Give back what no journalled task took (failed to submit, not submitted)."""
         self._budget._release(self)
 
     def __enter__(self) -> "Reservation":
@@ -69,94 +148,116 @@ class Reservation:
 
 
 class Budget:
-    """Per-session and per-day caps in dollars; ``None`` means no cap."""
+    """Per-session and per-day caps in dollars over the journal in ``store``; ``None`` means no cap."""
 
     def __init__(
         self,
+        store: Store,
         session_cap_usd: float | None = None,
         day_cap_usd: float | None = None,
-        spent_today_usd: Callable[[], float] | None = None,
-        today: Callable[[], dt.date] = _today,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.store = store
         self.session_cap_usd = session_cap_usd
         self.day_cap_usd = day_cap_usd
-        self._spent_today_source = spent_today_usd or (lambda: 0.0)
-        self._today = today
-        self._lock = threading.Lock()
-        self._day: dt.date | None = None
-        self._day_spent = 0.0
-        self._day_reserved = 0.0
-        self._session_spent: dict[str, float] = {}
-        self._session_reserved: dict[str, float] = {}
+        self._clock = clock
+        self._owner = f"{_HOST}:{os.getpid()}"
 
-    def _roll_day(self) -> dt.date:
-        # Called under the lock. A new day starts from what the journal says was spent on it,
-        # so a restart does not reset the daily cap.
-        today = self._today()
-        if self._day != today:
-            self._day = today
-            self._day_spent = float(self._spent_today_source())
-            self._day_reserved = 0.0
-        return today
+    # ------------------------------------------------------------ reading the journal
+
+    def _spend(self, db: sqlite3.Connection, session: str | None) -> Spend:
+        """Spend of one session (``session``) or of the whole day (None)."""
+        if session is None:
+            spent = db.execute(
+                "SELECT COALESCE(SUM(cost_usd), 0.0) FROM tasks WHERE cost_usd IS NOT NULL AND completed_at >= ?",
+                (start_of_day_utc(self._clock()),),
+            ).fetchone()[0]
+            held = db.execute(f"SELECT COALESCE(SUM({_PRICE_SQL}), 0.0) FROM tasks WHERE {_OPEN_TASK}").fetchone()[0]
+            reserved = db.execute("SELECT COALESCE(SUM(held_usd), 0.0) FROM spend_reservations").fetchone()[0]
+        else:
+            spent = db.execute(
+                "SELECT COALESCE(SUM(cost_usd), 0.0) FROM tasks WHERE cost_usd IS NOT NULL AND session = ?", (session,)
+            ).fetchone()[0]
+            held = db.execute(
+                f"SELECT COALESCE(SUM({_PRICE_SQL}), 0.0) FROM tasks WHERE {_OPEN_TASK} AND session = ?", (session,)
+            ).fetchone()[0]
+            reserved = db.execute(
+                "SELECT COALESCE(SUM(held_usd), 0.0) FROM spend_reservations WHERE session = ?", (session,)
+            ).fetchone()[0]
+        return Spend(float(spent), float(held), float(reserved))
+
+    def _reap(self, db: sqlite3.Connection) -> None:
+        """Drop reservations of processes that died before releasing them (their tasks hold their own)."""
+        owners = [row[0] for row in db.execute("SELECT DISTINCT owner FROM spend_reservations WHERE owner != ?",
+                                                (self._owner,))]
+        for owner in owners:
+            if not _owner_alive(owner):
+                db.execute("DELETE FROM spend_reservations WHERE owner = ?", (owner,))
+
+    # ------------------------------------------------------------ reserving
 
     def reserve(self, usd: float, session: str = "default") -> Reservation:
         """Hold ``usd`` for a run, or raise BudgetExceeded (before any HTTP call)."""
-        if usd < 0:
-            raise ValueError("a reservation cannot be negative")
-        with self._lock:
-            day = self._roll_day()
-            session_used = self._session_spent.get(session, 0.0) + self._session_reserved.get(session, 0.0)
-            if self.session_cap_usd is not None and session_used + usd > self.session_cap_usd + CENT:
-                left = max(0.0, self.session_cap_usd - session_used)
-                raise BudgetExceeded(
-                    f"This would cost up to ${usd:.2f}, but this session has ${left:.2f} left "
-                    f"of its ${self.session_cap_usd:.2f} cap. Nothing was sent."
-                )
-            day_used = self._day_spent + self._day_reserved
-            if self.day_cap_usd is not None and day_used + usd > self.day_cap_usd + CENT:
-                left = max(0.0, self.day_cap_usd - day_used)
-                raise BudgetExceeded(
-                    f"This would cost up to ${usd:.2f}, but only ${left:.2f} is left of today's "
-                    f"${self.day_cap_usd:.2f} cap. Nothing was sent."
-                )
-            self._session_reserved[session] = self._session_reserved.get(session, 0.0) + usd
-            self._day_reserved += usd
-            return Reservation(self, session, usd, day)
+        if not usd >= 0:  # also refuses nan
+            raise ValueError("a reservation must be a non-negative number of dollars")
+        if usd == 0:
+            return Reservation(self, None, session, 0.0)
+        reservation_id = uuid.uuid4().hex
+        try:
+            with self.store.immediate() as db:
+                self._reap(db)
+                problem = refusal(usd, self._spend(db, session), self._spend(db, None),
+                                  self.session_cap_usd, self.day_cap_usd)
+                if problem is None:
+                    db.execute(
+                        "INSERT INTO spend_reservations (reservation_id, session, held_usd, created_at, owner) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (reservation_id, session, float(usd), time.time(), self._owner),
+                    )
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.store.path}: {exc}") from exc
+        if problem is not None:
+            raise BudgetExceeded(problem)
+        return Reservation(self, reservation_id, session, float(usd))
 
-    def _charge(self, reservation: Reservation, usd: float) -> None:
-        with self._lock:
-            self._roll_day()
-            from_hold = min(usd, reservation.held_usd)
-            reservation.held_usd -= from_hold
-            reservation.charged_usd += usd
-            self._session_reserved[reservation.session] -= from_hold
-            self._session_spent[reservation.session] = self._session_spent.get(reservation.session, 0.0) + usd
-            if reservation.day == self._day:
-                self._day_reserved -= from_hold
-            self._day_spent += usd
+    def _move_to_task(self, reservation: Reservation, price_usd: float) -> None:
+        if reservation.reservation_id is None or price_usd <= 0:
+            return
+        reservation.held_usd = max(0.0, reservation.held_usd - price_usd)
+        self._write("UPDATE spend_reservations SET held_usd = MAX(0.0, held_usd - ?) WHERE reservation_id = ?",
+                    (price_usd, reservation.reservation_id))
 
     def _release(self, reservation: Reservation) -> None:
-        with self._lock:
-            self._roll_day()
-            held, reservation.held_usd = reservation.held_usd, 0.0
-            self._session_reserved[reservation.session] = max(0.0, self._session_reserved.get(reservation.session, 0.0) - held)
-            if reservation.day == self._day:
-                self._day_reserved = max(0.0, self._day_reserved - held)
+        if reservation.reservation_id is None:
+            return
+        reservation.held_usd = 0.0
+        self._write("DELETE FROM spend_reservations WHERE reservation_id = ?", (reservation.reservation_id,))
+
+    def _write(self, sql: str, args: tuple) -> None:
+        try:
+            with self.store.immediate() as db:
+                db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.store.path}: {exc}") from exc
+
+    # ------------------------------------------------------------ showing
 
     def view(self, session: str = "default") -> BudgetView:
-        with self._lock:
-            self._roll_day()
-            spent = self._session_spent.get(session, 0.0)
-            reserved = self._session_reserved.get(session, 0.0)
-            return BudgetView(
-                session_spent_usd=round(spent, 2),
-                session_reserved_usd=round(reserved, 2),
-                session_remaining_usd=None
-                if self.session_cap_usd is None
-                else round(max(0.0, self.session_cap_usd - spent - reserved), 2),
-                day_spent_usd=round(self._day_spent, 2),
-                day_reserved_usd=round(self._day_reserved, 2),
-                day_remaining_usd=None
-                if self.day_cap_usd is None
-                else round(max(0.0, self.day_cap_usd - self._day_spent - self._day_reserved), 2),
-            )
+        try:
+            with self.store.immediate() as db:
+                mine, day = self._spend(db, session), self._spend(db, None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.store.path}: {exc}") from exc
+
+        def left(cap: float | None, spend: Spend) -> float | None:
+            return None if cap is None else round(max(0.0, cap - spend.used_usd), 2)
+
+        return BudgetView(
+            session_spent_usd=round(mine.spent_usd, 2),
+            session_reserved_usd=round(mine.held_usd + mine.reserved_usd, 2),
+            session_remaining_usd=left(self.session_cap_usd, mine),
+            day_spent_usd=round(day.spent_usd, 2),
+            day_reserved_usd=round(day.held_usd + day.reserved_usd, 2),
+            day_remaining_usd=left(self.day_cap_usd, day),
+        )

@@ -195,12 +195,16 @@ class Runner:
 
     def _submit_and_finish(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None,
                            session: str | None = None) -> RunResult:
+        session = session or self.session
         if self.slots is None:
-            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers)
-        with self.slots.hold(session or self.session):
-            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers)
+            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers,
+                                               session)
+        with self.slots.hold(session):
+            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers,
+                                               session)
 
-    def _submit_and_finish_now(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None) -> RunResult:
+    def _submit_and_finish_now(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None,
+                               session: str | None = None) -> RunResult:
         started = time.monotonic()
         submitted = self.client.submit(resolution.wire, headers=headers)
         # The task exists (and may be billed): journal it before anything else can fail.
@@ -212,7 +216,11 @@ class Runner:
             variant_label=label,
             status=submitted.status if submitted.status in ("queued", "in_progress") else "queued",
             base_url_kind=self.backend,
+            session=session or self.session,
         )
+        if reservation is not None:
+            # The journalled task now holds its own price until its outcome is known (lab.budget).
+            reservation.attach(record.task_id, resolution.price_usd)
         self._emit(on_event, "submitted", index, record.task_id, record.status, f"submitted {record.task_id}", started, record)
         return self._finish(record, on_event=on_event, reservation=reservation, index=index, started=started, label=label)
 
@@ -285,9 +293,6 @@ class Runner:
         record = self.store.update(task_id, status="completed", cost_usd=price, completed_at=now, error=None)
         if reservation is not None:
             reservation.charge(price)
-        elif self.budget is not None:
-            held = self.budget.reserve(0.0, self.session)
-            held.charge(price)
         self._emit(on_event, "status", index, task_id, "completed", "completed", started, record)
         return record
 

@@ -6,6 +6,7 @@ raises ``SettingsError`` naming the setting, the value and where it came from.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from lab.params import DEFAULT_BASE_URL, MODELS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE_YAML = REPO_ROOT / "space.yaml"
 BACKENDS = ("auto", "simulator", "live")
+HISTORY_SCOPES = ("session", "all")
 # Any non-empty key works against the simulator; this one marks requests as ours in its logs.
 SIMULATOR_KEY = "sk-lab-simulator"
 
@@ -40,6 +42,10 @@ class Settings:
     download_max_bytes: int
     server_name: str
     server_port: int | None
+    # "session": each visitor sees only their own runs (the default on a Space); "all": one user's lab.
+    history_scope: str = "all"
+    # The Space enables Hugging Face sign-in (README ``hf_oauth: true``): the signed-in user is the identity.
+    hf_oauth: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -90,9 +96,19 @@ def _parse_cap(value: Any) -> float | None:
     if value is None or str(value).strip().lower() in ("", "none", "null", "off"):
         return None
     number = float(str(value).strip().lstrip("$"))
+    # nan compares false with everything and inf never trips: either would mean no cap at all.
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number of dollars (or null for no cap)")
     if number < 0:
         raise ValueError("must not be negative")
     return number
+
+
+def _parse_history_scope(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in HISTORY_SCOPES:
+        raise ValueError(f"expected one of {', '.join(HISTORY_SCOPES)}")
+    return text
 
 
 def _parse_scale(value: Any) -> float:
@@ -156,6 +172,8 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("allow_visitor_key", "LAB_ALLOW_VISITOR_KEY", _parse_bool, False),
     _Spec("sim_time_scale", "LAB_SIM_TIME_SCALE", _parse_scale, 1.0),
     _Spec("download_max_mb", "LAB_DOWNLOAD_MAX_MB", _parse_mb, 1024),
+    # None: "session" on a Hugging Face Space (SPACE_ID is set), "all" elsewhere.
+    _Spec("history_scope", "LAB_HISTORY_SCOPE", _parse_history_scope, None),
     _Spec("server_name", "GRADIO_SERVER_NAME", _parse_text, "127.0.0.1"),
     _Spec("server_port", "GRADIO_SERVER_PORT", _parse_port, None),
 )
@@ -238,5 +256,8 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         download_max_bytes=values["download_max_mb"],
         server_name=values["server_name"],
         server_port=values["server_port"],
+        history_scope=values["history_scope"] or ("session" if env.get("SPACE_ID") else "all"),
+        # Spaces set OAUTH_CLIENT_ID only when the README front matter says hf_oauth: true.
+        hf_oauth=bool((env.get("OAUTH_CLIENT_ID") or "").strip()),
         sources=sources,
     )

@@ -18,6 +18,7 @@ import sqlite3
 import statistics
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -88,8 +89,28 @@ def _m002_sweeps(db: sqlite3.Connection) -> None:
     )
 
 
+def _m003_sessions_and_reservations(db: sqlite3.Connection) -> None:
+    # Whose run a task or sweep is (history scope, session caps), and money held for runs not yet
+    # journalled as tasks: shared by every process on the data directory (lab.budget).
+    db.execute("ALTER TABLE tasks ADD COLUMN session TEXT")
+    db.execute("CREATE INDEX tasks_session ON tasks (session, created_at)")
+    db.execute("ALTER TABLE sweeps ADD COLUMN session TEXT")
+    db.execute("ALTER TABLE sweeps ADD COLUMN plan TEXT")
+    db.execute(
+        """
+        CREATE TABLE spend_reservations (
+            reservation_id TEXT PRIMARY KEY,
+            session TEXT NOT NULL,
+            held_usd REAL NOT NULL,
+            created_at REAL NOT NULL,
+            owner TEXT NOT NULL
+        )
+        """
+    )
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_tasks, _m002_sweeps]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_tasks, _m002_sweeps, _m003_sessions_and_reservations]
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
@@ -150,6 +171,7 @@ class TaskRecord:
     saved_at: float | None = None
     elapsed_s: float | None = None
     base_url_kind: str | None = None  # "simulator" or "live"
+    session: str | None = None  # the visitor (browser session or signed-in user) who ran it
 
     @property
     def finished(self) -> bool:
@@ -241,6 +263,27 @@ class Store:
             except sqlite3.Error as exc:
                 raise StoreError(f"journal {self.path}: {exc}") from exc
 
+    @contextmanager
+    def immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that every process on this journal serialises on (BEGIN IMMEDIATE).
+
+        For counters shared across processes (the spend caps): read and write inside it.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"journal {self.path}: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"journal {self.path}: {exc}") from exc
+
     def migrations(self) -> list[str]:
         """Names of the migrations applied to this database, in order."""
         return [row["name"] for row in self._execute("SELECT name FROM _migrations ORDER BY rowid")]
@@ -258,6 +301,7 @@ class Store:
         status: str = "queued",
         base_url_kind: str | None = None,
         submitted_at: float | None = None,
+        session: str | None = None,
     ) -> TaskRecord:
         """Journal a task the moment its id is known. ``resolution`` is a params.Resolution."""
         now = time.time()
@@ -281,6 +325,7 @@ class Store:
             variant_label=variant_label,
             submitted_at=submitted_at if submitted_at is not None else now,
             base_url_kind=base_url_kind,
+            session=session,
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)

@@ -263,8 +263,7 @@ class LabServices:
         self.store = Store(default_store_path(self.data_dir))
         scale = settings.sim_time_scale if self.backend == "simulator" else 1.0
         self.client = VideosClient.scaled(base_url, api_key, time_scale=scale)
-        self.budget = Budget(settings.spend_cap_session_usd, settings.spend_cap_day_usd,
-                             spent_today_usd=self.store.spent_today_usd)
+        self.budget = Budget(self.store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
         # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
         # the slots cap tasks in flight per session and for the whole lab.
         self.slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session)

@@ -121,14 +121,14 @@ def test_a_sweep_with_one_invalid_body_sends_nothing(make_simulator, store, data
 
 def test_a_budget_refusal_raises_before_any_http_call(make_simulator, store, data_dir) -> None:
     sim = make_simulator()
-    runner = make_runner(sim, store, data_dir, budget=Budget(session_cap_usd=0.50))
+    runner = make_runner(sim, store, data_dir, budget=Budget(store, session_cap_usd=0.50))
     with pytest.raises(BudgetExceeded):
         runner.run_sweep(plan_seeds(body(), [1, 2]))
     assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
 
 
 def test_the_budget_is_charged_only_for_completed_tasks(make_simulator, store, data_dir) -> None:
-    budget = Budget(session_cap_usd=1.0)
+    budget = Budget(store, session_cap_usd=1.0)
     failing = make_simulator(faults={"failed": 1.0})
     assert not make_runner(failing, store, data_dir, budget=budget).run_one(body()).ok
     assert (budget.view().session_spent_usd, budget.view().session_reserved_usd) == (0.0, 0.0)

@@ -136,3 +136,41 @@ def test_shipped_space_yaml_loads_and_names_only_known_settings():
     assert set(settings.models) == set(data["models"])
     assert FAST_MODEL in settings.models
     assert settings.max_sweep == data["max_sweep"]
+
+
+# --- caps are hard ceilings; history scope ------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "Infinity", "-1", "-0.01", "lots"])
+def test_a_cap_that_is_not_a_finite_non_negative_number_is_refused_at_start(tmp_path, raw):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"LAB_SPEND_CAP_DAY_USD": raw}, write_yaml(tmp_path))
+    assert "spend_cap_day_usd" in str(caught.value) and repr(raw) in str(caught.value)
+
+
+def test_a_nan_cap_in_space_yaml_is_refused_too(tmp_path):
+    with pytest.raises(SettingsError, match="finite"):
+        load_settings({}, write_yaml(tmp_path, spend_cap_session_usd=float("nan")))
+
+
+def test_a_zero_cap_is_a_real_cap(tmp_path):
+    assert load_settings({"LAB_SPEND_CAP_DAY_USD": "0"}, write_yaml(tmp_path)).spend_cap_day_usd == 0.0
+
+
+def test_history_is_per_session_on_a_space_and_shared_locally(tmp_path):
+    path = write_yaml(tmp_path)
+    assert load_settings({}, path).history_scope == "all"
+    assert load_settings({"SPACE_ID": "someone/prompt-lab"}, path).history_scope == "session"
+    assert load_settings({"SPACE_ID": "someone/prompt-lab", "LAB_HISTORY_SCOPE": "all"}, path).history_scope == "all"
+    assert load_settings({}, write_yaml(tmp_path, history_scope="session")).history_scope == "session"
+
+
+def test_a_bad_history_scope_is_named(tmp_path):
+    with pytest.raises(SettingsError, match="history_scope.*session, all"):
+        load_settings({"LAB_HISTORY_SCOPE": "mine"}, write_yaml(tmp_path))
+
+
+def test_hf_sign_in_follows_the_space_oauth_variables(tmp_path):
+    path = write_yaml(tmp_path)
+    assert not load_settings({}, path).hf_oauth
+    assert load_settings({"OAUTH_CLIENT_ID": "abc"}, path).hf_oauth

@@ -200,7 +200,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     client = stack.enter_context(
         VideosClient.scaled(base_url, api_key or SIMULATOR_KEY, time_scale=time_scale if backend == "simulator" else 1.0)
     )
-    budget = Budget(settings.spend_cap_session_usd, settings.spend_cap_day_usd, spent_today_usd=store.spent_today_usd)
+    budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
     runner = Runner(
         client, store, data_dir, budget=budget, thumbs=max(0, args.thumbs),
         download_max_bytes=settings.download_max_bytes, backend=backend,
