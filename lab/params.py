@@ -51,6 +51,52 @@ AUDIO_FIELDS = ("generateAudio", "generate_audio")
 METADATA_ORDER = ("resolution", "aspectRatio", "seed", "negativePrompt", "personGeneration")
 
 
+# Image-to-video (the i2v page, later revision): multipart, one image in `input_reference`.
+IMAGE_FIELD = "input_reference"
+IMAGE_MIME_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
+# new-api's ExtractMultipartImage caps the upload at 20 MB; APIYI states no limit of its own.
+IMAGE_MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the request core needs to know about a reference image (read by ``lab.image_input``).
+
+    ``error``/``error_code`` say why the image cannot be sent; then the other facts may be None.
+    ``path`` is the file that would be uploaded (None until there is one, e.g. a data: URI not kept).
+    """
+
+    source: str
+    path: str | None = None
+    mime: str | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def extension(self) -> str | None:
+        return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(self.mime or "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "path": self.path,
+            "mime": self.mime,
+            "width": self.width,
+            "height": self.height,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "error": self.error,
+        }
+
+
 @dataclass(frozen=True)
 class Issue:
     """One validation error: the field it concerns, a stable code, a sentence for people."""

@@ -1,0 +1,382 @@
+"""Reference images for image-to-video: read, check, fingerprint, keep a copy, crop & scale.
+
+A source is a file path or a ``data:`` URI (Base64), as the API accepts a file
+upload or Base64 and never a remote URL. The type is read from the content
+(magic bytes, then Pillow), never from the file name. Checks run before any
+HTTP call and answer in plain words: a remote URL, an unreadable file, a file
+over 20 MB, something that is not a JPEG/PNG/WebP image.
+
+``inspect`` never raises (problems come back in ``ImageFacts.error``);
+``load``/``keep``/``save_fitted`` raise ``ImageInputError``. ``resolve`` is
+``params.resolve`` for a body that may name an image: it reads the image here
+(I/O), so ``params`` stays pure. No gradio, no HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from lab import params
+from lab.errors import RequestInvalid
+from lab.params import IMAGE_FIELD, IMAGE_MAX_BYTES, ImageFacts
+
+# Pillow's format names for the three types the API takes.
+_PILLOW_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# Other things people upload, named so the message says what the file is.
+_OTHER_MAGIC = (
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"%PDF", "a PDF document"),
+    (b"\x00\x00\x01\x00", "an ICO icon"),
+    (b"8BPS", "a Photoshop document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+)
+_HASH_CHUNK = 1 << 20
+
+
+class ImageInputError(RequestInvalid):
+    """The reference image cannot be used; nothing was sent."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, errors=[{"field": IMAGE_FIELD, "code": code, "message": message}])
+        self.code = code
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def source_kind(source: str) -> str:
+    """"data" for a data: URI, "url" for anything with a scheme (http://, s3://, file://...), else "path"."""
+    text = source.strip()
+    if text[:5].lower() == "data:":
+        return "data"
+    if _URL.match(text):
+        return "url"
+    return "path"
+
+
+def short_source(source: str) -> str:
+    """The source as it can be shown and journalled: a data: URI shortened to its header and length."""
+    text = source.strip()
+    if source_kind(text) == "data":
+        header = text.split(",", 1)[0][:60]
+        return f"{header},... ({len(text):,} characters)"
+    return text
+
+
+def sniff(head: bytes) -> str | None:
+    """The MIME type of a JPEG, PNG or WebP by its first bytes; None for anything else."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def describe_other(head: bytes) -> str:
+    """What a file that is not a JPEG/PNG/WebP seems to be, for the error message."""
+    for magic, name in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+            return "a HEIC/HEIF image"
+        if brand in (b"avif", b"avis"):
+            return "an AVIF image"
+        return "a video or other ISO media file"
+    if head.lstrip()[:1] in (b"<", b"{", b"[") or (head and all(32 <= b < 127 or b in b"\r\n\t" for b in head)):
+        return "text, not an image"
+    return "not a JPEG, PNG or WebP image"
+
+
+def _too_large_message(size: int) -> str:
+    return (
+        f"The image is {size / 2**20:.1f} MB; the limit is {IMAGE_MAX_BYTES // 2**20} MB. "
+        "Save it smaller (e.g. as a JPEG at the video's size) and try again."
+    )
+
+
+def _facts_error(source: str, code: str, message: str, **known: Any) -> ImageFacts:
+    return ImageFacts(source=short_source(source), error_code=code, error=message, **known)
+
+
+def _check_with_pillow(opener: Any, sniffed: str) -> tuple[int, int, str | None]:
+    """(width, height, problem) from Pillow; ``opener()`` gives a fresh file object."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(opener()) as image:
+            width, height = image.size
+            mime = _PILLOW_FORMATS.get(image.format or "")
+            image.verify()  # structure and checksums (PNG CRCs), without decoding every pixel
+    except Image.DecompressionBombError:
+        return 0, 0, "The image has too many pixels to be a sensible reference frame; scale it down first."
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return 0, 0, f"The file starts like {sniffed.split('/')[1].upper()} but cannot be read as an image ({exc})."
+    if mime != sniffed:
+        return width, height, f"The file's content does not decode as {sniffed}."
+    if width < 1 or height < 1:
+        return width, height, "The image has no pixels."
+    return width, height, None
+
+
+def inspect_bytes(data: bytes, source: str = "upload", *, path: str | None = None) -> ImageFacts:
+    """Facts about image bytes (an upload, a decoded data: URI). Never raises."""
+    size = len(data)
+    if size > IMAGE_MAX_BYTES:
+        return _facts_error(source, "too_large", _too_large_message(size), size_bytes=size)
+    if size == 0:
+        return _facts_error(source, "unreadable", "The image is empty (0 bytes).", size_bytes=0)
+    mime = sniff(data[:16])
+    if mime is None:
+        what = describe_other(data[:16])
+        return _facts_error(
+            source, "unsupported_type",
+            f"The image must be a JPEG, PNG or WebP (checked by its content); this is {what}.",
+            size_bytes=size,
+        )
+    width, height, problem = _check_with_pillow(lambda: io.BytesIO(data), mime)
+    if problem:
+        return _facts_error(source, "not_an_image", problem, size_bytes=size, mime=mime)
+    return ImageFacts(
+        source=short_source(source), path=path, mime=mime, width=width, height=height,
+        size_bytes=size, sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def decode_data_uri(source: str) -> bytes:
+    """The bytes of a ``data:[type];base64,...`` URI. Raises ImageInputError."""
+    text = source.strip()
+    header, sep, payload = text.partition(",")
+    if not sep:
+        raise ImageInputError("The data: URI has no comma before its data (expected data:image/png;base64,...).", "bad_data_uri")
+    if ";base64" not in header.lower():
+        raise ImageInputError("Only Base64 data: URIs are accepted (data:image/png;base64,...).", "bad_data_uri")
+    payload = re.sub(r"\s+", "", payload)
+    # Refuse by length before decoding: Base64 is 4 characters per 3 bytes.
+    if len(payload) * 3 // 4 > IMAGE_MAX_BYTES + 3:
+        raise ImageInputError(_too_large_message(len(payload) * 3 // 4), "too_large")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageInputError("The data: URI's Base64 data is not valid Base64.", "bad_data_uri") from None
+
+
+def inspect(source: Any) -> ImageFacts:
+    """Facts about a path or data: URI. Never raises; a remote URL or a bad file gives ``error``."""
+    if not isinstance(source, str) or not source.strip():
+        shown = "" if not isinstance(source, str) else source
+        return ImageFacts(source=shown, error_code="invalid_type",
+                          error="input_reference must be a file path or a data: URI (Base64).")
+    kind = source_kind(source)
+    if kind == "url":
+        return _facts_error(
+            source, "remote_url",
+            "Remote URLs are not accepted: the API takes a file upload or Base64 only. "
+            "Download the image and give its path.",
+        )
+    if kind == "data":
+        try:
+            data = decode_data_uri(source)
+        except ImageInputError as exc:
+            return _facts_error(source, exc.code, exc.message)
+        return inspect_bytes(data, source)
+    return _inspect_path(Path(source.strip()).expanduser())
+
+
+def _inspect_path(path: Path) -> ImageFacts:
+    source = str(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return _facts_error(source, "unreadable", f"No such file: {path}")
+    except OSError as exc:
+        return _facts_error(source, "unreadable", f"Cannot read {path}: {exc.strerror or exc}")
+    if not path.is_file():
+        return _facts_error(source, "unreadable", f"{path} is not a file.")
+    if stat.st_size > IMAGE_MAX_BYTES:
+        return _facts_error(source, "too_large", _too_large_message(stat.st_size), size_bytes=stat.st_size)
+    if stat.st_size == 0:
+        return _facts_error(source, "unreadable", f"{path} is empty (0 bytes).", size_bytes=0)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+            digest.update(head)
+            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        return _facts_error(source, "unreadable", f"Cannot read {path}: {exc.strerror or exc}")
+    mime = sniff(head)
+    if mime is None:
+        return _facts_error(
+            source, "unsupported_type",
+            f"The image must be a JPEG, PNG or WebP (checked by its content, not its name); "
+            f"{path.name} is {describe_other(head)}.",
+            size_bytes=stat.st_size,
+        )
+    width, height, problem = _check_with_pillow(lambda: open(path, "rb"), mime)
+    if problem:
+        return _facts_error(source, "not_an_image", problem, size_bytes=stat.st_size, mime=mime)
+    return ImageFacts(
+        source=source, path=str(path.resolve()), mime=mime, width=width, height=height,
+        size_bytes=stat.st_size, sha256=digest.hexdigest(),
+    )
+
+
+def load(source: Any) -> ImageFacts:
+    """Like ``inspect``, but raises ImageInputError when the image cannot be used."""
+    facts = inspect(source)
+    if not facts.ok:
+        raise ImageInputError(facts.error or "The image cannot be used.", facts.error_code or "invalid")
+    return facts
+
+
+# ---------------------------------------------------------------- the kept copy
+
+
+def images_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "images"
+
+
+def _write_atomically(target: Path, write) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".image-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def keep(source: Any, data_dir: Path) -> ImageFacts:
+    """Copy the image to ``<data_dir>/images/<sha256>.<ext>`` (once per content); facts name the copy.
+
+    History, re-run and compare use the copy, so they still work when the original moves
+    or was a data: URI. Raises ImageInputError.
+    """
+    facts = load(source)
+    target = images_dir(data_dir) / f"{facts.sha256}.{facts.extension}"
+    try:
+        if not target.exists():
+            if source_kind(source) == "data":
+                data = decode_data_uri(source)
+                _write_atomically(target, lambda handle: handle.write(data))
+            else:
+                with open(facts.path or source, "rb") as original:
+                    _write_atomically(target, lambda handle: _copy_stream(original, handle))
+    except OSError as exc:
+        raise ImageInputError(f"Cannot keep a copy of the image in {target.parent}: {exc.strerror or exc}", "unwritable") from exc
+    return ImageFacts(
+        source=facts.source, path=str(target.resolve()), mime=facts.mime, width=facts.width,
+        height=facts.height, size_bytes=facts.size_bytes, sha256=facts.sha256,
+    )
+
+
+def _copy_stream(source, target) -> None:
+    for chunk in iter(lambda: source.read(_HASH_CHUNK), b""):
+        target.write(chunk)
+
+
+# ---------------------------------------------------------------- crop & scale
+
+
+def _size_tuple(size: str | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(size, str):
+        parsed = params.parse_size(size)
+        if parsed is None:
+            raise ValueError(f"not a WIDTHxHEIGHT size: {size!r}")
+        return parsed
+    width, height = size
+    return int(width), int(height)
+
+
+def matches_size(facts: ImageFacts, size: str | tuple[int, int]) -> bool:
+    """True when the image already has exactly the output's pixel size."""
+    return (facts.width, facts.height) == _size_tuple(size)
+
+
+def open_image(source: Any):
+    """The image as a loaded Pillow image (first frame; EXIF orientation applied). Raises ImageInputError."""
+    from PIL import Image, ImageOps
+
+    facts = load(source)
+    try:
+        if source_kind(source) == "data":
+            handle = io.BytesIO(decode_data_uri(source))
+        else:
+            handle = open(facts.path or source, "rb")
+        with handle, Image.open(handle) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except OSError as exc:
+        raise ImageInputError(f"Cannot decode the image: {exc}", "not_an_image") from exc
+
+
+def fit(source: Any, size: str | tuple[int, int]):
+    """Centre-crop to the output's aspect, then scale to exactly ``size`` (Pillow, Lanczos), as RGB.
+
+    The same picture the simulator starts its video from, and what the UI offers to send.
+    """
+    from PIL import ImageOps
+
+    width, height = _size_tuple(size)
+    image = open_image(source)
+    if image.mode not in ("RGB", "L"):
+        # Transparent pixels become white rather than black: a product shot on a transparent
+        # background should stay a product shot on white.
+        from PIL import Image
+
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        image = flat
+    return ImageOps.fit(image.convert("RGB"), (width, height), method=3, centering=(0.5, 0.5))  # 3 = LANCZOS
+
+
+def save_fitted(source: Any, size: str | tuple[int, int], data_dir: Path) -> ImageFacts:
+    """``fit`` the image and keep the result under ``<data_dir>/images``; facts name it. Raises ImageInputError.
+
+    A JPEG stays a JPEG (quality 95); a PNG or WebP becomes a PNG (lossless). A PNG over the
+    20 MB limit (a 4k photo can be) is saved as a JPEG instead.
+    """
+    original = load(source)
+    fitted = fit(source, size)
+    encodings = [("PNG", {}), ("JPEG", {"quality": 95})] if original.mime != "image/jpeg" else [("JPEG", {"quality": 95})]
+    data = b""
+    for name, options in encodings:
+        buffer = io.BytesIO()
+        fitted.save(buffer, format=name, **options)
+        data = buffer.getvalue()
+        if len(data) <= IMAGE_MAX_BYTES:
+            break
+    facts = inspect_bytes(data, f"{original.source} (cropped and scaled to {fitted.width}x{fitted.height})")
+    if not facts.ok:
+        raise ImageInputError(facts.error or "The fitted image cannot be used.", facts.error_code or "invalid")
+    target = images_dir(data_dir) / f"{facts.sha256}.{facts.extension}"
+    try:
+        if not target.exists():
+            _write_atomically(target, lambda handle: handle.write(data))
+    except OSError as exc:
+        raise ImageInputError(f"Cannot save the fitted image in {target.parent}: {exc.strerror or exc}", "unwritable") from exc
+    return ImageFacts(
+        source=facts.source, path=str(target.resolve()), mime=facts.mime, width=facts.width,
+        height=facts.height, size_bytes=facts.size_bytes, sha256=facts.sha256,
+    )

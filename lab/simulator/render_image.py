@@ -1,0 +1,145 @@
+"""Simulated image-to-video: the clip starts on the reference image and slowly zooms in.
+
+Frame 0 is exactly the image centre-cropped and scaled to the output size
+(``lab.image_input.fit``, the same crop the lab offers before sending), so a
+test or a user can check the starting frame against the image, as Veo treats
+the image as the first frame. From frame 1 on the picture zooms in slowly
+(ffmpeg ``zoompan``) under the usual SIMULATED labels, the prompt, the seed and
+a running clock, so nobody takes the clip for Veo output. Same image, prompt,
+seed and parameters give byte-identical files; renders are cached by content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab.simulator.render import (
+    AUDIO_RATE,
+    CRF_BY_RESOLUTION,
+    FPS,
+    RenderError,
+    Renderer,
+    RenderSpec,
+    _escape_path,
+    _ffmpeg_exe,
+    _wrap,
+    ensure_font,
+)
+
+IMAGE_RENDER_VERSION = 1
+# The zoom reached at the last frame (1.0 = none): slow enough to read as a camera push-in.
+ZOOM_END = 1.12
+# zoompan resamples every frame at full size; above this long side it works on a smaller
+# copy and the result is scaled up (4k clips stay quick; the first frame is then softer).
+ZOOM_WORK_MAX_SIDE = 1920
+
+
+@dataclass(frozen=True)
+class ImageRenderSpec(RenderSpec):
+    """A RenderSpec plus the uploaded image (its content hash decides the bytes, not its path)."""
+
+    image_path: str = ""
+    image_sha256: str = ""
+
+    def key(self) -> str:
+        fields = {k: v for k, v in asdict(self).items() if k != "image_path"}
+        text = json.dumps({**fields, "image_v": IMAGE_RENDER_VERSION}, sort_keys=True, ensure_ascii=False)
+        return "i" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:31]
+
+
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """The size zoompan works at: the output size, or a smaller even size of the same aspect."""
+    long_side = max(width, height)
+    if long_side <= ZOOM_WORK_MAX_SIDE:
+        return width, height
+    scale = ZOOM_WORK_MAX_SIDE / long_side
+    return int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
+
+
+def image_ffmpeg_command(spec: ImageRenderSpec, start_frame: Path, out: Path, font: Path, prompt_file: Path,
+                         label_file: Path) -> list[str]:
+    """The ffmpeg invocation: zoom into ``start_frame`` (already fitted to the output size)."""
+    frames = spec.duration * FPS
+    work_w, work_h = work_size(spec.width, spec.height)
+    rate = (ZOOM_END - 1.0) / max(1, frames - 1)
+    short = min(spec.width, spec.height)
+    big, small = max(12, short // 10), max(10, short // 30)
+    font_opt = f"fontfile={_escape_path(font)}"
+    # Labels from frame 1 on: frame 0 is the reference image untouched.
+    after_first = r":enable='gte(n\,1)'"
+    filters = [
+        f"scale={work_w}:{work_h}:flags=lanczos",
+        # One input picture, `frames` output frames; on=0 gives zoom 1 (the whole picture).
+        f"zoompan=z='1+{rate:.8f}*on':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d={frames}"
+        f":s={work_w}x{work_h}:fps={FPS}",
+        f"scale={spec.width}:{spec.height}:flags=lanczos",
+        "format=yuv420p",
+        f"drawtext={font_opt}:text=SIMULATED:fontsize={big}:fontcolor=white@0.85:borderw={max(1, big // 20)}"
+        f":bordercolor=black@0.6:x=(w-tw)/2+sin(t*0.9)*w/8:y=(h-th)/2+sin(t*1.3)*h/6{after_first}",
+        f"drawtext={font_opt}:textfile={_escape_path(prompt_file)}:expansion=none:fontsize={small}"
+        f":fontcolor=white:line_spacing={small // 4}:box=1:boxcolor=black@0.55:boxborderw={small // 2}"
+        f":x={small}:y={small}{after_first}",
+        f"drawtext={font_opt}:textfile={_escape_path(label_file)}:expansion=none:fontsize={small}"
+        f":fontcolor=white:box=1:boxcolor=black@0.55:boxborderw={small // 2}:x={small}:y=h-th-{small}{after_first}",
+        f"drawtext={font_opt}:text='%{{pts\\:hms}}':fontsize={small}:fontcolor=white:box=1"
+        f":boxcolor=black@0.55:boxborderw={small // 2}:x=w-tw-{small}:y=h-th-{small}{after_first}",
+    ]
+    tone = 220 + spec.seed % 440
+    return [
+        _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-i", str(start_frame),
+        "-f", "lavfi", "-i", f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}",
+        "-filter_complex", f"[0:v]{','.join(filters)}[v];[1:a]aformat=channel_layouts=stereo[a]",
+        "-map", "[v]", "-map", "[a]",
+        "-t", str(spec.duration),
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(CRF_BY_RESOLUTION.get(spec.resolution, 30)),
+        "-pix_fmt", "yuv420p", "-threads", "1", "-g", str(FPS * 2),
+        "-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "-map_metadata", "-1", "-movflags", "+faststart",
+        "-f", "mp4", str(out),
+    ]
+
+
+class ImageRenderer(Renderer):
+    """The Renderer's cache, threads and de-duplication, drawing ``ImageRenderSpec``s."""
+
+    def _render_now(self, spec: ImageRenderSpec) -> Path:  # type: ignore[override]
+        from lab import image_input
+
+        path = self.path_for(spec)
+        if path.exists():
+            return path
+        with self._lock:
+            self.renders += 1
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        font = ensure_font(self.cache_dir)
+        with tempfile.TemporaryDirectory(prefix=".render-", dir=self.cache_dir) as work:
+            work_dir = Path(work)
+            start_frame = work_dir / "start.png"
+            try:
+                image_input.fit(spec.image_path, (spec.width, spec.height)).save(start_frame, format="PNG")
+            except (image_input.ImageInputError, OSError, ValueError) as exc:
+                raise RenderError(f"cannot prepare the reference image: {exc}") from exc
+            prompt_file = work_dir / "prompt.txt"
+            label_file = work_dir / "label.txt"
+            chars = max(20, int(spec.width / (max(10, min(spec.width, spec.height) // 30) * 0.55)) - 4)
+            prompt_file.write_text(_wrap(spec.prompt, chars, 4), encoding="utf-8")
+            label_file.write_text(
+                f"SIMULATED from image {spec.image_sha256[:8]}  seed {spec.seed}  {spec.model}  "
+                f"{spec.resolution} {spec.aspect_ratio}  {spec.duration}s",
+                encoding="utf-8",
+            )
+            partial = work_dir / "out.mp4"
+            command = image_ffmpeg_command(spec, start_frame, partial, font, prompt_file, label_file)
+            result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+            if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
+                raise RenderError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-800:]}")
+            os.replace(partial, path)
+        return path
