@@ -56,6 +56,12 @@ IMAGE_FIELD = "input_reference"
 IMAGE_MIME_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
 # new-api's ExtractMultipartImage caps the upload at 20 MB; APIYI states no limit of its own.
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
+# With an image only `seconds` sets the length; without it the video falls back to 4 s.
+IMAGE_DEFAULT_SECONDS = "4"
+# Metadata keys that stay text when a multipart form's numeric text is read as numbers.
+_TEXT_METADATA = frozenset({"resolution", "aspectRatio", "negativePrompt", "personGeneration"})
+_FORM_INT = re.compile(r"-?\d+")
+_FORM_FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class Resolution:
     wire: dict[str, Any] | None
     price_usd: float | None
     overrides: tuple[Override, ...] = field(default=())
+    # Image-to-video: the reference image read for this request, and how the body is sent.
+    image: ImageFacts | None = None
+    transport: str = "json"  # "json", or "multipart" (multipart/form-data, with or without an image)
 
     def to_json(self) -> dict[str, Any]:
         """The object ``python -m lab resolve`` prints (see design.md, Interfaces)."""
@@ -142,6 +151,8 @@ class Resolution:
             "warnings": list(self.warnings),
             "wire": self.wire,
             "price_usd": self.price_usd,
+            "transport": self.transport,
+            "image": self.image.to_json() if self.image is not None else None,
         }
 
     def error_text(self) -> str:
@@ -454,28 +465,43 @@ def _wire_body(effective: Mapping, metadata: Mapping) -> dict[str, Any]:
     }
 
 
-def resolve(body: Any) -> Resolution:
-    """Resolve a request body with the documented precedence. Never raises."""
+def resolve(body: Any, *, image: ImageFacts | None = None, multipart: bool | None = None) -> Resolution:
+    """Resolve a request body with the documented precedence. Never raises.
+
+    A body with ``input_reference`` (a path or a data: URI) is an image-to-video request,
+    sent as multipart: only ``seconds`` sets its length (``duration`` is ignored and the
+    video falls back to 4 s). Its image is read through ``lab.image_input`` (the only I/O
+    here) unless the caller passes what it already read as ``image``. ``multipart=True``
+    reads a body by the multipart rules without an image (how the openai SDK sends one).
+    """
     out = _Collector()
     if not isinstance(body, Mapping):
         out.error("body", "not_object", f"The request body must be a JSON object, not {_json_type(body)}.")
         return _finish(out, {}, {}, {}, None)
+    if multipart is None:
+        multipart = image is not None or IMAGE_FIELD in body
     metadata = body.get("metadata")
     if metadata is None:
         metadata = {}
     elif not isinstance(metadata, Mapping):
         out.error("metadata", "invalid_type", f"metadata must be an object, not {_json_type(metadata)}.")
         metadata = {}
+    if multipart:
+        metadata = _multipart_metadata(body, metadata)
+        image = _read_image(body, image, out)
 
     _check_audio(body, metadata, out)
     for key in body:
-        if key not in KNOWN_TOP_LEVEL and key not in AUDIO_FIELDS:
+        if key not in KNOWN_TOP_LEVEL and key not in AUDIO_FIELDS and not multipart:
             out.warn(f"Top-level field {_describe(key)} is not part of this API and is not sent; "
                      "put extra generation parameters in metadata.")
 
     model = _read_model(body, out)
     prompt = _read_prompt(body, out)
-    duration, duration_source = _resolve_duration(body, metadata, out)
+    if multipart:
+        duration, duration_source = _resolve_seconds(body, metadata, out)
+    else:
+        duration, duration_source = _resolve_duration(body, metadata, out)
     size = _read_size(body, out)
     has_size = body.get("size") is not None
     resolution, resolution_source = _resolve_from_size(
@@ -492,11 +518,18 @@ def resolve(body: Any) -> Resolution:
         metadata = {**metadata, "personGeneration": person}
 
     if resolution in EIGHT_SECONDS_ONLY and duration is not None and duration != "8":
-        out.error(
-            duration_source if duration_source != "default" else "duration",
-            "duration_requires_8",
-            f'{resolution} needs a duration of "8" seconds; {duration} s is only available at 720p.',
-        )
+        if multipart:
+            why = "" if duration_source == "seconds" else " (the default for an image request: only seconds sets the length)"
+            out.error("seconds", "duration_requires_8",
+                      f'{resolution} needs seconds "8"; the length would be {duration} s{why}. Send seconds="8".')
+        else:
+            out.error(
+                duration_source if duration_source != "default" else "duration",
+                "duration_requires_8",
+                f'{resolution} needs a duration of "8" seconds; {duration} s is only available at 720p.',
+            )
+    if image is not None and resolution and aspect:
+        _warn_image_size(image, pixel_size(resolution, aspect), out)
 
     effective = {
         "model": model,
@@ -509,24 +542,187 @@ def resolve(body: Any) -> Resolution:
         "negative_prompt": negative_prompt,
     }
     source = {"duration": duration_source, "resolution": resolution_source, "aspect_ratio": aspect_source}
-    return _finish(out, effective, source, metadata, model)
+    return _finish(out, effective, source, metadata, model, image=image, multipart=multipart)
 
 
-def _finish(out: _Collector, effective: dict, source: dict, metadata: Mapping, model: str | None) -> Resolution:
+def _finish(out: _Collector, effective: dict, source: dict, metadata: Mapping, model: str | None, *,
+            image: ImageFacts | None = None, multipart: bool = False) -> Resolution:
     ok = not out.errors
     if not effective:
         effective = {k: None for k in ("model", "prompt", "duration", "resolution", "aspect_ratio", "size", "seed", "negative_prompt")}
         source = {"duration": "default", "resolution": "default", "aspect_ratio": "default"}
+    wire = None
+    if ok:
+        wire = _multipart_wire(effective, metadata, image) if multipart else _wire_body(effective, metadata)
     return Resolution(
         ok=ok,
         effective=effective,
         source=source,
         errors=tuple(out.errors),
         warnings=tuple(out.warnings),
-        wire=_wire_body(effective, metadata) if ok else None,
+        wire=wire,
         price_usd=price_usd(model) if model else None,
         overrides=tuple(out.overrides),
+        image=image,
+        transport="multipart" if multipart else "json",
     )
+
+
+# ---------------------------------------------------------------- image-to-video (multipart)
+
+
+def _form_value(key: str, value: Any) -> Any:
+    """Numeric form text as a number, as the gateway converts unknown multipart fields into metadata."""
+    if key in _TEXT_METADATA or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _FORM_INT.fullmatch(text):
+        return int(text)
+    if _FORM_FLOAT.fullmatch(text):
+        return float(text)
+    return value
+
+
+def _multipart_metadata(body: Mapping, metadata: Mapping) -> dict[str, Any]:
+    """The gateway's multipart reading: a field it does not know goes into metadata (explicit metadata wins)."""
+    moved = {key: value for key, value in body.items()
+             if isinstance(key, str) and key not in KNOWN_TOP_LEVEL and key not in AUDIO_FIELDS and key != IMAGE_FIELD}
+    merged = {**moved, **metadata}
+    return {key: _form_value(key, value) for key, value in merged.items()}
+
+
+def _inspect_image(value: Any) -> ImageFacts:
+    from lab.image_input import inspect  # the one I/O of the request core, and only for an image
+
+    if isinstance(value, Mapping):  # a wire body's file part: re-read the file it names
+        value = value.get("path")
+    return inspect(value)
+
+
+def _read_image(body: Mapping, image: ImageFacts | None, out: _Collector) -> ImageFacts | None:
+    if IMAGE_FIELD not in body:
+        return image
+    value = body.get(IMAGE_FIELD)
+    if isinstance(value, (list, tuple)):
+        if len(value) > 1:
+            out.error(IMAGE_FIELD, "too_many_images",
+                      f"Only one reference image is accepted; {len(value)} were given (the API would keep only the "
+                      "first). Remove the others.")
+            return None
+        if not value:
+            out.error(IMAGE_FIELD, "required", "input_reference is empty: give one image (a file path or a data: URI).")
+            return None
+        value = value[0]
+    if image is None:
+        image = _inspect_image(value)
+    if not image.ok:
+        out.error(IMAGE_FIELD, image.error_code or "invalid_value", image.error or "The image cannot be used.")
+        return None
+    return image
+
+
+def _resolve_seconds(body: Mapping, metadata: Mapping, out: _Collector) -> tuple[str | None, str]:
+    """The later i2v page: only `seconds` sets the length; `duration` is silently ignored (4 s then)."""
+    raw = body.get("seconds")
+    if raw is None:
+        effective, source = IMAGE_DEFAULT_SECONDS, "default"
+    else:
+        source = "seconds"
+        effective = _duration_candidate("seconds", raw, out)
+        if effective is not None and effective not in DURATIONS:
+            out.error("seconds", "invalid_value", f'seconds must be "4", "6" or "8", not {_describe(raw)}.')
+            effective = None
+    for name, ignored in (("duration", body.get("duration")), ("metadata.durationSeconds", metadata.get("durationSeconds"))):
+        if ignored is None:
+            continue
+        out.overrides.append(Override("duration", name, ignored, source))
+        length = f"{effective} s" + (" (the default)" if source == "default" else "") if effective else "set by seconds"
+        out.warn(
+            f"{name}={_describe(ignored)} is ignored in an image request: the API reads the length only from "
+            f"`seconds`, so the video will be {length}. Send seconds instead of {name.split('.')[-1]}."
+        )
+    return effective, source
+
+
+def _ratio_text(width: int, height: int) -> str:
+    from math import gcd
+
+    divisor = gcd(width, height) or 1
+    return f"{width // divisor}:{height // divisor}"
+
+
+def _warn_image_size(image: ImageFacts, size: str, out: _Collector) -> None:
+    """Warn (not refuse: Veo's page does not say it must match) when the image is not the output size."""
+    if image.width is None or image.height is None:
+        return
+    width, height = parse_size(size) or (0, 0)
+    if (image.width, image.height) == (width, height):
+        return
+    if abs(image.width * height - image.height * width) <= max(width, height):
+        out.warn(f"The image is {image.width}x{image.height}, the video {size} (same aspect): it will be scaled. "
+                 f"Scale it to {size} first to see exactly what is sent.")
+        return
+    out.warn(f"The image is {image.width}x{image.height} ({_ratio_text(image.width, image.height)}), the video {size} "
+             f"({_ratio_text(width, height)}): Veo may crop or pad it. Crop & scale it to {size} first.")
+
+
+def _form_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _multipart_wire(effective: Mapping, metadata: Mapping, image: ImageFacts | None) -> dict[str, Any]:
+    """The form as sent: text fields in a stable order (metadata flattened), then the file part."""
+    fields: dict[str, Any] = {
+        "model": effective["model"],
+        "prompt": effective["prompt"],
+        "seconds": effective["duration"],
+        "size": effective["size"],
+    }
+    for key, value in _wire_body(effective, metadata)["metadata"].items():
+        fields[key] = _form_text(value)
+    if image is not None:
+        fields[IMAGE_FIELD] = {
+            "path": image.path,
+            "filename": f"{(image.sha256 or 'image')[:16]}.{image.extension or 'bin'}",
+            "content_type": image.mime,
+            "size_bytes": image.size_bytes,
+            "sha256": image.sha256,
+        }
+    return fields
+
+
+def is_multipart(wire: Mapping[str, Any]) -> bool:
+    """True for a wire body that goes as multipart/form-data (it carries an image file part)."""
+    return isinstance(wire.get(IMAGE_FIELD), Mapping)
+
+
+def multipart_fields(wire: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The text fields of a multipart wire body, in order (the file part is ``image_part``)."""
+    return [(key, _form_text(value)) for key, value in wire.items() if key != IMAGE_FIELD]
+
+
+def image_part(wire: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The file part of a multipart wire body: path, filename, content_type, size_bytes, sha256."""
+    part = wire.get(IMAGE_FIELD)
+    return part if isinstance(part, Mapping) else None
+
+
+def form_preview(wire: Mapping[str, Any]) -> str:
+    """A multipart wire body as the form fields it sends, one per line (what the wire preview shows)."""
+    lines = ["multipart/form-data"]
+    for key, value in multipart_fields(wire):
+        lines.append(f"  {key}={value}")
+    part = image_part(wire)
+    if part is not None:
+        size = part.get("size_bytes")
+        shown = f"{size / 1024:,.0f} KB" if isinstance(size, int) else "? KB"
+        lines.append(f"  {IMAGE_FIELD}=@{part.get('filename')} ({part.get('content_type')}, {shown}, "
+                     f"sha256 {str(part.get('sha256'))[:12]}...)")
+    return "\n".join(lines)
 
 
 def build_body(
@@ -543,6 +739,7 @@ def build_body(
     duration_seconds: int | str | None = None,
     person_generation: str | None = None,
     extra_metadata: Mapping[str, Any] | None = None,
+    input_reference: str | None = None,
 ) -> dict[str, Any]:
     """A raw body from form or CLI values, as a user would write it; blanks are left out.
 
@@ -573,6 +770,8 @@ def build_body(
             metadata[key] = value
     if metadata:
         body["metadata"] = metadata
+    if given(input_reference):
+        body[IMAGE_FIELD] = input_reference
     return body
 
 
@@ -598,6 +797,14 @@ REDACTED_KEY = "$APIYI_API_KEY"
 def curl_snippet(wire: Mapping[str, Any], base_url: str = DEFAULT_BASE_URL) -> str:
     """A copyable curl command; the key is a shell variable, never a value."""
     url = base_url.rstrip("/") + "/videos"
+    if is_multipart(wire):
+        # curl writes the multipart Content-Type (with its boundary) itself for --form.
+        lines = [f"curl -sS -X POST {shlex.quote(url)}", f'-H "Authorization: Bearer {REDACTED_KEY}"']
+        lines += [f"--form-string {shlex.quote(f'{key}={value}')}" for key, value in multipart_fields(wire)]
+        part = image_part(wire) or {}
+        file_field = f"{IMAGE_FIELD}=@{part.get('path')};type={part.get('content_type')}"
+        lines.append(f"--form {shlex.quote(file_field)}")
+        return " \\\n  ".join(lines)
     return (
         f"curl -sS -X POST {shlex.quote(url)} \\\n"
         f'  -H "Authorization: Bearer {REDACTED_KEY}" \\\n'
@@ -608,6 +815,26 @@ def curl_snippet(wire: Mapping[str, Any], base_url: str = DEFAULT_BASE_URL) -> s
 
 def python_snippet(wire: Mapping[str, Any], base_url: str = DEFAULT_BASE_URL) -> str:
     """A copyable requests snippet that reads the key from the environment."""
+    if is_multipart(wire):
+        part = image_part(wire) or {}
+        fields = pprint.pformat(dict(multipart_fields(wire)), sort_dicts=False, width=88)
+        return (
+            "import os\n"
+            "import requests\n\n"
+            f"BASE_URL = {base_url.rstrip('/')!r}\n"
+            'HEADERS = {"Authorization": f"Bearer {os.environ[\'APIYI_API_KEY\']}"}\n\n'
+            f"fields = {fields}\n"
+            f"IMAGE = {part.get('path')!r}\n\n"
+            "# multipart/form-data: the text fields and one image in input_reference\n"
+            'with open(IMAGE, "rb") as image:\n'
+            "    resp = requests.post(\n"
+            '        f"{BASE_URL}/videos", headers=HEADERS, data=fields,\n'
+            f"        files={{\"input_reference\": ({part.get('filename')!r}, image, {part.get('content_type')!r})}},\n"
+            "        timeout=60,\n"
+            "    )\n"
+            "resp.raise_for_status()\n"
+            'print(resp.json()["task_id"])\n'
+        )
     body = pprint.pformat(dict(wire), sort_dicts=False, width=88)
     return (
         "import os\n"

@@ -316,7 +316,7 @@ def test_vendor_example_resolves_to_itself():
 
 def test_to_json_has_exactly_the_documented_keys():
     out = resolve(body(metadata={"seed": 7})).to_json()
-    assert list(out) == ["ok", "effective", "source", "errors", "warnings", "wire", "price_usd"]
+    assert list(out) == ["ok", "effective", "source", "errors", "warnings", "wire", "price_usd", "transport", "image"]
     assert list(out["effective"]) == ["model", "prompt", "duration", "resolution", "aspect_ratio", "size", "seed", "negative_prompt"]
     assert set(out["source"]) == {"duration", "resolution", "aspect_ratio"}
     json.dumps(out)
