@@ -1,4 +1,4 @@
-"""Load: 20 simulated visitors run seed sweeps at once against `python app.py` (embedded simulator).
+"""Load: 20 simulated visitors run seed sweeps at once against `python app.py` (on a simulator process).
 
 Run: .venv/bin/python bench/bench_load.py [--visitors 20] [--seeds 3] [--time-scale 0.05]
 
@@ -74,7 +74,23 @@ class Sampler(threading.Thread):
         self.join()
 
 
-def start_app(port: int, data_dir: Path, time_scale: float) -> subprocess.Popen:
+def start_simulator(port: int, time_scale: float, render_cache: Path) -> subprocess.Popen:
+    """The app's own simulator is private (loopback, random key, no ledger for us): use an open one."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "simulator", "--port", str(port), "--time-scale",
+                             str(time_scale), "--render-cache", str(render_cache)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/_sim/ledger", timeout=2).ok:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("simulator did not start within 60 s")
+
+
+def start_app(port: int, data_dir: Path, time_scale: float, sim_port: int) -> subprocess.Popen:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("APIYI_", "LAB_"))},
         "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -82,6 +98,7 @@ def start_app(port: int, data_dir: Path, time_scale: float) -> subprocess.Popen:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "LAB_DATA_DIR": str(data_dir),
         "LAB_SIM_TIME_SCALE": str(time_scale),
+        "LAB_BASE_URL": f"http://127.0.0.1:{sim_port}/v1",
         "LAB_SPEND_CAP_SESSION_USD": "off",
         "LAB_SPEND_CAP_DAY_USD": "off",
         "LAB_MAX_SWEEP": "8",
@@ -146,7 +163,9 @@ def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
-        proc = start_app(port, Path(tmp) / "data", args.time_scale)
+        sim_port = free_port()
+        sim = start_simulator(sim_port, args.time_scale, Path(tmp) / "renders")
+        proc = start_app(port, Path(tmp) / "data", args.time_scale, sim_port)
         try:
             time.sleep(1.0)
             idle = proc_status(proc.pid)
@@ -171,8 +190,10 @@ def main() -> int:
             sampler.stop()
             time.sleep(1.0)
             after = proc_status(proc.pid)
-            ledger = requests.get(f"http://127.0.0.1:{port}/sim/_sim/ledger", timeout=10).json()
+            ledger = requests.get(f"http://127.0.0.1:{sim_port}/_sim/ledger", timeout=10).json()
         finally:
+            sim.terminate()
+            sim.wait(timeout=20)
             proc.terminate()
             try:
                 proc.wait(timeout=20)

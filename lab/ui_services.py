@@ -282,11 +282,9 @@ class LabServices:
         base_url = base_url or settings.base_url
         simulator = None
         if base_url is None:
-            from lab.simulator.server import SimConfig, SimulatorServer
+            from lab.private_simulator import start_private_simulator
 
-            simulator = SimulatorServer(
-                SimConfig(time_scale=settings.sim_time_scale, render_cache=Path(settings.data_dir) / "renders")
-            ).start()
+            simulator, api_key = start_private_simulator(settings.sim_time_scale, Path(settings.data_dir) / "renders")
             base_url = simulator.base_url
         return cls(settings, base_url, api_key or settings.key_for_requests(), simulator=simulator)
 

@@ -113,7 +113,7 @@ def deployment(tmp_path_factory, render_cache):
         "LAB_MAX_SWEEP": "3",
     })
     port = free_port()
-    server_app, demo = app_module.create_app(settings, port)
+    server_app, demo = app_module.create_app(settings)
     recorder = RecordSentBytes(server_app)
     server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="debug"))
     thread = threading.Thread(target=server.run, daemon=True)

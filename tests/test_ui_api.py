@@ -153,8 +153,8 @@ def test_the_key_never_reaches_the_page(lab):
     assert config.json()["run_history"] is False
 
 
-def test_app_py_serves_the_lab_with_the_simulator_mounted(tmp_path, isolated_env):
-    """`python app.py` with no key: one server, lab at /, simulator at /sim, env honoured."""
+def test_app_py_serves_the_lab_and_keeps_its_simulator_private(tmp_path, isolated_env):
+    """`python app.py` with no key: the lab at /, its simulator unreachable through it, env honoured."""
     import os
     import subprocess
     import sys
@@ -182,9 +182,14 @@ def test_app_py_serves_the_lab_with_the_simulator_mounted(tmp_path, isolated_env
             assert time.monotonic() < deadline, "app.py did not start"
             time.sleep(0.3)
         assert requests.get(url + "config", timeout=5).json()["run_history"] is False
-        missing = requests.get(url + "sim/v1/videos/task_doesnotexist", headers={"Authorization": "Bearer sk-x"},
-                               timeout=5)
-        assert missing.status_code == 400 and "task_not_exist" in missing.text  # the simulator answers at /sim
+        # No simulator route answers on the visitor-facing server: not the ledger, content or a submit.
+        auth = {"Authorization": "Bearer sk-lab-simulator"}
+        for prefix in ("sim/", ""):
+            assert requests.get(url + prefix + "_sim/ledger", timeout=5).status_code == 404
+            assert requests.get(url + prefix + "v1/videos/task_x/content", headers=auth, timeout=5).status_code == 404
+            posted = requests.post(url + prefix + "v1/videos", headers=auth, timeout=5,
+                                   json={"model": params.FAST_MODEL, "prompt": "a fox", "duration": "4"})
+            assert posted.status_code in (404, 405) and "task_" not in posted.text
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
         video, summary = client.predict(body(), api_name="/generate")
         client.close()

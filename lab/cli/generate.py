@@ -182,9 +182,10 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     base_url = args.base_url or settings.base_url
     time_scale = args.sim_time_scale or settings.sim_time_scale
     if not base_url and not api_key:
-        from lab.simulator.server import SimConfig, SimulatorServer
+        from lab.private_simulator import start_private_simulator
 
-        server = stack.enter_context(SimulatorServer(SimConfig(time_scale=time_scale)))
+        server, api_key = start_private_simulator(time_scale, None)
+        stack.callback(server.stop)
         base_url, backend = server.base_url, "simulator"
         print(f"using the embedded simulator at {base_url} (time scale {time_scale:g})", file=sys.stderr)
     elif not base_url:
