@@ -44,11 +44,14 @@ __all__ = [
     "Thumbnails",
     "VideoInfo",
     "animated_preview",
+    "check_video_file",
     "contact_sheet",
     "extract_at",
     "extract_thumbnails",
+    "ffmpeg_error_line",
     "frame_index",
     "probe",
+    "run_ffmpeg",
     "save_contact_sheet",
     "thumbnail_fractions",
     "thumbnails",
@@ -99,12 +102,12 @@ def _ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run_ffmpeg(args: list[str], *, path: Path, timeout: float) -> subprocess.CompletedProcess:
+def _run_ffmpeg(args: list[str], *, path: Path, timeout: float, cwd: str | None = None) -> subprocess.CompletedProcess:
     """Run ffmpeg with a hard timeout (the child is killed); errors become MediaError."""
     cmd = [_ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
         return subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False, cwd=cwd
         )
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"ffmpeg took longer than {timeout:.0f} s on {path}; gave up") from exc
@@ -146,6 +149,12 @@ _FPS_RE = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)")
 _ROTATION_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
 # ffmpeg prints NTSC rates rounded; snap them back to the exact rational.
 _NTSC = {23.98: 24000 / 1001, 29.97: 30000 / 1001, 59.94: 60000 / 1001, 119.88: 120000 / 1001}
+
+
+# Public names for the other ffmpeg users of the lab (proxies, similarity).
+run_ffmpeg = _run_ffmpeg
+check_video_file = _check_file
+ffmpeg_error_line = _ffmpeg_error_line
 
 
 def _parse_header(stderr: str, path: Path) -> tuple[VideoInfo, float]:

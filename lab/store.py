@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from lab.errors import StoreError
 
@@ -109,8 +109,25 @@ def _m003_sessions_and_reservations(db: sqlite3.Connection) -> None:
     )
 
 
+def _m004_reviews(db: sqlite3.Connection) -> None:
+    # A person's verdict on a run, apart from the task row the runner writes.
+    db.execute(
+        """
+        CREATE TABLE reviews (
+            task_id TEXT PRIMARY KEY,
+            rating INTEGER CHECK (rating IN (-1, 1)),
+            note TEXT NOT NULL DEFAULT '',
+            picked INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_tasks, _m002_sweeps, _m003_sessions_and_reservations]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews,
+]
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
@@ -191,6 +208,24 @@ class SweepRecord:
     saved: int
     failed: int
     cost_usd: float
+
+
+@dataclass(frozen=True)
+class Review:
+    """A person's verdict on one run: rating +1 (👍), -1 (👎) or None, a note, picked or not."""
+
+    task_id: str
+    rating: int | None = None
+    note: str = ""
+    picked: bool = False
+    updated_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rating": self.rating, "note": self.note, "picked": self.picked}
+
+
+REVIEW_NOTE_MAX_CHARS = 2000
+_UNSET: Any = object()
 
 
 COLUMNS = tuple(f.name for f in fields(TaskRecord))
@@ -360,7 +395,46 @@ class Store:
             (sweep_id, time.time(), task_count, str(contact_sheet) if contact_sheet else None, note),
         )
 
+    def set_review(self, task_id: str, *, rating: Any = _UNSET, note: Any = _UNSET, picked: Any = _UNSET) -> Review:
+        """Change the given parts of a run's review (the others stay); returns the whole review."""
+        if rating is not _UNSET and rating not in (None, 1, -1):
+            raise ValueError("rating must be 1 (thumbs up), -1 (thumbs down) or None")
+        if note is not _UNSET:
+            note = str(note or "").strip()
+            if len(note) > REVIEW_NOTE_MAX_CHARS:
+                raise ValueError(f"a note holds at most {REVIEW_NOTE_MAX_CHARS} characters")
+        with self._lock:
+            if self.get(task_id) is None:
+                raise StoreError(f"no task {task_id} in the journal {self.path}")
+            old = self.reviews([task_id]).get(task_id) or Review(task_id)
+            new = Review(
+                task_id,
+                rating=old.rating if rating is _UNSET else rating,
+                note=old.note if note is _UNSET else note,
+                picked=old.picked if picked is _UNSET else bool(picked),
+                updated_at=time.time(),
+            )
+            self._execute(
+                "INSERT INTO reviews (task_id, rating, note, picked, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(task_id) DO UPDATE SET rating = excluded.rating, note = excluded.note, "
+                "picked = excluded.picked, updated_at = excluded.updated_at",
+                (task_id, new.rating, new.note, int(new.picked), new.updated_at),
+            )
+        return new
+
     # ------------------------------------------------------------ reads
+
+    def reviews(self, task_ids: Iterable[str]) -> dict[str, Review]:
+        """The reviews of the given runs that have one."""
+        ids = list(dict.fromkeys(task_ids))
+        found: dict[str, Review] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._execute(f"SELECT * FROM reviews WHERE task_id IN ({marks})", chunk):
+                found[row["task_id"]] = Review(row["task_id"], row["rating"], row["note"], bool(row["picked"]),
+                                               row["updated_at"])
+        return found
 
     def get(self, task_id: str) -> TaskRecord | None:
         rows = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,))

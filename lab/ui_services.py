@@ -40,7 +40,7 @@ from lab.store import Store, TaskRecord, default_store_path
 HISTORY_LIMIT = 200
 # The only folders of the data directory the page may fetch from: media the lab wrote.
 # The journal (every visitor's prompts) and the simulator's render cache stay private.
-MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports")
+MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports", "proxies")
 
 
 def served_media_dirs(data_dir: Path) -> list[str]:

@@ -272,3 +272,20 @@ def test_only_media_is_served_from_the_data_directory(browser_session, deploymen
     assert fetch(video).status_code == 200
     for private in ("journal.sqlite3", "journal.sqlite3-wal", "renders"):
         assert fetch(data_dir / private).status_code in (403, 404)
+
+
+def test_no_comparison_report_zip_or_compare_json_holds_a_key(browser_session, deployment, tmp_path):
+    from lab.report import compare_runs, write_report, zip_report
+    from lab.store import Store, default_store_path
+
+    data_dir = Path(deployment["data_dir"])
+    with Store(default_store_path(data_dir)) as store:
+        ids = [record.task_id for record in store.iter_all() if record.status == "saved"]
+        # No secrets= here: the report must be clean by construction, not by the last-line check.
+        report = write_report(compare_runs(store, data_dir, ids), tmp_path / "report", with_originals=True)
+    archive = zip_report(report, tmp_path / "report.zip")
+    assert len(ids) == 4 and (report / "compare.json").is_file()
+    leaks = {str(path): leaked(path.read_bytes()) for path in report.rglob("*") if path.is_file() and leaked(path.read_bytes())}
+    with zipfile.ZipFile(archive) as zipped:
+        leaks.update({name: leaked(zipped.read(name)) for name in zipped.namelist() if leaked(zipped.read(name))})
+    assert leaks == {}

@@ -1,0 +1,250 @@
+"""A set of runs to compare (2 to 12), from task ids or sweep ids, with what differs between them.
+
+Each cell's label fields come from the run's effective request as
+``lab.params.resolve`` computes it from the journalled body, not from the
+columns a runner happened to write, so a cell says exactly what was asked
+for. An id that is neither a task nor a sweep in the journal, and a run with
+no saved video, are reported in plain words; the other cells are still
+compared.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from lab import params
+from lab.errors import LabError
+from lab.proxies import ensure_proxy
+from lab.store import Review, Store, TaskRecord
+
+MIN_CELLS = 2
+MAX_CELLS = 12
+# What a cell's label shows, in order; each is marked when the cells disagree on it.
+LABEL_FIELDS = ("seed", "prompt", "negative_prompt", "model", "resolution", "aspect_ratio", "duration", "size",
+                "cost_usd", "status")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class CompareError(LabError):
+    """The ids do not make a set that can be compared (too few, too many, none given)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run in the grid."""
+
+    task_id: str
+    label: str
+    status: str
+    effective: dict[str, Any]
+    wire: dict[str, Any]
+    fields: dict[str, Any]  # LABEL_FIELDS -> value shown
+    differs: tuple[str, ...]  # the LABEL_FIELDS on which this set's cells disagree
+    video: Path | None  # the saved original, None when there is none (problem says why)
+    review: Review
+    problem: str | None = None
+    sweep_id: str | None = None
+    created_at: float = 0.0
+
+    @property
+    def playable(self) -> bool:
+        return self.video is not None
+
+
+@dataclass(frozen=True)
+class CompareSet:
+    cells: tuple[Cell, ...]
+    unknown: tuple[str, ...] = ()  # ids found neither as a task nor as a sweep
+    problems: tuple[str, ...] = field(default=())  # every message a person should read
+
+    @property
+    def playable(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.playable)
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [c.task_id for c in self.cells]
+
+    def cell(self, task_id: str) -> Cell:
+        return next(c for c in self.cells if c.task_id == task_id)
+
+
+def split_ids(values: Iterable[str] | str) -> list[str]:
+    """Ids from arguments or a text box: commas and whitespace separate; duplicates dropped, order kept."""
+    if isinstance(values, str):
+        values = [values]
+    ids: list[str] = []
+    for value in values:
+        ids += [part for part in re.split(r"[\s,]+", str(value or "")) if part]
+    return list(dict.fromkeys(ids))
+
+
+def effective_request(record: TaskRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(effective values, wire body) of a journalled run, as params.resolve computes them."""
+    for body in (record.request, record.wire):
+        if body:
+            resolution = params.resolve(body)
+            if resolution.ok:
+                return dict(resolution.effective), dict(resolution.wire or record.wire or {})
+    return dict(record.effective or {}), dict(record.wire or {})
+
+
+def _label_fields(record: TaskRecord, effective: dict[str, Any]) -> dict[str, Any]:
+    values = {name: effective.get(name) for name in LABEL_FIELDS if name in effective}
+    values.setdefault("negative_prompt", effective.get("negative_prompt"))
+    values["cost_usd"] = record.cost_usd
+    values["status"] = record.status
+    return {name: values.get(name) for name in LABEL_FIELDS}
+
+
+def _problem(record: TaskRecord) -> tuple[Path | None, str | None]:
+    if record.status == "failed":
+        return None, f"{record.task_id}: the task failed, there is no video ({record.error or 'no detail given'})"
+    if record.status != "saved":
+        return None, f"{record.task_id}: no saved video yet (status {record.status}); fetch unfinished runs first"
+    if not record.video_path or not Path(record.video_path).is_file():
+        return None, f"{record.task_id}: the saved video is missing from the data directory"
+    return Path(record.video_path), None
+
+
+def _base_label(record: TaskRecord, effective: dict[str, Any]) -> str:
+    if record.variant_label:
+        return record.variant_label
+    seed = effective.get("seed")
+    return f"seed {seed}" if seed is not None else "seed picked by the service"
+
+
+def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] | None = None) -> CompareSet:
+    """The runs named by ``ids`` (task ids or sweep ids, expanded in order), ready to compare.
+
+    ``visible``, when given, is the set of task ids the caller may see; anything
+    else counts as unknown (a session never learns of another's runs).
+    Raises CompareError when fewer than 2 or more than 12 runs are found.
+    """
+    wanted = split_ids(ids)
+    if not wanted:
+        raise CompareError("Give at least two task ids or a sweep id to compare.")
+    allowed = None if visible is None else set(visible)
+    records: list[TaskRecord] = []
+    unknown: list[str] = []
+    for item in wanted:
+        found: list[TaskRecord] = []
+        if _ID_PATTERN.match(item):
+            record = store.get(item)
+            found = [record] if record is not None else store.list_sweep(item)
+        if allowed is not None:
+            found = [r for r in found if r.task_id in allowed]
+        if not found:
+            unknown.append(item)
+        records += [r for r in found if r.task_id not in {s.task_id for s in records}]
+    problems = [f"{item}: no such task or sweep in the journal" for item in unknown]
+    if len(records) > MAX_CELLS:
+        raise CompareError(f"{len(records)} runs selected; compare at most {MAX_CELLS} at once.")
+    if len(records) < MIN_CELLS:
+        found_text = "only one run" if records else "no runs"
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise CompareError(f"Found {found_text} to compare; give at least {MIN_CELLS}{detail}.")
+
+    reviews = store.reviews([r.task_id for r in records])
+    resolved = [(record, *effective_request(record)) for record in records]
+    shown = [_label_fields(record, effective) for record, effective, _wire in resolved]
+    differs = tuple(name for name in LABEL_FIELDS if len({repr(values[name]) for values in shown}) > 1)
+    labels = [_base_label(record, effective) for record, effective, _wire in resolved]
+    cells = []
+    for (record, effective, wire), fields_shown, label in zip(resolved, shown, labels):
+        if labels.count(label) > 1:
+            label = f"{label} · {record.task_id[-6:]}"
+        video, problem = _problem(record)
+        if problem:
+            problems.append(problem)
+        cells.append(Cell(
+            task_id=record.task_id, label=label, status=record.status, effective=effective, wire=wire,
+            fields=fields_shown, differs=differs, video=video, review=reviews.get(record.task_id, Review(record.task_id)),
+            problem=problem, sweep_id=record.sweep_id, created_at=record.created_at,
+        ))
+    return CompareSet(cells=tuple(cells), unknown=tuple(unknown), problems=tuple(problems))
+
+
+def ensure_proxies(data_dir: str | Path, compare_set: CompareSet, *, workers: int = 2) -> tuple[dict[str, Path], list[str]]:
+    """Proxies of the playable cells (cached ones reused): task id -> proxy, and problems met."""
+    cells = compare_set.playable
+
+    def one(cell: Cell) -> tuple[str, Path | None, str | None]:
+        try:
+            return cell.task_id, ensure_proxy(data_dir, cell.task_id, cell.video), None
+        except LabError as exc:
+            return cell.task_id, None, f"{cell.task_id}: no proxy could be made ({exc})"
+
+    proxies, problems = {}, []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lab-proxy") as pool:
+        for task_id, proxy, problem in pool.map(one, cells):
+            if proxy is not None:
+                proxies[task_id] = proxy
+            if problem:
+                problems.append(problem)
+    return proxies, problems
+
+
+def field_text(name: str, value: Any) -> str:
+    """A label field as the grid shows it."""
+    if value is None:
+        return {"seed": "random", "negative_prompt": "none", "cost_usd": "—"}.get(name, "—")
+    if name == "cost_usd":
+        return f"${float(value):.2f}"
+    if name == "duration":
+        return f"{value} s"
+    if name == "model":
+        return "fast" if value == params.FAST_MODEL else "standard" if value == params.STANDARD_MODEL else str(value)
+    return str(value)
+
+
+FIELD_NAMES = {"seed": "seed", "prompt": "prompt", "negative_prompt": "negative prompt", "model": "model",
+               "resolution": "resolution", "aspect_ratio": "aspect", "duration": "duration", "size": "pixel size",
+               "cost_usd": "cost", "status": "status"}
+
+
+def _frame_size(cell: Cell) -> tuple[int, int]:
+    size = params.parse_size(str(cell.effective.get("size") or "")) if cell.effective.get("size") else None
+    return size or (16, 9)
+
+
+def player_data(
+    compare_set: CompareSet,
+    media: dict[str, tuple[str | None, str | None]],
+    similarity: Sequence[Any] = (),
+    *,
+    problems: Sequence[str] = (),
+    similarity_note: str | None = None,
+) -> dict[str, Any]:
+    """What the player script reads: ``media`` maps task id -> (proxy URL, original URL)."""
+    cells = []
+    for cell in compare_set.cells:
+        proxy, original = media.get(cell.task_id, (None, None))
+        width, height = _frame_size(cell)
+        cells.append({
+            "task_id": cell.task_id,
+            "label": cell.label,
+            "fields": {name: field_text(name, cell.fields.get(name)) for name in LABEL_FIELDS},
+            "field_names": FIELD_NAMES,
+            "differs": list(cell.differs),
+            "proxy": proxy,
+            "original": original,
+            "width": width,
+            "height": height,
+            "status": cell.status,
+            "problem": cell.problem if proxy is None else None,
+            "rating": cell.review.rating,
+            "note": cell.review.note,
+            "picked": cell.review.picked,
+        })
+    return {
+        "fps": 24,
+        "cells": cells,
+        "similarity": [s.to_json() if hasattr(s, "to_json") else dict(s) for s in similarity],
+        "similarity_note": similarity_note,
+        "problems": list(dict.fromkeys([*compare_set.problems, *problems])),
+    }

@@ -1,0 +1,108 @@
+"""Light playback copies of saved runs: H.264, long side at most 960 px, faststart.
+
+A comparison grid plays up to twelve videos at once; twelve 4k originals would
+stall any laptop's decoder and download hundreds of megabytes. A proxy is made
+once per run with the ffmpeg that imageio-ffmpeg ships and cached at
+``<data_dir>/proxies/<task_id>.mp4``; the original stays where it is, one
+click away.
+
+The proxy keeps the original's frame rate and timing (no ``fps`` filter), so a
+frame step in the player and a frame index in the similarity figures mean the
+same frame as in the original. A keyframe every second keeps seeking (scrubbing,
+frame steps) cheap for the browser. Written to a ``.part`` file and renamed,
+so a reader sees a whole proxy or none.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from lab.client import safe_task_id
+from lab.errors import LabError, MediaError
+from lab.frames import check_video_file, ffmpeg_error_line, probe, run_ffmpeg
+
+PROXY_DIR = "proxies"
+MAX_SIDE = 960
+# Visually clean for a review grid at a tenth of the bytes of a typical 4k download.
+CRF = 26
+KEYFRAME_INTERVAL_S = 1.0
+AUDIO_BITRATE = "64k"
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def proxy_path(data_dir: str | os.PathLike, task_id: str) -> Path:
+    """Where the proxy of ``task_id`` lives (the id is checked to be a safe file name)."""
+    try:
+        name = safe_task_id(task_id)
+    except LabError as exc:
+        raise MediaError(str(exc)) from exc
+    return Path(data_dir) / PROXY_DIR / f"{name}.mp4"
+
+
+def proxy_args(source: str | os.PathLike, dest: str | os.PathLike, fps: float = 24.0) -> list[str]:
+    """The ffmpeg arguments (after the binary) that turn ``source`` into a proxy at ``dest``.
+
+    The scale expression never enlarges and keeps the aspect ratio with even
+    sides, so no probe is needed to pick the size.
+    """
+    scale = (f"scale='if(gte(iw,ih),min({MAX_SIDE},iw),-2)':'if(gte(iw,ih),-2,min({MAX_SIDE},ih))'"
+             ":flags=bicubic,setsar=1")
+    gop = max(1, round(fps * KEYFRAME_INTERVAL_S))
+    return [
+        "-v", "error", "-y", "-i", str(source),
+        "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
+        "-vf", scale,
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF), "-pix_fmt", "yuv420p",
+        "-g", str(gop), "-keyint_min", str(gop),
+        "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2",
+        "-movflags", "+faststart", "-f", "mp4", str(dest),
+    ]
+
+
+def make_proxy(source: str | os.PathLike, dest: str | os.PathLike, *, timeout: float | None = None) -> Path:
+    """Encode a proxy of ``source`` at ``dest`` (replacing it atomically). Raises MediaError."""
+    source = check_video_file(source)
+    dest = Path(dest)
+    info = probe(source)  # also refuses a file that is not a video before a long encode starts
+    if timeout is None:
+        # 4k decodes at several times real time on 2 cores; the limit only stops a hung encode.
+        timeout = 60.0 + 6.0 * max(info.duration, 1.0)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.stem}.{os.getpid()}.{threading.get_ident()}.part.mp4")
+    try:
+        proc = run_ffmpeg(proxy_args(source, part, info.fps or 24.0), path=source, timeout=timeout)
+        if proc.returncode != 0 or not part.is_file() or part.stat().st_size == 0:
+            stderr = proc.stderr.decode("utf-8", "replace")
+            raise MediaError(f"could not make a proxy of {source.name}: {ffmpeg_error_line(stderr)}")
+        os.replace(part, dest)
+    except OSError as exc:
+        raise MediaError(f"could not write the proxy {dest}: {exc}") from exc
+    finally:
+        part.unlink(missing_ok=True)
+    return dest
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def ensure_proxy(data_dir: str | os.PathLike, task_id: str, source: str | os.PathLike) -> Path:
+    """The cached proxy of a run, made now if missing or older than the original.
+
+    Threads asking for the same run wait for one encode; another process doing
+    the same at once only costs a second encode (the rename is atomic).
+    """
+    dest = proxy_path(data_dir, task_id)
+    source = check_video_file(source)
+    with _lock_for(str(dest)):
+        try:
+            if dest.is_file() and dest.stat().st_size > 0 and dest.stat().st_mtime >= source.stat().st_mtime:
+                return dest
+        except OSError:
+            pass
+        return make_proxy(source, dest)

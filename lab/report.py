@@ -1,0 +1,240 @@
+"""The standalone comparison report: ``DIR/index.html`` + ``DIR/media/`` + ``DIR/compare.json``.
+
+It opens from ``file://`` in any browser with no server and no network: the
+player's script and style (the same files the app serves) are inlined, the
+data is embedded as JSON, the videos are the proxies beside it (and the
+originals, only when asked for). ``compare.json`` holds exactly::
+
+    {"cells": [{"task_id", "label", "effective", "wire", "differs", "proxy", "original",
+                "rating", "note", "picked"}],
+     "similarity": [{"a", "b", "ssim_mean", "ssim_min", "timeline"}]}
+
+An existing directory is never merged into: refused, or replaced as a whole
+with ``force``. The report is built in a hidden sibling directory and renamed
+into place, so a failure leaves nothing half-written. Journal records never
+hold the API key; ``secrets`` is a last check that none of the given strings
+was written anyway.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from lab.compare import CompareSet, ensure_proxies, load_set, player_data
+from lab.errors import LabError
+from lab.similarity import PairSimilarity, similarity_matrix
+from lab.store import Store
+
+STATIC_DIR = Path(__file__).parent / "static"
+PLAYER_JS = STATIC_DIR / "compare_player.js"
+PLAYER_CSS = STATIC_DIR / "compare_player.css"
+CELL_KEYS = ("task_id", "label", "effective", "wire", "differs", "proxy", "original", "rating", "note", "picked")
+
+
+class ReportError(LabError):
+    """The report could not be written (directory exists, disk, or a secret would have been written)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A loaded set with its proxies and similarity figures: what the tab and the report show."""
+
+    compare_set: CompareSet
+    proxies: dict[str, Path]
+    similarity: tuple[PairSimilarity, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def complete(self) -> bool:
+        """Every cell has a video to play."""
+        return all(c.task_id in self.proxies for c in self.compare_set.cells)
+
+
+def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *, measure: bool = True,
+                 visible: Iterable[str] | None = None) -> Comparison:
+    """Load the set, make (or reuse) proxies and, with ``measure``, every pair's SSIM.
+
+    Raises CompareError for a set that cannot be compared; a run without a
+    video, a proxy or a measurement that fails become problems in the result.
+    """
+    compare_set = load_set(store, ids, visible=visible)
+    proxies, problems = ensure_proxies(data_dir, compare_set)
+    similarity: list[PairSimilarity] = []
+    if measure and len(proxies) >= 2:
+        try:
+            similarity = similarity_matrix(data_dir, proxies)
+        except LabError as exc:
+            problems.append(f"similarity could not be measured: {exc}")
+    return Comparison(compare_set, proxies, tuple(similarity), tuple(problems))
+
+
+def load_static(name_or_path: str | Path) -> str:
+    path = Path(name_or_path)
+    return (path if path.is_absolute() else STATIC_DIR / path).read_text(encoding="utf-8")
+
+
+def compare_json(comparison: Comparison, media: dict[str, tuple[str | None, str | None]]) -> dict[str, Any]:
+    """The compare.json object (exactly the documented keys)."""
+    cells = []
+    for cell in comparison.compare_set.cells:
+        proxy, original = media.get(cell.task_id, (None, None))
+        cells.append({
+            "task_id": cell.task_id,
+            "label": cell.label,
+            "effective": cell.effective,
+            "wire": cell.wire,
+            "differs": list(cell.differs),
+            "proxy": proxy,
+            "original": original,
+            "rating": cell.review.rating,
+            "note": cell.review.note,
+            "picked": cell.review.picked,
+        })
+    return {"cells": cells, "similarity": [s.to_json() for s in comparison.similarity]}
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element (no "</" can close it early)."""
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str | None]], *, title: str | None = None) -> str:
+    """index.html: the player (inlined), the data, and each cell's exact wire body."""
+    cset = comparison.compare_set
+    data = player_data(cset, media, comparison.similarity, problems=comparison.problems,
+                       similarity_note=None if comparison.similarity else "No similarity figures: fewer than two videos.")
+    title = title or f"Comparison of {len(cset.cells)} runs"
+    created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    wires = "\n".join(
+        f"<details><summary>{chr(65 + n)} · {html.escape(cell.label)} · <code>{html.escape(cell.task_id)}</code></summary>"
+        f"<pre>{html.escape(json.dumps(cell.wire, ensure_ascii=False, indent=2))}</pre></details>"
+        for n, cell in enumerate(cset.cells)
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; media-src 'self' file: blob:; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{html.escape(title)}</title>
+<style>
+body {{ margin: 0 auto; max-width: 1600px; padding: 16px 20px 40px; background: #fafafc; }}
+.report-head h1 {{ font: 600 20px/1.3 system-ui, sans-serif; margin: 0 0 4px; }}
+.report-head p, .wires {{ font: 13px/1.4 system-ui, sans-serif; color: #55555f; margin: 0 0 8px; }}
+.wires pre {{ background: #f1f1f6; padding: 8px; border-radius: 6px; overflow: auto; font-size: 12px; }}
+.wires summary {{ cursor: pointer; padding: 2px 0; }}
+</style>
+<style>
+{load_static(PLAYER_CSS)}
+</style>
+</head>
+<body>
+<header class="report-head">
+<h1>{html.escape(title)}</h1>
+<p>Made {created} by Veo Prompt Lab. Play, scrub and step (← / →) all cells together; the grid plays light proxies
+(long side ≤ 960 px). Marked fields (≠) differ between the cells. Offline: this page loads nothing from the network.</p>
+</header>
+<main id="player"></main>
+<section class="wires">
+<h2 style="font-size:15px">Exact wire bodies (what was POSTed)</h2>
+{wires}
+</section>
+<script type="application/json" id="compare-data">{_script_json(data)}</script>
+<script>
+{load_static(PLAYER_JS)}
+</script>
+<script>
+window.player = ComparePlayer.mount(document.getElementById("player"),
+  JSON.parse(document.getElementById("compare-data").textContent));
+</script>
+</body>
+</html>
+"""
+
+
+def _check_secrets(texts: Iterable[str], secrets: Iterable[str | None]) -> None:
+    for secret in secrets:
+        if secret and any(secret in text for text in texts):
+            raise ReportError("Refusing to write the report: it would contain the API key.")
+
+
+def write_report(
+    comparison: Comparison,
+    out_dir: str | Path,
+    *,
+    with_originals: bool = False,
+    force: bool = False,
+    secrets: Iterable[str | None] = (),
+) -> Path:
+    """Write the report directory; returns it. Raises ReportError."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise ReportError(f"{out_dir} already exists; choose another directory or use --force to replace it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"{out_dir} exists and is not a directory")
+    media: dict[str, tuple[str | None, str | None]] = {}
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    except OSError as exc:
+        raise ReportError(f"cannot write into {out_dir.parent}: {exc.strerror or exc}") from exc
+    try:
+        (work / "media").mkdir()
+        for cell in comparison.compare_set.cells:
+            proxy = comparison.proxies.get(cell.task_id)
+            proxy_ref = original_ref = None
+            if proxy is not None:
+                proxy_ref = f"media/{cell.task_id}.mp4"
+                shutil.copyfile(proxy, work / proxy_ref)
+                if with_originals and cell.video is not None:
+                    original_ref = f"media/originals/{cell.task_id}.mp4"
+                    (work / "media" / "originals").mkdir(exist_ok=True)
+                    shutil.copyfile(cell.video, work / original_ref)
+            media[cell.task_id] = (proxy_ref, original_ref)
+        data_text = json.dumps(compare_json(comparison, media), ensure_ascii=False, indent=2)
+        page = report_html(comparison, media)
+        _check_secrets([data_text, page], secrets)
+        (work / "compare.json").write_text(data_text, encoding="utf-8")
+        (work / "index.html").write_text(page, encoding="utf-8")
+        work.chmod(0o755)
+        if out_dir.exists():
+            trash = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
+            out_dir.rename(trash)
+            work.rename(out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            work.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise ReportError(f"could not write the report {out_dir}: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def zip_report(report_dir: str | Path, zip_path: str | Path) -> Path:
+    """The report directory as one ZIP (videos stored, text deflated), written atomically."""
+    report_dir, zip_path = Path(report_dir), Path(zip_path)
+    part = zip_path.with_name(zip_path.name + ".part")
+    try:
+        zip_path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(report_dir.rglob("*")):
+                if path.is_file():
+                    name = f"{report_dir.name}/{path.relative_to(report_dir).as_posix()}"
+                    stored = zipfile.ZIP_STORED if path.suffix == ".mp4" else zipfile.ZIP_DEFLATED
+                    archive.write(path, name, compress_type=stored)
+        part.replace(zip_path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise ReportError(f"could not write {zip_path.name}: {exc.strerror or exc}") from exc
+    return zip_path

@@ -1,0 +1,138 @@
+"""The standalone report in Debian's Chromium, opened from file:// as a stakeholder would.
+
+Every cell plays together from one control, the scrubber moves every cell, a
+frame step is exactly one frame in every cell (read from the frames Chromium
+presents, not from currentTime), and the page makes no network request at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from compare_runs import Runs, make_runs
+from helpers import CHROMIUM, CHROMIUM_ARGS
+from lab.report import compare_runs, write_report
+from lab.store import Store, default_store_path
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+FRAME = 1 / 24
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, simulator, render_cache) -> Runs:
+    from lab.simulator.server import SimConfig, SimulatorServer
+
+    with SimulatorServer(SimConfig(time_scale=0.02, render_cache=render_cache, faults={"failed": 1.0})) as failing:
+        return make_runs(tmp_path_factory.mktemp("report-data"), simulator, failing)
+
+
+def _report(runs: Runs, out: Path, ids: list[str]) -> Path:
+    with Store(default_store_path(runs.data_dir)) as store:
+        return write_report(compare_runs(store, runs.data_dir, ids), out)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def opened(runs: Runs, browser, tmp_path_factory):
+    """The report of three runs (16:9, 16:9, 9:16) open in a page that records every request."""
+    out = _report(runs, tmp_path_factory.mktemp("report") / "report", [runs.seed1, runs.seed2, runs.portrait])
+    # The page's CSP forbids eval, which Playwright's wait_for_function needs; the media rules stay checked below.
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, bypass_csp=True)
+    requests, errors = [], []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(out.joinpath("index.html").as_uri())
+    page.wait_for_function("window.player && window.player.state().cells.every(c => c.ready >= 2 && c.frame >= 0)",
+                           timeout=20_000)
+    yield page, requests, errors
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(ARTIFACTS / "report-mobile.png"), full_page=True)
+    page.close()
+
+
+def state(page) -> dict:
+    return page.evaluate("window.player.state()")
+
+
+def times(page) -> list[float]:
+    return [cell["time"] for cell in state(page)["cells"]]
+
+
+def test_play_all_advances_every_video_together(opened) -> None:
+    page, _requests, errors = opened
+    page.get_by_role("button", name="▶ Play all").click()
+    page.wait_for_function("window.player.state().cells.every(c => c.time > 1.0)", timeout=15_000)
+    playing = state(page)
+    page.get_by_role("button", name="❚❚ Pause all").click()
+    assert playing["playing"] and not any(cell["paused"] for cell in playing["cells"])
+    spread = max(c["time"] for c in playing["cells"]) - min(c["time"] for c in playing["cells"])
+    assert spread <= 2 * FRAME  # re-aligned whenever one drifts more than a frame from the leader
+    assert errors == []
+
+
+def test_the_scrubber_moves_every_cell(opened) -> None:
+    page, _requests, _errors = opened
+    page.locator(".cp-scrub").fill("2.5")
+    page.wait_for_function("window.player.state().cells.every(c => Math.abs(c.time - 2.5) < 0.01 && c.frame === 60)",
+                           timeout=10_000)
+    assert {cell["frame"] for cell in state(page)["cells"]} == {60}
+
+
+def test_a_frame_step_moves_every_cell_exactly_one_frame(opened) -> None:
+    page, _requests, _errors = opened
+    page.locator(".cp-scrub").fill("1.0")
+    page.wait_for_function("window.player.state().cells.every(c => c.frame === 24)", timeout=10_000)
+    page.locator("#player").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("window.player.state().cells.every(c => c.frame !== 24)", timeout=10_000)
+    page.wait_for_timeout(300)  # a second, wrong frame would arrive by now
+    assert [cell["frame"] for cell in state(page)["cells"]] == [25, 25, 25]
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("window.player.state().cells.every(c => c.frame === 24)", timeout=10_000)
+
+
+def test_a_portrait_take_beside_landscape_ones_is_not_distorted(opened) -> None:
+    page, _requests, _errors = opened
+    shapes = page.evaluate("""[...document.querySelectorAll('.cp-media video')].map(v => ({
+        fit: getComputedStyle(v).objectFit, natural: v.videoWidth / v.videoHeight}))""")
+    assert {shape["fit"] for shape in shapes} == {"contain"}
+    assert [round(shape["natural"], 2) for shape in shapes] == [1.78, 1.78, 0.56]
+
+
+def test_the_report_makes_no_network_request(opened) -> None:
+    page, requests, _errors = opened
+    page.get_by_role("button", name="▶ Play all").click()
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="❚❚ Pause all").click()
+    assert requests and all(url.startswith("file://") for url in requests), requests
+
+
+def test_two_cells_get_an_a_b_wipe_and_flicker(runs: Runs, browser, tmp_path: Path) -> None:
+    out = _report(runs, tmp_path / "ab", [runs.seed1, runs.seed2])
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, bypass_csp=True)
+    page.goto(out.joinpath("index.html").as_uri())
+    page.locator(".cp-mode").select_option("wipe")
+    page.locator(".cp-wipe").fill("30")
+    clip = page.evaluate("document.querySelectorAll('.cp-media video')[1].style.clipPath")
+    boxes = page.evaluate("[...document.querySelectorAll('.cp-media')].map(m => JSON.stringify(m.getBoundingClientRect()))")
+    assert clip == "inset(0px 0px 0px 30%)" and boxes[0] == boxes[1]  # B over A, split at 30 %
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-wipe.png"))
+    page.locator(".cp-mode").select_option("flicker")
+    page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing A'", timeout=5_000)
+    page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing B'", timeout=5_000)
+    page.close()
