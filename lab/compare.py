@@ -118,6 +118,12 @@ def _base_label(record: TaskRecord, effective: dict[str, Any]) -> str:
     return f"seed {seed}" if seed is not None else "seed picked by the service"
 
 
+def _sweep_order(record: TaskRecord) -> tuple:
+    # A sweep's tasks are submitted concurrently, so their journal order is a race: show them
+    # by prompt, then seed, the same every time.
+    return (record.prompt or "", record.seed is None, record.seed or 0, record.created_at)
+
+
 def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] | None = None) -> CompareSet:
     """The runs named by ``ids`` (task ids or sweep ids, expanded in order), ready to compare.
 
@@ -135,7 +141,7 @@ def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] |
         found: list[TaskRecord] = []
         if _ID_PATTERN.match(item):
             record = store.get(item)
-            found = [record] if record is not None else store.list_sweep(item)
+            found = [record] if record is not None else sorted(store.list_sweep(item), key=_sweep_order)
         if allowed is not None:
             found = [r for r in found if r.task_id in allowed]
         if not found:
