@@ -49,6 +49,7 @@ from lab.errors import (
     RateLimited,
     RequestRejected,
     ServerError,
+    SettingsError,
     TaskNotFound,
     Timeout,
 )
@@ -59,6 +60,7 @@ TERMINAL_STATUSES = frozenset({"completed", "failed"})
 CHUNK_BYTES = 1 << 20  # 1 MiB: the most a download holds in memory at once
 DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_HEADER_SAFE_KEY = re.compile(r"[\x21-\x7e]+", re.ASCII)
 MP4_CONTENT_TYPES = ("video/mp4", "application/octet-stream", "application/binary", "binary/octet-stream")
 DURATION_TOLERANCE_S = 0.5
 _MESSAGE_MAX_CHARS = 300
@@ -340,6 +342,10 @@ class VideosClient:
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
+        if not _HEADER_SAFE_KEY.fullmatch(api_key or "x"):
+            # requests would refuse the header only at send time, which reads like a failed POST.
+            raise SettingsError("The API key contains a space, a line break, a control or a non-ASCII character; "
+                                "copy it again from the APIYI console. Nothing was sent.")
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.retry = retry or RetryPolicy()

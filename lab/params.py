@@ -11,10 +11,13 @@ is applied in exactly one place.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import pprint
 import random
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -43,7 +46,15 @@ PERSON_GENERATION: tuple[str, ...] = ("allow_adult", "dont_allow", "allow_all")
 SEED_MAX = 4_294_967_295
 # Veo caps prompts at about 1,024 tokens; 4,000 characters is beyond any real prompt.
 PROMPT_MAX_CHARS = 4000
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://api.apiyi.com/v1"
+# Limits on any body, checked before it is parsed or resolved (see design.md, Limits).
+BODY_MAX_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_VALUES = 20_000
+# Numbers must fit a float64 (what a JSON decoder upstream reads them into).
+NUMBER_MAX_ABS = int(sys.float_info.max)
 
 KNOWN_TOP_LEVEL = ("model", "prompt", "duration", "seconds", "size", "metadata")
 AUDIO_FIELDS = ("generateAudio", "generate_audio")
@@ -168,7 +179,7 @@ def pixel_size(resolution: str, aspect_ratio: str) -> str:
 def parse_size(size: str) -> tuple[int, int] | None:
     """``"1280x720"`` -> (1280, 720); None when it is not WIDTHxHEIGHT."""
     parts = size.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 2 or not all(_SMALL_UINT.fullmatch(p.strip()) for p in parts):
         return None
     return int(parts[0]), int(parts[1])
 
@@ -224,10 +235,16 @@ def _is_number(value: Any) -> bool:
 
 
 def _describe(value: Any) -> str:
+    """A short, printable rendering of a value for messages (never raises, never leaks bad text)."""
+    if value is _REPORTED:
+        return "(an invalid value)"
+    if isinstance(value, str) and len(value) > 200:
+        value = value[:200]
     try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except Exception:  # noqa: BLE001 - a huge int, a cycle, a foreign object: describe its kind instead
+        text = _json_type(value)
+    text = printable(text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -245,6 +262,47 @@ def _json_type(value: Any) -> str:
     if isinstance(value, Mapping):
         return "an object"
     return type(value).__name__
+
+
+class _Reported:
+    """Stands in for a field whose value already has an error (so no second error is made of it)."""
+
+    def __repr__(self) -> str:
+        return "<invalid value>"
+
+
+_REPORTED = _Reported()
+_SMALL_UINT = re.compile(r"[0-9]{1,6}", re.ASCII)
+_BAD_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class OversizedNumber:
+    """A JSON number too large for a float64 (``parse_json`` keeps it so ``resolve`` can name its field)."""
+
+    text: str  # its first characters, for messages
+    digits: int  # 0 for a float such as 1e400
+
+    def describe(self) -> str:
+        if self.digits:
+            return f"a {self.digits:,}-digit number ({self.text}...)"
+        return f"the number {self.text}"
+
+
+def _text_problem(text: str) -> str | None:
+    match = _BAD_TEXT.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    if char == "\x00":
+        return "contains a NUL character (\\u0000); remove it"
+    return (f"contains a lone surrogate (\\u{ord(char):04x}), which is not valid Unicode text; "
+            "write the character itself or remove it")
+
+
+def _field_name(parent: str, key: Any) -> str:
+    name = printable(key if len(key) <= 40 else key[:37] + "...")
+    return f"{parent}.{name}" if parent else name
 
 
 class _Collector:
@@ -267,10 +325,12 @@ def _duration_candidate(name: str, value: Any, out: _Collector) -> str | None:
     ``duration`` and ``seconds`` are Go strings upstream: a JSON number there fails to
     parse before anything else happens. ``metadata.durationSeconds`` is an integer upstream.
     """
+    if value is _REPORTED:
+        return None
     if name == "metadata.durationSeconds":
         if _is_number(value) and float(value).is_integer():
             return str(int(value))
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and _SMALL_UINT.fullmatch(value.strip()):
             out.warn(
                 f'metadata.durationSeconds is the string "{value}"; the API expects an integer '
                 f"({int(value.strip())}). It is sent as an integer."
@@ -305,7 +365,9 @@ def _resolve_duration(body: Mapping, metadata: Mapping, out: _Collector) -> tupl
         return DEFAULT_DURATION, "default"
     winner_name, winner_text, _, winner_source = parsed[0]
     for name, text, raw, _ in parsed[1:]:
-        out.overrides.append(Override("duration", name, raw, winner_name))
+        # Only a different value is overridden: duration "8" under durationSeconds 8 agrees.
+        if text != winner_text and raw is not _REPORTED:
+            out.overrides.append(Override("duration", name, raw, winner_name))
         if text is not None and text != winner_text:
             if text in DURATIONS:
                 out.warn(f"{name}={_describe(raw)} is overridden by {winner_name}={_describe(parsed[0][2])}.")
@@ -321,7 +383,7 @@ def _resolve_duration(body: Mapping, metadata: Mapping, out: _Collector) -> tupl
 
 def _read_size(body: Mapping, out: _Collector) -> str | None:
     size = body.get("size")
-    if size is None:
+    if size is None or size is _REPORTED:
         return None
     if not isinstance(size, str):
         out.error("size", "invalid_type", f"size must be a string such as \"1280x720\", not {_json_type(size)}.")
@@ -335,7 +397,7 @@ def _read_size(body: Mapping, out: _Collector) -> str | None:
 
 def _read_enum(metadata: Mapping, key: str, allowed: tuple[str, ...], out: _Collector) -> str | None:
     value = metadata.get(key)
-    if value is None:
+    if value is None or value is _REPORTED:
         return None
     name = f"metadata.{key}"
     if not isinstance(value, str):
@@ -367,10 +429,10 @@ def _resolve_from_size(
     name = f"metadata.{key}"
     explicit = _read_enum(metadata, key, allowed, out)
     if metadata.get(key) is not None:
-        if has_size:
+        # size 1280x720 with 720p and 16:9 agrees: an override only where the values differ.
+        if explicit and size and infer(size) != explicit:
             out.overrides.append(Override(setting, "size", size, name))
-            if explicit and size and infer(size) != explicit:
-                out.warn(f"size {size} ({infer(size)}) is overridden by {name}={explicit}.")
+            out.warn(f"size {size} ({infer(size)}) is overridden by {name}={explicit}.")
         return explicit, name
     if has_size:
         return (infer(size) if size else None), "size"
@@ -379,21 +441,24 @@ def _resolve_from_size(
 
 def _read_seed(metadata: Mapping, out: _Collector) -> int | None:
     seed = metadata.get("seed")
+    if seed is _REPORTED:
+        return None
     if seed is None:
         out.warn("No seed is set: the service picks one, so this run cannot be compared seed-for-seed.")
         return None
     if isinstance(seed, bool) or not _is_number(seed) or not float(seed).is_integer():
         out.error("metadata.seed", "invalid_type", f"metadata.seed must be a whole number from 0 to {SEED_MAX}, not {_describe(seed)}.")
         return None
-    seed = int(seed)
     if not 0 <= seed <= SEED_MAX:
-        out.error("metadata.seed", "out_of_range", f"metadata.seed must be from 0 to {SEED_MAX}; {seed} is out of range.")
+        out.error("metadata.seed", "out_of_range", f"metadata.seed must be from 0 to {SEED_MAX}; {_describe(seed)} is out of range.")
         return None
-    return seed
+    return int(seed)
 
 
 def _read_model(body: Mapping, out: _Collector) -> str | None:
     model = body.get("model")
+    if model is _REPORTED:
+        return None
     choices = " or ".join(f"{name} (${price:.2f})" for name, price in MODEL_PRICES_USD.items())
     if model is None or (isinstance(model, str) and not model.strip()):
         out.error("model", "required", f"model is required: {choices}.")
@@ -406,6 +471,8 @@ def _read_model(body: Mapping, out: _Collector) -> str | None:
 
 def _read_prompt(body: Mapping, out: _Collector) -> str | None:
     prompt = body.get("prompt")
+    if prompt is _REPORTED:
+        return None
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
         out.error("prompt", "required", "prompt is required: describe the scene, subject, action, camera, lighting and sound.")
         return None
@@ -420,7 +487,7 @@ def _read_prompt(body: Mapping, out: _Collector) -> str | None:
 
 def _read_optional_text(metadata: Mapping, key: str, out: _Collector) -> str | None:
     value = metadata.get(key)
-    if value is None:
+    if value is None or value is _REPORTED:
         return None
     if not isinstance(value, str):
         out.error(f"metadata.{key}", "invalid_type", f"metadata.{key} must be text, not {_json_type(value)}.")
@@ -465,8 +532,95 @@ def _wire_body(effective: Mapping, metadata: Mapping) -> dict[str, Any]:
     }
 
 
+def _scan(body: Mapping, out: _Collector) -> tuple[set[tuple[str, ...]], bool]:
+    """Check every value of ``body`` (iteratively, in linear time) against what JSON on the wire allows.
+
+    Text must be valid Unicode without NUL, numbers finite and within float64, nesting at
+    most MAX_DEPTH, at most MAX_VALUES values and BODY_MAX_BYTES characters of text. Each
+    problem is an error naming its field. Returns the fields (``("prompt",)``,
+    ``("metadata", "seed")``) holding a problem, and whether the body is too large to go on.
+    """
+    bad: set[tuple[str, ...]] = set()
+    stack: list[tuple[Any, str, int, tuple[str, ...]]] = []
+    values = chars = 0
+
+    def push_children(container: Any, path: str, depth: int, root: tuple[str, ...] | None) -> None:
+        nonlocal chars
+        if isinstance(container, Mapping):
+            children = []
+            for key, child in container.items():
+                if not isinstance(key, str):
+                    out.error(path or "body", "invalid_type", f"{path or 'body'} has a key that is not text ({_describe(key)}).")
+                    bad.add(root or ("body",))
+                    continue
+                chars += len(key)
+                name = _field_name(path, key)
+                problem = _text_problem(key)
+                if problem:
+                    out.error(name, "invalid_text", f"The key of {name} {problem}.")
+                    bad.add(root or (key,))
+                child_root = root
+                if root is None:
+                    child_root = (key,)
+                elif root == ("metadata",) and depth == 2:
+                    child_root = ("metadata", key)
+                children.append((child, name, depth + 1, child_root))
+        else:
+            children = [(child, f"{path}[{i}]", depth + 1, root) for i, child in enumerate(container)]
+        stack.extend(reversed(children))
+
+    push_children(body, "", 1, None)
+    while stack:
+        value, path, depth, root = stack.pop()
+        values += 1
+        if values > MAX_VALUES or chars > BODY_MAX_BYTES:
+            out.error("body", "too_large", f"The body holds more than {MAX_VALUES:,} values or {BODY_MAX_BYTES:,} "
+                      "characters of text; a video request is far smaller.")
+            return bad, True
+        if isinstance(value, str):
+            chars += len(value)
+            problem = _text_problem(value)
+            if problem:
+                out.error(path, "invalid_text", f"{path} {problem}.")
+                bad.add(root)
+        elif value is None or isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if abs(value) > NUMBER_MAX_ABS:
+                out.error(path, "out_of_range", f"{path} is a number too large for JSON readers (beyond 1.8e308).")
+                bad.add(root)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+                out.error(path, "not_finite", f"{path} is {shown}; JSON numbers must be finite (no NaN or Infinity).")
+                bad.add(root)
+        elif isinstance(value, OversizedNumber):
+            out.error(path, "out_of_range", f"{path} is {value.describe()}, too large for JSON readers "
+                      "(beyond 1.8e308).")
+            bad.add(root)
+        elif isinstance(value, (Mapping, list, tuple)):
+            if depth >= MAX_DEPTH:
+                out.error(path, "too_deep", f"{path} is nested more than {MAX_DEPTH} levels deep; "
+                          "a video request needs a few.")
+                bad.add(root)
+                continue
+            push_children(value, path, depth, root)
+        else:
+            out.error(path, "invalid_type", f"{path} is not a JSON value ({type(value).__name__}).")
+            bad.add(root)
+    return bad, False
+
+
+def _without(container: Mapping, bad: set[tuple[str, ...]], prefix: tuple[str, ...]) -> dict:
+    """A copy of ``container`` whose fields with a reported problem hold ``_REPORTED``."""
+    return {key: (_REPORTED if (*prefix, key) in bad else value) for key, value in container.items()}
+
+
 def resolve(body: Any, *, image: ImageFacts | None = None, multipart: bool | None = None) -> Resolution:
     """Resolve a request body with the documented precedence. Never raises.
+
+    Any JSON value is accepted (and any Python value): what cannot be sent becomes an
+    error naming its field; the result's ``to_json()`` is always strict JSON.
 
     A body with ``input_reference`` (a path or a data: URI) is an image-to-video request,
     sent as multipart: only ``seconds`` sets its length (``duration`` is ignored and the
@@ -474,14 +628,31 @@ def resolve(body: Any, *, image: ImageFacts | None = None, multipart: bool | Non
     here) unless the caller passes what it already read as ``image``. ``multipart=True``
     reads a body by the multipart rules without an image (how the openai SDK sends one).
     """
+    try:
+        return _resolve(body, image, multipart)
+    except Exception:  # noqa: BLE001 - a bug must not become a traceback for the caller
+        log.exception("resolve failed on a body")
+        out = _Collector()
+        out.error("body", "internal", "The lab could not read this body (an internal error); it was not sent.")
+        return _finish(out, {}, {}, {}, None)
+
+
+def _resolve(body: Any, image: ImageFacts | None, multipart: bool | None) -> Resolution:
     out = _Collector()
     if not isinstance(body, Mapping):
         out.error("body", "not_object", f"The request body must be a JSON object, not {_json_type(body)}.")
         return _finish(out, {}, {}, {}, None)
+    bad, too_large = _scan(body, out)
+    if too_large:
+        return _finish(out, {}, {}, {}, None)
+    if bad:
+        body = _without(body, bad, ())
     if multipart is None:
         multipart = image is not None or IMAGE_FIELD in body
     metadata = body.get("metadata")
-    if metadata is None:
+    if bad and isinstance(metadata, Mapping):
+        metadata = _without(metadata, bad, ("metadata",))
+    if metadata is None or metadata is _REPORTED:
         metadata = {}
     elif not isinstance(metadata, Mapping):
         out.error("metadata", "invalid_type", f"metadata must be an object, not {_json_type(metadata)}.")
@@ -603,6 +774,8 @@ def _read_image(body: Mapping, image: ImageFacts | None, out: _Collector) -> Ima
     if IMAGE_FIELD not in body:
         return image
     value = body.get(IMAGE_FIELD)
+    if value is _REPORTED:
+        return None
     if isinstance(value, (list, tuple)):
         if len(value) > 1:
             out.error(IMAGE_FIELD, "too_many_images",
@@ -633,7 +806,7 @@ def _resolve_seconds(body: Mapping, metadata: Mapping, out: _Collector) -> tuple
             out.error("seconds", "invalid_value", f'seconds must be "4", "6" or "8", not {_describe(raw)}.')
             effective = None
     for name, ignored in (("duration", body.get("duration")), ("metadata.durationSeconds", metadata.get("durationSeconds"))):
-        if ignored is None:
+        if ignored is None or ignored is _REPORTED:
             continue
         out.overrides.append(Override("duration", name, ignored, source))
         length = f"{effective} s" + (" (the default)" if source == "default" else "") if effective else "set by seconds"
@@ -723,6 +896,65 @@ def form_preview(wire: Mapping[str, Any]) -> str:
         lines.append(f"  {IMAGE_FIELD}=@{part.get('filename')} ({part.get('content_type')}, {shown}, "
                      f"sha256 {str(part.get('sha256'))[:12]}...)")
     return "\n".join(lines)
+
+
+def _parse_int(text: str) -> int | OversizedNumber:
+    digits = len(text.lstrip("-"))
+    # 310 digits already pass float64's range; int() of thousands of digits raises (and is slow).
+    return OversizedNumber(text[:12], digits) if digits > 310 else int(text)
+
+
+def _parse_float(text: str) -> float | OversizedNumber:
+    value = float(text)
+    return value if math.isfinite(value) else OversizedNumber(printable(text[:24]), 0)
+
+
+def parse_json(text: str | bytes, *, max_bytes: int = BODY_MAX_BYTES) -> tuple[Any, Issue | None]:
+    """JSON text (or UTF-8 bytes) to a value, or an Issue saying why not. Never raises.
+
+    The size is checked before anything is parsed. Numbers too large for a float64 come
+    back as ``OversizedNumber`` and NaN/Infinity as floats, so that ``resolve`` can name
+    their field; nesting past what the decoder takes is an error here.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        if len(text) > max_bytes:
+            return None, _too_large_issue(len(text), max_bytes)
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, Issue("body", "invalid_text", f"The body is not UTF-8 text (byte {exc.start} is invalid).")
+    elif not isinstance(text, str):
+        return None, Issue("body", "invalid_type", f"The body must be JSON text, not {_json_type(text)}.")
+    if len(text) > max_bytes or len(text.encode("utf-8", errors="surrogatepass")) > max_bytes:
+        return None, _too_large_issue(len(text.encode("utf-8", errors="surrogatepass")), max_bytes)
+    if not text.strip():
+        return None, Issue("body", "invalid_json", "The body is not valid JSON: it is empty; write a JSON object as in the docs.")
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float), None
+    except json.JSONDecodeError as exc:
+        return None, Issue("body", "invalid_json",
+                           f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.")
+    except RecursionError:
+        return None, Issue("body", "too_deep", f"The body is nested far more than {MAX_DEPTH} levels deep.")
+    except ValueError as exc:
+        return None, Issue("body", "invalid_json", f"The body is not valid JSON: {printable(str(exc))[:200]}.")
+
+
+def _too_large_issue(size: int, max_bytes: int) -> Issue:
+    return Issue("body", "too_large", f"The body is {size:,} bytes; a request body may be at most {max_bytes:,} bytes.")
+
+
+def resolve_json(text: str | bytes, *, max_bytes: int = BODY_MAX_BYTES) -> Resolution:
+    """``parse_json`` then ``resolve``: one Resolution for any text, never an exception."""
+    body, problem = parse_json(text, max_bytes=max_bytes)
+    return refusal(problem) if problem is not None else resolve(body)
+
+
+def refusal(*issues: Issue) -> Resolution:
+    """An invalid Resolution carrying ``issues`` (for a body that could not even be read)."""
+    out = _Collector()
+    out.errors.extend(issues)
+    return _finish(out, {}, {}, {}, None)
 
 
 def build_body(

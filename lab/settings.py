@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from lab.errors import SettingsError
 from lab.params import DEFAULT_BASE_URL, MODELS
@@ -220,6 +222,8 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         sources[spec.name] = where
 
     api_key = (env.get("APIYI_API_KEY") or "").strip() or None
+    if api_key:
+        check_api_key(api_key, "environment APIYI_API_KEY")
     backend = values["backend"]
     if backend == "auto":
         backend = "live" if api_key else "simulator"
@@ -235,8 +239,8 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         # The simulator is embedded and its URL known only once it runs; only an explicit
         # LAB_BASE_URL points the lab at a simulator started elsewhere.
         base_url = None
-    if base_url and not base_url.startswith(("http://", "https://")):
-        raise SettingsError(f"Bad value {base_url!r} for base_url (from {sources['base_url']}): must start with http:// or https://")
+    if base_url:
+        check_base_url(base_url, sources["base_url"])
     data_dir = Path(values["data_dir"]).expanduser()
     if not data_dir.is_absolute():
         data_dir = (Path.cwd() / data_dir).resolve()
@@ -261,3 +265,35 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         hf_oauth=bool((env.get("OAUTH_CLIENT_ID") or "").strip()),
         sources=sources,
     )
+
+
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+", re.ASCII)
+_URL_CHARS = re.compile(r"[^\x00-\x20\x7f\ud800-\udfff]+")
+
+
+def check_api_key(key: str, source: str) -> str:
+    """``key`` if it can go in an Authorization header, else SettingsError (which never shows the key)."""
+    if not _KEY_CHARS.fullmatch(key):
+        raise SettingsError(
+            f"The API key from {source} contains a space, a line break, a control or a non-ASCII character; "
+            "copy it again from the APIYI console (it looks like sk-...). Nothing was sent."
+        )
+    return key
+
+
+def check_base_url(url: str, source: str) -> str:
+    """``url`` if it is an http(s) URL with a host (and a valid port), else SettingsError naming ``source``."""
+    shown = repr(url if len(url) <= 200 else url[:197] + "...")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates it (ValueError when out of range or not a number)
+    except ValueError as exc:
+        raise SettingsError(f"Bad value {shown} for base_url (from {source}): {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise SettingsError(f"Bad value {shown} for base_url (from {source}): must start with http:// or https://")
+    if not parts.hostname:
+        raise SettingsError(f"Bad value {shown} for base_url (from {source}): it names no host")
+    if not _URL_CHARS.fullmatch(url):
+        raise SettingsError(f"Bad value {shown} for base_url (from {source}): spaces and control characters "
+                            "are not allowed in a URL")
+    return url

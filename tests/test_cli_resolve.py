@@ -49,9 +49,10 @@ def test_dash_reads_the_body_from_stdin():
 
 
 @pytest.mark.parametrize("text", ["not json", "{'model': 1}", ""])
-def test_body_that_is_not_json_gets_a_one_line_error_and_exit_2(text):
+def test_body_that_is_not_json_gets_a_one_line_error_a_json_line_and_exit_2(text):
     proc = run_resolve(text)
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["ok"] is False and [e["code"] for e in out["errors"]] == ["invalid_json"]
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "not valid JSON" in proc.stderr

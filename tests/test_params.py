@@ -138,6 +138,19 @@ def test_same_value_in_a_lower_field_is_not_warned_as_a_conflict():
     result = resolve(body(duration="8", metadata={"durationSeconds": 8, "seed": 1}))
     assert result.ok
     assert result.warnings == ()
+    assert result.overrides == ()
+
+
+def test_a_size_that_agrees_with_resolution_and_aspect_is_no_override():
+    # Presets send size 1280x720 with metadata.resolution 720p and aspectRatio 16:9: nothing is overridden.
+    result = resolve(body(size="1280x720", metadata={"resolution": "720p", "aspectRatio": "16:9", "seed": 1}))
+    assert result.ok and result.overrides == () and result.warnings == ()
+
+
+def test_a_size_is_overridden_only_in_the_setting_where_it_differs():
+    result = resolve(body(size="1280x720", metadata={"resolution": "1080p", "aspectRatio": "16:9", "seed": 1}))
+    assert [(o.setting, o.field, o.value, o.winner) for o in result.overrides] == [
+        ("resolution", "size", "1280x720", "metadata.resolution")]
 
 
 # --- the vendor page's pitfalls -----------------------------------------------------------
@@ -405,8 +418,10 @@ def test_resolve_never_raises_and_always_serialises(payload):
     assert (result.wire is not None) == result.ok
 
 
+# Valid text: no lone surrogates and no NUL (those are errors, see test_hostile_input.py).
+valid_text = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 valid_bodies = st.fixed_dictionaries(
-    {"model": st.sampled_from(params.MODELS), "prompt": st.text(min_size=1, max_size=30).filter(str.strip)},
+    {"model": st.sampled_from(params.MODELS), "prompt": st.text(valid_text, min_size=1, max_size=30).filter(str.strip)},
     optional={
         "duration": st.sampled_from(params.DURATIONS),
         "seconds": st.sampled_from(params.DURATIONS),
@@ -418,7 +433,7 @@ valid_bodies = st.fixed_dictionaries(
                 "aspectRatio": st.sampled_from(params.ASPECT_RATIOS),
                 "seed": st.integers(0, params.SEED_MAX),
                 "durationSeconds": st.sampled_from([4, 6, 8]),
-                "negativePrompt": st.text(max_size=20),
+                "negativePrompt": st.text(valid_text, max_size=20),
             },
         ),
     },

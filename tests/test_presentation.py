@@ -68,6 +68,14 @@ def test_panel_names_the_winner_and_what_it_overrode():
     assert "$0.30" in text
 
 
+def test_panel_shows_no_override_when_size_agrees_with_resolution_and_aspect():
+    # A preset's size 1280x720 with 720p and 16:9 (issue 13 #2): nothing was overridden.
+    resolution = params.resolve({"model": params.FAST_MODEL, "prompt": "p", "size": "1280x720",
+                                 "metadata": {"resolution": "720p", "aspectRatio": "16:9"}})
+    text = pres.effective_markdown(resolution)
+    assert "size=" not in text
+
+
 def test_gate_gives_the_first_error_as_the_reason():
     resolution = params.resolve({"model": params.FAST_MODEL, "prompt": "p", "duration": "4",
                                  "metadata": {"resolution": "4k"}})

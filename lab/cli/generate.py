@@ -19,6 +19,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from lab.cli import usage
+from lab.cli.usage import finite_positive, int_between
+
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
@@ -28,8 +31,8 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help="API key (default: $APIYI_API_KEY); never printed or stored")
     group.add_argument("--data-dir", help="where the journal, videos and thumbnails go (default: $LAB_DATA_DIR or ./data)")
     group.add_argument("--out", help="also copy the video(s) (and contact sheet) here: a directory, or a .mp4 path for generate")
-    group.add_argument("--sim-time-scale", type=float, help="simulator speed (default: $LAB_SIM_TIME_SCALE or 1.0)")
-    group.add_argument("--thumbs", type=int, default=5, help="thumbnails per video (default 5; 0 for none)")
+    group.add_argument("--sim-time-scale", type=finite_positive, help="simulator speed (default: $LAB_SIM_TIME_SCALE or 1.0)")
+    group.add_argument("--thumbs", type=int_between(0, 50), default=5, help="thumbnails per video (default 5; 0 for none)")
 
 
 def _add_request(parser: argparse.ArgumentParser) -> None:
@@ -43,29 +46,14 @@ def _add_request(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--size", help="e.g. 1280x720")
     group.add_argument("--resolution", help="metadata.resolution: 720p, 1080p or 4k")
     group.add_argument("--aspect-ratio", help="metadata.aspectRatio: 16:9 or 9:16")
-    group.add_argument("--seed", type=int, help="metadata.seed")
-    group.add_argument("--duration-seconds", type=int, help="metadata.durationSeconds (highest precedence)")
+    group.add_argument("--seed", type=int_between(-(10**12), 10**12), help="metadata.seed")
+    group.add_argument("--duration-seconds", type=int_between(-999, 999), help="metadata.durationSeconds (highest precedence)")
     group.add_argument("--person-generation", help="metadata.personGeneration")
 
 
 def json_usage_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Make a usage error (``--seed abc``) end with the JSON summary line too, exit 2, like any invalid request."""
-
-    def error(message: str):
-        parser.print_usage(sys.stderr)
-        _fail(f"{parser.prog}: {message}")
-        raise SystemExit(EXIT_INVALID)
-
-    def parse_known_args(args=None, namespace=None):
-        # Unknown flags too: otherwise the top-level parser reports them, with no JSON line.
-        namespace, extras = argparse.ArgumentParser.parse_known_args(parser, args, namespace)
-        if extras:
-            error(f"unrecognized arguments: {' '.join(extras)}")
-        return namespace, []
-
-    parser.error = error  # type: ignore[method-assign]
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
-    return parser
+    return usage.json_usage_errors(parser, lambda message: _fail(message))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,15 +66,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = subparsers.add_parser("sweep", help="one request over many seeds (and prompt variants), plus a contact sheet")
     _add_request(sweep)
     sweep.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3,4")
-    sweep.add_argument("--count", type=int, help="this many random seeds")
+    sweep.add_argument("--count", type=int_between(-(10**12), 10**12), help="this many random seeds")
     sweep.add_argument("--prompts-file", help="prompt variants, one per line (each runs with every seed)")
-    sweep.add_argument("--concurrency", type=int, default=4, help="tasks running at once (default 4)")
+    sweep.add_argument("--concurrency", type=int_between(1, 64), default=4, help="tasks running at once (default 4)")
     _add_shared(sweep)
     sweep.set_defaults(func=run_sweep)
     json_usage_errors(sweep)
 
     resume = subparsers.add_parser("resume", help="finish every unfinished task in the journal")
-    resume.add_argument("--concurrency", type=int, default=4)
+    resume.add_argument("--concurrency", type=int_between(1, 64), default=4)
     _add_shared(resume)
     resume.set_defaults(func=run_resume)
     json_usage_errors(resume)
@@ -138,13 +126,13 @@ class Progress:
 def _body_from_args(args: argparse.Namespace) -> dict:
     from lab import params
 
+    from lab.cli.resolve import read_body
+
     body: dict = {}
     if args.body:
-        text = sys.stdin.read() if args.body == "-" else args.body
-        try:
-            body = json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"--body is not valid JSON: {exc}") from None
+        body, problem = params.parse_json(read_body(args.body))
+        if problem is not None:
+            raise ValueError(f"--body: {problem.message}")
         if not isinstance(body, dict):
             raise ValueError("--body must be a JSON object")
     flags = params.build_body(
@@ -174,10 +162,14 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     from lab.budget import Budget
     from lab.client import VideosClient
     from lab.runner import Runner
-    from lab.settings import SIMULATOR_KEY, load_settings
+    from lab.settings import SIMULATOR_KEY, check_api_key, check_base_url, load_settings
     from lab.store import Store, default_store_path
 
     settings = load_settings()
+    if args.base_url:
+        check_base_url(args.base_url, "--base-url")
+    if args.api_key:
+        check_api_key(args.api_key, "--api-key")
     api_key = args.api_key or settings.api_key
     base_url = args.base_url or settings.base_url
     time_scale = args.sim_time_scale or settings.sim_time_scale
@@ -280,7 +272,10 @@ def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
         path = Path(args.prompts_file)
         if path.stat().st_size > sweeps.VARIANTS_TEXT_MAX_CHARS * 4:  # UTF-8: at most 4 bytes a character
             raise ValueError(f"--prompts-file {args.prompts_file} is too large for a list of prompt variants")
-        variants_text = path.read_text(encoding="utf-8")
+        try:
+            variants_text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"--prompts-file {args.prompts_file} is not UTF-8 text (byte {exc.start})") from None
     return sweeps.prepare(body, max_sweep=max_sweep, seeds_text=args.seeds, random_count=args.count,
                           variants_text=variants_text)
 
@@ -313,12 +308,14 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from lab.errors import LabError
+    from lab.errors import LabError, SettingsError
 
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
             results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency))
+        except SettingsError as exc:
+            return _fail(str(exc))
         except LabError as exc:
             return _fail(str(exc), code=EXIT_FAILED)
     if not results:

@@ -1,4 +1,9 @@
-"""`python -m lab resolve BODY`: print the resolved request as JSON; exit 0 if valid, 2 if not."""
+"""`python -m lab resolve BODY`: print the resolved request as JSON; exit 0 if valid, 2 if not.
+
+Whatever BODY holds (not JSON, not UTF-8, too large, nested too deep, NaN, lone
+surrogates), the last stdout line is the resolution as strict JSON and the exit
+code is 0 or 2; a body that cannot be parsed also gets a one-line stderr error.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import argparse
 import json
 import sys
 
-from lab.params import resolve
+from lab.params import BODY_MAX_BYTES, parse_json, refusal, resolve
 
 EXIT_INVALID = 2
 
@@ -17,13 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def read_body(arg: str, max_bytes: int = BODY_MAX_BYTES) -> str | bytes:
+    """BODY as given, or stdin's bytes (at most one past the limit, so a huge pipe is refused unread)."""
+    if arg != "-":
+        return arg
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (tests, embedding)
+        return sys.stdin.read(max_bytes + 1)
+    return stream.read(max_bytes + 1)
+
+
 def run(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.body == "-" else args.body
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        print(f"error: BODY is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=sys.stderr)
-        return EXIT_INVALID
-    resolution = resolve(body)
-    print(json.dumps(resolution.to_json(), ensure_ascii=False))
+    body, problem = parse_json(read_body(args.body))
+    if problem is not None:
+        print(f"error: {problem.message}", file=sys.stderr)
+        resolution = refusal(problem)
+    else:
+        resolution = resolve(body)
+    print(json.dumps(resolution.to_json(), ensure_ascii=False, allow_nan=False))
     return 0 if resolution.ok else EXIT_INVALID

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
+
+from lab.cli.usage import finite_positive, int_between, json_usage_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("simulator", help="serve the simulated /v1/videos API (real MP4s) until stopped")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="multiply every delay by this (default 1.0)")
+    parser.add_argument("--port", type=int_between(0, 65535), default=8765, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--time-scale", type=finite_positive, default=1.0, help="multiply every delay by this (default 1.0)")
     parser.add_argument("--keys", default=None, help="comma-separated accepted keys (default: any non-empty key)")
     parser.add_argument("--faults", default="", help="NAME=P,... e.g. content_not_ready=0.5,rate_429=0.1")
-    parser.add_argument("--fault-seed", type=int, default=None, help="seed for repeatable fault draws")
+    parser.add_argument("--fault-seed", type=int_between(-(2**63), 2**63 - 1), default=None, help="seed for repeatable fault draws")
     parser.add_argument("--render-cache", default=None, help="directory for rendered MP4s (default: DATA_DIR/renders)")
     parser.set_defaults(func=run)
+    json_usage_errors(parser, _fail)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
             time_scale=args.time_scale, keys=keys, faults=faults, fault_seed=args.fault_seed, render_cache=render_cache
         )
         server = SimulatorServer(config, host=args.host, port=args.port)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    except (ValueError, OverflowError) as exc:
+        return _fail(str(exc))
     server.start()
     signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly under process managers too
     print(f"simulator serving at {server.base_url}  (ledger: {server.root_url}/_sim/ledger; Ctrl-C stops)", flush=True)
@@ -46,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _fail(message: str) -> int:
+    """A one-line error on stderr and ``{"ok": false, "error": ...}`` as the last stdout line; exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False), flush=True)
+    return 2
 
 
 def _interrupt(signum, frame) -> None:

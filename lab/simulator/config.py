@@ -23,6 +23,8 @@ schedule and the end of the render.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -77,8 +79,8 @@ class SimConfig:
     render_workers: int = 2
 
     def __post_init__(self) -> None:
-        if not self.time_scale > 0:
-            raise ValueError(f"time_scale must be positive, not {self.time_scale!r}")
+        if not (math.isfinite(self.time_scale) and self.time_scale > 0):
+            raise ValueError(f"time_scale must be a finite number above 0, not {self.time_scale!r}")
         if self.keys is not None:
             object.__setattr__(self, "keys", tuple(self.keys))
         faults = dict(self.faults)
