@@ -386,13 +386,21 @@ class Store:
             raise StoreError(f"no task {task_id} in the journal {self.path}")
         return _from_row(rows[0])
 
-    def record_sweep(self, sweep_id: str, task_count: int, *, contact_sheet: str | Path | None = None, note: str | None = None) -> None:
-        """Create or update a sweep's row (its size and contact sheet)."""
+    def record_sweep(self, sweep_id: str, task_count: int, *, contact_sheet: str | Path | None = None, note: str | None = None,
+                     session: str | None = None, plan: list[dict] | None = None) -> None:
+        """Create or update a sweep's row (its size and contact sheet; whose it is and its cells' requests).
+
+        ``plan``: one ``{"label", "body"}`` per cell in row order, so a reloaded page can show cells not
+        submitted yet and "Retry failed" can send a cell's exact request again.
+        """
         self._execute(
-            "INSERT INTO sweeps (sweep_id, created_at, task_count, contact_sheet, note) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(sweep_id) DO UPDATE SET task_count = excluded.task_count, "
-            "contact_sheet = COALESCE(excluded.contact_sheet, sweeps.contact_sheet), note = COALESCE(excluded.note, sweeps.note)",
-            (sweep_id, time.time(), task_count, str(contact_sheet) if contact_sheet else None, note),
+            "INSERT INTO sweeps (sweep_id, created_at, task_count, contact_sheet, note, session, plan) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(sweep_id) DO UPDATE SET task_count = MAX(excluded.task_count, sweeps.task_count), "
+            "contact_sheet = COALESCE(excluded.contact_sheet, sweeps.contact_sheet), note = COALESCE(excluded.note, sweeps.note), "
+            "session = COALESCE(sweeps.session, excluded.session), plan = COALESCE(sweeps.plan, excluded.plan)",
+            (sweep_id, time.time(), task_count, str(contact_sheet) if contact_sheet else None, note, session,
+             json.dumps(plan, ensure_ascii=False) if plan is not None else None),
         )
 
     def set_review(self, task_id: str, *, rating: Any = _UNSET, note: Any = _UNSET, picked: Any = _UNSET) -> Review:
@@ -422,6 +430,14 @@ class Store:
             )
         return new
 
+    def sweep_row(self, sweep_id: str) -> dict[str, Any] | None:
+        """A sweep's ``session``, ``plan`` (cells' ``{"label", "body"}``, [] if not kept) and ``contact_sheet``."""
+        rows = self._execute("SELECT session, plan, contact_sheet FROM sweeps WHERE sweep_id = ?", (sweep_id,))
+        if not rows:
+            return None
+        return {"session": rows[0]["session"], "plan": json.loads(rows[0]["plan"]) if rows[0]["plan"] else [],
+                "contact_sheet": rows[0]["contact_sheet"]}
+
     # ------------------------------------------------------------ reads
 
     def reviews(self, task_ids: Iterable[str]) -> dict[str, Review]:
@@ -440,9 +456,13 @@ class Store:
         rows = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
         return _from_row(rows[0]) if rows else None
 
-    def list_runs(self, limit: int = 50, query: str | None = None, status: str | None = None, offset: int = 0) -> list[TaskRecord]:
-        """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` exactly."""
+    def list_runs(self, limit: int = 50, query: str | None = None, status: str | None = None, offset: int = 0,
+                  session: str | None = None) -> list[TaskRecord]:
+        """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` and ``session`` exactly."""
         where, args = [], []
+        if session is not None:
+            where.append("session = ?")
+            args.append(session)
         if query:
             where.append("prompt LIKE ? ESCAPE '\\'")
             escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -471,18 +491,19 @@ class Store:
         rows = self._execute("SELECT * FROM tasks WHERE sweep_id = ? ORDER BY created_at, rowid", (sweep_id,))
         return [_from_row(row) for row in rows]
 
-    def sweeps(self, limit: int = 50) -> list[SweepRecord]:
-        """Sweeps newest first, with how many of their tasks were saved or failed and the cost."""
+    def sweeps(self, limit: int = 50, session: str | None = None) -> list[SweepRecord]:
+        """Sweeps newest first (only ``session``'s when given), with how many tasks were saved or failed and the cost."""
         rows = self._execute(
-            """
+            f"""
             SELECT s.sweep_id, s.created_at, s.task_count, s.contact_sheet, s.note,
                    COALESCE(SUM(t.status = 'saved'), 0) AS saved,
                    COALESCE(SUM(t.status = 'failed'), 0) AS failed,
                    COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd
             FROM sweeps s LEFT JOIN tasks t ON t.sweep_id = s.sweep_id
+            {"WHERE s.session = ?" if session is not None else ""}
             GROUP BY s.sweep_id ORDER BY s.created_at DESC LIMIT ?
             """,
-            (int(limit),),
+            ((session,) if session is not None else ()) + (int(limit),),
         )
         return [SweepRecord(**dict(row)) for row in rows]
 

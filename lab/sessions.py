@@ -1,0 +1,189 @@
+"""Who a visitor is, and what of the journal they may see. Gradio-free.
+
+A visitor's identity is the Hugging Face user they signed in as (where the
+Space enables sign-in), else a random id their browser keeps
+(``gr.BrowserState``), so a reload is the same session: for its spend, its
+runs and its draft. The id is only ever generated here; a stored value that
+does not look like one is replaced, so nobody can pose as ``hf:someone`` or
+as the CLI's session by editing their browser storage.
+
+``JournalView`` is the only way the UI reads runs: with ``history_scope:
+session`` every query is filtered by the session, and a task or sweep of
+another session is as unknown as a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from lab.store import FINISHED_STATUSES, Store, SweepRecord, TaskRecord
+
+BROWSER_PREFIX = "b-"
+HF_PREFIX = "hf:"
+_BROWSER_ID = re.compile(r"b-[A-Za-z0-9_-]{24,64}")
+_HF_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+
+
+def new_browser_session() -> str:
+    """A fresh session id for a browser that has none (144 random bits)."""
+    return BROWSER_PREFIX + secrets.token_urlsafe(18)
+
+
+def valid_browser_session(value: Any) -> bool:
+    return isinstance(value, str) and _BROWSER_ID.fullmatch(value) is not None
+
+
+def session_identity(stored: Any, hf_username: str | None = None) -> tuple[str, str]:
+    """(the session's identity, the browser id to keep in the browser).
+
+    The signed-in Hugging Face user wins; otherwise the browser's id, or a new one
+    when it has none (a new browser, cleared storage, or a value we did not make).
+    """
+    browser_id = stored if valid_browser_session(stored) else new_browser_session()
+    if hf_username and _HF_USER.fullmatch(hf_username):
+        return HF_PREFIX + hf_username, browser_id
+    return browser_id, browser_id
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One row of a sweep as the journal knows it: its request and its latest task (None: not submitted)."""
+
+    index: int
+    label: str
+    body: dict
+    record: TaskRecord | None
+
+    @property
+    def finished(self) -> bool:
+        return self.record is not None and self.record.status in FINISHED_STATUSES
+
+    @property
+    def retryable(self) -> bool:
+        """Failed (not billed) or never submitted: safe to send again. An unfinished task may still bill."""
+        return self.record is None or self.record.status == "failed"
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """A sweep's rows as the journal knows them, and whether a thread of this process still runs it."""
+
+    sweep_id: str
+    cells: tuple[SweepCell, ...]
+    running: bool
+    contact_sheet: str | None = None
+
+    @property
+    def open_cells(self) -> int:
+        """Cells with a task the journal has no outcome for yet (it may still bill)."""
+        return sum(1 for cell in self.cells if cell.record is not None and not cell.finished)
+
+    def retry_cells(self) -> list[SweepCell]:
+        """The cells "Retry failed" re-runs: only once the sweep is over, only failed or never-submitted ones."""
+        if self.running:
+            return []
+        return [cell for cell in self.cells if cell.retryable]
+
+
+@dataclass(frozen=True)
+class ActiveWork:
+    """What a session has in flight: ``kind`` is "sweep" (``ref`` a sweep id) or "single" (a task id)."""
+
+    kind: str
+    ref: str
+
+
+class RunningWork:
+    """Sweeps and runs a thread of this process is working on, per session (a reload does not stop them)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sweeps: dict[str, str] = {}  # sweep_id -> session
+
+    def start_sweep(self, session: str, sweep_id: str) -> None:
+        with self._lock:
+            self._sweeps[sweep_id] = session
+
+    def end_sweep(self, sweep_id: str) -> None:
+        with self._lock:
+            self._sweeps.pop(sweep_id, None)
+
+    def sweep_running(self, sweep_id: str) -> bool:
+        with self._lock:
+            return sweep_id in self._sweeps
+
+    def sweeps_of(self, session: str) -> list[str]:
+        with self._lock:
+            return [sweep for sweep, owner in self._sweeps.items() if owner == session]
+
+
+class JournalView:
+    """The journal as one session may see it (``scope`` "session": only its own; "all": everything)."""
+
+    def __init__(self, store: Store, scope: str, running: RunningWork | None = None) -> None:
+        if scope not in ("session", "all"):
+            raise ValueError(f"history scope must be 'session' or 'all', not {scope!r}")
+        self.store = store
+        self.scope = scope
+        self.running = running or RunningWork()
+
+    def _filter(self, session: str) -> str | None:
+        return session if self.scope == "session" else None
+
+    def _may_see(self, owner: str | None, session: str) -> bool:
+        return self.scope == "all" or owner == session
+
+    def runs(self, session: str, query: str | None = None, *, limit: int = 200) -> list[TaskRecord]:
+        return self.store.list_runs(limit=limit, query=query, session=self._filter(session))
+
+    def run(self, session: str, task_id: str) -> TaskRecord | None:
+        record = self.store.get(task_id)
+        return record if record is not None and self._may_see(record.session, session) else None
+
+    def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
+        return self.store.sweeps(limit=limit, session=self._filter(session))
+
+    def sweep(self, session: str, sweep_id: str) -> SweepState | None:
+        """A sweep's rows from the journal: its plan, each cell's latest task, whether it still runs."""
+        row = self.store.sweep_row(sweep_id)
+        if row is None or not self._may_see(row["session"], session):
+            return None
+        plan, tasks = row["plan"], self.store.list_sweep(sweep_id)
+        latest: dict[str, TaskRecord] = {}
+        for record in tasks:  # oldest first: a retry's task replaces the failed one
+            latest[record.variant_label or record.task_id] = record
+        if not plan:  # a sweep journalled before plans were kept: its tasks are its rows
+            plan = [{"label": label, "body": record.request} for label, record in latest.items()]
+        cells = tuple(SweepCell(index, str(item.get("label")), dict(item.get("body") or {}),
+                                latest.get(str(item.get("label"))))
+                      for index, item in enumerate(plan))
+        return SweepState(sweep_id, cells, self.running.sweep_running(sweep_id), row["contact_sheet"])
+
+    def latest_sweep(self, session: str) -> str | None:
+        """The session's newest sweep (its own, whatever the scope): a reloaded page shows it again."""
+        running = self.running.sweeps_of(session)
+        if running:
+            return running[-1]
+        own = self.store.sweeps(limit=1, session=session)
+        return own[0].sweep_id if own else None
+
+    def latest_single(self, session: str) -> TaskRecord | None:
+        """The session's newest single run (not part of a sweep)."""
+        for record in self.store.list_runs(limit=50, session=session):
+            if not record.sweep_id:
+                return record
+        return None
+
+    def active(self, session: str, waited_on: Iterable[str] = ()) -> ActiveWork | None:
+        """The session's run or sweep still in flight in this process, newest first (None: nothing)."""
+        running = self.running.sweeps_of(session)
+        if running:
+            return ActiveWork("sweep", running[-1])
+        single = self.latest_single(session)
+        if single is not None and single.task_id in set(waited_on) and single.status not in FINISHED_STATUSES:
+            return ActiveWork("single", single.task_id)
+        return None

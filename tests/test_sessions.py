@@ -1,0 +1,114 @@
+"""Sessions: who a visitor is, and that no query shows one session another's runs (history_scope: session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import params
+from lab.sessions import JournalView, RunningWork, new_browser_session, session_identity
+from lab.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "journal.sqlite3") as opened:
+        yield opened
+
+
+def body(seed: int, prompt: str = "a heron in reeds") -> dict:
+    return {"model": params.FAST_MODEL, "prompt": prompt, "duration": "4", "metadata": {"seed": seed}}
+
+
+def journal(store: Store, task_id: str, session: str, *, seed: int = 1, status: str = "saved", sweep_id=None,
+            label=None, prompt: str = "a heron in reeds"):
+    request = body(seed, prompt)
+    return store.record_submitted(task_id, params.resolve(request), request, sweep_id, variant_label=label,
+                                  status=status, session=session)
+
+
+# ---------------------------------------------------------------- identity
+
+
+def test_a_browser_without_a_session_gets_a_new_one_and_keeps_it():
+    identity, keep = session_identity(None)
+    assert identity == keep and keep.startswith("b-")
+    assert session_identity(keep) == (keep, keep)
+    assert session_identity(None)[0] != identity
+
+
+@pytest.mark.parametrize("forged", ["hf:alice", "default", "anonymous", "b-short", "", 42, {"id": "b-x"}])
+def test_a_stored_value_we_did_not_make_is_replaced(forged):
+    identity, keep = session_identity(forged)
+    assert identity != forged and keep.startswith("b-")
+
+
+def test_the_signed_in_hugging_face_user_is_the_identity():
+    browser = new_browser_session()
+    assert session_identity(browser, "alice") == ("hf:alice", browser)
+    assert session_identity(None, "alice")[0] == "hf:alice"  # another browser, same person
+
+
+# ---------------------------------------------------------------- scope
+
+
+def test_with_session_scope_no_query_returns_another_sessions_runs(store):
+    journal(store, "task_mine", "b-mine", prompt="my fox")
+    journal(store, "task_theirs", "b-theirs", prompt="their fox")
+    store.record_sweep("sweep_theirs", 1, session="b-theirs", plan=[{"label": "seed 1", "body": body(1)}])
+    journal(store, "task_their_cell", "b-theirs", sweep_id="sweep_theirs", label="seed 1")
+    view = JournalView(store, "session")
+    assert [r.task_id for r in view.runs("b-mine")] == ["task_mine"]
+    assert view.runs("b-mine", "fox") == view.runs("b-mine")
+    assert view.run("b-mine", "task_theirs") is None
+    assert view.run("b-mine", "task_mine").task_id == "task_mine"
+    assert view.sweeps("b-mine") == [] and view.sweep("b-mine", "sweep_theirs") is None
+    assert view.sweep("b-theirs", "sweep_theirs") is not None
+
+
+def test_with_all_scope_everyone_sees_every_run(store):
+    journal(store, "task_a", "b-a")
+    journal(store, "task_b", "b-b")
+    view = JournalView(store, "all")
+    assert {r.task_id for r in view.runs("b-a")} == {"task_a", "task_b"}
+    assert view.run("b-a", "task_b") is not None
+
+
+# ---------------------------------------------------------------- sweeps from the journal
+
+
+def test_a_sweep_comes_back_with_unsubmitted_cells_and_retries_only_what_is_safe(store):
+    plan = [{"label": f"seed {n}", "body": body(n)} for n in (1, 2, 3, 4)]
+    store.record_sweep("sweep_1", 4, session="b-me", plan=plan)
+    journal(store, "t1", "b-me", seed=1, sweep_id="sweep_1", label="seed 1", status="saved")
+    journal(store, "t2", "b-me", seed=2, sweep_id="sweep_1", label="seed 2", status="failed")
+    journal(store, "t3", "b-me", seed=3, sweep_id="sweep_1", label="seed 3", status="in_progress")
+    running = RunningWork()
+    view = JournalView(store, "session", running)
+    running.start_sweep("b-me", "sweep_1")
+    state = view.sweep("b-me", "sweep_1")
+    assert [c.record.task_id if c.record else None for c in state.cells] == ["t1", "t2", "t3", None]
+    assert state.running and state.retry_cells() == []  # nothing is retried while it still runs
+    running.end_sweep("sweep_1")
+    state = view.sweep("b-me", "sweep_1")
+    # failed (not billed) and never submitted: yes; in progress (may still bill): no
+    assert [(c.index, c.body["metadata"]["seed"]) for c in state.retry_cells()] == [(1, 2), (3, 4)]
+    assert state.open_cells == 1
+    journal(store, "t2b", "b-me", seed=2, sweep_id="sweep_1", label="seed 2", status="saved")  # the retry
+    assert view.sweep("b-me", "sweep_1").cells[1].record.task_id == "t2b"
+
+
+def test_a_reloaded_page_finds_the_sessions_own_latest_work(store):
+    running = RunningWork()
+    view = JournalView(store, "all", running)
+    journal(store, "single_other", "b-other", status="in_progress")
+    journal(store, "single_mine", "b-me", status="in_progress")
+    assert view.active("b-me", waited_on=["single_mine"]).ref == "single_mine"
+    assert view.active("b-me", waited_on=[]) is None  # nobody waits on it any more: nothing in flight
+    store.record_sweep("sweep_mine", 2, session="b-me", plan=[])
+    running.start_sweep("b-me", "sweep_mine")
+    assert (view.active("b-me").kind, view.active("b-me").ref) == ("sweep", "sweep_mine")
+    assert view.active("b-other") is None
+    assert view.latest_sweep("b-me") == "sweep_mine" and view.latest_sweep("b-other") is None
+    assert view.latest_single("b-me").task_id == "single_mine"
