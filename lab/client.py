@@ -31,6 +31,7 @@ import random
 import re
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -40,6 +41,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from lab import multipart, params
 from lab.errors import (
     ApiError,
     AuthError,
@@ -455,16 +457,27 @@ class VideosClient:
     # ------------------------------------------------------------ verbs
 
     def submit(self, wire: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> TaskStatus:
-        """POST /videos once (re-sent only if the connection was never made)."""
-        try:
-            response = self._post_session.post(
-                self._url("/videos"),
-                json=dict(wire),
-                headers={**self._headers, **(headers or {})},
-                timeout=(self.timeouts.connect, self.timeouts.read),
-            )
-        except requests.RequestException as exc:
-            raise self._transport_error(exc, "submit", posted=True) from None
+        """POST /videos once (re-sent only if the connection was never made).
+
+        A wire body with an image (``params.is_multipart``) goes as multipart/form-data, its
+        file streamed from disk under the same never-re-send rule; any other as JSON.
+        """
+        send_headers = {**self._headers, **(headers or {})}
+        with ExitStack() as stack:
+            payload: dict[str, Any] = {"json": dict(wire)}
+            if params.is_multipart(wire):
+                form = stack.enter_context(multipart.from_wire(wire))  # RequestInvalid: nothing sent
+                payload = {"data": form}
+                send_headers["Content-Type"] = form.content_type
+            try:
+                response = self._post_session.post(
+                    self._url("/videos"),
+                    headers=send_headers,
+                    timeout=(self.timeouts.connect, self.timeouts.read),
+                    **payload,
+                )
+            except requests.RequestException as exc:
+                raise self._transport_error(exc, "submit", posted=True) from None
         with response:
             self._raise_for_answer(response, verb="submit")
             status = self._parse_status(response, verb="submit")

@@ -32,7 +32,9 @@ from lab.params import FAST_MODEL, SEED_MAX, parse_size, resolve
 from lab.simulator import config as cfg
 from lab.simulator.config import SimConfig
 from lab.simulator.faults import FAULT_HEADER, FaultInjector, parse_fault_header
+from lab.simulator.image_form import read_image_form
 from lab.simulator.render import Renderer, RenderSpec
+from lab.simulator.render_image import ImageRenderer, ImageRenderSpec
 from lab.simulator.tasks import FAILURE, PROGRESS, PUBLIC_STATUS, SUCCESS, Task, TaskStore, new_task_id
 
 log = logging.getLogger(__name__)
@@ -58,13 +60,15 @@ class Simulator:
         self.config = config
         self.store = TaskStore()
         self.renderer = Renderer(config.cache_dir, workers=config.render_workers)
+        self.image_renderer = ImageRenderer(config.cache_dir, workers=1)
         self.faults = FaultInjector(config.faults, config.fault_seed)
 
     def ledger(self) -> dict[str, Any]:
-        return {**self.store.ledger(), "renders": self.renderer.renders}
+        return {**self.store.ledger(), "renders": self.renderer.renders + self.image_renderer.renders}
 
     def close(self) -> None:
         self.renderer.close()
+        self.image_renderer.close()
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.config.time_scale
@@ -306,7 +310,14 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         if fault is not None:
             return fault  # refused before a task exists: nothing created, nothing billed
         if request.headers.get("content-type", "").lower().startswith("multipart/"):
-            return task_error(400, "invalid_request", "image-to-video (multipart/form-data) is not simulated")
+            # Image-to-video (or the openai SDK's form): the later i2v page's rules, one image kept.
+            form = await read_image_form(request, sim.config.cache_dir / "uploads")
+            if form.message is not None:
+                return task_error(form.status or 400, form.code, form.message)
+            resolution = resolve(form.body, image=form.image, multipart=True)
+            if not resolution.ok:
+                return rejection(resolution, form.body)
+            return accept(owner, resolution.effective, forced, image=resolution.image)
         raw = await request.body()
         problem = go_decode_error(raw)
         if problem is not None:
@@ -333,7 +344,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             return upstream_invalid_argument("generateAudio parameter is not supported in Gemini API.")
         return upstream_invalid_argument(resolution.errors[0].message)
 
-    def accept(owner: str, effective: dict[str, Any], forced: frozenset[str]) -> Response:
+    def accept(owner: str, effective: dict[str, Any], forced: frozenset[str], image=None) -> Response:
         now = time.time()
         faults = sim.faults.for_task(forced)
         effective = dict(effective)
@@ -354,7 +365,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         sim.store.add(task)
         if task.needs_render:
             width, height = parse_size(effective["size"])
-            spec = RenderSpec(
+            spec_fields = dict(
                 prompt=effective["prompt"],
                 seed=int(effective["seed"]),
                 model=effective["model"],
@@ -364,6 +375,11 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
                 width=width,
                 height=height,
             )
+            renderer = sim.renderer
+            spec = RenderSpec(**spec_fields)
+            if image is not None:  # the clip starts on the uploaded image
+                renderer = sim.image_renderer
+                spec = ImageRenderSpec(**spec_fields, image_path=image.path, image_sha256=image.sha256)
 
             def finished(future) -> None:
                 error = future.exception()
@@ -371,7 +387,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
                     log.warning("simulated task %s failed: render error: %s", task.task_id, error)
                 sim.store.render_finished(task, None if error else future.result(), repr(error) if error else None)
 
-            sim.renderer.submit(spec).add_done_callback(finished)
+            renderer.submit(spec).add_done_callback(finished)
         return JSONResponse(video_object(task, now))
 
     def video_object(task: Task, now: float) -> dict[str, Any]:
