@@ -380,7 +380,10 @@ class Runner:
         total = sum(r.price_usd or 0.0 for r in resolutions)
         reservation = self.budget.reserve(total, session or self.session) if self.budget else None
         sweep_id = sweep_id or f"sweep_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
-        self.store.record_sweep(sweep_id, len(pairs))
+        # Whose sweep it is and each cell's request: a reloaded page shows rows not submitted yet,
+        # and "Retry failed" sends a cell's exact request again.
+        self.store.record_sweep(sweep_id, len(pairs), session=session or self.session,
+                                plan=[{"label": label, "body": dict(body)} for body, label in pairs])
 
         def run(number: int) -> RunResult:
             body, label = pairs[number]

@@ -18,7 +18,8 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable
+from collections import OrderedDict
+from typing import Any, Callable
 
 from lab.store import FINISHED_STATUSES, Store, SweepRecord, TaskRecord
 
@@ -178,12 +179,36 @@ class JournalView:
                 return record
         return None
 
-    def active(self, session: str, waited_on: Iterable[str] = ()) -> ActiveWork | None:
-        """The session's run or sweep still in flight in this process, newest first (None: nothing)."""
+    def active(self, session: str, waited_on: Callable[[TaskRecord], bool]) -> ActiveWork | None:
+        """The session's run or sweep still in flight in this process (``waited_on``: a wait here holds it)."""
         running = self.running.sweeps_of(session)
         if running:
             return ActiveWork("sweep", running[-1])
         single = self.latest_single(session)
-        if single is not None and single.task_id in set(waited_on) and single.status not in FINISHED_STATUSES:
+        if single is not None and single.status not in FINISHED_STATUSES and waited_on(single):
             return ActiveWork("single", single.task_id)
         return None
+
+
+class Identities:
+    """Which session each page (Gradio's per-page ``session_hash``) belongs to, set when the page loads.
+
+    Bounded: the oldest pages are forgotten first (a forgotten page falls back to its own hash,
+    i.e. a session of its own, never someone else's).
+    """
+
+    def __init__(self, limit: int = 20000) -> None:
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[str, str] = OrderedDict()
+        self._limit = limit
+
+    def bind(self, page: str, session: str) -> None:
+        with self._lock:
+            self._pages[page] = session
+            self._pages.move_to_end(page)
+            while len(self._pages) > self._limit:
+                self._pages.popitem(last=False)
+
+    def of(self, page: str) -> str:
+        with self._lock:
+            return self._pages.get(page, page)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab import params
-from lab.sessions import JournalView, RunningWork, new_browser_session, session_identity
+from lab.sessions import Identities, JournalView, RunningWork, new_browser_session, session_identity
 from lab.store import Store
 
 
@@ -104,11 +104,33 @@ def test_a_reloaded_page_finds_the_sessions_own_latest_work(store):
     view = JournalView(store, "all", running)
     journal(store, "single_other", "b-other", status="in_progress")
     journal(store, "single_mine", "b-me", status="in_progress")
-    assert view.active("b-me", waited_on=["single_mine"]).ref == "single_mine"
-    assert view.active("b-me", waited_on=[]) is None  # nobody waits on it any more: nothing in flight
+    assert view.active("b-me", lambda record: record.task_id == "single_mine").ref == "single_mine"
+    assert view.active("b-me", lambda record: False) is None  # nobody waits on it any more: nothing in flight
     store.record_sweep("sweep_mine", 2, session="b-me", plan=[])
     running.start_sweep("b-me", "sweep_mine")
-    assert (view.active("b-me").kind, view.active("b-me").ref) == ("sweep", "sweep_mine")
-    assert view.active("b-other") is None
+    active = view.active("b-me", lambda record: True)
+    assert (active.kind, active.ref) == ("sweep", "sweep_mine")
+    assert view.active("b-other", lambda record: False) is None
     assert view.latest_sweep("b-me") == "sweep_mine" and view.latest_sweep("b-other") is None
     assert view.latest_single("b-me").task_id == "single_mine"
+
+
+def test_a_page_is_its_sessions_until_forgotten_and_then_only_its_own():
+    pages = Identities(limit=2)
+    pages.bind("page-1", "b-alice")
+    assert pages.of("page-1") == "b-alice" and pages.of("page-2") == "page-2"
+    pages.bind("page-2", "b-bob")
+    pages.bind("page-3", "b-carol")
+    assert pages.of("page-1") == "page-1"  # forgotten: its own hash, never another visitor's session
+
+
+def test_a_cli_sweep_journals_its_plan_and_session(simulator, tmp_path):
+    from lab.client import VideosClient
+    from lab.runner import Runner
+
+    with Store(tmp_path / "j.sqlite3") as journal_store, VideosClient.scaled(simulator.base_url, "sk-x",
+                                                                              time_scale=0.02) as client:
+        result = Runner(client, journal_store, tmp_path, thumbs=0, session="cli").run_sweep(body(1), seeds=[1, 2])
+        state = JournalView(journal_store, "session").sweep("cli", result.sweep_id)
+    assert [(c.label, c.body["metadata"]["seed"], c.record.status) for c in state.cells] == [
+        ("seed 1", 1, "saved"), ("seed 2", 2, "saved")]
