@@ -380,3 +380,23 @@ def save_fitted(source: Any, size: str | tuple[int, int], data_dir: Path) -> Ima
         source=facts.source, path=str(target.resolve()), mime=facts.mime, width=facts.width,
         height=facts.height, size_bytes=facts.size_bytes, sha256=facts.sha256,
     )
+
+
+def with_kept_image(body: Mapping[str, Any], data_dir: Path) -> Mapping[str, Any]:
+    """``body`` naming the lab's own copy of its image (``keep``), so the journal and re-runs can rely on it.
+
+    Returns ``body`` itself when it names no usable image or already names its kept copy
+    (an unusable one is for ``params.resolve`` to report). Raises ImageInputError when the
+    copy cannot be written.
+    """
+    if not isinstance(body, Mapping) or IMAGE_FIELD not in body:
+        return body
+    value = body[IMAGE_FIELD]
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str) or not inspect(value).ok:
+        return body
+    kept = keep(value, data_dir)
+    if value == kept.path:
+        return body
+    return {**body, IMAGE_FIELD: kept.path}

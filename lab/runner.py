@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from lab import params, sweeps
+from lab import image_input, params, sweeps
 from lab.client import TaskStatus, VideosClient, safe_task_id, video_path_for
 from lab.errors import LabError, RequestInvalid, TaskNotFound
 from lab.slots import TaskSlots
@@ -77,6 +77,9 @@ class RunResult:
             "preview": str(self.preview_path) if self.preview_path else None,
             "cost_usd": round(self.cost_usd, 2),
             "error": self.error,
+            # image-to-video: the kept copy of the reference image and its hash (None for text)
+            "image": ({"path": self.record.image_path, "sha256": self.record.image_sha256}
+                      if self.record is not None and getattr(self.record, "image_path", None) else None),
         }
 
 
@@ -154,6 +157,17 @@ class Runner:
             raise RequestInvalid(resolution.error_text(), errors=[e.to_dict() for e in resolution.errors])
         return resolution
 
+    def _with_kept_image(self, body: Mapping[str, Any], resolution: params.Resolution):
+        """An image request uploads, and journals, the lab's copy under ``<data_dir>/images``.
+
+        So history, re-run and compare still find the image when the original moves or was
+        a data: URI. Raises ImageInputError (RequestInvalid: nothing sent) if it cannot be kept.
+        """
+        if resolution.image is None:
+            return body, resolution
+        kept = image_input.with_kept_image(body, self.data_dir)
+        return (body, resolution) if kept is body else (kept, self._resolve(kept))
+
     def _result(self, record: TaskRecord | None, *, ok: bool, error: str | None = None, label=None, index=0) -> RunResult:
         if record is None:
             return RunResult(ok=False, task_id=None, status="not_submitted", record=None, error=error, label=label, index=index)
@@ -206,6 +220,7 @@ class Runner:
     def _submit_and_finish_now(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None,
                                session: str | None = None) -> RunResult:
         started = time.monotonic()
+        body, resolution = self._with_kept_image(body, resolution)
         submitted = self.client.submit(resolution.wire, headers=headers)
         # The task exists (and may be billed): journal it before anything else can fail.
         record = self.store.record_submitted(

@@ -124,9 +124,16 @@ def _m004_reviews(db: sqlite3.Connection) -> None:
     )
 
 
+def _m005_reference_images(db: sqlite3.Connection) -> None:
+    # Image-to-video: the kept copy of the reference image (<data_dir>/images/<sha256>.<ext>) and
+    # its hash, so history, re-run and compare find and reuse the same image.
+    db.execute("ALTER TABLE tasks ADD COLUMN image_path TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN image_sha256 TEXT")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews,
+    _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
 ]
 
 
@@ -189,6 +196,8 @@ class TaskRecord:
     elapsed_s: float | None = None
     base_url_kind: str | None = None  # "simulator" or "live"
     session: str | None = None  # the visitor (browser session or signed-in user) who ran it
+    image_path: str | None = None  # image-to-video: the kept copy of the reference image
+    image_sha256: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -341,6 +350,7 @@ class Store:
         """Journal a task the moment its id is known. ``resolution`` is a params.Resolution."""
         now = time.time()
         effective = dict(getattr(resolution, "effective", {}) or {})
+        image = getattr(resolution, "image", None)
         record = TaskRecord(
             task_id=task_id,
             created_at=now,
@@ -361,6 +371,8 @@ class Store:
             submitted_at=submitted_at if submitted_at is not None else now,
             base_url_kind=base_url_kind,
             session=session,
+            image_path=getattr(image, "path", None),
+            image_sha256=getattr(image, "sha256", None),
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)

@@ -49,6 +49,9 @@ def _add_request(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int_between(-(10**12), 10**12), help="metadata.seed")
     group.add_argument("--duration-seconds", type=int_between(-999, 999), help="metadata.durationSeconds (highest precedence)")
     group.add_argument("--person-generation", help="metadata.personGeneration")
+    group.add_argument("--image", action="append", metavar="PATH",
+                       help="image-to-video: the reference image (JPEG, PNG or WebP, at most 20 MB), sent as "
+                            "input_reference in a multipart body; only --seconds sets the length then (default 4)")
 
 
 def json_usage_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -148,6 +151,11 @@ def _body_from_args(args: argparse.Namespace) -> dict:
         duration_seconds=args.duration_seconds,
         person_generation=args.person_generation,
     )
+    if args.image:
+        if len(args.image) > 1:
+            raise ValueError(f"--image takes one reference image; {len(args.image)} were given "
+                             "(the API keeps only the first)")
+        flags["input_reference"] = args.image[0]
     flag_metadata = flags.pop("metadata", {})
     body.update(flags)
     if flag_metadata:

@@ -60,7 +60,7 @@ class Simulator:
         self.config = config
         self.store = TaskStore()
         self.renderer = Renderer(config.cache_dir, workers=config.render_workers)
-        self.image_renderer = ImageRenderer(config.cache_dir, workers=1)
+        self.image_renderer = ImageRenderer(config.cache_dir, workers=config.render_workers)
         self.faults = FaultInjector(config.faults, config.fault_seed)
 
     def ledger(self) -> dict[str, Any]:
