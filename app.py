@@ -15,18 +15,22 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from fastapi import FastAPI  # noqa: E402
 
 from lab import ui  # noqa: E402
+from lab.orchestrator import Orchestrator  # noqa: E402
 from lab.settings import Settings, load_settings  # noqa: E402
 
 DEFAULT_PORT = 7860
 
 
-def create_app(settings: Settings | None = None) -> tuple[FastAPI, object]:
-    """The server app (the lab at /) and the Blocks; without a key the lab starts its private simulator."""
+def create_app(settings: Settings | None = None) -> tuple[FastAPI, Orchestrator]:
+    """The server app (the lab at /) and the services it runs on (the caller closes them).
+
+    Without a key the services start the lab's private simulator.
+    """
     settings = settings or load_settings()
     app = FastAPI(title="Veo Prompt Lab", docs_url=None, redoc_url=None, openapi_url=None)
-    demo = ui.build_demo(settings, base_url=settings.base_url)
-    ui.mount(app, demo, settings, path="/")
-    return app, demo
+    services = Orchestrator.create(settings, base_url=settings.base_url)
+    ui.mount(app, ui.build_demo(services), settings, path="/")
+    return app, services
 
 
 def launch(settings: Settings | None = None) -> None:
@@ -35,14 +39,14 @@ def launch(settings: Settings | None = None) -> None:
 
     settings = settings or load_settings()
     port = settings.server_port or DEFAULT_PORT
-    app, demo = create_app(settings)
+    app, services = create_app(settings)
     print(f"Veo Prompt Lab on http://{settings.server_name}:{port}/ "
           f"({'private embedded simulator' if settings.is_simulator and not settings.base_url else 'live API'})")
     try:
         # Open streams (queue events) would hold a shutdown for long.
         uvicorn.run(app, host=settings.server_name, port=port, log_level="warning", timeout_graceful_shutdown=2)
     finally:
-        demo.lab_services.close()
+        services.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What the prompt lab shows, as pure functions: no gradio, no I/O, testable alone.
+"""What the prompt lab shows, as pure functions and view-models: no gradio, testable alone.
 
 ``lab.ui`` turns component values into calls of these and their results back
 into component updates. Form values become a raw body (``body_from_form``),
@@ -9,13 +9,27 @@ again for presets and history (``form_from_body``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 from lab import params
-from lab.errors import RequestInvalid
+from lab.budget import BudgetView
+from lab.errors import (
+    ApiError,
+    AuthError,
+    BudgetExceeded,
+    LabError,
+    RateLimited,
+    RequestInvalid,
+    RequestRejected,
+    Timeout,
+)
+from lab.runner import Event, RunResult
+from lab.store import TaskRecord
 
 NOT_SET = "(not set)"
 
@@ -35,7 +49,6 @@ FORM_FIELDS: tuple[str, ...] = (
     "raw_body",
 )
 
-SETTING_LABELS = {"duration": "duration", "resolution": "resolution", "aspect_ratio": "aspect ratio"}
 STAGES = ("queued", "rendering", "downloading", "thumbnails", "done")
 
 
@@ -340,3 +353,304 @@ STOPPED_WAITING = (
     "It stays in the journal: this lab keeps checking in the background and saves it to **History** "
     "when it completes; after a restart, press **Fetch unfinished** to download it."
 )
+
+
+# ---------------------------------------------------------------- view-models of runs, sweeps and history
+
+
+def no_path_keys(value: Any) -> Any:
+    """gradio_client treats any dict with a "path" string as a file: rename such keys in JSON outputs."""
+    if isinstance(value, dict):
+        return {("path_" if k == "path" else k): no_path_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [no_path_keys(v) for v in value]
+    return value
+
+
+def money(usd: float | None) -> str:
+    return "—" if usd is None else f"${usd:.2f}"
+
+
+def thumb_caption(path: str | Path) -> str:
+    """``task_3_4.00s.jpg`` -> ``4.0 s`` (the runner writes the frame time into the name)."""
+    try:
+        return f"{float(Path(path).stem.rsplit('_', 1)[1].rstrip('s')):.1f} s"
+    except (IndexError, ValueError):
+        return ""
+
+
+def thumbnails(record: TaskRecord | None) -> list[tuple[str, str]]:
+    """(path, caption) of a run's thumbnails that are on disk."""
+    if record is None:
+        return []
+    return [(str(p), thumb_caption(p)) for p in record.thumbs if Path(p).is_file()]
+
+
+def model_short(model: str | None) -> str:
+    """"fast" / "standard" for the history table (the full id is in the run's details)."""
+    if not model:
+        return ""
+    return "fast" if model == params.FAST_MODEL else "standard" if model == params.STANDARD_MODEL else model
+
+
+def banner_text(view: BudgetView, *, backend: str, has_server_key: bool, visitor_key: bool = False) -> str:
+    """The line above the tabs: which backend, whose key, what was spent."""
+    if visitor_key:
+        return ("**Backend:** live APIYI with **your own key**, held for this browser session only "
+                f"(completed videos are billed to you) · **Spend:** {view.describe()}")
+    if backend == "simulator":
+        text = "**Backend:** embedded simulator (real HTTP, real MP4s, nothing is billed)"
+    else:
+        text = "**Backend:** live APIYI (completed videos are billed)"
+    key = "**API key:** set on the server" if has_server_key else "**API key:** not set"
+    return f"{text} · {key} · **Spend:** {view.describe()}"
+
+
+def failure_note(err: LabError) -> str:
+    """A LabError in plain words, saying whether anything was sent or billed."""
+    if isinstance(err, RequestInvalid):
+        return f"The request is invalid, nothing was sent: {err}"
+    if isinstance(err, BudgetExceeded):
+        return str(err)
+    if isinstance(err, AuthError):
+        return f"The service refused the API key, nothing was generated: {err}"
+    if isinstance(err, RateLimited):
+        wait = f" Try again in {err.retry_after:.0f} s." if err.retry_after else " Try again in a minute."
+        return f"The service is rate limiting requests, nothing was generated.{wait} ({err})"
+    if isinstance(err, RequestRejected):
+        return f"The service rejected the request, nothing was generated or billed: {err}"
+    if isinstance(err, Timeout):
+        return (f"Gave up waiting: {err}. The task may still complete and be billed; it is in the journal, "
+                "so **Fetch unfinished** can download it later.")
+    if isinstance(err, ApiError):
+        return f"The service answered with an error: {err}"
+    return str(err)
+
+
+def result_message(result: RunResult) -> str:
+    """One task's outcome in plain words."""
+    if result.ok:
+        return "Saved and verified."
+    if result.status == "failed":
+        return f"The service reported the task failed (failed tasks are not billed): {result.error or 'no detail given'}"
+    if result.status == "not_submitted":
+        return f"Not submitted: {result.error}"
+    return (f"Unfinished ({result.status}): {result.error or 'no detail'}. The task may still complete and be billed; "
+            "it stays in the journal, so **Fetch unfinished** can download it later.")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One finished (or given-up) single run, ready for the components."""
+
+    ok: bool
+    task_id: str | None
+    status: str
+    message: str
+    video: str | None
+    thumbnails: list[tuple[str, str]]
+    wire: dict[str, Any] | None
+    answer: dict[str, Any] | None
+    cost_usd: float
+    elapsed_s: float | None
+    seed: int | None
+    backend: str
+
+    @classmethod
+    def of(cls, result: RunResult, *, answer: dict[str, Any] | None, backend: str) -> "RunOutcome":
+        record = result.record
+        return cls(
+            ok=result.ok,
+            task_id=result.task_id,
+            status=result.status,
+            message=result_message(result),
+            video=str(result.video_path) if result.ok and result.video_path else None,
+            thumbnails=thumbnails(record),
+            wire=record.wire if record else None,
+            answer=answer,
+            cost_usd=result.cost_usd,
+            elapsed_s=record.elapsed_s if record else None,
+            seed=record.seed if record else None,
+            backend=backend,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the /generate endpoint returns: no key, no "path" fields."""
+        return {
+            "ok": self.ok,
+            "task_id": self.task_id,
+            "status": self.status,
+            "message": self.message,
+            "seed": self.seed,
+            "cost_usd": round(self.cost_usd, 2),
+            "elapsed_s": self.elapsed_s,
+            "video_file": Path(self.video).name if self.video else None,
+            "thumbnail_count": len(self.thumbnails),
+            "request": self.wire,
+            "answer": self.answer,
+            "backend": self.backend,
+        }
+
+    def summary_markdown(self) -> str:
+        cost = f"**Cost:** {money(self.cost_usd)}" + ("" if self.ok else " (not billed unless it completes)")
+        parts = [cost, f"**Task:** `{self.task_id or '—'}`", f"**Status:** {self.status}"]
+        if self.elapsed_s is not None:
+            parts.append(f"**Time taken:** {format_seconds(self.elapsed_s)}")
+        if self.seed is not None:
+            parts.append(f"**Seed:** {self.seed}")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """What one sweep row shows now."""
+
+    index: int
+    label: str
+    video: str | None = None
+    thumbnails: list[tuple[str, str]] | None = None
+    finished: bool = False
+
+
+def sweep_cell(event: Event, label: str) -> SweepCell | None:
+    """The row update one runner event brings (None: nothing to show)."""
+    record = event.record
+    task = f" · `{event.task_id}`" if event.task_id else ""
+    if event.kind == "submitted":
+        return SweepCell(event.index, f"**{label}** · queued{task}")
+    if event.kind == "status":
+        state = "rendering" if event.status in ("in_progress", "unknown") else (event.status or "")
+        return SweepCell(event.index, f"**{label}** · {state}{task}")
+    if event.kind == "downloading":
+        return SweepCell(event.index, f"**{label}** · downloading{task}")
+    if event.kind == "saved":
+        video = record.video_path if record else None
+        return SweepCell(event.index, f"**{label}** · thumbnails…{task}", video=video)
+    if event.kind == "thumbnails":
+        return SweepCell(event.index, f"**{label}** · saved{task}", thumbnails=thumbnails(record) or None)
+    if event.kind == "failed":
+        return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}")
+    if event.kind == "done":
+        if record is not None and record.status == "saved":
+            cost = money(record.cost_usd)
+            return SweepCell(event.index, f"**{label}** · saved · {cost} · {format_seconds(event.elapsed_s)}{task}",
+                             video=record.video_path, thumbnails=thumbnails(record) or None, finished=True)
+        return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}", finished=True)
+    return None
+
+
+def final_sweep_cell(result: RunResult) -> SweepCell:
+    """A sweep row once its task is over."""
+    if result.ok:
+        label = f"**{result.label}** · saved · {money(result.cost_usd)}" + (
+            f" · `{result.task_id}`" if result.task_id else "")
+    else:
+        label = f"**{result.label}** · failed: {result_message(result)}"
+    return SweepCell(result.index, label, video=str(result.video_path) if result.ok and result.video_path else None,
+                     thumbnails=thumbnails(result.record), finished=True)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    cells: list[SweepCell]
+    results: tuple[RunResult, ...]
+    contact_sheet: str | None
+    zip_path: str | None
+    cost_usd: float
+    elapsed_s: float
+    sweep_id: str
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the /sweep endpoint returns: one entry per task, in row order."""
+        return {
+            "sweep_id": self.sweep_id,
+            "ok": bool(self.results) and all(r.ok for r in self.results),
+            "cost_usd": self.cost_usd,
+            "elapsed_s": self.elapsed_s,
+            "contact_sheet_file": Path(self.contact_sheet).name if self.contact_sheet else None,
+            "zip_file": Path(self.zip_path).name if self.zip_path else None,
+            "results": [
+                {
+                    "label": r.label,
+                    "task_id": r.task_id,
+                    "status": r.status,
+                    "ok": r.ok,
+                    "seed": r.record.seed if r.record else None,
+                    "cost_usd": round(r.cost_usd, 2),
+                    "video_file": r.video_path.name if r.video_path else None,
+                    "thumbnail_count": len(r.thumbs),
+                    "error": r.error,
+                }
+                for r in self.results
+            ],
+        }
+
+    def summary_markdown(self) -> str:
+        saved = sum(1 for r in self.results if r.ok)
+        failed = len(self.results) - saved
+        return (f"**Done:** {saved} of {len(self.results)} saved"
+                + (f", {failed} without a video" if failed else "")
+                + f" · **cost** {money(self.cost_usd)} · {format_seconds(self.elapsed_s)}")
+
+
+def resume_text(results: Sequence[RunResult], held: Sequence[str]) -> str:
+    """What "Fetch unfinished" says: what it fetched, and what it left to the waits already running."""
+    waited = (f"{len(held)} unfinished task(s) are still being waited on in the background; each is saved to "
+              "the journal (see **History**) as soon as it completes.")
+    if not results:
+        return waited if held else "Nothing unfinished in the journal."
+    saved = [r for r in results if r.ok]
+    failed = [r for r in results if r.status == "failed"]
+    unfinished = len(results) - len(saved) - len(failed)
+    lines = [f"Fetched unfinished tasks: {len(saved)} saved, {len(failed)} failed, {unfinished} still unfinished."]
+    lines += [f"- `{r.task_id}`: {result_message(r)}" for r in results]
+    if held:
+        lines.append(waited)
+    lines.append("See the **History** tab.")
+    return "\n".join(lines)
+
+
+HISTORY_HEADERS = ["when", "prompt", "status", "cost", "took", "model", "res.", "aspect", "dur.", "seed", "task id"]
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """Table rows, gallery items and the task id behind each (newest first)."""
+
+    rows: list[list[Any]]
+    gallery: list[tuple[str, str]]
+    table_ids: list[str]
+    gallery_ids: list[str]
+
+
+def history_view(records: Sequence[TaskRecord]) -> HistoryView:
+    rows, gallery, table_ids, gallery_ids = [], [], [], []
+    for record in records:
+        when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M:%S")
+        prompt = (record.prompt or "").replace("\n", " ")
+        rows.append([
+            when, prompt[:120] + ("…" if len(prompt) > 120 else ""), record.status, money(record.cost_usd),
+            format_seconds(record.elapsed_s) if record.elapsed_s else "", model_short(record.model),
+            record.resolution or "", record.aspect_ratio or "", record.duration or "",
+            "" if record.seed is None else str(record.seed), record.task_id,
+        ])
+        table_ids.append(record.task_id)
+        thumbs = thumbnails(record)
+        if thumbs:
+            middle = thumbs[len(thumbs) // 2][0]
+            gallery.append((middle, f"{record.status} · {money(record.cost_usd)} · {prompt[:40]}"))
+            gallery_ids.append(record.task_id)
+    return HistoryView(rows, gallery, table_ids, gallery_ids)
+
+
+def history_detail(record: TaskRecord) -> str:
+    lines = [
+        f"**Task** `{record.task_id}` · **{record.status}** · {money(record.cost_usd)}"
+        + (f" · {format_seconds(record.elapsed_s)}" if record.elapsed_s else ""),
+        f"{record.model} · {record.resolution} · {record.aspect_ratio} · {record.duration} s · seed "
+        f"{record.seed if record.seed is not None else 'picked by the service'}",
+    ]
+    if record.error:
+        lines.append(f"**Error:** {record.error}")
+    lines.append("```json\n" + json.dumps(record.wire or record.request, ensure_ascii=False, indent=2) + "\n```")
+    return "\n\n".join(lines)

@@ -23,7 +23,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 from urllib.parse import urlparse
 
 from lab import image_input, params, sweeps
@@ -470,13 +470,16 @@ class Runner:
 
     # ------------------------------------------------------------ resume
 
-    def resume(self, on_event: Callable[[Event], None] | None = None, *, concurrency: int = 4) -> list[RunResult]:
+    def resume(self, on_event: Callable[[Event], None] | None = None, *, concurrency: int = 4,
+               only: Collection[str] | None = None) -> list[RunResult]:
         """Finish every unfinished task in the journal (poll, then download). Never loses a paid one.
 
         Only tasks submitted to this kind of backend are resumed (a live task is not asked
         of the simulator, nor the reverse); the others stay unfinished for a later resume.
+        ``only`` narrows it to these task ids (a server leaves alone the tasks it is still waiting on).
         """
-        pending = [r for r in self.store.unfinished() if r.base_url_kind in (None, self.backend)]
+        pending = [r for r in self.store.unfinished()
+                   if r.base_url_kind in (None, self.backend) and (only is None or r.task_id in only)]
         if not pending:
             return []
 

@@ -113,7 +113,7 @@ def deployment(tmp_path_factory, render_cache):
         "LAB_MAX_SWEEP": "3",
     })
     port = free_port()
-    server_app, demo = app_module.create_app(settings)
+    server_app, services = app_module.create_app(settings)
     recorder = RecordSentBytes(server_app)
     server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="debug"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -127,10 +127,10 @@ def deployment(tmp_path_factory, render_cache):
         except requests.RequestException:
             time.sleep(0.2)
     yield {"url": url, "data_dir": data_dir, "gradio_tmp": gradio_tmp, "recorder": recorder, "logs": logs,
-           "demo": demo, "simulator": simulator}
+           "services": services, "simulator": simulator}
     server.should_exit = True
     thread.join(timeout=10)
-    demo.lab_services.close()
+    services.close()
     simulator.stop()
     root.removeHandler(logs)
     root.setLevel(old_level)
@@ -246,7 +246,7 @@ def test_no_log_line_holds_a_key(browser_session, deployment):
 
 
 def test_a_key_that_does_not_look_like_one_is_refused_without_echoing_it(deployment):
-    services = deployment["demo"].lab_services
+    services = deployment["services"]
     problem = services.visitor_key_problem("not a key")
     assert problem and "not a key" not in problem
 
@@ -254,11 +254,11 @@ def test_a_key_that_does_not_look_like_one_is_refused_without_echoing_it(deploym
 @pytest.mark.parametrize("typed", ["sk-with space", ""])
 def test_visitor_keys_are_refused_when_the_lab_does_not_allow_them(typed, tmp_path):
     from lab.settings import load_settings
-    from lab.ui_services import LabServices
+    from lab.orchestrator import Orchestrator
 
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path), "LAB_ALLOW_VISITOR_KEY": "false",
                               "LAB_BASE_URL": "http://127.0.0.1:9/v1"})
-    services = LabServices(settings, settings.base_url, "sk-lab-simulator")
+    services = Orchestrator.create(settings, api_key="sk-lab-simulator")
     try:
         assert re.search("does not accept", services.visitor_key_problem(typed) or "")
     finally:

@@ -17,17 +17,17 @@ SUBMIT = {"model": params.FAST_MODEL, "prompt": "a fox in the snow", "duration":
 
 
 def keyless_services(data_dir: Path):
-    from lab.ui_services import LabServices
+    from lab.orchestrator import Orchestrator
 
     settings = load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
-    return LabServices.create(settings)
+    return Orchestrator.create(settings)
 
 
 def test_the_embedded_simulator_listens_on_loopback_only(tmp_path):
     services = keyless_services(tmp_path)
     try:
-        assert services.simulator.host == "127.0.0.1"
-        assert services.base_url.startswith("http://127.0.0.1:")
+        assert services.wiring.simulator.host == "127.0.0.1"
+        assert services.wiring.base_url.startswith("http://127.0.0.1:")
     finally:
         services.close()
 
@@ -35,16 +35,16 @@ def test_the_embedded_simulator_listens_on_loopback_only(tmp_path):
 def test_it_refuses_any_key_but_the_labs_own_random_one(tmp_path):
     first, second = keyless_services(tmp_path / "a"), keyless_services(tmp_path / "b")
     try:
-        assert first._secret != second._secret  # drawn per process (here: per lab), never a constant
-        assert SIMULATOR_KEY not in (first._secret, second._secret)
-        for key in (SIMULATOR_KEY, "sk-x", second._secret):
-            answer = requests.post(f"{first.base_url}/videos", json=SUBMIT, timeout=10,
+        assert first.wiring._secret != second.wiring._secret  # drawn per process (here: per lab), never a constant
+        assert SIMULATOR_KEY not in (first.wiring._secret, second.wiring._secret)
+        for key in (SIMULATOR_KEY, "sk-x", second.wiring._secret):
+            answer = requests.post(f"{first.wiring.base_url}/videos", json=SUBMIT, timeout=10,
                                    headers={"Authorization": f"Bearer {key}"})
             assert answer.status_code == 401
-        assert first.simulator.ledger()["submits"] == 0
+        assert first.wiring.simulator.ledger()["submits"] == 0
         # The lab's own calls go through.
         outcome = first.run_one({**SUBMIT, "metadata": {"seed": 3}}, session="s", on_event=None)
-        assert outcome.ok and first.simulator.ledger()["submits"] == 1
+        assert outcome.ok and first.wiring.simulator.ledger()["submits"] == 1
     finally:
         first.close()
         second.close()
@@ -53,7 +53,7 @@ def test_it_refuses_any_key_but_the_labs_own_random_one(tmp_path):
 def test_the_random_key_is_in_no_source_file(tmp_path):
     services = keyless_services(tmp_path)
     try:
-        key = services._secret
+        key = services.wiring._secret
         for path in [*REPO.glob("lab/**/*.py"), REPO / "app.py", REPO / "space.yaml"]:
             assert key not in path.read_text(encoding="utf-8")
     finally:
@@ -65,7 +65,7 @@ def test_a_task_of_the_embedded_simulator_cannot_be_fetched_with_another_key(tmp
     try:
         outcome = services.run_one({**SUBMIT, "metadata": {"seed": 4}}, session="s", on_event=None)
         for path in (f"/videos/{outcome.task_id}", f"/videos/{outcome.task_id}/content"):
-            answer = requests.get(services.base_url + path, timeout=10,
+            answer = requests.get(services.wiring.base_url + path, timeout=10,
                                   headers={"Authorization": f"Bearer {SIMULATOR_KEY}"})
             assert answer.status_code == 401 and b"ftyp" not in answer.content
     finally:

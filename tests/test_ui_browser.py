@@ -20,6 +20,7 @@ RUN_TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def lab_url(simulator, tmp_path_factory):
+    from lab.orchestrator import Orchestrator
     from lab.settings import load_settings
     from lab.ui import build_demo
 
@@ -30,11 +31,12 @@ def lab_url(simulator, tmp_path_factory):
         "LAB_SPEND_CAP_DAY_USD": "none",
         "LAB_MAX_SWEEP": "4",
     })
-    demo = build_demo(settings, base_url=simulator.base_url)
+    services = Orchestrator.create(settings, base_url=simulator.base_url)
+    demo = build_demo(services)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()
-    demo.lab_services.close()
+    services.close()
 
 
 @pytest.fixture(scope="module")

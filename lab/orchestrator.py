@@ -1,0 +1,198 @@
+"""Runs, sweeps and resume for the UI and the API: the runner plus what sits around it in a server.
+
+Gradio-free. Around ``Runner`` it adds: a visitor's own key (a runner for one
+call), the set of tasks this process is still waiting on (``InFlight``, so
+"Fetch unfinished" never polls a task twice), the server's answer for "sent vs
+answered", and a sweep's ZIP export. Results are view-models from
+``lab.presentation``; the API key stays inside the wiring.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from lab import params
+from lab.budget import BudgetView
+from lab.client import VideosClient
+from lab.errors import LabError, RequestInvalid
+from lab.export import export_zip
+from lab.presentation import RunOutcome, SweepOutcome, final_sweep_cell
+from lab.runner import Event, RunResult, Runner, SweepResult
+from lab.settings import Settings
+from lab.store import Store, TaskRecord
+from lab.sweeps import SweepPlan
+from lab.waits import InFlight
+from lab.wiring import Wiring, wire
+
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ResumeReport:
+    """What one "Fetch unfinished" did: tasks it finished, tasks it left to the waits holding them."""
+
+    results: list[RunResult]
+    held: list[str]
+    busy: bool = False  # another fetch was already running
+
+
+class Orchestrator:
+    """The lab's verbs for one process, shared by all sessions."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+        self.in_flight = InFlight()
+        self._resume_lock = threading.Lock()
+
+    @classmethod
+    def create(cls, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> "Orchestrator":
+        """Services on ``base_url`` (default: settings); with neither, a private simulator."""
+        return cls(wire(settings, base_url=base_url, api_key=api_key))
+
+    @property
+    def settings(self) -> Settings:
+        return self.wiring.settings
+
+    @property
+    def store(self) -> Store:
+        return self.wiring.store
+
+    @property
+    def backend(self) -> str:
+        return self.wiring.backend
+
+    def close(self) -> None:
+        self.wiring.close()
+
+    # ------------------------------------------------------------ around the runs
+
+    def spend(self, session: str) -> BudgetView:
+        return self.wiring.budget.view(session)
+
+    def median_elapsed(self, resolution: params.Resolution) -> float | None:
+        eff = resolution.effective
+        if not (eff.get("model") and eff.get("resolution") and eff.get("duration")):
+            return None
+        return self.store.median_elapsed(eff["model"], eff["resolution"], eff["duration"])
+
+    def visitor_key_problem(self, key: str) -> str | None:
+        """Why a pasted key cannot be used, or None. Says nothing about the key's value."""
+        if not self.settings.allow_visitor_key:
+            return "This lab does not accept visitors' own keys."
+        if not key or any(ch.isspace() for ch in key) or len(key) < 8 or len(key) > 512:
+            return "That does not look like an API key (no spaces; APIYI keys start with sk-)."
+        return None
+
+    @contextmanager
+    def _runner_for(self, visitor_key: str | None) -> Iterator[tuple[Runner, VideosClient]]:
+        if not visitor_key:
+            yield self.wiring.runner, self.wiring.client
+            return
+        problem = self.visitor_key_problem(visitor_key)
+        if problem:
+            raise RequestInvalid(problem)
+        with self.wiring.runner_with_key(visitor_key) as pair:
+            yield pair
+
+    @contextmanager
+    def _tracked(self, on_event: Callable[[Event], None] | None) -> Iterator[Callable[[Event], None]]:
+        """An on_event that also records which tasks this run is waiting on."""
+        with self.in_flight.run() as track:
+            def tracking(event: Event) -> None:
+                if event.task_id and event.kind in ("submitted", "done"):
+                    track(event.task_id, event.kind == "submitted")
+                if on_event is not None:
+                    on_event(event)
+            yield tracking
+
+    @staticmethod
+    def _answer(task_id: str | None, client: VideosClient) -> dict[str, Any] | None:
+        """What the server says about the task now (one GET), for "sent vs answered"."""
+        if not task_id:
+            return None
+        try:
+            return dict(client.get(task_id).raw)
+        except LabError as exc:
+            return {"error": client.redact(str(exc))}
+
+    # ------------------------------------------------------------ runs
+
+    def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
+                visitor_key: str | None = None) -> RunOutcome:
+        """Generate one video; raises LabError only when no task was created."""
+        with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
+            result = runner.run_one(body, on_event=tracking, session=session)
+            answer = self._answer(result.task_id, client)
+        return RunOutcome.of(result, answer=answer, backend=self.backend)
+
+    def run_sweep(self, plan: SweepPlan, *, session: str, on_event: Callable[[Event], None] | None,
+                  visitor_key: str | None = None) -> SweepOutcome:
+        """Run a checked plan (``lab.sweeps.prepare``), then write its contact sheet and ZIP."""
+        with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
+            result: SweepResult = runner.run_sweep(
+                plan, concurrency=self.settings.max_concurrent_per_session, on_event=tracking, session=session,
+            )
+        zip_path = None
+        records = [(r.label, r.record) for r in result.results if r.record is not None]
+        if records:
+            zip_path = export_zip(records, self.wiring.data_dir / "exports" / f"{result.sweep_id}.zip",
+                                  contact_sheet=result.contact_sheet, sweep_id=result.sweep_id,
+                                  secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])])
+        return SweepOutcome(
+            cells=[final_sweep_cell(r) for r in result.results],
+            results=result.results,
+            contact_sheet=str(result.contact_sheet) if result.contact_sheet else None,
+            zip_path=str(zip_path) if zip_path else None,
+            cost_usd=result.cost_usd,
+            elapsed_s=result.elapsed_s,
+            sweep_id=result.sweep_id,
+        )
+
+    def resume(self) -> ResumeReport:
+        """Finish the journal's unfinished tasks that no wait of this process holds (one resume at a time).
+
+        A task some run here is still waiting on (also after "Stop waiting") is left to that
+        wait: polling it a second time would race its download.
+        """
+        if not self._resume_lock.acquire(blocking=False):
+            return ResumeReport([], [], busy=True)
+        try:
+            mine = [r for r in self.store.unfinished() if r.base_url_kind in (None, self.backend)]
+            held = [r.task_id for r in mine if self.in_flight.holds(r.task_id, r.created_at)]
+            todo = [r.task_id for r in mine if r.task_id not in held]
+            if not todo:
+                return ResumeReport([], held)
+            self.in_flight.claim(todo)
+            try:
+                results = self.wiring.runner.resume(concurrency=self.settings.max_concurrent_per_session,
+                                                    only=set(todo))
+            finally:
+                self.in_flight.release(todo)
+            return ResumeReport(results, held)
+        finally:
+            self._resume_lock.release()
+
+    # ------------------------------------------------------------ history
+
+    def history(self, query: str | None) -> list[TaskRecord]:
+        """Journalled runs matching ``query`` (prompt text), newest first."""
+        return self.store.list_runs(limit=HISTORY_LIMIT, query=(query or "").strip() or None)
+
+    def record(self, task_id: str) -> TaskRecord:
+        record = self.store.get(task_id)
+        if record is None:
+            raise LabError(f"No run {task_id!r} in the journal.")
+        return record
+
+    def history_body(self, task_id: str) -> dict[str, Any]:
+        """The body as the user wrote it (so the precedence they explored comes back too)."""
+        record = self.record(task_id)
+        return dict(record.request or record.wire)
+
+    def history_video(self, task_id: str) -> str | None:
+        record = self.record(task_id)
+        return record.video_path if record.video_path and Path(record.video_path).is_file() else None

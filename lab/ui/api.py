@@ -1,0 +1,97 @@
+"""The public endpoints for gradio_client: ``/resolve``, ``/generate``, ``/sweep``. A body as in the docs in, data out.
+
+Their parameters are positional on purpose: they are the endpoints' documented signature.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from lab import params, presentation as pres, sweeps
+from lab.errors import LabError
+from lab.orchestrator import Orchestrator
+from lab.ui.events import bind, generation, raise_for_ui, session_of
+
+
+@dataclass
+class ApiComponents:
+    """Hidden components that carry the endpoints' data."""
+
+    body: Any
+    seeds: Any
+    random_count: Any
+    variants: Any
+    resolution: Any
+    video: Any
+    summary: Any
+    sheet: Any
+    zip: Any
+    sweep_summary: Any
+    resolve: Any
+    generate: Any
+    sweep: Any
+
+
+def build() -> ApiComponents:
+    with gr.Column(visible=False):
+        return ApiComponents(
+            body=gr.Textbox(label="body"), seeds=gr.Textbox(label="seeds"),
+            random_count=gr.Number(label="random_seeds", precision=0), variants=gr.Textbox(label="variants"),
+            resolution=gr.JSON(label="resolution"), video=gr.Video(label="video"), summary=gr.JSON(label="summary"),
+            sheet=gr.File(label="contact_sheet"), zip=gr.File(label="zip"),
+            sweep_summary=gr.JSON(label="sweep_summary"),
+            resolve=gr.Button("resolve"), generate=gr.Button("generate"), sweep=gr.Button("sweep"),
+        )
+
+
+def _parse(body_text: Any) -> Any:
+    try:
+        return json.loads(body_text) if isinstance(body_text, str) else body_text
+    except json.JSONDecodeError as exc:
+        raise gr.Error(f"The body is not valid JSON: {exc.msg}") from exc
+
+
+def _valid_body(body_text: Any) -> dict:
+    body = _parse(body_text)
+    resolution = params.resolve(body)
+    if not resolution.ok:
+        raise gr.Error("The request is invalid: " + resolution.error_text())
+    return body
+
+
+def api_resolve(body_text: str) -> dict:
+    return pres.no_path_keys(params.resolve(_parse(body_text)).to_json())
+
+
+def api_generate(services: Orchestrator, body_text: str, request: gr.Request):
+    body = _valid_body(body_text)
+    try:
+        outcome = services.run_one(body, session=session_of(request), on_event=None)
+    except LabError as err:
+        raise gr.Error(pres.failure_note(err)) from err
+    # A failed task is data: no video, and the summary says why.
+    return outcome.video, pres.no_path_keys(outcome.summary())
+
+
+def api_sweep(services: Orchestrator, body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
+              request: gr.Request):
+    body = _valid_body(body_text)
+    try:
+        plan = sweeps.prepare(body, max_sweep=services.settings.max_sweep, seeds_text=seeds_text,
+                              random_count=random_count, variants_text=variants_text)
+        outcome = services.run_sweep(plan, session=session_of(request), on_event=None)
+    except LabError as err:
+        raise_for_ui(err)
+    return outcome.contact_sheet, outcome.zip_path, pres.no_path_keys(outcome.summary())
+
+
+def connect(api: ApiComponents, services: Orchestrator) -> None:
+    busy = generation(services.settings.max_concurrent_total)
+    api.resolve.click(api_resolve, api.body, api.resolution, api_name="resolve")
+    api.generate.click(bind(api_generate, services), api.body, [api.video, api.summary], api_name="generate", **busy)
+    api.sweep.click(bind(api_sweep, services), [api.body, api.seeds, api.random_count, api.variants],
+                    [api.sheet, api.zip, api.sweep_summary], api_name="sweep", **busy)

@@ -1,0 +1,154 @@
+"""The lab's shell: title, spend banner, the visitor's own key, and one tab per module.
+
+Layout first, events last; each tab module builds its layout (returning a
+dataclass of its components) and connects its module-level handlers to the
+services passed in. Every UI event is ``api_visibility="private"``; the public
+endpoints are in ``lab.ui.api``.
+
+The API key never enters a component, a State or a JSON output: the services
+hold it on the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from lab import presentation as pres
+from lab.orchestrator import Orchestrator
+from lab.presets import load_presets
+from lab.settings import Settings
+from lab.ui import api, history, single, sweep
+from lab.ui.events import PRIVATE, bind, session_of
+from lab.waits import StopWaiting
+from lab.wiring import served_media_dirs
+
+CSS = """
+.lab-banner {font-size: 0.9em}
+.sweep-row {border-bottom: 1px solid var(--border-color-primary); padding-bottom: 6px}
+#effective-panel table {font-size: 0.9em}
+#effective-panel td:first-child, #effective-panel th {white-space: nowrap}
+"""
+
+
+class LabBlocks(gr.Blocks):
+    """Blocks whose launch() defaults to the lab's options (run history off, theme, allowed data dir)."""
+
+    lab_settings: Settings | None = None
+
+    def launch(self, *args: Any, **kwargs: Any):
+        if self.lab_settings is not None:
+            for name, value in launch_options(self.lab_settings).items():
+                kwargs.setdefault(name, value)
+        return super().launch(*args, **kwargs)
+
+
+@dataclass
+class Shell:
+    banner: Any
+    visitor_key: Any  # State: the visitor's own key, server-side for this browser session
+    key_box: Any
+    use_key: Any
+    forget_key: Any
+    key_note: Any
+    tabs: Any = None
+
+
+def banner_for(services: Orchestrator, key: str | None, request: gr.Request) -> str:
+    return pres.banner_text(services.spend(session_of(request)), backend=services.backend,
+                            has_server_key=services.wiring.has_server_key, visitor_key=bool(key))
+
+
+def use_visitor_key(services: Orchestrator, shell: Shell, typed: str, request: gr.Request) -> dict:
+    """Move a pasted key into session state and clear the box, so the page keeps no copy."""
+    typed = (typed or "").strip()
+    problem = services.visitor_key_problem(typed)
+    if problem:
+        return {shell.key_box: "", shell.key_note: f"**Not used:** {problem}"}
+    note = ("Using **your key** for runs from this tab, against the live APIYI service. It is held on the "
+            "server for this browser session only: not in the page, the browser's storage, logs, the "
+            "journal or exports. Completed videos are billed to your account.")
+    return {shell.visitor_key: typed, shell.key_box: "", shell.key_note: note,
+            shell.banner: banner_for(services, typed, request)}
+
+
+def forget_visitor_key(services: Orchestrator, shell: Shell, request: gr.Request) -> dict:
+    return {shell.visitor_key: None, shell.key_box: "", shell.key_note: "Your key is forgotten.",
+            shell.banner: banner_for(services, None, request)}
+
+
+def _build_shell(services: Orchestrator) -> Shell:
+    gr.Markdown("# Veo Prompt Lab")
+    banner = gr.Markdown(pres.banner_text(services.spend("anonymous"), backend=services.backend,
+                                          has_server_key=services.wiring.has_server_key),
+                         elem_classes=["lab-banner"])
+    # A visitor's own key: moved from the box into server-side session state on "Use",
+    # and the box cleared, so the page keeps no copy (run history is off, events private).
+    visitor_key = gr.State(None)
+    with gr.Accordion("Use your own APIYI key", open=False, visible=services.settings.allow_visitor_key):
+        with gr.Row():
+            key_box = gr.Textbox(
+                label="Your APIYI key", type="password", max_lines=1, scale=4, elem_id="visitor-key",
+                placeholder="sk-… (kept for this browser session only; never stored or logged)",
+            )
+            use_key = gr.Button("Use my key", scale=1)
+            forget_key = gr.Button("Forget my key", scale=1)
+        key_note = gr.Markdown(elem_id="visitor-key-note")
+    return Shell(banner, visitor_key, key_box, use_key, forget_key, key_note)
+
+
+def build_demo(services: Orchestrator) -> gr.Blocks:
+    """The whole lab as one Blocks over ``services`` (the caller owns them and closes them)."""
+    settings = services.settings
+    presets = load_presets()
+    stops = StopWaiting()
+    with LabBlocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
+        shell = _build_shell(services)
+        with gr.Tabs() as shell.tabs:
+            with gr.Tab("Single run", id="single"):
+                single_tab = single.build(settings.models, presets)
+            with gr.Tab("Seed sweep", id="sweep"):
+                sweep_tab = sweep.build(settings.max_sweep)
+            with gr.Tab("History", id="history"):
+                history_tab = history.build()
+        api_components = api.build()
+
+        banner = bind(banner_for, services)
+        demo.load(banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
+        key_outputs = {shell.visitor_key, shell.key_box, shell.key_note, shell.banner}
+        for trigger in (shell.use_key.click, shell.key_box.submit):
+            trigger(bind(use_visitor_key, services, shell), shell.key_box, key_outputs, **PRIVATE)
+        shell.forget_key.click(bind(forget_visitor_key, services, shell), None, key_outputs, **PRIVATE)
+        runs = [
+            single.connect(demo, single_tab, services, stops, presets, shell.visitor_key),
+            sweep.connect(demo, sweep_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
+            history.connect(demo, history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
+        ]
+        for run in runs:  # what was spent changes after every run
+            run.then(banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
+        api.connect(api_components, services)
+
+    demo.queue(default_concurrency_limit=8, max_size=64)
+    demo.lab_settings = settings
+    return demo
+
+
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """The launch()/mount_gradio_app() options the lab always uses (run history off: it stores inputs)."""
+    return {
+        "run_history": False,
+        "footer_links": ["api", "gradio"],
+        "theme": gr.themes.Soft(),
+        "css": CSS,
+        "ssr_mode": False,
+        "allowed_paths": served_media_dirs(settings.data_dir),
+        "max_file_size": "1mb",
+    }
+
+
+def mount(app, demo: gr.Blocks, settings: Settings, path: str = "/"):
+    """Mount the lab on a FastAPI app with ``launch_options``; returns the app."""
+    options = launch_options(settings)
+    return gr.mount_gradio_app(app, demo, path=path, **options)

@@ -1,0 +1,53 @@
+"""What every tab's events share: binding module-level handlers to services, event options, sessions, errors."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+import gradio as gr
+
+from lab.errors import LabError
+
+# Every UI event is private: the public endpoints are the data-in, data-out ones in lab/ui/api.py.
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+# Instant, pure handlers skip the queue: typing must never wait behind a generation.
+INSTANT: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+
+
+def generation(max_concurrent_total: int) -> dict[str, Any]:
+    """Options of the events that generate: one concurrency group for the whole lab."""
+    return {"concurrency_id": "video_generation", "concurrency_limit": max_concurrent_total}
+
+
+def bind(fn: Callable[..., Any], *bound: Any) -> Callable[..., Any]:
+    """``fn`` with its first parameters fixed, keeping what Gradio reads from a handler.
+
+    Gradio finds ``gr.Request``/``gr.SelectData`` parameters by signature and type hints, and
+    streams only from generator functions; ``functools.partial`` hides the hints, so this
+    returns a real (generator) function with the remaining signature and annotations.
+    """
+    signature = inspect.signature(fn)
+    rest = list(signature.parameters.values())[len(bound):]
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return (yield from fn(*bound, *args, **kwargs))
+    else:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return fn(*bound, *args, **kwargs)
+    names = {p.name for p in rest} | {"return"}
+    call.__signature__ = signature.replace(parameters=rest)  # type: ignore[attr-defined]
+    call.__annotations__ = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k in names}
+    return call
+
+
+def session_of(request: gr.Request | None) -> str:
+    """The browser session a request comes from ("anonymous" outside one)."""
+    return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
+
+
+def raise_for_ui(err: LabError) -> None:
+    raise gr.Error(str(err)) from err

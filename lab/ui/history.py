@@ -1,0 +1,109 @@
+"""The "History" tab: the journal as a table and a gallery; a run loads back into the form or runs again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from lab import presentation as pres
+from lab.errors import LabError
+from lab.orchestrator import Orchestrator
+from lab.ui.events import PRIVATE, bind, raise_for_ui
+from lab.ui.single import SingleTab, generate_event
+from lab.waits import StopWaiting
+
+NOTHING_SELECTED = "Select a run above."
+
+
+@dataclass
+class HistoryTab:
+    filter: Any
+    refresh: Any
+    gallery: Any
+    table: Any
+    selected: Any
+    video: Any
+    load: Any
+    rerun: Any
+    ids: Any  # State: {"table": [task ids], "gallery": [task ids]}
+    choice: Any  # State: the selected task id
+
+    @property
+    def listing(self) -> set:
+        return {self.table, self.gallery, self.ids}
+
+
+def build() -> HistoryTab:
+    """The tab's layout (call inside ``gr.Tab``)."""
+    with gr.Row():
+        query = gr.Textbox(label="Filter by prompt text", scale=3)
+        refresh = gr.Button("Refresh", scale=1)
+    gallery = gr.Gallery(label="Runs, newest first", columns=8, height=200, allow_preview=False, interactive=False)
+    table = gr.Dataframe(
+        headers=pres.HISTORY_HEADERS,
+        # Short headers and fixed widths: the prompt gets the room, nothing breaks mid-word.
+        column_widths=["105px", "28%", "80px", "65px", "60px", "85px", "65px", "75px", "55px", "105px", "22%"],
+        interactive=False, wrap=True, label="Journal", elem_id="history-table",
+    )
+    with gr.Row():
+        selected = gr.Markdown(NOTHING_SELECTED, elem_id="history-detail")
+        video = gr.Video(label="Selected run", interactive=False, height=240)
+    with gr.Row():
+        load = gr.Button("Load into form")
+        rerun = gr.Button("Re-run")
+    return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None))
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None) -> dict:
+    view = pres.history_view(services.history(query))
+    return {tab.table: view.rows, tab.gallery: view.gallery,
+            tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids}}
+
+
+def select_run(services: Orchestrator, tab: HistoryTab, which: str, ids: dict, evt: gr.SelectData) -> dict:
+    """A click in the table or the gallery selects that run."""
+    index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    chosen = (ids or {}).get(which, [])
+    if index is None or index >= len(chosen):
+        return {tab.choice: None, tab.selected: NOTHING_SELECTED, tab.video: None}
+    task_id = chosen[index]
+    try:
+        return {tab.choice: task_id, tab.selected: pres.history_detail(services.record(task_id)),
+                tab.video: services.history_video(task_id)}
+    except LabError as err:
+        raise_for_ui(err)
+
+
+def to_form(services: Orchestrator, single: SingleTab, tabs: Any, task_id: str | None) -> dict:
+    """The selected run's body as the user wrote it, back in the single-run form."""
+    if not task_id:
+        raise gr.Error("Select a run in the history first.")
+    try:
+        body = services.history_body(task_id)
+    except LabError as err:
+        raise_for_ui(err)
+    return {**single.form.updates(pres.form_from_body(body)), tabs: gr.Tabs(selected="single")}
+
+
+# ---------------------------------------------------------------- events
+
+
+def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: Orchestrator, stops: StopWaiting,
+            visitor_key: Any, tabs: Any) -> Any:
+    """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
+    listing = bind(list_runs, services, tab)
+    tab.refresh.click(listing, tab.filter, tab.listing, **PRIVATE)
+    tab.filter.submit(listing, tab.filter, tab.listing, **PRIVATE)
+    demo.load(listing, tab.filter, tab.listing, **PRIVATE)
+    for which, source in (("table", tab.table), ("gallery", tab.gallery)):
+        source.select(bind(select_run, services, tab, which), tab.ids, {tab.choice, tab.selected, tab.video},
+                      **PRIVATE)
+    form_outputs = {*single.form.components, single.form.group, tabs}
+    tab.load.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
+    loaded = tab.rerun.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
+    return generate_event(loaded.then, services, stops, single, visitor_key)

@@ -1,0 +1,313 @@
+"""The "Single run" tab: the form, the effective-request panel, Generate and its result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import gradio as gr
+
+from lab import params, presentation as pres
+from lab.errors import LabError, RequestInvalid
+from lab.orchestrator import Orchestrator
+from lab.presets import Preset
+from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
+from lab.waits import EventPump, StopWaiting
+
+THUMB_COUNT = 5
+STOP_KEY = "single"
+
+
+@dataclass
+class Form:
+    """The request form: one component per ``pres.FORM_FIELDS`` name; ``group`` hides in raw mode."""
+
+    fields: dict[str, Any]
+    group: Any
+
+    @property
+    def components(self) -> set:
+        return set(self.fields.values())
+
+    def values(self, data: Mapping[Any, Any]) -> dict[str, Any]:
+        """The form's values by field name, from an event's input dict."""
+        return {name: data[component] for name, component in self.fields.items()}
+
+    def updates(self, values: Mapping[str, Any]) -> dict[Any, Any]:
+        """``{component: value}`` for the named fields, and the group shown unless raw mode is on."""
+        out = {self.fields[name]: value for name, value in values.items()}
+        if "raw_mode" in values:
+            out[self.group] = gr.update(visible=not values["raw_mode"])
+        return out
+
+
+@dataclass
+class SingleTab:
+    form: Form
+    preset: Any
+    randomize: Any
+    new_seed: Any
+    effective: Any
+    gate: Any
+    wire_code: Any
+    curl_code: Any
+    python_code: Any
+    generate: Any
+    stop: Any
+    fetch: Any
+    progress: Any
+    video: Any
+    thumbs: Any
+    sent: Any
+    answer: Any
+    summary: Any
+
+    @property
+    def run_outputs(self) -> set:
+        return {self.progress, self.video, self.thumbs, self.sent, self.answer, self.summary, self.form.fields["seed"]}
+
+
+def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTab:
+    """The tab's layout (call inside ``gr.Tab``)."""
+    with gr.Row():
+        with gr.Column(scale=5):
+            preset = gr.Dropdown(
+                choices=[p.name for p in presets], value=None, label="Preset",
+                info="Fills the form with a named prompt and parameters.",
+            )
+            fields: dict[str, Any] = {}
+            with gr.Group(visible=True) as group:
+                fields["model"] = gr.Dropdown(
+                    choices=pres.model_choices(settings_models), value=settings_models[0], label="Model",
+                )
+                fields["prompt"] = gr.Textbox(
+                    label="Prompt", lines=4, max_lines=12, placeholder="Scene, subject, action, camera, lighting, sound…",
+                )
+                fields["negative_prompt"] = gr.Textbox(label="Negative prompt (metadata.negativePrompt)", lines=1)
+                with gr.Row():
+                    fields["duration"] = gr.Dropdown(
+                        choices=pres.choices_with_not_set(params.DURATIONS), value="8", label="duration (s)",
+                    )
+                    fields["size"] = gr.Dropdown(
+                        choices=pres.choices_with_not_set(params.SIZES), value=pres.NOT_SET, label="size",
+                    )
+                # Two per row: four in one row cut "metadata.aspectRatio" off at common widths.
+                with gr.Row():
+                    fields["resolution"] = gr.Dropdown(
+                        choices=pres.choices_with_not_set(params.RESOLUTIONS), value=pres.NOT_SET,
+                        label="metadata.resolution",
+                    )
+                    fields["aspect_ratio"] = gr.Dropdown(
+                        choices=pres.choices_with_not_set(params.ASPECT_RATIOS), value=pres.NOT_SET,
+                        label="metadata.aspectRatio",
+                    )
+                with gr.Row():
+                    fields["seed"] = gr.Textbox(
+                        label="Seed (metadata.seed)", value="", max_lines=1, placeholder="empty: the service picks one",
+                    )
+                    with gr.Column():
+                        randomize = gr.Checkbox(label="New random seed on each run", value=False)
+                        new_seed = gr.Button("Random seed", size="sm")
+            with gr.Accordion("Advanced: other duration fields, raw JSON body", open=False):
+                with gr.Row():
+                    fields["duration_seconds"] = gr.Dropdown(
+                        choices=pres.choices_with_not_set(params.DURATIONS), value=pres.NOT_SET,
+                        label="metadata.durationSeconds (integer)",
+                    )
+                    fields["seconds"] = gr.Dropdown(
+                        choices=pres.choices_with_not_set(params.DURATIONS), value=pres.NOT_SET, label="seconds",
+                    )
+                fields["raw_mode"] = gr.Checkbox(label="Raw body mode: send the JSON below instead of the form",
+                                                 value=False)
+                fields["raw_body"] = gr.Code(
+                    language="json", label="Raw request body", lines=10, interactive=True, visible=False,
+                    elem_id="raw-body",
+                )
+        with gr.Column(scale=4):
+            gr.Markdown("### Effective request")
+            effective = gr.Markdown(elem_id="effective-panel")
+            gate = gr.Markdown(elem_id="generate-gate")
+            with gr.Tabs():
+                with gr.Tab("JSON body"):
+                    wire_code = gr.Code(language="json", label="Body that will be sent", interactive=False)
+                with gr.Tab("curl"):
+                    curl_code = gr.Code(language="shell", label="curl (key redacted)", interactive=False)
+                with gr.Tab("Python"):
+                    python_code = gr.Code(language="python", label="Python (key redacted)", interactive=False)
+    with gr.Row():
+        generate = gr.Button("Generate", variant="primary", interactive=False)
+        stop = gr.Button("Stop waiting", variant="stop")
+        fetch = gr.Button("Fetch unfinished")
+    progress = gr.Markdown(elem_id="run-progress")
+    with gr.Row():
+        video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="run-video")
+        thumbs = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=220, interactive=False,
+                            elem_id="run-thumbs")
+    with gr.Row():
+        sent = gr.Code(language="json", label="Request sent", interactive=False)
+        answer = gr.JSON(label="Server answered")
+    summary = gr.Markdown(elem_id="run-summary")
+    return SingleTab(
+        form=Form(fields, group), preset=preset, randomize=randomize, new_seed=new_seed, effective=effective,
+        gate=gate, wire_code=wire_code, curl_code=curl_code, python_code=python_code, generate=generate, stop=stop,
+        fetch=fetch, progress=progress, video=video, thumbs=thumbs, sent=sent, answer=answer, summary=summary,
+    )
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def resolve_form(values: Mapping[str, Any]) -> tuple[dict | None, params.Resolution | None, str | None]:
+    """(raw body, its resolution, None) or (None, None, why the form cannot be read)."""
+    try:
+        body = pres.body_from_form(**values)
+    except RequestInvalid as err:
+        return None, None, str(err)
+    return body, params.resolve(body), None
+
+
+def refresh_panel(snippet_base: str, tab: SingleTab, data: dict) -> dict:
+    body, resolution, problem = resolve_form(tab.form.values(data))
+    gate = pres.generate_gate(resolution, problem)
+    if resolution is None:
+        panel = f"**Cannot read the request:** {problem}"
+        wire = curl = python = ""
+    else:
+        panel = pres.effective_markdown(resolution)
+        if resolution.wire is not None:
+            wire = params.wire_json(resolution.wire)
+            curl = params.curl_snippet(resolution.wire, snippet_base)
+            python = params.python_snippet(resolution.wire, snippet_base)
+        else:
+            wire = json.dumps(body, ensure_ascii=False, indent=2)
+            curl = python = "# The request is invalid; fix the errors to get a snippet."
+    return {tab.effective: panel, tab.gate: gate.reason, tab.wire_code: wire, tab.curl_code: curl,
+            tab.python_code: python, tab.generate: gr.update(interactive=gate.ok)}
+
+
+def toggle_raw(form: Form, data: dict) -> dict:
+    """Raw mode shows the JSON editor (started from the form when empty) and hides the form."""
+    values = form.values(data)
+    raw_mode, raw_text = values["raw_mode"], values["raw_body"]
+    if raw_mode and not (raw_text or "").strip():
+        try:
+            raw_text = json.dumps(pres.body_from_form(**{**values, "raw_mode": False}), ensure_ascii=False, indent=2)
+        except RequestInvalid:
+            raw_text = "{}"
+    return {form.group: gr.update(visible=not raw_mode),
+            form.fields["raw_body"]: gr.update(visible=raw_mode, value=raw_text)}
+
+
+def choose_preset(presets: Sequence[Preset], form: Form, name: str | None) -> dict:
+    if not name:
+        return {}
+    chosen = next(p for p in presets if p.name == name)
+    return form.updates(pres.form_from_body(dict(chosen.body)))
+
+
+def roll_seed() -> str:
+    return str(params.random_seed())
+
+
+def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key: Any, data: dict,
+                 request: gr.Request):
+    """Generate one video, streaming its stages; stops waiting (not the task) when asked."""
+    session = session_of(request)
+    body, resolved, problem = resolve_form(tab.form.values(data))
+    if problem:
+        raise gr.Error(problem)
+    if data[tab.randomize]:
+        body = params.with_seed(body, params.random_seed())
+        resolved = params.resolve(body)
+    if not resolved.ok:
+        raise gr.Error("The request is invalid: " + resolved.error_text())
+    seed_out = resolved.effective["seed"]
+    median = services.median_elapsed(resolved)
+    visitor_key = data[key]
+    with stops.running((session, STOP_KEY)) as started:
+        stage, task_id = "queued", None
+        sent = params.wire_json(resolved.wire)
+        yield {tab.progress: pres.stage_markdown("queued", 0, median, None, "Submitting…"), tab.video: None,
+               tab.thumbs: None, tab.sent: sent, tab.answer: None, tab.summary: "",
+               **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
+        pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event,
+                                                            visitor_key=visitor_key))
+        for event in pump:
+            if event is not None:
+                task_id = event.task_id or task_id
+                stage = pres.stage_for_event(event.kind, event.status) or stage
+            if stops.stop_requested((session, STOP_KEY), started):
+                yield {tab.progress: pres.stopped_waiting_text(task_id)}
+                return
+            yield {tab.progress: pres.stage_markdown(stage, stops.now() - started, median, task_id)}
+    if isinstance(pump.error, LabError):
+        note = pres.failure_note(pump.error)
+        yield {tab.progress: f"**Not generated.** {note}", tab.video: None, tab.thumbs: None, tab.sent: sent,
+               tab.answer: None, tab.summary: ""}
+        raise gr.Error(note)
+    if pump.error is not None:
+        raise pump.error
+    outcome: pres.RunOutcome = pump.result
+    if not outcome.ok:
+        yield {tab.progress: f"**Failed.** {outcome.message}", tab.video: None, tab.thumbs: None, tab.sent: sent,
+               tab.answer: pres.no_path_keys(outcome.answer), tab.summary: outcome.summary_markdown()}
+        return
+    yield {
+        tab.progress: pres.stage_markdown("done", outcome.elapsed_s or (stops.now() - started), median,
+                                          outcome.task_id),
+        tab.video: outcome.video,
+        tab.thumbs: list(outcome.thumbnails),
+        tab.sent: sent,
+        tab.answer: pres.no_path_keys(outcome.answer),
+        tab.summary: outcome.summary_markdown(),
+    }
+
+
+def stop_waiting(stops: StopWaiting, which: str, request: gr.Request):
+    """Ask the running wait of this session's tab to stop; the running handler says so on its next tick."""
+    if not stops.request_stop((session_of(request), which)):
+        return pres.NOTHING_TO_STOP
+    return gr.skip()
+
+
+def fetch_unfinished(services: Orchestrator) -> str:
+    try:
+        report = services.resume()
+    except LabError as err:
+        raise_for_ui(err)
+    if report.busy:
+        return "A fetch of unfinished tasks is already running."
+    return pres.resume_text(report.results, report.held)
+
+
+# ---------------------------------------------------------------- events
+
+
+def generate_event(trigger: Any, services: Orchestrator, stops: StopWaiting, tab: SingleTab, visitor_key: Any):
+    """Attach Generate to ``trigger`` (a listener such as ``button.click`` or ``dependency.then``)."""
+    return trigger(
+        bind(run_generate, services, stops, tab, visitor_key),
+        inputs={*tab.form.components, tab.randomize, visitor_key}, outputs=tab.run_outputs,
+        show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
+    )
+
+
+def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: StopWaiting, presets: Sequence[Preset],
+            visitor_key: Any) -> Any:
+    """The tab's events; returns the Generate event (the shell refreshes the banner after it)."""
+    panel_outputs = {tab.effective, tab.gate, tab.wire_code, tab.curl_code, tab.python_code, tab.generate}
+    refresh = bind(refresh_panel, services.wiring.snippet_base_url, tab)
+    for component in tab.form.fields.values():
+        component.change(refresh, tab.form.components, panel_outputs, trigger_mode="always_last", **INSTANT)
+    tab.form.fields["raw_mode"].change(bind(toggle_raw, tab.form), tab.form.components,
+                                       {tab.form.group, tab.form.fields["raw_body"]}, **INSTANT)
+    tab.preset.change(bind(choose_preset, presets, tab.form), tab.preset, {*tab.form.components, tab.form.group},
+                      **INSTANT)
+    tab.new_seed.click(roll_seed, None, tab.form.fields["seed"], **INSTANT)
+    demo.load(refresh, tab.form.components, panel_outputs, show_progress="hidden", **PRIVATE)
+    generated = generate_event(tab.generate.click, services, stops, tab, visitor_key)
+    tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.progress, queue=False, show_progress="hidden",
+                   **PRIVATE)
+    tab.fetch.click(bind(fetch_unfinished, services), None, tab.progress, **PRIVATE)
+    return generated

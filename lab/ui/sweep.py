@@ -1,0 +1,200 @@
+"""The "Seed sweep" tab: the single-run request × seeds (× prompt variants), a row per task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from lab import params, presentation as pres, sweeps
+from lab.errors import LabError, RequestInvalid
+from lab.orchestrator import Orchestrator
+from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
+from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
+from lab.waits import EventPump, StopWaiting
+
+STOP_KEY = "sweep"
+
+
+@dataclass
+class SweepRow:
+    """One task's row: label, video, thumbnails and "Use this seed"."""
+
+    row: Any
+    label: Any
+    video: Any
+    gallery: Any
+    use_seed: Any
+
+
+@dataclass
+class SweepTab:
+    seeds: Any
+    random_count: Any
+    variants: Any
+    estimate: Any
+    run: Any
+    stop: Any
+    status: Any
+    rows: list[SweepRow]
+    sheet_image: Any
+    sheet_download: Any
+    zip_download: Any
+    row_seeds: Any  # State: the seed of each row, for "Use this seed"
+
+    @property
+    def outputs(self) -> set:
+        grid = {c for r in self.rows for c in (r.row, r.label, r.video, r.gallery)}
+        return grid | {self.status, self.sheet_image, self.sheet_download, self.zip_download, self.row_seeds}
+
+
+def build(max_rows: int) -> SweepTab:
+    """The tab's layout (call inside ``gr.Tab``)."""
+    gr.Markdown(
+        "The request from **Single run** × each seed, or × each prompt variant (one per line) × each seed. "
+        "Tasks run at the same time; rows fill in as each one finishes."
+    )
+    with gr.Row():
+        seeds = gr.Textbox(label="Seeds", value="1, 2, 3", placeholder="1, 2, 3")
+        random_count = gr.Number(label="…plus N random seeds", value=0, precision=0, minimum=0, maximum=max_rows)
+    variants = gr.Textbox(label="Prompt variants (one per line; empty: the form's prompt)", lines=3)
+    estimate = gr.Markdown(elem_id="sweep-estimate")
+    with gr.Row():
+        run = gr.Button("Run sweep", variant="primary")
+        stop = gr.Button("Stop waiting", variant="stop", elem_id="sweep-stop")
+    status = gr.Markdown(elem_id="sweep-status")
+    rows = []
+    for i in range(max_rows):
+        with gr.Row(visible=False, elem_classes=["sweep-row"], elem_id=f"sweep-row-{i}") as row:
+            with gr.Column(scale=1, min_width=160):
+                label = gr.Markdown(elem_id=f"sweep-label-{i}")
+                use_seed = gr.Button("Use this seed", size="sm", elem_id=f"use-seed-{i}")
+            video = gr.Video(label=f"Row {i + 1}", interactive=False, height=200, scale=2, buttons=["download"])
+            gallery = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=200, scale=5, interactive=False)
+        rows.append(SweepRow(row, label, video, gallery, use_seed))
+    with gr.Row():
+        sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False, height=300)
+        with gr.Column():
+            sheet_download = gr.DownloadButton("Download contact sheet (PNG)", visible=False)
+            zip_download = gr.DownloadButton("Download ZIP (videos, sheet, manifest)", visible=False)
+    return SweepTab(seeds, random_count, variants, estimate, run, stop, status, rows, sheet_image, sheet_download,
+                    zip_download, gr.State([]))
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def estimate(services: Orchestrator, tab: SweepTab, single: SingleTab, data: dict) -> str:
+    """The sweep's size and worst-case cost, priced with the model the sweep will use (raw body's in raw mode)."""
+    _, resolved, _ = resolve_form(single.form.values(data))
+    model = resolved.effective.get("model") if resolved is not None else None
+    settings = services.settings
+    try:
+        count = sweeps.count_tasks(data[tab.seeds], data[tab.random_count], data[tab.variants],
+                                   max_sweep=settings.max_sweep)
+    except RequestInvalid as err:
+        return f"**Cannot run:** {err}"
+    return pres.sweep_estimate_text(model, count, settings.max_sweep, settings.max_concurrent_per_session)
+
+
+def _empty_grid(tab: SweepTab) -> dict:
+    out: dict = {}
+    for r in tab.rows:
+        out.update({r.row: gr.update(visible=False), r.label: "", r.video: None, r.gallery: None})
+    return out
+
+
+def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single: SingleTab, key: Any, data: dict,
+              request: gr.Request):
+    """Run the sweep, filling each row as its task moves; stops waiting (not the tasks) when asked."""
+    session = session_of(request)
+    body, resolved, problem = resolve_form(single.form.values(data))
+    if problem:
+        raise gr.Error(problem)
+    try:
+        plan = sweeps.prepare(body, max_sweep=len(tab.rows), seeds_text=data[tab.seeds],
+                              random_count=data[tab.random_count], variants_text=data[tab.variants])
+    except RequestInvalid as err:
+        raise_for_ui(err)
+    items = plan.items
+    visitor_key = data[key]
+    hidden_downloads = {tab.sheet_image: None, tab.sheet_download: gr.update(visible=False),
+                        tab.zip_download: gr.update(visible=False)}
+    with stops.running((session, STOP_KEY)) as started:
+        grid = _empty_grid(tab)
+        for item in items:
+            row = tab.rows[item.index]
+            grid.update({row.row: gr.update(visible=True), row.label: f"**{item.label}** · waiting…"})
+        cost = params.sweep_price_usd(resolved.effective["model"], len(items))
+        head = f"Running {len(items)} tasks (up to ${cost:.2f})." if cost is not None else ""
+        row_seeds = [item.seed for item in items]
+        yield {tab.status: head, **grid, **hidden_downloads, tab.row_seeds: row_seeds}
+        pump = EventPump(lambda on_event: services.run_sweep(plan, session=session, on_event=on_event,
+                                                              visitor_key=visitor_key))
+        finished = 0
+        for event in pump:
+            update: dict = {}
+            if event is not None and getattr(event, "index", None) is not None and event.index < len(items):
+                cell = pres.sweep_cell(event, items[event.index].label)
+                if cell is not None:
+                    finished += cell.finished
+                    row = tab.rows[cell.index]
+                    update[row.label] = cell.label
+                    if cell.video:
+                        update[row.video] = cell.video
+                    if cell.thumbnails:
+                        update[row.gallery] = cell.thumbnails
+            if stops.stop_requested((session, STOP_KEY), started):
+                yield {**update, tab.status: pres.stopped_waiting_text(None, sweep=True)}
+                return
+            elapsed = pres.format_seconds(stops.now() - started)
+            yield {**update, tab.status: f"{head} {finished}/{len(items)} finished · elapsed {elapsed}"}
+    if isinstance(pump.error, LabError):
+        note = pres.failure_note(pump.error)
+        yield {tab.status: f"**Not run.** {note}", **_empty_grid(tab), **hidden_downloads, tab.row_seeds: []}
+        raise gr.Error(note)
+    if pump.error is not None:
+        raise pump.error
+    outcome: pres.SweepOutcome = pump.result
+    final: dict = {}
+    for cell in outcome.cells:
+        row = tab.rows[cell.index]
+        final.update({row.label: cell.label, row.video: cell.video, row.gallery: cell.thumbnails})
+    yield {
+        tab.status: outcome.summary_markdown(), **final,
+        tab.sheet_image: outcome.contact_sheet,
+        tab.sheet_download: gr.update(value=outcome.contact_sheet, visible=outcome.contact_sheet is not None),
+        tab.zip_download: gr.update(value=outcome.zip_path, visible=outcome.zip_path is not None),
+    }
+
+
+def use_seed(single: SingleTab, tabs: Any, index: int, row_seeds: list) -> dict:
+    """Carry a row's seed back into the single-run form and show it."""
+    if index >= len(row_seeds or []):
+        return {}
+    return {single.form.fields["seed"]: str(row_seeds[index]), tabs: gr.Tabs(selected="single")}
+
+
+# ---------------------------------------------------------------- events
+
+
+def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: Orchestrator, stops: StopWaiting,
+            visitor_key: Any, tabs: Any) -> Any:
+    """The tab's events; returns the sweep event (the shell refreshes the banner after it)."""
+    estimate_inputs = {tab.seeds, tab.random_count, tab.variants, *single.form.components}
+    price = bind(estimate, services, tab, single)
+    for component in estimate_inputs:
+        component.change(price, estimate_inputs, tab.estimate, **INSTANT)
+    demo.load(price, estimate_inputs, tab.estimate, show_progress="hidden", **PRIVATE)
+    swept = tab.run.click(
+        bind(run_sweep, services, stops, tab, single, visitor_key),
+        inputs={*estimate_inputs, visitor_key}, outputs=tab.outputs,
+        show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
+    )
+    tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.status, queue=False, show_progress="hidden",
+                   **PRIVATE)
+    for index, row in enumerate(tab.rows):
+        row.use_seed.click(bind(use_seed, single, tabs, index), tab.row_seeds, {single.form.fields["seed"], tabs},
+                           **PRIVATE)
+    return swept

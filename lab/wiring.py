@@ -1,0 +1,121 @@
+"""One place that builds the lab's back end from Settings: client, journal, budget, slots, runner.
+
+The app builds one ``Wiring`` at start and closes it at exit. A visitor's own key
+gets a runner of its own for one call (``Wiring.runner_with_key``) sharing the
+journal, budget and slots, so their tasks count against the same caps.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from lab import params
+from lab.budget import Budget
+from lab.client import VideosClient
+from lab.runner import Runner, guess_backend
+from lab.settings import Settings
+from lab.slots import TaskSlots
+from lab.store import Store, default_store_path
+
+# The only folders of the data directory the page may fetch from: media the lab wrote.
+# The journal (every visitor's prompts) and the simulator's render cache stay private.
+MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports", "proxies")
+# Journal backend kind of tasks sent with a visitor's key: only that visitor's key can fetch them.
+VISITOR_BACKEND = "visitor"
+
+
+def served_media_dirs(data_dir: Path) -> list[str]:
+    """The data directory's media folders (created, so Gradio can allow them before the first run)."""
+    folders = [Path(data_dir) / name for name in MEDIA_DIRS]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return [str(folder) for folder in folders]
+
+
+@dataclass
+class Wiring:
+    """The lab's shared back end for one process. Holds the key (inside ``client``) on the server."""
+
+    settings: Settings
+    base_url: str
+    backend: str
+    client: VideosClient
+    store: Store
+    budget: Budget
+    slots: TaskSlots
+    runner: Runner
+    simulator: Any = None
+    _secret: str = field(default="", repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    @property
+    def has_server_key(self) -> bool:
+        """Whether the operator configured a real key (the simulator accepts any)."""
+        return bool(self.settings.api_key) or (self.backend == "live" and bool(self._secret))
+
+    @property
+    def secrets(self) -> list[str]:
+        """Strings no export may contain."""
+        return [self._secret] if self._secret else []
+
+    @property
+    def visitor_base_url(self) -> str:
+        """Visitors' keys are for the live service, even when the lab itself runs on the simulator."""
+        return self.settings.base_url or params.DEFAULT_BASE_URL
+
+    @property
+    def snippet_base_url(self) -> str:
+        """Snippets are for copying: they name the live service even when the lab runs on the simulator."""
+        return self.base_url if self.backend == "live" else params.DEFAULT_BASE_URL
+
+    @contextmanager
+    def runner_with_key(self, key: str) -> Iterator[tuple[Runner, VideosClient]]:
+        """A runner on the live service with a visitor's key, closed after the call.
+
+        Its tasks are journalled with the backend kind "visitor", so the lab's own resume
+        never asks for them with another key.
+        """
+        client = VideosClient(self.visitor_base_url, key)
+        try:
+            yield Runner(client, self.store, self.data_dir, budget=self.budget, slots=self.slots,
+                         download_max_bytes=self.settings.download_max_bytes, backend=VISITOR_BACKEND), client
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+
+
+def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> Wiring:
+    """The back end on ``base_url`` (default: settings); with neither, a private simulator (its own random key)."""
+    simulator = None
+    base_url = base_url or settings.base_url
+    if base_url is None:
+        from lab.private_simulator import start_private_simulator
+
+        simulator, api_key = start_private_simulator(settings.sim_time_scale, Path(settings.data_dir) / "renders")
+        base_url = simulator.base_url
+    secret = api_key or settings.key_for_requests()
+    backend = guess_backend(base_url)
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(default_store_path(data_dir))
+    scale = settings.sim_time_scale if backend == "simulator" else 1.0
+    client = VideosClient.scaled(base_url, secret, time_scale=scale)
+    budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
+    # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
+    # the slots cap tasks in flight per session and for the whole lab.
+    slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session)
+    runner = Runner(client, store, data_dir, budget=budget, download_max_bytes=settings.download_max_bytes,
+                    backend=backend, slots=slots)
+    return Wiring(settings=settings, base_url=base_url, backend=backend, client=client, store=store, budget=budget,
+                  slots=slots, runner=runner, simulator=simulator, _secret=secret)
