@@ -108,3 +108,17 @@ def test_resolve_shows_the_multipart_request(tmp_path):
     assert out["transport"] == "multipart" and out["image"]["mime"] == "image/png"
     assert out["effective"]["duration"] == "4" and out["wire"]["seconds"] == "4"
     assert any("ignored in an image request" in w for w in out["warnings"])
+
+
+def test_the_image_upload_path_never_writes_the_key_anywhere(make_simulator, isolated_env, tmp_path):
+    key = "sk-image-canary-5d1e9b7c3a"
+    sim = make_simulator(keys=(key,))
+    image = picture(tmp_path / "still.png", size=(1280, 720))
+    proc = lab("generate", *PROMPT, "--image", str(image), "--seconds", "4", "--seed", "1", "--api-key", key,
+               "--base-url", sim.base_url, "--sim-time-scale", TIME_SCALE)
+    assert proc.returncode == 0, proc.stderr
+    assert key not in proc.stdout and key not in proc.stderr
+    assert key[3:] not in proc.stdout + proc.stderr
+    for path in isolated_env.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
