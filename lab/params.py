@@ -301,7 +301,7 @@ def _text_problem(text: str) -> str | None:
 
 
 def _field_name(parent: str, key: Any) -> str:
-    name = printable(key if len(key) <= 40 else key[:37] + "...")
+    name = printable(key if len(key) <= 40 else key[:37] + "...") or '""'  # an empty key still names a field
     return f"{parent}.{name}" if parent else name
 
 
@@ -898,13 +898,15 @@ def form_preview(wire: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parse_int(text: str) -> int | OversizedNumber:
+def json_int(text: str) -> int | OversizedNumber:
+    """``json.loads``'s parse_int: an int, or OversizedNumber past float64 (never int() of 4,301 digits)."""
     digits = len(text.lstrip("-"))
     # 310 digits already pass float64's range; int() of thousands of digits raises (and is slow).
     return OversizedNumber(text[:12], digits) if digits > 310 else int(text)
 
 
-def _parse_float(text: str) -> float | OversizedNumber:
+def json_float(text: str) -> float | OversizedNumber:
+    """``json.loads``'s parse_float: a finite float, or OversizedNumber (1e400 is not infinity)."""
     value = float(text)
     return value if math.isfinite(value) else OversizedNumber(printable(text[:24]), 0)
 
@@ -930,7 +932,7 @@ def parse_json(text: str | bytes, *, max_bytes: int = BODY_MAX_BYTES) -> tuple[A
     if not text.strip():
         return None, Issue("body", "invalid_json", "The body is not valid JSON: it is empty; write a JSON object as in the docs.")
     try:
-        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float), None
+        return json.loads(text, parse_int=json_int, parse_float=json_float), None
     except json.JSONDecodeError as exc:
         return None, Issue("body", "invalid_json",
                            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.")
@@ -1021,6 +1023,21 @@ def with_prompt(body: Mapping[str, Any], prompt: str) -> dict[str, Any]:
 def wire_json(wire: Mapping[str, Any], indent: int | None = 2) -> str:
     """The wire body as text, keys in their stable order, so it can be shown and diffed."""
     return json.dumps(wire, ensure_ascii=False, indent=indent)
+
+
+def shown_json(value: Any, indent: int | None = 2) -> str:
+    """Any parsed body as text to show (never raises): bad text escaped, oversized numbers as written."""
+
+    def fallback(item: Any) -> Any:
+        if isinstance(item, OversizedNumber):
+            return f"<{item.describe()}>"
+        return f"<{type(item).__name__}>"
+
+    try:
+        text = printable(json.dumps(value, ensure_ascii=False, indent=indent, default=fallback))
+        return text if len(text) <= 20_000 else text[:20_000] + "\n... (cut: the body is too large to show)"
+    except (RecursionError, ValueError, TypeError):
+        return "(this body is nested too deeply or is too large to show; see the errors)"
 
 
 REDACTED_KEY = "$APIYI_API_KEY"

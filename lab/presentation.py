@@ -82,7 +82,8 @@ def _seed_value(seed: Any) -> Any:
         return int(seed)
     if isinstance(seed, str):
         text = seed.strip()
-        return int(text) if re.fullmatch(r"-?\d+", text) else text
+        # ASCII digits only, and never int() of thousands of digits: resolve judges the range.
+        return int(text) if re.fullmatch(r"-?[0-9]{1,30}", text, re.ASCII) else text
     return seed
 
 
@@ -90,7 +91,7 @@ def _duration_seconds_value(value: Any) -> Any:
     if not _given(value):
         return None
     text = str(value).strip()
-    return int(text) if text.isdigit() else text
+    return int(text) if re.fullmatch(r"[0-9]{1,6}", text, re.ASCII) else text
 
 
 def body_from_form(
@@ -115,10 +116,10 @@ def body_from_form(
         text = (raw_body or "").strip()
         if not text:
             raise RequestInvalid("Raw body mode is on but the body is empty: paste a JSON object as in the docs.")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RequestInvalid(f"The raw body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+        body, problem = params.parse_json(text)
+        if problem is not None:
+            raise RequestInvalid(problem.message.replace("The body", "The raw body", 1), errors=[problem.to_dict()])
+        return body
     return params.build_body(
         model=model if _given(model) else None,
         prompt=prompt if _given(prompt) else None,

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from lab.params import BODY_MAX_BYTES, parse_json, refusal, resolve
+from lab.cli.usage import json_usage_errors
+from lab.params import BODY_MAX_BYTES, Issue, parse_json, refusal, resolve
 
 EXIT_INVALID = 2
 
@@ -20,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("resolve", help="resolve a request body and show what would be sent")
     parser.add_argument("body", help="the request body as JSON, or - to read it from stdin")
     parser.set_defaults(func=run)
+    # A BODY that looks like a flag ("-Infinity") is a usage error, and still ends with the JSON line.
+    json_usage_errors(parser, lambda message: _print(refusal(Issue("body", "usage", message))))
+
+
+def _print(resolution) -> None:
+    print(json.dumps(resolution.to_json(), ensure_ascii=False, allow_nan=False))
 
 
 def read_body(arg: str, max_bytes: int = BODY_MAX_BYTES) -> str | bytes:
@@ -39,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         resolution = refusal(problem)
     else:
         resolution = resolve(body)
-    print(json.dumps(resolution.to_json(), ensure_ascii=False, allow_nan=False))
+    _print(resolution)
     return 0 if resolution.ok else EXIT_INVALID

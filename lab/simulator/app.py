@@ -28,7 +28,17 @@ from typing import Any, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from lab.params import FAST_MODEL, SEED_MAX, parse_size, resolve
+from lab.params import (
+    BODY_MAX_BYTES,
+    FAST_MODEL,
+    SEED_MAX,
+    OversizedNumber,
+    json_float,
+    json_int,
+    parse_size,
+    printable,
+    resolve,
+)
 from lab.simulator import config as cfg
 from lab.simulator.config import SimConfig
 from lab.simulator.faults import FAULT_HEADER, FaultInjector, parse_fault_header
@@ -50,6 +60,10 @@ NGINX_500 = (
 )
 # TaskSubmitReq's typed fields (Go): a JSON value of another type fails to decode.
 GO_STRING_FIELDS = ("prompt", "model", "mode", "image", "size", "duration", "seconds", "input_reference")
+# Bodies past the lab's own limit are refused unread (413); up to this much is drained so the client sees it.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+# What the lab's checks refuse beyond Go's decoder: the simulator answers them as a bad request, before a task exists.
+STRICT_CODES = ("invalid_text", "not_finite", "out_of_range", "too_deep", "too_large", "invalid_type", "internal")
 GO_FIELD_TYPES = {**{name: "string" for name in GO_STRING_FIELDS}, "images": "[]string", "metadata": "map[string]interface {}"}
 
 
@@ -131,7 +145,7 @@ def upstream_invalid_argument(message: str) -> JSONResponse:
 def _go_type(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, OversizedNumber)):
         return "number"
     if isinstance(value, str):
         return "string"
@@ -140,39 +154,78 @@ def _go_type(value: Any) -> str:
     return "object"
 
 
-def go_decode_error(raw: bytes) -> str | None:
-    """What Go's encoding/json would say about ``raw`` as a TaskSubmitReq, or None if it decodes."""
+class _GoRefusedConstant(ValueError):
+    """NaN/Infinity: Python's decoder reads them, Go's (and JSON) does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _GoRefusedConstant(name)
+
+
+def decode_submit(raw: bytes) -> tuple[Any, str | None]:
+    """``raw`` as Go's encoding/json reads a TaskSubmitReq: (body, None), or (None, what Go would say).
+
+    Invalid UTF-8 becomes U+FFFD as in Go. Numbers too large for a float64 come back as
+    ``OversizedNumber`` (``resolve`` names their field); NaN/Infinity and nesting past
+    Go's limit are decode errors. Never raises.
+    """
     text = raw.decode("utf-8", errors="replace")
     if not text.strip():
-        return "unexpected end of JSON input"
+        return None, "unexpected end of JSON input"
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_int=json_int, parse_float=json_float, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
-            return "unexpected end of JSON input"
+            return None, "unexpected end of JSON input"
         char = text[exc.pos]
         if exc.msg.startswith("Extra data"):
-            return f"invalid character {char!r} after top-level value"
+            return None, f"invalid character {char!r} after top-level value"
         if exc.msg.startswith("Expecting property name"):
-            return f"invalid character {char!r} looking for beginning of object key string"
+            return None, f"invalid character {char!r} looking for beginning of object key string"
         if exc.msg.startswith("Expecting ':'"):
-            return f"invalid character {char!r} after object key"
+            return None, f"invalid character {char!r} after object key"
         if exc.msg.startswith("Expecting ',' delimiter"):
-            return f"invalid character {char!r} after object key:value pair"
-        return f"invalid character {char!r} looking for beginning of value"
+            return None, f"invalid character {char!r} after object key:value pair"
+        return None, f"invalid character {char!r} looking for beginning of value"
+    except _GoRefusedConstant as exc:
+        return None, f"invalid character {str(exc).lstrip('-')[0]!r} looking for beginning of value"
+    except RecursionError:
+        return None, "exceeded max depth"
+    except ValueError as exc:  # anything else the decoder refuses: still the client's body, never a 500
+        return None, f"invalid JSON: {printable(str(exc))[:200]}"
     if not isinstance(body, dict):
-        return f"json: cannot unmarshal {_go_type(body)} into Go value of type common.TaskSubmitReq"
+        return None, f"json: cannot unmarshal {_go_type(body)} into Go value of type common.TaskSubmitReq"
     for key, value in body.items():
         go_type = GO_FIELD_TYPES.get(key)
         if go_type is None or value is None:
             continue
         expected = {"string": str, "[]string": list, "map[string]interface {}": dict}[go_type]
         if not isinstance(value, expected):
-            return f"json: cannot unmarshal {_go_type(value)} into Go struct field TaskSubmitReq.{key} of type {go_type}"
+            return None, f"json: cannot unmarshal {_go_type(value)} into Go struct field TaskSubmitReq.{key} of type {go_type}"
         if go_type == "[]string" and any(not isinstance(item, str) for item in value if item is not None):
             bad = next(item for item in value if item is not None and not isinstance(item, str))
-            return f"json: cannot unmarshal {_go_type(bad)} into Go struct field TaskSubmitReq.{key} of type string"
-    return None
+            return None, f"json: cannot unmarshal {_go_type(bad)} into Go struct field TaskSubmitReq.{key} of type string"
+    return body, None
+
+
+async def read_body_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit`` (the rest is drained, not kept).
+
+    Draining (up to DRAIN_MAX_BYTES) lets a client that writes its whole body before
+    reading still read the 413; past that the connection is simply closed.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > DRAIN_MAX_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > DRAIN_MAX_BYTES:
+            return None
+        if size <= limit:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= limit else None
 
 
 def _bearer_key(request: Request) -> str | None:
@@ -318,20 +371,30 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             if not resolution.ok:
                 return rejection(resolution, form.body)
             return accept(owner, resolution.effective, forced, image=resolution.image)
-        raw = await request.body()
-        problem = go_decode_error(raw)
+        raw = await read_body_limited(request, BODY_MAX_BYTES)
+        if raw is None:
+            return task_error(413, "invalid_request", f"request body too large: at most {BODY_MAX_BYTES} bytes")
+        body, problem = decode_submit(raw)
         if problem is not None:
             return task_error(400, "parse_request_failed", problem)
-        body = json.loads(raw)
-        resolution = resolve(body)
-        if not resolution.ok:
-            return rejection(resolution, body)
+        try:
+            resolution = resolve(body)
+            if not resolution.ok:
+                return rejection(resolution, body)
+        except Exception:  # noqa: BLE001 - a bug in reading a body is still no reason for a 5xx
+            log.exception("simulator could not judge a submitted body")
+            return task_error(400, "invalid_request", "the request body could not be read")
         return accept(owner, resolution.effective, forced)
 
     def rejection(resolution, body: dict) -> Response:
+        # What the lab's stricter checks catch (bad text, numbers, nesting) is refused first, with the
+        # field named: a task must never be created for a body the renderer cannot read.
+        strict = [issue for issue in resolution.errors if issue.code in STRICT_CODES]
+        if strict:
+            return task_error(400, "invalid_request", f"{strict[0].field}: {strict[0].message}")
         by_field = {issue.field: issue for issue in resolution.errors}
         if "model" in by_field:
-            model = body.get("model") or ""
+            model = printable(str(body.get("model") or ""))[:200]
             return gateway_error(503, f"No available channel for model {model} under group default (distributor)", "model_not_found")
         prompt_issue = by_field.get("prompt")
         if prompt_issue is not None and prompt_issue.code == "required":

@@ -5,7 +5,6 @@ Their parameters are positional on purpose: they are the endpoints' documented s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +48,13 @@ def build() -> ApiComponents:
 
 
 def _parse(body_text: Any) -> Any:
-    try:
-        return json.loads(body_text) if isinstance(body_text, str) else body_text
-    except json.JSONDecodeError as exc:
-        raise gr.Error(f"The body is not valid JSON: {exc.msg}") from exc
+    # Size first, then strict JSON: a huge or hostile body is refused before it is parsed.
+    if not isinstance(body_text, (str, bytes)):
+        return body_text
+    body, problem = params.parse_json(body_text)
+    if problem is not None:
+        raise gr.Error(problem.message)
+    return body
 
 
 def _valid_body(body_text: Any) -> dict:

@@ -180,7 +180,7 @@ def refresh_panel(snippet_base: str, tab: SingleTab, data: dict) -> dict:
             curl = params.curl_snippet(resolution.wire, snippet_base)
             python = params.python_snippet(resolution.wire, snippet_base)
         else:
-            wire = json.dumps(body, ensure_ascii=False, indent=2)
+            wire = params.shown_json(body)
             curl = python = "# The request is invalid; fix the errors to get a snippet."
     return {tab.effective: panel, tab.gate: gate.reason, tab.wire_code: wire, tab.curl_code: curl,
             tab.python_code: python, tab.generate: gr.update(interactive=gate.ok)}
