@@ -47,6 +47,7 @@ FORM_FIELDS: tuple[str, ...] = (
     "seconds",
     "raw_mode",
     "raw_body",
+    "image",
 )
 
 STAGES = ("queued", "rendering", "downloading", "thumbnails", "done")
@@ -107,6 +108,7 @@ def body_from_form(
     seconds: Any = None,
     raw_mode: bool = False,
     raw_body: str | None = None,
+    image: Any = None,
 ) -> dict[str, Any]:
     """The raw request body the form describes; in raw mode, the pasted JSON replaces the form.
 
@@ -131,6 +133,7 @@ def body_from_form(
         seed=_seed_value(seed),
         negative_prompt=negative_prompt if _given(negative_prompt) else None,
         duration_seconds=_duration_seconds_value(duration_seconds),
+        input_reference=image if _given(image) else None,
     )
 
 
@@ -147,7 +150,11 @@ def form_from_body(body: Mapping[str, Any]) -> dict[str, Any]:
     metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
     needs_raw = not isinstance(body.get("metadata", {}), Mapping)
     known_meta = {"resolution", "aspectRatio", "seed", "negativePrompt", "durationSeconds"}
-    needs_raw |= any(k not in params.KNOWN_TOP_LEVEL for k in body) or any(k not in known_meta for k in metadata)
+    shown_top = (*params.KNOWN_TOP_LEVEL, params.IMAGE_FIELD)
+    needs_raw |= any(k not in shown_top for k in body) or any(k not in known_meta for k in metadata)
+    image = body.get(params.IMAGE_FIELD)
+    if image is not None and not isinstance(image, str):
+        needs_raw = True
 
     def choice(value: Any, options: Iterable[str]) -> str:
         nonlocal needs_raw
@@ -187,6 +194,7 @@ def form_from_body(body: Mapping[str, Any]) -> dict[str, Any]:
         "seed": str(seed) if _is_int(seed) else "",
         "duration_seconds": str(duration_seconds) if _is_int(duration_seconds) and str(duration_seconds) in params.DURATIONS else NOT_SET,
         "seconds": choice(body.get("seconds"), params.DURATIONS),
+        "image": image if isinstance(image, str) else None,
     }
     values["raw_mode"] = needs_raw
     values["raw_body"] = json.dumps(body, ensure_ascii=False, indent=2)
@@ -222,12 +230,19 @@ def effective_markdown(resolution: params.Resolution) -> str:
         ("pixel size", eff.get("size"), "resolution × aspect ratio", ""),
         ("seed", eff.get("seed"), "metadata.seed" if eff.get("seed") is not None else "service picks", ""),
     ]
+    multipart = resolution.transport == "multipart"
     lines = ["| setting | effective | from | overrode |", "|---|---|---|---|"]
     for label, value, source, setting in rows:
         source_text = "default" if source == "default" else f"`{source}`"
+        if multipart and setting == "duration" and source == "default":
+            source_text = "default for an image request"
         beaten = ", ".join(overridden.get(setting, [])) if setting else ""
         lines.append(f"| {label} | {_escape_cell(_shown(value))} | {_escape_cell(source_text)} | {_escape_cell(beaten)} |")
     out = ["\n".join(lines)]
+    if multipart:
+        out.insert(0, "**Sent as multipart/form-data, with `input_reference`** (image-to-video). "
+                      "The length comes from `seconds` only: `duration` is ignored, and without `seconds` "
+                      f"the video is {params.IMAGE_DEFAULT_SECONDS} s.")
     price = resolution.price_usd
     if resolution.ok:
         out.append(f"**Price:** ${price:.2f} if it completes (failed tasks are not billed).")
@@ -238,6 +253,18 @@ def effective_markdown(resolution: params.Resolution) -> str:
     if resolution.warnings:
         out.append("**Warnings:**\n" + "\n".join(f"- {w}" for w in resolution.warnings))
     return "\n\n".join(out)
+
+
+def image_summary(facts: params.ImageFacts | None) -> str:
+    """One line about the reference image: format, pixel size, bytes; or why it cannot be sent."""
+    if facts is None:
+        return ""
+    if not facts.ok:
+        return f"**Image cannot be sent:** {facts.error}"
+    kind = (facts.mime or "").split("/")[-1].upper()
+    size = facts.size_bytes or 0
+    amount = f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
+    return f"Reference image: {kind} · {facts.width}×{facts.height} px · {amount}"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from lab.store import Store, default_store_path
 
 # The only folders of the data directory the page may fetch from: media the lab wrote.
 # The journal (every visitor's prompts) and the simulator's render cache stay private.
-MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports", "proxies")
+# images/: kept reference images (named by sha256), shown again when history re-runs an image request.
+MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports", "proxies", "images")
 # Journal backend kind of tasks sent with a visitor's key: only that visitor's key can fetch them.
 VISITOR_BACKEND = "visitor"
 

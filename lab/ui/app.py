@@ -144,7 +144,8 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "css": CSS,
         "ssr_mode": False,
         "allowed_paths": served_media_dirs(settings.data_dir),
-        "max_file_size": "1mb",
+        # A reference image may be up to 20 MB, the image-to-video API's limit.
+        "max_file_size": "20mb",
     }
 
 

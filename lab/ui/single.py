@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import gradio as gr
 
-from lab import params, presentation as pres
+from lab import image_input, params, presentation as pres
 from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator
 from lab.presets import Preset
@@ -55,6 +55,8 @@ class SingleTab:
     python_code: Any
     generate: Any
     stop: Any
+    image_info: Any
+    crop: Any
     fetch: Any
     progress: Any
     video: Any
@@ -85,6 +87,13 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
                     label="Prompt", lines=4, max_lines=12, placeholder="Scene, subject, action, camera, lighting, sound…",
                 )
                 fields["negative_prompt"] = gr.Textbox(label="Negative prompt (metadata.negativePrompt)", lines=1)
+                # Image-to-video: one JPEG/PNG/WebP as the starting frame (sent as multipart).
+                fields["image"] = gr.Image(
+                    label="Reference image (image-to-video)", type="filepath",
+                    sources=["upload", "clipboard"], format="png", height=200, elem_id="reference-image",
+                )
+                image_info = gr.Markdown(elem_id="image-info")
+                crop = gr.Button("Crop & scale", size="sm", visible=False, elem_id="crop-image")
                 with gr.Row():
                     fields["duration"] = gr.Dropdown(
                         choices=pres.choices_with_not_set(params.DURATIONS), value="8", label="duration (s)",
@@ -145,12 +154,13 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
         thumbs = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=220, interactive=False,
                             elem_id="run-thumbs")
     with gr.Row():
-        sent = gr.Code(language="json", label="Request sent", interactive=False)
+        sent = gr.Code(language="json", label="Request sent", interactive=False, elem_id="request-sent")
         answer = gr.JSON(label="Server answered")
     summary = gr.Markdown(elem_id="run-summary")
     return SingleTab(
         form=Form(fields, group), preset=preset, randomize=randomize, new_seed=new_seed, effective=effective,
         gate=gate, wire_code=wire_code, curl_code=curl_code, python_code=python_code, generate=generate, stop=stop,
+        image_info=image_info, crop=crop,
         fetch=fetch, progress=progress, video=video, thumbs=thumbs, sent=sent, answer=answer, summary=summary,
     )
 
@@ -167,8 +177,33 @@ def resolve_form(values: Mapping[str, Any]) -> tuple[dict | None, params.Resolut
     return body, params.resolve(body), None
 
 
+def page_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
+    """The wire as the page shows it: an image part names its file, not a path on the server."""
+    part = params.image_part(wire)
+    if part is None:
+        return dict(wire)
+    return {**wire, params.IMAGE_FIELD: {**part, "path": part.get("filename")}}
+
+
+def wire_text(wire: Mapping[str, Any]) -> str:
+    """JSON for a JSON body; the form's fields, one per line, for a multipart one."""
+    return params.form_preview(wire) if params.is_multipart(wire) else params.wire_json(wire)
+
+
+def image_offer(image: str | None, resolution: params.Resolution | None) -> tuple[str, dict]:
+    """(the image's info line, the crop button's update): offered when the image is not the output size."""
+    if not image:
+        return "", gr.update(visible=False)
+    facts = resolution.image if resolution is not None and resolution.image is not None else image_input.inspect(image)
+    size = resolution.effective.get("size") if resolution is not None else None
+    if not facts.ok or not size or image_input.matches_size(facts, size):
+        return pres.image_summary(facts), gr.update(visible=False)
+    return pres.image_summary(facts), gr.update(visible=True, value=f"Crop & scale to {size}")
+
+
 def refresh_panel(snippet_base: str, tab: SingleTab, data: dict) -> dict:
-    body, resolution, problem = resolve_form(tab.form.values(data))
+    values = tab.form.values(data)
+    body, resolution, problem = resolve_form(values)
     gate = pres.generate_gate(resolution, problem)
     if resolution is None:
         panel = f"**Cannot read the request:** {problem}"
@@ -176,14 +211,32 @@ def refresh_panel(snippet_base: str, tab: SingleTab, data: dict) -> dict:
     else:
         panel = pres.effective_markdown(resolution)
         if resolution.wire is not None:
-            wire = params.wire_json(resolution.wire)
-            curl = params.curl_snippet(resolution.wire, snippet_base)
-            python = params.python_snippet(resolution.wire, snippet_base)
+            shown = page_wire(resolution.wire)
+            wire = wire_text(shown)
+            curl = params.curl_snippet(shown, snippet_base)
+            python = params.python_snippet(shown, snippet_base)
         else:
             wire = params.shown_json(body)
             curl = python = "# The request is invalid; fix the errors to get a snippet."
+    info, crop = image_offer(None if values["raw_mode"] else values["image"], resolution)
     return {tab.effective: panel, tab.gate: gate.reason, tab.wire_code: wire, tab.curl_code: curl,
-            tab.python_code: python, tab.generate: gr.update(interactive=gate.ok)}
+            tab.python_code: python, tab.generate: gr.update(interactive=gate.ok), tab.image_info: info,
+            tab.crop: crop}
+
+
+def crop_image(tab: SingleTab, data: dict) -> dict:
+    """Centre-crop and scale the image to the effective output size; the image input shows the result."""
+    values = tab.form.values(data)
+    _, resolution, problem = resolve_form(values)
+    size = resolution.effective.get("size") if resolution is not None else None
+    if problem or not values["image"] or not size:
+        raise gr.Error(problem or "Choose an image and a valid size first.")
+    try:
+        fitted = image_input.fit(values["image"], size)
+    except LabError as err:
+        raise_for_ui(err)
+    return {tab.form.fields["image"]: fitted,
+            tab.image_info: f"Cropped & scaled to {size}: this is the image that will be sent."}
 
 
 def toggle_raw(form: Form, data: dict) -> dict:
@@ -227,7 +280,7 @@ def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key
     visitor_key = data[key]
     with stops.running((session, STOP_KEY)) as started:
         stage, task_id = "queued", None
-        sent = params.wire_json(resolved.wire)
+        sent = wire_text(page_wire(resolved.wire))
         yield {tab.progress: pres.stage_markdown("queued", 0, median, None, "Submitting…"), tab.video: None,
                tab.thumbs: None, tab.sent: sent, tab.answer: None, tab.summary: "",
                **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
@@ -296,7 +349,8 @@ def generate_event(trigger: Any, services: Orchestrator, stops: StopWaiting, tab
 def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: StopWaiting, presets: Sequence[Preset],
             visitor_key: Any) -> Any:
     """The tab's events; returns the Generate event (the shell refreshes the banner after it)."""
-    panel_outputs = {tab.effective, tab.gate, tab.wire_code, tab.curl_code, tab.python_code, tab.generate}
+    panel_outputs = {tab.effective, tab.gate, tab.wire_code, tab.curl_code, tab.python_code, tab.generate,
+                     tab.image_info, tab.crop}
     refresh = bind(refresh_panel, services.wiring.snippet_base_url, tab)
     for component in tab.form.fields.values():
         component.change(refresh, tab.form.components, panel_outputs, trigger_mode="always_last", **INSTANT)
@@ -305,6 +359,7 @@ def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: Stop
     tab.preset.change(bind(choose_preset, presets, tab.form), tab.preset, {*tab.form.components, tab.form.group},
                       **INSTANT)
     tab.new_seed.click(roll_seed, None, tab.form.fields["seed"], **INSTANT)
+    tab.crop.click(bind(crop_image, tab), tab.form.components, {tab.form.fields["image"], tab.image_info}, **PRIVATE)
     demo.load(refresh, tab.form.components, panel_outputs, show_progress="hidden", **PRIVATE)
     generated = generate_event(tab.generate.click, services, stops, tab, visitor_key)
     tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.progress, queue=False, show_progress="hidden",

@@ -1,0 +1,100 @@
+"""Image-to-video in a real Chromium: upload, the multipart panel and the duration trap, crop & scale, generate."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from image_helpers import picture
+from playwright.sync_api import Page, expect, sync_playwright
+
+RUN_TIMEOUT_MS = 90_000
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def lab_url(simulator, tmp_path_factory):
+    from lab.orchestrator import Orchestrator
+    from lab.settings import load_settings
+    from lab.ui import build_demo
+
+    settings = load_settings(environ={
+        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
+        "LAB_SIM_TIME_SCALE": "0.02",
+        "LAB_SPEND_CAP_SESSION_USD": "none",
+        "LAB_SPEND_CAP_DAY_USD": "none",
+    })
+    services = Orchestrator.create(settings, base_url=simulator.base_url)
+    demo = build_demo(services)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_lab(browser, url: str, width: int, height: int) -> Page:
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.goto(url)
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+    return page
+
+
+def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_url, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = open_lab(browser, lab_url, 1440, 1000)
+    page.get_by_label("Prompt", exact=True).fill("the camera rises slowly over the storyboard frame")
+    image = picture(tmp_path / "storyboard.png", size=(1000, 800))
+    page.locator("#reference-image input[type=file]").set_input_files(str(image))
+
+    panel = page.locator("#effective-panel")
+    expect(panel).to_contain_text("Sent as multipart/form-data, with input_reference", timeout=20_000)
+    # The form's default duration "8" is the trap: ignored with an image, so 4 s.
+    expect(panel).to_contain_text('duration="8" is ignored in an image request', timeout=10_000)
+    expect(panel).to_contain_text("default for an image request")
+    expect(page.locator("#image-info")).to_contain_text("PNG · 1000×800 px")
+    crop = page.locator("#crop-image")
+    expect(crop).to_have_text("Crop & scale to 1280x720", timeout=10_000)
+    expect(page.locator("#effective-panel")).to_contain_text("Crop & scale it to 1280x720")
+    page.get_by_text("Body that will be sent").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "image_warning_1440.png"), full_page=True)
+
+    crop.click()
+    expect(page.locator("#image-info")).to_contain_text("1280×720", timeout=20_000)
+    expect(crop).to_be_hidden(timeout=10_000)
+    expect(panel).not_to_contain_text("Crop & scale it to", timeout=10_000)
+
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#run-progress")).to_contain_text("done", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#run-video video")).to_have_attribute("src", re.compile(r"\.mp4"), timeout=10_000)
+    sent = page.locator("#request-sent")
+    expect(sent).to_contain_text("input_reference=@", timeout=10_000)
+    expect(sent).to_contain_text("seconds=4")
+    expect(sent).not_to_contain_text(str(tmp_path.anchor) + "tmp")  # the file's name, never a server path
+    page.screenshot(path=str(ARTIFACTS / "image_generated_1440.png"), full_page=True)
+    page.context.close()
+
+
+def test_the_image_input_fits_a_phone_screen(browser, lab_url, tmp_path):
+    page = open_lab(browser, lab_url, 390, 844)
+    image = picture(tmp_path / "portrait.jpg", size=(600, 900), fmt="JPEG")
+    page.locator("#reference-image input[type=file]").set_input_files(str(image))
+    expect(page.locator("#image-info")).to_contain_text("JPEG · 600×900 px", timeout=20_000)
+    crop = page.locator("#crop-image")
+    expect(crop).to_be_visible(timeout=10_000)
+    box = crop.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    crop.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "image_phone_390.png"), full_page=False)
+    page.context.close()
