@@ -29,8 +29,8 @@ import logging
 import os
 import random
 import re
-import threading
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
@@ -45,15 +46,24 @@ from lab import multipart, params
 from lab.errors import (
     ApiError,
     AuthError,
+    ConnectError,
+    ConnectTimeout,
     ContentNotReady,
     LabError,
+    LocalProtocolError,
     MediaError,
+    NeverSent,
     RateLimited,
+    ReadError,
+    ReadTimeout,
+    RequestInvalid,
     RequestRejected,
     ServerError,
     SettingsError,
     TaskNotFound,
     Timeout,
+    TransportError,
+    UnsafeTaskId,
 )
 
 log = logging.getLogger(__name__)
@@ -197,6 +207,7 @@ class TaskStatus:
     created_at: int | None
     completed_at: int | None  # may appear before completion: never use it to decide
     raw: dict = field(repr=False, compare=False)
+    gateway_request_id: str | None = field(default=None, compare=False)  # the gateway's X-Oneapi-Request-Id
 
     @property
     def done(self) -> bool:
@@ -216,7 +227,7 @@ def safe_task_id(task_id: Any) -> str:
     if isinstance(task_id, str) and TASK_ID_PATTERN.fullmatch(task_id):
         return task_id
     shown = repr(task_id)[:80]
-    raise ServerError(
+    raise UnsafeTaskId(
         f"Refusing unsafe task id {shown}: only letters, digits, '_' and '-' are allowed",
         code="unsafe_task_id",
     )
@@ -228,7 +239,7 @@ def video_path_for(data_dir: Path, task_id: str) -> Path:
     root = Path(data_dir).resolve()
     path = (root / "runs" / f"{name}.mp4").resolve()
     if not path.is_relative_to(root):
-        raise ServerError(f"Refusing to write outside the data directory: {path}", code="unsafe_task_id")
+        raise UnsafeTaskId(f"Refusing to write outside the data directory: {path}", code="unsafe_task_id")
     return path
 
 
@@ -275,44 +286,64 @@ def parse_error_body(status: int, reason: str, content_type: str, body: bytes) -
     return _truncate(text), None
 
 
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it wraps: requests -> urllib3 MaxRetryError -> its ``reason`` -> causes."""
-    chain: list[BaseException] = []
-    pending: list[Any] = [exc]
-    while pending and len(chain) < 12:
-        item = pending.pop(0)
-        if not isinstance(item, BaseException) or any(item is seen for seen in chain):
-            continue
-        chain.append(item)
-        pending.extend([getattr(item, "reason", None), item.__cause__, item.__context__, *item.args[:1]])
-    return chain
+def encode_wire(wire: Mapping[str, Any]) -> bytes:
+    """The exact bytes a submit POSTs: strict JSON (no NaN), valid UTF-8, or RequestInvalid."""
+    try:
+        return json.dumps(dict(wire), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+        raise RequestInvalid(f"the request body cannot be sent as JSON text: {exc}; nothing was sent") from exc
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """True when the connection was never made (refused, DNS failure, connect timeout): nothing was sent."""
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    return isinstance(exc, requests.ConnectTimeout) or any(
-        isinstance(item, (NewConnectionError, ConnectTimeoutError)) for item in _exception_chain(exc)
-    )
-
-
-_REASON_PATTERNS = (
-    re.compile(r"\[Errno -?\d+\][^'\"()\]]*(?:\([^)]*\))?"),  # [Errno 111] Connection refused
-    re.compile(r"Failed to resolve '[^']*'"),
-    re.compile(r"(?:Connection to \S+ timed out|Read timed out)\. \((?:connect|read) timeout=[^)]*\)"),
-    re.compile(r"RemoteDisconnected\('[^']*'\)|Connection aborted|Connection broken: [A-Za-z]+\([^)]*\)"),
+# What requests raised (and, for a ConnectionError, what urllib3 found underneath) -> the lab's
+# transport error. First match wins; anything unlisted may have reached the server.
+_TRANSPORT_TABLE: tuple[tuple[type[BaseException], type[BaseException] | None, type[TransportError]], ...] = (
+    (requests.ConnectTimeout, None, ConnectTimeout),
+    (requests.ReadTimeout, None, ReadTimeout),
+    (requests.exceptions.InvalidHeader, None, LocalProtocolError),
+    (requests.exceptions.InvalidURL, None, LocalProtocolError),
+    (requests.exceptions.InvalidSchema, None, LocalProtocolError),
+    (requests.exceptions.MissingSchema, None, LocalProtocolError),
+    (requests.exceptions.InvalidJSONError, None, LocalProtocolError),
+    (requests.ConnectionError, urllib3_exceptions.ConnectTimeoutError, ConnectTimeout),
+    (requests.ConnectionError, urllib3_exceptions.NewConnectionError, ConnectError),  # and NameResolutionError
+    (requests.ConnectionError, urllib3_exceptions.ReadTimeoutError, ReadTimeout),
+    (requests.RequestException, None, ReadError),
 )
 
 
-def _transport_reason(exc: BaseException) -> str:
-    """The useful part of a transport error ("[Errno 111] Connection refused"), not urllib3's wrapping."""
-    text = str(exc)
-    for pattern in _REASON_PATTERNS:
-        found = pattern.search(text)
-        if found:
-            return found.group(0).strip()
-    return f"{type(exc).__name__}: {text}"
+def _urllib3_reason(exc: requests.RequestException) -> BaseException | None:
+    """What urllib3 raised under a requests ConnectionError (MaxRetryError's ``reason``, or itself)."""
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
+    return reason if isinstance(reason, BaseException) else None
+
+
+def classify_transport(exc: requests.RequestException) -> tuple[type[TransportError], str]:
+    """The lab's error class for a requests exception, and the readable reason under it."""
+    reason = _urllib3_reason(exc)
+    for raised, underneath, ours in _TRANSPORT_TABLE:
+        if isinstance(exc, raised) and (underneath is None or isinstance(reason, underneath)):
+            break
+    detail = str(reason if reason is not None else exc)
+    # urllib3 prefixes "HTTPConnection(host=..., port=...): "; the reason is what follows.
+    if detail.startswith(("HTTPConnection(", "HTTPSConnection(")) and "): " in detail:
+        detail = detail.split("): ", 1)[1]
+    return ours, detail or type(exc).__name__
+
+
+def may_have_created_task(exc: ApiError) -> bool:
+    """Whether a submit that raised ``exc`` may still have created (and so billed) a task."""
+    if isinstance(exc, TransportError):
+        return exc.may_have_arrived
+    if isinstance(exc, (AuthError, RateLimited, RequestRejected)):
+        return False  # refused before any task existed
+    # A 5xx, or a 2xx whose answer was unusable (no task id, an unsafe one): the server got it.
+    return exc.status is None or exc.status >= 500 or exc.status < 400
+
+
+def _request_id(response: requests.Response) -> str | None:
+    value = response.headers.get("X-Oneapi-Request-Id")
+    return _truncate(value, 128) if value else None
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -337,6 +368,7 @@ class VideosClient:
         api_key: str,
         *,
         session: requests.Session | None = None,
+        post_session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         poll: PollPolicy | None = None,
@@ -358,11 +390,10 @@ class VideosClient:
         self._get_session.mount("https://", HTTPAdapter(max_retries=self.retry.get_retry(), pool_maxsize=pool_size))
         # POSTs get their own session: a different retry rule, and never a stale pooled
         # connection shared with a streaming download.
-        self._post_session = requests.Session()
+        self._post_session = post_session or requests.Session()
         self._post_session.mount("http://", HTTPAdapter(max_retries=self.retry.post_retry(), pool_maxsize=pool_size))
         self._post_session.mount("https://", HTTPAdapter(max_retries=self.retry.post_retry(), pool_maxsize=pool_size))
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"VideosClient(base_url={self.base_url!r}, api_key='***')"
@@ -412,10 +443,12 @@ class VideosClient:
         return f"{self.base_url}{path}"
 
     def _transport_error(self, exc: requests.RequestException, what: str, *, posted: bool, task_id: str | None = None) -> ApiError:
-        """A requests exception as ServerError, saying whether a POST may have been received."""
-        detail = self.redact(_transport_reason(exc))
-        detail = _truncate(re.sub(r"object at 0x[0-9a-f]+", "object", detail), 240)
-        if _never_connected(exc):
+        """A requests exception as the lab's TransportError, saying whether a POST may have been received."""
+        cls, detail = classify_transport(exc)
+        detail = _truncate(self.redact(detail), 240)
+        if issubclass(cls, LocalProtocolError):
+            message = f"{what}: the request could not be sent ({detail}); nothing reached the server"
+        elif issubclass(cls, NeverSent):
             message = f"{what}: could not connect to {self.base_url} ({detail})"
         elif posted:
             message = (
@@ -424,7 +457,7 @@ class VideosClient:
             )
         else:
             message = f"{what}: network error after retries ({detail})"
-        return self._error(ServerError, message, task_id=task_id)
+        return self._error(cls, message, task_id=task_id)
 
     def _raise_for_answer(self, response: requests.Response, *, verb: str, task_id: str | None = None) -> None:
         """Raise the typed error for a non-2xx answer (the body is read here, capped)."""
@@ -441,7 +474,7 @@ class VideosClient:
             pass
         message, code = parse_error_body(status, response.reason or "", response.headers.get("Content-Type", ""), body)
         message = self.redact(message)
-        kw = {"status": status, "code": code, "task_id": task_id}
+        kw = {"status": status, "code": code, "task_id": task_id, "gateway_request_id": _request_id(response)}
         if status in (401, 403):
             raise AuthError(f"{verb}: the API key was refused (HTTP {status}): {message}", **kw)
         if status == 429:
@@ -449,6 +482,10 @@ class VideosClient:
         if status == 404 or code == "task_not_exist" or "task_not_exist" in message:
             raise TaskNotFound(f"{verb}: the server does not know this task (HTTP {status}): {message}", **kw)
         if status >= 500:
+            if verb == "submit":
+                raise ServerError(
+                    f"submit: server error (HTTP {status}): {message}. The server may have created the task; "
+                    "it was not re-sent, to avoid a second billed task. Check the history.", **kw)
             raise ServerError(f"{verb}: server error (HTTP {status}): {message}", **kw)
         if verb == "submit":
             raise RequestRejected(f"submit: the server refused the request (HTTP {status}): {message}", **kw)
@@ -456,19 +493,23 @@ class VideosClient:
 
     # ------------------------------------------------------------ verbs
 
-    def submit(self, wire: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> TaskStatus:
-        """POST /videos once (re-sent only if the connection was never made).
+    def submit(self, wire: Mapping[str, Any] | bytes, *, headers: Mapping[str, str] | None = None) -> TaskStatus:
+        """POST /videos once (re-sent only if the connection was never made, or on a 429).
 
-        A wire body with an image (``params.is_multipart``) goes as multipart/form-data, its
-        file streamed from disk under the same never-re-send rule; any other as JSON.
+        ``wire`` is the body, or its exact JSON bytes from ``encode_wire`` (what the journal
+        holds). A wire body with an image (``params.is_multipart``) goes as multipart/form-data,
+        its file streamed from disk under the same never-re-send rule; any other as JSON. A body
+        that cannot be sent raises RequestInvalid before anything is sent.
         """
         send_headers = {**self._headers, **(headers or {})}
         with ExitStack() as stack:
-            payload: dict[str, Any] = {"json": dict(wire)}
-            if params.is_multipart(wire):
+            if not isinstance(wire, bytes) and params.is_multipart(wire):
                 form = stack.enter_context(multipart.from_wire(wire))  # RequestInvalid: nothing sent
-                payload = {"data": form}
+                payload: dict[str, Any] = {"data": form}
                 send_headers["Content-Type"] = form.content_type
+            else:
+                payload = {"data": wire if isinstance(wire, bytes) else encode_wire(wire)}
+                send_headers["Content-Type"] = "application/json"
             try:
                 response = self._post_session.post(
                     self._url("/videos"),
@@ -503,12 +544,15 @@ class VideosClient:
             data = response.json()
         except ValueError:
             snippet = _truncate(_strip_html(response.text), 120)
-            raise self._error(ServerError, f"{verb}: the answer is not JSON: {snippet!r}", status=response.status_code, task_id=task_id) from None
+            raise self._error(ServerError, f"{verb}: the answer is not JSON: {snippet!r}", status=response.status_code,
+                              task_id=task_id, gateway_request_id=_request_id(response)) from None
         if not isinstance(data, Mapping):
-            raise self._error(ServerError, f"{verb}: the answer is not a JSON object", status=response.status_code, task_id=task_id)
+            raise self._error(ServerError, f"{verb}: the answer is not a JSON object", status=response.status_code,
+                              task_id=task_id, gateway_request_id=_request_id(response))
         raw_id = data.get("task_id") or data.get("id")
         if raw_id is None:
-            raise self._error(ServerError, f"{verb}: the answer has no task_id: {_truncate(json.dumps(data), 200)}", task_id=task_id)
+            raise self._error(ServerError, f"{verb}: the answer has no task_id: {_truncate(json.dumps(data), 200)}",
+                              task_id=task_id, gateway_request_id=_request_id(response))
         found = safe_task_id(raw_id)
         if task_id is not None and found != task_id:
             raise self._error(ServerError, f"{verb}: asked for task {task_id}, the server answered about {found}", task_id=task_id)
@@ -521,6 +565,7 @@ class VideosClient:
             created_at=data.get("created_at"),
             completed_at=data.get("completed_at"),
             raw=dict(data),
+            gateway_request_id=_request_id(response),
         )
 
     def wait(
@@ -596,7 +641,8 @@ class VideosClient:
         task_id = safe_task_id(task_id)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
+        # A name of this call's own: two processes fetching one task never share a .part file.
+        part = dest.with_name(f"{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
         window_end = time.monotonic() + self.retry.content_window_s
         not_ready = 0
         cut_off = 0

@@ -56,10 +56,15 @@ class ApiError(LabError):
         status: int | None = None,
         code: str | None = None,
         task_id: str | None = None,
+        gateway_request_id: str | None = None,
     ) -> None:
         super().__init__(message, task_id=task_id)
         self.status = status
         self.code = code
+        # The gateway's X-Oneapi-Request-Id: what its support asks for about this call.
+        self.gateway_request_id = gateway_request_id
+        # The lab's own id of the submit this error ended (its intent in the journal), if any.
+        self.lab_request_id: str | None = None
 
 
 class AuthError(ApiError):
@@ -82,8 +87,41 @@ class ServerError(ApiError):
     """5xx, a dropped connection or an unreadable answer, after retries."""
 
 
-class TaskFailed(ApiError):
-    """The task ended with status "failed" (not billed)."""
+class UnsafeTaskId(ServerError):
+    """A task id that is not safe in a URL or a file name (only [A-Za-z0-9_-] are)."""
+
+
+class TransportError(ServerError):
+    """The HTTP exchange itself failed (no usable answer). ``may_have_arrived`` says whether
+    the server may have received the request: for a POST, whether a task may exist."""
+
+    may_have_arrived = True
+
+
+class NeverSent(TransportError):
+    """Nothing reached the server: safe to send again."""
+
+    may_have_arrived = False
+
+
+class ConnectError(NeverSent):
+    """The connection was never made (refused, DNS failure, TLS handshake)."""
+
+
+class ConnectTimeout(ConnectError):
+    """Connecting took longer than the connect timeout."""
+
+
+class LocalProtocolError(NeverSent):
+    """The request could not be built (a header or URL that HTTP cannot carry); nothing was sent."""
+
+
+class ReadError(TransportError):
+    """The connection broke after the request was sent: the server may have acted on it."""
+
+
+class ReadTimeout(ReadError):
+    """No answer within the read timeout after the request was sent."""
 
 
 class TaskNotFound(ApiError):

@@ -21,16 +21,17 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence
 from urllib.parse import urlparse
 
 from lab import image_input, params, sweeps
-from lab.client import TaskStatus, VideosClient, safe_task_id, video_path_for
-from lab.errors import LabError, RequestInvalid, TaskNotFound
+from lab.client import TaskStatus, VideosClient, encode_wire, may_have_created_task, safe_task_id, video_path_for
+from lab.errors import ApiError, LabError, NeverSent, RequestInvalid, TaskNotFound
+from lab.leases import DEFAULT_LEASE_S, LeaseKeeper, new_owner_id
 from lab.slots import TaskSlots
-from lab.store import Store, TaskRecord
+from lab.store import INTENT_OPEN_STATES, IntentRecord, Store, TaskRecord
 from lab.sweeps import SweepItem, SweepPlan
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,12 @@ class RunResult:
     error: str | None = None
     label: str | None = None
     index: int = 0
+    request_id: str | None = None  # the lab's id of the submit (its intent in the journal)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "task_id": self.task_id,
+            "request_id": self.request_id,
             "status": self.status,
             "label": self.label,
             "video": str(self.video_path) if self.video_path else None,
@@ -104,6 +107,30 @@ def guess_backend(base_url: str) -> str:
     return "simulator" if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.") else "live"
 
 
+@dataclass
+class _Cell:
+    """What the steps of one task share: its place in the run, its listener, its money, its ids."""
+
+    index: int
+    label: str | None
+    sweep_id: str | None
+    session: str
+    reservation: Any
+    on_event: Callable[[Event], None] | None
+    started: float = field(default_factory=time.monotonic)
+    request_id: str | None = None  # the intent, once journalled
+    task_id: str | None = None  # once the server named the task
+
+    def emit(self, kind: str, status: str | None, message: str, record: TaskRecord | None = None) -> None:
+        if self.on_event is None:
+            return
+        event = Event(kind, self.index, self.task_id, status, message, round(time.monotonic() - self.started, 3), record)
+        try:
+            self.on_event(event)
+        except Exception:  # a UI callback must never abandon a paid task
+            log.exception("on_event callback failed for %s event of %s", kind, self.task_id)
+
+
 class Runner:
     """Runs tasks through ``client``, journalling into ``store``, files under ``data_dir``."""
 
@@ -122,6 +149,7 @@ class Runner:
         backend: str | None = None,
         session: str = "default",
         slots: TaskSlots | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.client = client
         self.store = store
@@ -135,16 +163,11 @@ class Runner:
         self.backend = backend or guess_backend(client.base_url)
         self.session = session
         self.slots = slots
+        self.owner = new_owner_id()
+        self.lease_s = float(lease_s)
+        self.leases = LeaseKeeper(store, self.owner, self.lease_s)
 
     # ------------------------------------------------------------ helpers
-
-    def _emit(self, on_event, kind, index, task_id, status, message, started, record=None) -> None:
-        if on_event is None:
-            return
-        try:
-            on_event(Event(kind, index, task_id, status, message, round(time.monotonic() - started, 3), record))
-        except Exception:  # a UI callback must never abandon a paid task
-            log.exception("on_event callback failed for %s event of %s", kind, task_id)
 
     def _deadline(self, resolution: str | None) -> float:
         if self.deadlines_s and resolution in self.deadlines_s:
@@ -155,6 +178,7 @@ class Runner:
         resolution = params.resolve(body)
         if not resolution.ok:
             raise RequestInvalid(resolution.error_text(), errors=[e.to_dict() for e in resolution.errors])
+        encode_wire(resolution.wire)  # text that cannot go on the wire is refused here, before any journal or HTTP
         return resolution
 
     def _with_kept_image(self, body: Mapping[str, Any], resolution: params.Resolution):
@@ -168,9 +192,12 @@ class Runner:
         kept = image_input.with_kept_image(body, self.data_dir)
         return (body, resolution) if kept is body else (kept, self._resolve(kept))
 
-    def _result(self, record: TaskRecord | None, *, ok: bool, error: str | None = None, label=None, index=0) -> RunResult:
+    def _result(self, cell: _Cell, record: TaskRecord | None, *, ok: bool, error: str | None = None) -> RunResult:
         if record is None:
-            return RunResult(ok=False, task_id=None, status="not_submitted", record=None, error=error, label=label, index=index)
+            intent = self.store.intent(cell.request_id) if cell.request_id else None
+            status = "outcome_unknown" if intent is not None and intent.state in INTENT_OPEN_STATES else "not_submitted"
+            return RunResult(ok=False, task_id=None, status=status, record=None, error=error, label=cell.label,
+                             index=cell.index, request_id=cell.request_id)
         return RunResult(
             ok=ok,
             task_id=record.task_id,
@@ -181,9 +208,22 @@ class Runner:
             preview_path=Path(record.preview_path) if record.preview_path else None,
             cost_usd=record.cost_usd or 0.0,
             error=error if error is not None else (record.error if not ok else None),
-            label=label if label is not None else record.variant_label,
-            index=index,
+            label=cell.label if cell.label is not None else record.variant_label,
+            index=cell.index,
+            request_id=record.request_id,
         )
+
+    def _fail(self, cell: _Cell, record: TaskRecord | None, message: str, *, done: str | None = None) -> RunResult:
+        """The one way a task's run ends badly: a "failed" then a "done" event, and its result."""
+        status = record.status if record is not None else "not_submitted"
+        if done is None:
+            if record is None or status == "failed":
+                done = message if record is None else "failed (not billed)"
+            else:
+                done = "unfinished: run resume later"
+        cell.emit("failed", status, message, record)
+        cell.emit("done", status, done, record)
+        return self._result(cell, record, ok=False, error=message)
 
     # ------------------------------------------------------------ one task
 
@@ -197,59 +237,80 @@ class Runner:
         index: int = 0,
         session: str | None = None,
     ) -> RunResult:
-        """Generate one video. Raises only before a task exists (RequestInvalid, BudgetExceeded, submit errors)."""
+        """Generate one video. Raises only before a task exists (RequestInvalid, BudgetExceeded, submit errors).
+
+        A submit error that may have created a task carries ``lab_request_id``: its intent in
+        the journal (``store.intent``), shown by ``resume`` as an unknown outcome.
+        """
         resolution = self._resolve(body)
-        reservation = self.budget.reserve(resolution.price_usd or 0.0, session or self.session) if self.budget else None
+        session = session or self.session
+        reservation = self.budget.reserve(resolution.price_usd or 0.0, session) if self.budget else None
+        cell = _Cell(index=index, label=label, sweep_id=sweep_id, session=session, reservation=reservation, on_event=on_event)
         try:
-            return self._submit_and_finish(body, resolution, reservation, on_event, sweep_id, label, index,
-                                           session=session or self.session)
+            return self._run_cell(cell, body, resolution)
         finally:
             if reservation is not None:
                 reservation.release()
 
-    def _submit_and_finish(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None,
-                           session: str | None = None) -> RunResult:
-        session = session or self.session
+    def _run_cell(self, cell: _Cell, body: Mapping[str, Any], resolution: params.Resolution) -> RunResult:
         if self.slots is None:
-            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers,
-                                               session)
-        with self.slots.hold(session):
-            return self._submit_and_finish_now(body, resolution, reservation, on_event, sweep_id, label, index, headers,
-                                               session)
+            return self._finish(cell, self._submit(cell, body, resolution))
+        with self.slots.hold(cell.session):
+            return self._finish(cell, self._submit(cell, body, resolution))
 
-    def _submit_and_finish_now(self, body, resolution, reservation, on_event, sweep_id, label, index, headers=None,
-                               session: str | None = None) -> RunResult:
-        started = time.monotonic()
+    def _submit(self, cell: _Cell, body: Mapping[str, Any], resolution: params.Resolution) -> TaskRecord:
+        """Journal the intent, POST once, journal the task: a kill at any point leaves a trace."""
         body, resolution = self._with_kept_image(body, resolution)
-        submitted = self.client.submit(resolution.wire, headers=headers)
-        # The task exists (and may be billed): journal it before anything else can fail.
-        record = self.store.record_submitted(
-            submitted.task_id,
-            resolution,
-            body,
-            sweep_id,
-            variant_label=label,
-            status=submitted.status if submitted.status in ("queued", "in_progress") else "queued",
-            base_url_kind=self.backend,
-            session=session or self.session,
-        )
-        if reservation is not None:
+        wire = encode_wire(resolution.wire)
+        cell.started = time.monotonic()
+        cell.request_id = f"req_{uuid.uuid4().hex}"
+        with self.leases.hold():
+            self.store.record_intent(
+                cell.request_id, wire.decode("utf-8"), body, backend=self.backend,
+                prompt=resolution.effective.get("prompt"), sweep_id=cell.sweep_id, variant_label=cell.label,
+                lease_owner=self.owner, lease_s=self.lease_s,
+            )
+            try:
+                # JSON goes as the exact journalled bytes; a multipart body is built from the wire (file streamed).
+                submitted = self.client.submit(resolution.wire if params.is_multipart(resolution.wire) else wire)
+            except ApiError as exc:
+                if may_have_created_task(exc):
+                    state = "unknown"
+                else:
+                    state = "not_sent" if isinstance(exc, NeverSent) else "refused"
+                self.store.close_intent(cell.request_id, state, error=self.client.redact(str(exc)),
+                                        gateway_request_id=exc.gateway_request_id)
+                exc.lab_request_id = cell.request_id
+                raise
+            # The task exists (and may be billed): journal it before anything else can fail.
+            record = self.store.record_submitted(
+                submitted.task_id,
+                resolution,
+                body,
+                cell.sweep_id,
+                variant_label=cell.label,
+                status=submitted.status if submitted.status in ("queued", "in_progress") else "queued",
+                base_url_kind=self.backend,
+                session=cell.session,
+                request_id=cell.request_id,
+                gateway_request_id=submitted.gateway_request_id,
+            )
+        if cell.reservation is not None:
             # The journalled task now holds its own price until its outcome is known (lab.budget).
-            reservation.attach(record.task_id, resolution.price_usd)
-        self._emit(on_event, "submitted", index, record.task_id, record.status, f"submitted {record.task_id}", started, record)
-        return self._finish(record, on_event=on_event, reservation=reservation, index=index, started=started, label=label)
+            cell.reservation.attach(record.task_id, resolution.price_usd)
+        cell.task_id = record.task_id
+        cell.emit("submitted", record.status, f"submitted {record.task_id}", record)
+        return record
 
-    def _finish(self, record: TaskRecord, *, on_event, reservation, index: int, started: float, label=None) -> RunResult:
+    def _finish(self, cell: _Cell, record: TaskRecord) -> RunResult:
         """Poll (unless known completed), download, thumbnail; every outcome lands in the journal."""
-        task_id = record.task_id
+        task_id = cell.task_id = record.task_id
         try:
             if record.status != "completed":
-                record = self._poll(record, on_event=on_event, reservation=reservation, index=index, started=started)
+                record = self._poll(cell, record)
                 if record.status == "failed":
-                    self._emit(on_event, "failed", index, task_id, "failed", record.error or "failed", started, record)
-                    self._emit(on_event, "done", index, task_id, "failed", "failed (not billed)", started, record)
-                    return self._result(record, ok=False, label=label, index=index)
-            record = self._download(record, on_event=on_event, index=index, started=started)
+                    return self._fail(cell, record, record.error or "failed")
+            record = self._download(cell, record)
         except TaskNotFound as exc:
             message = self.client.redact(str(exc))
             if self.backend != "simulator":
@@ -257,27 +318,19 @@ class Runner:
                 # resume with a different key must not close (and so lose) a task that may be
                 # paid for: it stays unfinished for a resume with the key that submitted it.
                 message += "; if it was submitted with another API key, resume with that key"
-                record = self.store.update(task_id, error=message)
-                self._emit(on_event, "failed", index, task_id, record.status, message, started, record)
-                self._emit(on_event, "done", index, task_id, record.status, "unfinished: run resume later", started, record)
-                return self._result(record, ok=False, error=message, label=label, index=index)
+                return self._fail(cell, self.store.update(task_id, error=message), message)
             # A simulator that has since stopped forgets its tasks: nothing left to fetch, so
             # the task is closed as failed.
             record = self.store.update(task_id, status="failed", error=message)
-            self._emit(on_event, "failed", index, task_id, "failed", message, started, record)
-            self._emit(on_event, "done", index, task_id, "failed", message, started, record)
-            return self._result(record, ok=False, error=message, label=label, index=index)
+            return self._fail(cell, record, message, done=message)
         except LabError as exc:
             message = self.client.redact(str(exc))
-            record = self.store.update(task_id, error=message)
-            self._emit(on_event, "failed", index, task_id, record.status, message, started, record)
-            self._emit(on_event, "done", index, task_id, record.status, "unfinished: run resume later", started, record)
-            return self._result(record, ok=False, error=message, label=label, index=index)
-        record = self._thumbnails(record, on_event=on_event, index=index, started=started)
-        self._emit(on_event, "done", index, task_id, record.status, f"saved {record.video_path}", started, record)
-        return self._result(record, ok=True, label=label, index=index)
+            return self._fail(cell, self.store.update(task_id, error=message), message)
+        record = self._thumbnails(cell, record)
+        cell.emit("done", record.status, f"saved {record.video_path}", record)
+        return self._result(cell, record, ok=True)
 
-    def _poll(self, record: TaskRecord, *, on_event, reservation, index: int, started: float) -> TaskRecord:
+    def _poll(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
         task_id = record.task_id
         last = {"status": record.status}
 
@@ -285,7 +338,7 @@ class Runner:
             if status.status != last["status"] and status.status not in ("completed", "failed"):
                 last["status"] = status.status
                 updated = self.store.update(task_id, status=status.status)
-                self._emit(on_event, "status", index, task_id, status.status, status.status, started, updated)
+                cell.emit("status", status.status, status.status, updated)
 
         expected = None
         if record.model and record.resolution and record.duration:
@@ -302,19 +355,18 @@ class Runner:
         now = time.time()
         if final.status == "failed":
             reason = final.error_message or "the server reported the task failed (no detail given)"
-            record = self.store.update(task_id, status="failed", error=self.client.redact(reason), completed_at=now)
-            return record
+            return self.store.update(task_id, status="failed", error=self.client.redact(reason), completed_at=now)
         price = params.price_usd(record.model or "") or 0.0
         record = self.store.update(task_id, status="completed", cost_usd=price, completed_at=now, error=None)
-        if reservation is not None:
-            reservation.charge(price)
-        self._emit(on_event, "status", index, task_id, "completed", "completed", started, record)
+        if cell.reservation is not None:
+            cell.reservation.charge(price)
+        cell.emit("status", "completed", "completed", record)
         return record
 
-    def _download(self, record: TaskRecord, *, on_event, index: int, started: float) -> TaskRecord:
+    def _download(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
         task_id = record.task_id
         dest = video_path_for(self.data_dir, task_id)
-        self._emit(on_event, "downloading", index, task_id, record.status, f"downloading to {dest.name}", started, record)
+        cell.emit("downloading", record.status, f"downloading to {dest.name}", record)
         self.client.download(
             task_id,
             dest,
@@ -331,10 +383,10 @@ class Runner:
             elapsed_s=round(now - (record.submitted_at or now), 3),
             error=None,
         )
-        self._emit(on_event, "saved", index, task_id, "saved", str(dest), started, record)
+        cell.emit("saved", "saved", str(dest), record)
         return record
 
-    def _thumbnails(self, record: TaskRecord, *, on_event, index: int, started: float) -> TaskRecord:
+    def _thumbnails(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
         """Thumbnails and a preview; a failure here is noted, the saved video stays good."""
         if self.thumbs <= 0 or not record.video_path:
             return record
@@ -354,10 +406,10 @@ class Runner:
             if self.preview:
                 preview = str(frames.animated_preview(record.video_path, self.data_dir / "previews" / f"{task_id}.webp"))
             record = self.store.update(task_id, thumbs=paths, preview_path=preview)
-            self._emit(on_event, "thumbnails", index, task_id, record.status, f"{len(paths)} thumbnails", started, record)
+            cell.emit("thumbnails", record.status, f"{len(paths)} thumbnails", record)
         except (LabError, OSError, ValueError) as exc:
             log.warning("thumbnails of %s failed: %s", task_id, exc)
-            self._emit(on_event, "thumbnails", index, task_id, record.status, f"no thumbnails: {exc}", started, record)
+            cell.emit("thumbnails", record.status, f"no thumbnails: {exc}", record)
         return record
 
     # ------------------------------------------------------------ sweeps
@@ -402,17 +454,16 @@ class Runner:
 
         def run(number: int) -> RunResult:
             body, label = pairs[number]
-            label = label or self._default_label(resolutions[number], number)
+            cell = _Cell(index=number, label=label or self._default_label(resolutions[number], number),
+                         sweep_id=sweep_id, session=session or self.session, reservation=reservation, on_event=on_event)
             try:
-                return self._submit_and_finish(body, resolutions[number], reservation, on_event, sweep_id, label, number,
-                                               session=session or self.session)
+                return self._run_cell(cell, body, resolutions[number])
             except Exception as exc:  # a cell that could not run is data too; the sweep carries on
                 if not isinstance(exc, LabError):
                     log.exception("sweep item %d failed unexpectedly", number)
                 message = self.client.redact(str(exc))
-                self._emit(on_event, "failed", number, None, "not_submitted", message, started)
-                self._emit(on_event, "done", number, None, "not_submitted", message, started)
-                return self._result(None, ok=False, error=message, label=label, index=number)
+                record = self.store.get(cell.task_id) if cell.task_id else None
+                return self._fail(cell, record, message)
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pairs))), thread_name_prefix="sweep") as pool:
@@ -485,18 +536,25 @@ class Runner:
 
         def finish(number: int) -> RunResult:
             record = pending[number]
-            started = time.monotonic()
             try:
                 safe_task_id(record.task_id)
             except LabError as exc:
                 message = str(exc)
-                self.store.update(record.task_id, status="failed", error=message)
-                return self._result(self.store.get(record.task_id), ok=False, error=message, index=number)
-            self._emit(on_event, "submitted", number, record.task_id, record.status, f"resuming {record.task_id}", started, record)
-            return self._finish(record, on_event=on_event, reservation=None, index=number, started=started, label=record.variant_label)
+                record = self.store.update(record.task_id, status="failed", error=message)
+                return self._result(_Cell(number, record.variant_label, record.sweep_id, self.session, None, None),
+                                    record, ok=False, error=message)
+            cell = _Cell(index=number, label=record.variant_label, sweep_id=record.sweep_id, session=self.session,
+                         reservation=None, on_event=on_event, task_id=record.task_id)
+            cell.emit("submitted", record.status, f"resuming {record.task_id}", record)
+            return self._finish(cell, record)
 
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending))), thread_name_prefix="resume") as pool:
             return list(pool.map(finish, range(len(pending))))
+
+    def unknown_outcomes(self) -> list[IntentRecord]:
+        """Submits that were sent but never named a task, and no live process is still sending:
+        each may have created (and billed) a task. Never re-sent; a person checks the account."""
+        return self.store.unresolved_intents(include_in_flight=False)
 
 
 def _time_from_thumb_name(path: Path) -> float:

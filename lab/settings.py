@@ -48,6 +48,7 @@ class Settings:
     history_scope: str = "all"
     # The Space enables Hugging Face sign-in (README ``hf_oauth: true``): the signed-in user is the identity.
     hf_oauth: bool = False
+    lease_s: float = 30.0
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -154,6 +155,13 @@ def _parse_port(value: Any) -> int | None:
     return port
 
 
+def _parse_seconds(value: Any) -> float:
+    number = float(str(value).strip())
+    if not 0 < number <= 3600:  # also refuses nan
+        raise ValueError("must be more than 0 and at most 3600 seconds")
+    return number
+
+
 def _parse_mb(value: Any) -> int:
     number = float(str(value).strip())
     if number <= 0:
@@ -176,6 +184,8 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("download_max_mb", "LAB_DOWNLOAD_MAX_MB", _parse_mb, 1024),
     # None: "session" on a Hugging Face Space (SPACE_ID is set), "all" elsewhere.
     _Spec("history_scope", "LAB_HISTORY_SCOPE", _parse_history_scope, None),
+    # How long a task stays claimed by a process that stopped renewing (killed): then another takes over.
+    _Spec("lease_s", "LAB_LEASE_S", _parse_seconds, 30.0),
     _Spec("server_name", "GRADIO_SERVER_NAME", _parse_text, "127.0.0.1"),
     _Spec("server_port", "GRADIO_SERVER_PORT", _parse_port, None),
 )
@@ -263,6 +273,7 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         history_scope=values["history_scope"] or ("session" if env.get("SPACE_ID") else "all"),
         # Spaces set OAUTH_CLIENT_ID only when the README front matter says hf_oauth: true.
         hf_oauth=bool((env.get("OAUTH_CLIENT_ID") or "").strip()),
+        lease_s=values["lease_s"],
         sources=sources,
     )
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from lab import params
 from lab.errors import StoreError
 
 # Journal statuses. "queued"/"in_progress"/"unknown" mirror the server; "completed" means
@@ -131,9 +132,39 @@ def _m005_reference_images(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN image_sha256 TEXT")
 
 
+def _m006_intents(db: sqlite3.Connection) -> None:
+    # Write-ahead: a row per submit, written before the POST, so a request whose answer never
+    # arrived (a kill, a dropped connection) is still known. ``body`` is the exact wire text.
+    db.execute(
+        """
+        CREATE TABLE intents (
+            request_id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            state TEXT NOT NULL,
+            backend TEXT,
+            body TEXT NOT NULL,
+            request TEXT,
+            prompt TEXT,
+            sweep_id TEXT,
+            variant_label TEXT,
+            task_id TEXT,
+            gateway_request_id TEXT,
+            error TEXT,
+            lease_owner TEXT,
+            lease_expires REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX intents_state ON intents (state)")
+    db.execute("ALTER TABLE tasks ADD COLUMN request_id TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN gateway_request_id TEXT")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
+    _m006_intents,
 ]
 
 
@@ -194,17 +225,65 @@ class TaskRecord:
     completed_at: float | None = None
     saved_at: float | None = None
     elapsed_s: float | None = None
-    base_url_kind: str | None = None  # "simulator" or "live"
+    base_url_kind: str | None = None  # "simulator", "live" or "visitor"
     session: str | None = None  # the visitor (browser session or signed-in user) who ran it
     image_path: str | None = None  # image-to-video: the kept copy of the reference image
     image_sha256: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
+    request_id: str | None = None  # the intent this task came from (client-side id)
+    gateway_request_id: str | None = None  # the gateway's X-Oneapi-Request-Id for the submit
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# Intent states. "sending": journalled, POST under way (or the process died during it);
+# "created": the answer named a task (task_id set); "not_sent": nothing reached the server;
+# "refused": the server answered an error, no task exists; "unknown": the request may have
+# reached the server but no answer named a task: it may have been created and billed.
+INTENT_OPEN_STATES = ("sending", "unknown")
+UNKNOWN_OUTCOME = (
+    "sent, outcome unknown: may have been created and billed. Check the task list of the account "
+    "that sent it; the lab never re-sends it by itself"
+)
+
+
+@dataclass(frozen=True)
+class IntentRecord:
+    """One submit, journalled before its POST. ``body`` is the exact JSON text sent."""
+
+    request_id: str
+    created_at: float
+    updated_at: float
+    state: str
+    backend: str | None
+    body: str
+    request: dict
+    prompt: str | None
+    sweep_id: str | None
+    variant_label: str | None
+    task_id: str | None
+    gateway_request_id: str | None
+    error: str | None
+    lease_owner: str | None
+    lease_expires: float | None
+
+    def in_flight(self, now: float | None = None) -> bool:
+        """Still being sent by a live process (its lease is held), so not yet an unknown outcome."""
+        return self.state == "sending" and (self.lease_expires or 0.0) > (time.time() if now is None else now)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["outcome"] = "in_flight" if self.in_flight() else (UNKNOWN_OUTCOME if self.state in INTENT_OPEN_STATES else self.state)
+        return data
+
+
+_INTENT_COLUMNS = tuple(f.name for f in fields(IntentRecord))
+
+
+def _intent_from_row(row: sqlite3.Row) -> IntentRecord:
+    values = {name: row[name] for name in _INTENT_COLUMNS}
+    values["request"] = json.loads(values["request"]) if values["request"] else {}
+    return IntentRecord(**values)
 
 
 @dataclass(frozen=True)
@@ -243,7 +322,7 @@ UPDATABLE = frozenset(COLUMNS) - {"task_id", "created_at"}
 
 def _to_row(name: str, value: Any) -> Any:
     if name in _JSON_FIELDS:
-        return json.dumps(value if value is not None else ([] if name == "thumbs" else {}), ensure_ascii=False)
+        return json.dumps(value if value is not None else ([] if name == "thumbs" else {}))
     if isinstance(value, Path):
         return str(value)
     return value
@@ -334,10 +413,70 @@ class Store:
 
     # ------------------------------------------------------------ writes
 
+    def record_intent(
+        self,
+        request_id: str,
+        body: str,
+        request: Mapping[str, Any],
+        *,
+        backend: str | None,
+        prompt: str | None = None,
+        sweep_id: str | None = None,
+        variant_label: str | None = None,
+        lease_owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> IntentRecord:
+        """Journal a submit before its POST: ``body`` is the exact JSON text that will be sent."""
+        now = time.time()
+        self._execute(
+            "INSERT INTO intents (request_id, created_at, updated_at, state, backend, body, request, prompt, sweep_id, "
+            "variant_label, lease_owner, lease_expires) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (request_id, now, now, backend, body, json.dumps(dict(request)), prompt, sweep_id,
+             variant_label, lease_owner, now + lease_s if lease_owner else None),
+        )
+        intent = self.intent(request_id)
+        assert intent is not None
+        return intent
+
+    def close_intent(self, request_id: str, state: str, *, error: str | None = None,
+                     gateway_request_id: str | None = None) -> None:
+        """A submit that named no task ended: "not_sent", "refused" or "unknown" (may exist)."""
+        if state not in ("not_sent", "refused", "unknown"):
+            raise ValueError(f"not a closing intent state: {state}")
+        self._execute(
+            "UPDATE intents SET state = ?, error = ?, gateway_request_id = COALESCE(?, gateway_request_id), "
+            "updated_at = ?, lease_owner = NULL, lease_expires = NULL WHERE request_id = ? AND task_id IS NULL",
+            (state, error, gateway_request_id, time.time(), request_id),
+        )
+
+    def intent(self, request_id: str) -> IntentRecord | None:
+        rows = self._execute("SELECT * FROM intents WHERE request_id = ?", (request_id,))
+        return _intent_from_row(rows[0]) if rows else None
+
+    def unresolved_intents(self, *, include_in_flight: bool = True) -> list[IntentRecord]:
+        """Submits with no task id whose outcome is not known to be "nothing created", oldest first.
+
+        Those not ``in_flight()`` were sent and may have created (and billed) a task.
+        """
+        marks = ", ".join("?" for _ in INTENT_OPEN_STATES)
+        rows = self._execute(
+            f"SELECT * FROM intents WHERE task_id IS NULL AND state IN ({marks}) ORDER BY created_at, rowid",
+            INTENT_OPEN_STATES,
+        )
+        intents = [_intent_from_row(row) for row in rows]
+        return intents if include_in_flight else [i for i in intents if not i.in_flight()]
+
+    def renew_leases(self, owner: str, lease_s: float) -> None:
+        """Extend every lease ``owner`` holds by ``lease_s`` seconds from now."""
+        self._execute(
+            "UPDATE intents SET lease_expires = ? WHERE lease_owner = ? AND state = 'sending'",
+            (time.time() + lease_s, owner),
+        )
+
     def record_submitted(
         self,
         task_id: str,
-        resolution: Any,
+        resolution: params.Resolution,
         request: Mapping[str, Any],
         sweep_id: str | None = None,
         *,
@@ -346,11 +485,13 @@ class Store:
         base_url_kind: str | None = None,
         submitted_at: float | None = None,
         session: str | None = None,
+        request_id: str | None = None,
+        gateway_request_id: str | None = None,
     ) -> TaskRecord:
-        """Journal a task the moment its id is known. ``resolution`` is a params.Resolution."""
+        """Journal a task the moment its id is known; with ``request_id``, its intent gets the id too, atomically."""
         now = time.time()
-        effective = dict(getattr(resolution, "effective", {}) or {})
-        image = getattr(resolution, "image", None)
+        effective = dict(resolution.effective or {})
+        image = resolution.image
         record = TaskRecord(
             task_id=task_id,
             created_at=now,
@@ -360,7 +501,7 @@ class Store:
             prompt=effective.get("prompt"),
             request=json.loads(json.dumps(dict(request))),
             effective=effective,
-            wire=dict(getattr(resolution, "wire", None) or {}),
+            wire=dict(resolution.wire or {}),
             seed=effective.get("seed"),
             resolution=effective.get("resolution"),
             aspect_ratio=effective.get("aspect_ratio"),
@@ -371,15 +512,28 @@ class Store:
             submitted_at=submitted_at if submitted_at is not None else now,
             base_url_kind=base_url_kind,
             session=session,
-            image_path=getattr(image, "path", None),
-            image_sha256=getattr(image, "sha256", None),
+            image_path=image.path if image is not None else None,
+            image_sha256=image.sha256 if image is not None else None,
+            request_id=request_id,
+            gateway_request_id=gateway_request_id,
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
-        self._execute(
-            f"INSERT INTO tasks ({columns}) VALUES ({marks})",
-            [_to_row(name, getattr(record, name)) for name in COLUMNS],
-        )
+        try:
+            with self.immediate() as db:
+                db.execute(
+                    f"INSERT INTO tasks ({columns}) VALUES ({marks})",
+                    [_to_row(name, getattr(record, name)) for name in COLUMNS],
+                )
+                if request_id is not None:
+                    db.execute(
+                        "UPDATE intents SET state = 'created', task_id = ?, "
+                        "gateway_request_id = COALESCE(?, gateway_request_id), error = NULL, updated_at = ?, "
+                        "lease_owner = NULL, lease_expires = NULL WHERE request_id = ?",
+                        (task_id, gateway_request_id, now, request_id),
+                    )
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.path}: {exc}") from exc
         return record
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord:

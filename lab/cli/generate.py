@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
     runner = Runner(
         client, store, data_dir, budget=budget, thumbs=max(0, args.thumbs),
-        download_max_bytes=settings.download_max_bytes, backend=backend,
+        download_max_bytes=settings.download_max_bytes, backend=backend, lease_s=settings.lease_s,
     )
     return runner
 
@@ -251,6 +252,7 @@ def run_generate(args: argparse.Namespace) -> int:
     resolution = _validate(body)
     if not resolution.ok:
         return _fail(f"invalid request: {resolution.error_text()}", errors=[e.to_dict() for e in resolution.errors])
+    runner = None
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
@@ -258,11 +260,47 @@ def run_generate(args: argparse.Namespace) -> int:
         except (RequestInvalid, SettingsError) as exc:
             return _fail(str(exc))
         except LabError as exc:
-            return _fail(str(exc), code=EXIT_FAILED)
+            return _fail(str(exc), code=EXIT_FAILED, **_submit_outcome(runner, exc))
     if result.ok and result.video_path:
         extra = _copy_out(args.out, [result.video_path], single=True)
         return _summary(result.ok and not extra, [result], **extra)
     return _summary(result.ok, [result])
+
+
+def _submit_outcome(runner, exc) -> dict:
+    """For a failed submit: its intent's id and, when the request may have reached the server, that warning."""
+    from lab.store import INTENT_OPEN_STATES, UNKNOWN_OUTCOME
+
+    request_id = getattr(exc, "lab_request_id", None)
+    intent = runner.store.intent(request_id) if runner is not None and request_id else None
+    if intent is None:
+        return {}
+    extra = {"request_id": request_id}
+    if intent.state in INTENT_OPEN_STATES:
+        extra["outcome"] = UNKNOWN_OUTCOME
+        print(f"warning: request {request_id}: {UNKNOWN_OUTCOME}", file=sys.stderr)
+    return extra
+
+
+def _unknown_outcomes(runner) -> list[dict]:
+    """Journalled submits that may have created a task the lab never heard of (listed, never re-sent)."""
+    found = []
+    for intent in runner.unknown_outcomes():
+        sent = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(intent.created_at))
+        print(f"attention: request {intent.request_id} ({intent.backend}, sent {sent}, prompt "
+              f"{(intent.prompt or '')[:60]!r}): {intent.to_json()['outcome']}", file=sys.stderr)
+        found.append({
+            "request_id": intent.request_id,
+            "sent_at": intent.created_at,
+            "backend": intent.backend,
+            "prompt": intent.prompt,
+            "sweep_id": intent.sweep_id,
+            "label": intent.variant_label,
+            "gateway_request_id": intent.gateway_request_id,
+            "error": intent.error,
+            "outcome": intent.to_json()["outcome"],
+        })
+    return found
 
 
 def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
@@ -322,6 +360,7 @@ def run_resume(args: argparse.Namespace) -> int:
         try:
             runner = _open_runner(args, stack)
             results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency))
+            unknown = _unknown_outcomes(runner)
         except SettingsError as exc:
             return _fail(str(exc))
         except LabError as exc:
@@ -329,4 +368,4 @@ def run_resume(args: argparse.Namespace) -> int:
     if not results:
         print("nothing to resume: every journalled task is saved or failed", file=sys.stderr)
     extra = _copy_out(args.out, [r.video_path for r in results if r.ok and r.video_path], single=False)
-    return _summary(all(r.ok for r in results) and not extra, results, **extra)
+    return _summary(all(r.ok for r in results) and not extra, results, unknown_outcome=unknown, **extra)
