@@ -189,11 +189,10 @@ def test_a_task_is_journalled_with_its_intent_and_the_gateways_answer(simulator,
         assert store.unresolved_intents() == []
 
 
-def test_a_key_that_http_cannot_carry_is_not_sent_and_never_called_possibly_created(tmp_path: Path) -> None:
-    with Store(tmp_path / "journal.sqlite3") as store:
-        client = VideosClient("http://127.0.0.1:9/v1", "sk-bad\nkey-123456")
-        with pytest.raises(NeverSent) as caught:
-            Runner(client, store, tmp_path, thumbs=0, backend="simulator").run_one(body())
-        assert "may have created" not in str(caught.value) and "nothing reached the server" in str(caught.value)
-        assert "key-123456" not in str(caught.value)
-        assert store.intent(caught.value.lab_request_id).state == "not_sent"
+def test_a_header_that_http_cannot_carry_is_not_sent_and_never_called_possibly_created(simulator) -> None:
+    client = VideosClient.scaled(simulator.base_url, "sk-x", time_scale=float(TIME_SCALE))
+    before = simulator.ledger()["requests"].get(SUBMIT, 0)
+    with pytest.raises(NeverSent) as caught:
+        client.submit(params.resolve(body()).wire, headers={"X-Note": "two\nlines"})
+    assert "may have created" not in str(caught.value) and "nothing reached the server" in str(caught.value)
+    assert simulator.ledger()["requests"].get(SUBMIT, 0) == before
