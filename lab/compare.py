@@ -25,7 +25,7 @@ MIN_CELLS = 2
 MAX_CELLS = 12
 # What a cell's label shows, in order; each is marked when the cells disagree on it.
 LABEL_FIELDS = ("seed", "prompt", "negative_prompt", "model", "resolution", "aspect_ratio", "duration", "size",
-                "cost_usd", "status")
+                "image", "cost_usd", "status")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -96,6 +96,7 @@ def effective_request(record: TaskRecord) -> tuple[dict[str, Any], dict[str, Any
 def _label_fields(record: TaskRecord, effective: dict[str, Any]) -> dict[str, Any]:
     values = {name: effective.get(name) for name in LABEL_FIELDS if name in effective}
     values.setdefault("negative_prompt", effective.get("negative_prompt"))
+    values["image"] = getattr(record, "image_sha256", None)  # image-to-video: the reference image's hash
     values["cost_usd"] = record.cost_usd
     values["status"] = record.status
     return {name: values.get(name) for name in LABEL_FIELDS}
@@ -198,11 +199,13 @@ def ensure_proxies(data_dir: str | Path, compare_set: CompareSet, *, workers: in
 def field_text(name: str, value: Any) -> str:
     """A label field as the grid shows it."""
     if value is None:
-        return {"seed": "random", "negative_prompt": "none", "cost_usd": "—"}.get(name, "—")
+        return {"seed": "random", "negative_prompt": "none", "cost_usd": "—", "image": "no image"}.get(name, "—")
     if name == "cost_usd":
         return f"${float(value):.2f}"
     if name == "duration":
         return f"{value} s"
+    if name == "image":
+        return f"image {str(value)[:8]}"
     if name == "model":
         return "fast" if value == params.FAST_MODEL else "standard" if value == params.STANDARD_MODEL else str(value)
     return str(value)
@@ -210,7 +213,7 @@ def field_text(name: str, value: Any) -> str:
 
 FIELD_NAMES = {"seed": "seed", "prompt": "prompt", "negative_prompt": "negative prompt", "model": "model",
                "resolution": "resolution", "aspect_ratio": "aspect", "duration": "duration", "size": "pixel size",
-               "cost_usd": "cost", "status": "status"}
+               "image": "reference image", "cost_usd": "cost", "status": "status"}
 
 
 def _frame_size(cell: Cell) -> tuple[int, int]:

@@ -236,7 +236,7 @@ def test_runs_outside_the_visible_set_count_as_unknown(runs: Runs, store: Store)
 def test_a_review_is_kept_in_the_journal_and_survives_reopening(runs: Runs, store: Store) -> None:
     store.set_review(runs.seed2, rating=1, note="best fur")
     store.set_review(runs.seed2, picked=True)
-    assert "reviews" in store.migrations()[-1]
+    assert any("reviews" in name for name in store.migrations())  # later migrations may follow
     with Store(store.path) as reopened:
         review = reopened.reviews([runs.seed2])[runs.seed2]
     assert (review.rating, review.note, review.picked) == (1, "best fur", True)

@@ -16,7 +16,7 @@
   if (window.ComparePlayer) return;
 
   var SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2];
-  var FIELD_ORDER = ["seed", "model", "resolution", "aspect_ratio", "duration", "size", "cost_usd", "status"];
+  var FIELD_ORDER = ["seed", "model", "resolution", "aspect_ratio", "duration", "size", "image", "cost_usd", "status"];
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -167,6 +167,8 @@
     FIELD_ORDER.forEach(function (name) {
       if (!cell.fields || !(name in cell.fields)) return;
       var diff = differs.indexOf(name) >= 0;
+      // Text-to-video runs have no reference image: say so only when it is a difference.
+      if (name === "image" && cell.fields.image === "no image" && !diff) return;
       fields.appendChild(el("span", {class: "cp-field" + (diff ? " cp-diff" : ""), "data-field": name,
         title: (cell.field_names && cell.field_names[name] || name) + (diff ? " (differs between cells)" : ""),
         text: (name === "seed" ? "seed " : "") + cell.fields[name]}));
