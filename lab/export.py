@@ -9,6 +9,7 @@ of the given strings appears anywhere in what is written.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -18,6 +19,9 @@ from lab.errors import LabError
 from lab.store import TaskRecord
 
 MANIFEST_NAME = "manifest.json"
+# Every entry unpacks as an ordinary readable file (rw-r--r--), whatever the mode of its source
+# on disk; ``writestr`` alone would give the manifest 0600.
+ENTRY_MODE = 0o644
 
 
 class ExportError(LabError):
@@ -66,6 +70,15 @@ def build_manifest(
     return manifest, files
 
 
+def _entry(name: str, source: Path | None = None, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+    """A regular-file entry with mode ``ENTRY_MODE`` (and the source's time, when there is one)."""
+    info = zipfile.ZipInfo.from_file(source, name) if source is not None else zipfile.ZipInfo(
+        name, time.localtime(time.time())[:6])
+    info.external_attr = (0o100000 | ENTRY_MODE) << 16  # S_IFREG | rw-r--r--
+    info.compress_type = compress_type
+    return info
+
+
 def export_zip(
     records: Iterable[tuple[str | None, TaskRecord]],
     out_path: str | Path,
@@ -88,12 +101,11 @@ def export_zip(
     part = out_path.with_suffix(out_path.suffix + ".part")
     try:
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(MANIFEST_NAME, text)
-            if sheet is not None:
-                archive.write(sheet, sheet_name, compress_type=zipfile.ZIP_STORED)
-            for path, name in files:
-                # MP4 is already compressed: store it.
-                archive.write(path, name, compress_type=zipfile.ZIP_STORED)
+            archive.writestr(_entry(MANIFEST_NAME), text)
+            # PNG and MP4 are already compressed: store them.
+            for path, name in ([(sheet, sheet_name)] if sheet is not None else []) + files:
+                with path.open("rb") as source, archive.open(_entry(name, path, zipfile.ZIP_STORED), "w") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
         part.replace(out_path)
     except OSError as exc:
         part.unlink(missing_ok=True)

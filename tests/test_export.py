@@ -49,3 +49,16 @@ def test_export_refuses_to_write_a_secret(tmp_path):
     with pytest.raises(ExportError, match="API key"):
         export_zip([(None, leaky)], tmp_path / "x.zip", secrets=["sk-secret-123"])
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_every_zip_entry_unpacks_as_rw_r_r_like_the_manifest(tmp_path):
+    sheet = tmp_path / "sheet.png"
+    sheet.write_bytes(b"\x89PNG\r\n\x1a\n")
+    sheet.chmod(0o600)  # a private source file still unpacks readable, like the rest
+    records = [("seed 1", record(tmp_path, "task_a", 1))]
+    out = export_zip(records, tmp_path / "sweep.zip", contact_sheet=sheet)
+    with zipfile.ZipFile(out) as archive:
+        modes = {info.filename: (info.external_attr >> 16) & 0o777 for info in archive.infolist()}
+        assert archive.read("contact_sheet.png") == b"\x89PNG\r\n\x1a\n"
+        assert archive.read("videos/01_task_a.mp4").startswith(b"\x00\x00\x00\x18ftyp")
+    assert modes == {"manifest.json": 0o644, "contact_sheet.png": 0o644, "videos/01_task_a.mp4": 0o644}
