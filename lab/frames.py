@@ -24,6 +24,7 @@ Two extraction strategies, picked per call from the keyframe layout:
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import os
@@ -35,11 +36,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from lab.errors import MediaError
 
 __all__ = [
     "DEFAULT_FRACTIONS",
+    "SheetHeader",
     "SheetRow",
     "Thumbnails",
     "VideoInfo",
@@ -463,13 +466,47 @@ _RULE = (215, 215, 215)
 
 
 @dataclass(frozen=True)
+class SheetHeader:
+    """The sheet's title block: what was asked (the prompt, or each variant) and with what settings."""
+
+    title: str  # drawn large and wrapped, e.g. the prompt
+    lines: Sequence[str] = ()  # drawn smaller, each wrapped, e.g. the variants and "model · size · date"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.lines))
+
+    @classmethod
+    def for_sweep(
+        cls,
+        prompts: Sequence[str],
+        *,
+        model: str,
+        resolution: str,
+        duration: float | str | None,
+        when: dt.datetime,
+    ) -> SheetHeader:
+        """The prompt as the title (or "N prompt variants" and each one numbered), then the settings and date."""
+        distinct = list(dict.fromkeys(" ".join(p.split()) for p in prompts if p and p.strip()))
+        settings = [model, resolution]
+        if duration not in (None, ""):
+            settings.append(f"{float(duration):g} s")
+        settings.append(when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        facts = " · ".join(s for s in settings if s)
+        if len(distinct) <= 1:
+            return cls(distinct[0] if distinct else "(no prompt)", (facts,))
+        variants = [f"{n}. {text}" for n, text in enumerate(distinct, start=1)]
+        return cls(f"{len(distinct)} prompt variants", (*variants, facts))
+
+
+@dataclass(frozen=True)
 class SheetRow:
-    """One run in a contact sheet: a title (e.g. "seed 7"), meta lines and its frames."""
+    """One run in a contact sheet: a title (e.g. "seed 7"), an optional text, meta lines and its frames."""
 
     title: str
     images: Sequence[Image.Image]
     times: Sequence[float]  # seconds, one per image, shown as column headers
     meta: Sequence[str] = field(default_factory=tuple)  # e.g. ("veo-3.1-fast", "1280x720", "8 s")
+    text: str = ""  # wrapped under the title, e.g. the row's prompt variant
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "images", tuple(self.images))
@@ -507,12 +544,47 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, max_width: int) -> str
     return text + "…"
 
 
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, max_width: int, max_lines: int) -> list[str]:
+    """Whole words per line (a word too long for a line is split); past ``max_lines``, the last ends in "…"."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        while draw.textlength(word, font=font) > max_width:  # split only a word that fits no line
+            cut = len(word) - 1
+            while cut > 1 and draw.textlength(word[:cut], font=font) > max_width:
+                cut -= 1
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:cut])
+            word = word[cut:]
+        candidate = f"{line} {word}" if line else word
+        if draw.textlength(candidate, font=font) <= max_width:
+            line = candidate
+        else:
+            lines.append(line)
+            line = word
+    if line:
+        lines.append(line)
+    if len(lines) > max_lines:  # end on a whole word, so what is shown still reads as text
+        words = lines[max_lines - 1].split()
+        while words and draw.textlength(" ".join(words) + "…", font=font) > max_width:
+            words.pop()
+        lines = lines[: max_lines - 1] + [" ".join(words).rstrip(" ,;:.-") + "…"]
+    return lines
+
+
 def _time_label(t: float) -> str:
     return f"{t:.1f} s"
 
 
-def contact_sheet(rows: Sequence[SheetRow], max_width: int = 1920) -> Image.Image:
-    """One row per run, one column per time, labels on the left, times on top.
+_HEADER_TITLE_LINES = 3
+_HEADER_LINE_LINES = 2
+_ROW_TEXT_LINES = 4
+
+
+def contact_sheet(rows: Sequence[SheetRow], max_width: int = 1920, header: SheetHeader | None = None) -> Image.Image:
+    """One row per run, one column per time, labels on the left, times on top; ``header`` above it all.
 
     Cells are scaled down so the sheet is at most ``max_width`` px wide (slide
     sized); when rows disagree on times, each cell also gets its own time.
@@ -529,30 +601,51 @@ def contact_sheet(rows: Sequence[SheetRow], max_width: int = 1920) -> Image.Imag
     cell_height = round(max(im.height * cell_width / im.width for r in rows for im in r.images))
 
     header_font, title_font, meta_font, cell_font = _font(22), _font(28), _font(20), _font(16)
+    text_font, sheet_title_font = _font(18), _font(30)
     header_height = 44
     reference_times = max(rows, key=lambda r: len(r.times)).times
     times_differ = any(
         any(abs(a - b) > 0.05 for a, b in zip(r.times, reference_times, strict=False)) for r in rows
     )
-    meta_lines = max(len(r.meta) for r in rows)
-    row_height = max(cell_height, 40 + 28 * meta_lines)
     width = 2 * pad + label_width + columns * cell_width + (columns - 1) * gap
-    height = 2 * pad + header_height + len(rows) * row_height + (len(rows) - 1) * gap
+    text_width = label_width - 16
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    row_texts = [_wrap(measure, r.text, text_font, text_width, _ROW_TEXT_LINES) for r in rows]
+    meta_lines = max(len(r.meta) for r in rows)
+    text_lines = max(len(t) for t in row_texts)
+    row_height = max(cell_height, 44 + 24 * text_lines + 28 * meta_lines)
+    title_block: list[tuple[str, object, tuple[int, int, int], int]] = []  # (line, font, colour, height)
+    if header is not None:
+        for line in _wrap(measure, header.title, sheet_title_font, width - 2 * pad, _HEADER_TITLE_LINES):
+            title_block.append((line, sheet_title_font, _INK, 38))
+        for item in header.lines:
+            for line in _wrap(measure, item, meta_font, width - 2 * pad, _HEADER_LINE_LINES):
+                title_block.append((line, meta_font, _MUTED, 26))
+    title_height = sum(h for *_, h in title_block) + (16 if title_block else 0)
+    height = 2 * pad + title_height + header_height + len(rows) * row_height + (len(rows) - 1) * gap
 
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
+    y = pad
+    for line, font, colour, line_height in title_block:
+        draw.text((pad, y), line, font=font, fill=colour)
+        y += line_height
+    top = pad + title_height
     x0 = pad + label_width
     for c, t in enumerate(reference_times):
         cx = x0 + c * (cell_width + gap) + cell_width // 2
-        draw.text((cx, pad + header_height // 2), _time_label(t), font=header_font, fill=_INK, anchor="mm")
-    draw.line([(pad, pad + header_height - 4), (width - pad, pad + header_height - 4)], fill=_RULE, width=2)
+        draw.text((cx, top + header_height // 2), _time_label(t), font=header_font, fill=_INK, anchor="mm")
+    draw.line([(pad, top + header_height - 4), (width - pad, top + header_height - 4)], fill=_RULE, width=2)
 
     for r, row in enumerate(rows):
-        y = pad + header_height + r * (row_height + gap)
-        text_width = label_width - 16
+        y = top + header_height + r * (row_height + gap)
         draw.text((pad, y + 4), _fit_text(draw, row.title, title_font, text_width), font=title_font, fill=_INK)
+        for k, line in enumerate(row_texts[r]):
+            draw.text((pad, y + 42 + 24 * k), line, font=text_font, fill=_INK)
+        meta_top = y + 44 + 24 * len(row_texts[r])
         for m, line in enumerate(row.meta):
-            draw.text((pad, y + 44 + 28 * m), _fit_text(draw, line, meta_font, text_width), font=meta_font, fill=_MUTED)
+            draw.text((pad, meta_top + 28 * m), _fit_text(draw, line, meta_font, text_width), font=meta_font,
+                      fill=_MUTED)
         for c, (image, t) in enumerate(zip(row.images, row.times, strict=True)):
             h = max(1, round(image.height * cell_width / image.width))
             thumb = image.convert("RGB").resize((cell_width, h), Image.Resampling.LANCZOS)
@@ -564,11 +657,20 @@ def contact_sheet(rows: Sequence[SheetRow], max_width: int = 1920) -> Image.Imag
     return sheet
 
 
-def save_contact_sheet(rows: Sequence[SheetRow], out_path: str | os.PathLike, max_width: int = 1920) -> Path:
-    """Render contact_sheet(rows) and write it as PNG; returns the path."""
+def save_contact_sheet(rows: Sequence[SheetRow], out_path: str | os.PathLike, max_width: int = 1920,
+                       header: SheetHeader | None = None) -> Path:
+    """Render contact_sheet(rows, header=header) and write it as PNG; returns the path.
+
+    The header's text is also stored in the PNG (Title, Description), where viewers and search find it.
+    """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows, max_width=max_width).save(out_path, format="PNG", optimize=False)
+    text = PngInfo()
+    if header is not None:
+        text.add_itxt("Title", header.title)
+        text.add_itxt("Description", "\n".join(header.lines))
+    contact_sheet(rows, max_width=max_width, header=header).save(out_path, format="PNG", optimize=False,
+                                                                   pnginfo=text)
     return out_path
 
 

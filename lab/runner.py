@@ -17,6 +17,7 @@ ignored, never allowed to abandon a paid task.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 import uuid
@@ -471,7 +472,8 @@ class Runner:
         finally:
             if reservation is not None:
                 reservation.release()
-        sheet = self._write_contact_sheet(sweep_id, results) if contact_sheet else None
+        sheet = self._write_contact_sheet(sweep_id, results, [body.get("prompt") for body, _ in pairs],
+                                          resolutions[0].effective) if contact_sheet else None
         if sheet is not None:
             self.store.record_sweep(sweep_id, len(pairs), contact_sheet=sheet)
         return SweepResult(
@@ -487,18 +489,25 @@ class Runner:
         seed = resolution.effective.get("seed")
         return f"seed {seed}" if seed is not None else f"run {number + 1}"
 
-    def _write_contact_sheet(self, sweep_id: str, results: Sequence[RunResult]) -> Path | None:
-        """One row per run (failed runs get a row with the reason); None if nothing was saved."""
+    def _write_contact_sheet(self, sweep_id: str, results: Sequence[RunResult], prompts: Sequence[Any],
+                             effective: Mapping[str, Any]) -> Path | None:
+        """A header (prompt or variants, model, size, date), then one row per run (failed runs say why).
+
+        None if nothing was saved. With prompt variants, each row shows its variant's text in full.
+        """
         from PIL import Image
 
         from lab import frames
 
+        texts = [" ".join(str(p or "").split()) for p in prompts]
+        variants = list(dict.fromkeys(t for t in texts if t))
+        header = frames.SheetHeader.for_sweep(
+            variants, model=str(effective.get("model") or ""),
+            resolution=f"{effective.get('size') or '?'} ({effective.get('resolution') or '?'})",
+            duration=effective.get("duration"), when=datetime.datetime.now(datetime.timezone.utc))
         rows = []
-        for result in results:
+        for number, result in enumerate(results):
             record = result.record
-            meta = []
-            if record is not None:
-                meta = [record.model or "", f"{record.size} · {record.duration} s"]
             images, stamps = [], []
             for path in result.thumbs:
                 try:
@@ -507,14 +516,18 @@ class Runner:
                     stamps.append(_time_from_thumb_name(path))
                 except OSError:
                     continue
-            if not result.ok:
-                meta.append(f"no video: {(result.error or result.status)[:60]}")
-            rows.append(frames.SheetRow(title=result.label or (result.task_id or "?"), images=images, times=stamps, meta=meta))
+            meta = [] if result.ok else [f"no video: {(result.error or result.status)[:60]}"]
+            title, text = result.label or (result.task_id or "?"), ""
+            if len(variants) > 1 and number < len(texts) and texts[number]:
+                seed = record.seed if record is not None else None
+                title = f"seed {seed}" if seed is not None else title
+                text = f"{variants.index(texts[number]) + 1}. {texts[number]}"
+            rows.append(frames.SheetRow(title=title, images=images, times=stamps, meta=meta, text=text))
         if not any(row.images for row in rows):
             return None
         out = self.data_dir / "sheets" / f"{safe_task_id(sweep_id)}.png"
         try:
-            return frames.save_contact_sheet(rows, out)
+            return frames.save_contact_sheet(rows, out, header=header)
         except (OSError, ValueError) as exc:
             log.warning("contact sheet for %s failed: %s", sweep_id, exc)
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from lab import frames
 from lab.errors import MediaError
@@ -234,6 +235,58 @@ def test_save_contact_sheet_writes_a_png(tmp_path: Path) -> None:
     out = frames.save_contact_sheet([_row("a")], tmp_path / "sheet.png")
     with Image.open(out) as image:
         assert image.format == "PNG"
+
+
+def test_sweep_header_titles_one_prompt_and_states_model_size_and_date() -> None:
+    when = dt.datetime(2026, 12, 1, 10, 48, tzinfo=dt.timezone.utc)
+    header = frames.SheetHeader.for_sweep(["a fox in snow", "a fox  in snow"], model="veo-3.1-fast-generate-preview",
+                                          resolution="1280x720 (720p)", duration="8", when=when)
+    assert header.title == "a fox in snow"
+    assert header.lines == ("veo-3.1-fast-generate-preview · 1280x720 (720p) · 8 s · 2026-12-01 10:48 UTC",)
+
+
+def test_sweep_header_lists_every_prompt_variant_in_full() -> None:
+    when = dt.datetime(2026, 12, 1, 10, 48, tzinfo=dt.timezone.utc)
+    long = "a red fox running through deep snow in a birch forest at dawn, low sun, breath visible"
+    header = frames.SheetHeader.for_sweep(["a lighthouse at dusk", long, "a lighthouse at dusk"], model="m",
+                                          resolution="720x1280 (720p)", duration=4, when=when)
+    assert header.title == "2 prompt variants"
+    assert header.lines[:2] == ("1. a lighthouse at dusk", f"2. {long}")
+    assert header.lines[2].endswith("2026-12-01 10:48 UTC")
+
+
+def test_contact_sheet_header_is_drawn_above_the_time_row() -> None:
+    header = frames.SheetHeader("a lighthouse at dusk, waves crashing on the rocks below", ("veo · 720p · date",))
+    plain = frames.contact_sheet([_row("a")])
+    titled = frames.contact_sheet([_row("a")], header=header)
+    added = titled.height - plain.height
+    assert added >= 60  # a title line and a settings line
+    assert titled.convert("L").crop((0, 0, titled.width, added)).getextrema()[0] < 100  # ink in the header band
+    # Below the header (and its margin) the sheet is the plain one, shifted down.
+    below = titled.crop((0, added + 24, titled.width, titled.height))
+    assert list(below.getdata()) == list(plain.crop((0, 24, plain.width, plain.height)).getdata())
+
+
+def test_contact_sheet_wraps_long_texts_on_word_boundaries() -> None:
+    long = " ".join(["lighthouse"] * 80)
+    header = frames.SheetHeader(long, ())
+    short = frames.contact_sheet([_row("a")], header=frames.SheetHeader("lighthouse", ()))
+    wrapped = frames.contact_sheet([_row("a")], header=header)
+    assert wrapped.height - short.height == 2 * 38  # three title lines at most, not one cut-off line
+    row = frames.SheetRow("seed 1", _row("a").images, _row("a").times, _row("a").meta, text=long)
+    assert frames.contact_sheet([row]).height > frames.contact_sheet([_row("a")]).height
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = frames._wrap(draw, long, frames._font(18), 284, 4)
+    assert len(lines) == 4 and lines[-1].endswith("lighthouse…")
+    assert all(set(line.rstrip("…").split()) == {"lighthouse"} for line in lines)
+
+
+def test_saved_contact_sheet_carries_its_header_as_png_text(tmp_path: Path) -> None:
+    header = frames.SheetHeader("2 prompt variants", ("1. a fox", "2. a hare", "m · 720p · date"))
+    out = frames.save_contact_sheet([_row("a")], tmp_path / "sheet.png", header=header)
+    with Image.open(out) as image:
+        assert image.text["Title"] == "2 prompt variants"
+        assert image.text["Description"] == "1. a fox\n2. a hare\nm · 720p · date"
 
 
 # ------------------------------------------------------------------ animated previews

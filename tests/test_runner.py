@@ -172,6 +172,18 @@ def test_a_sweep_saves_every_seed_and_writes_a_contact_sheet_row_each(simulator,
     assert {e.index for e in recorder.events if e.kind == "done"} == {0, 1, 2, 3}
 
 
+def test_a_variant_sweeps_contact_sheet_is_titled_with_every_variant_model_and_size(simulator, store, data_dir) -> None:
+    items = plan_seeds(body(), [1], ["a lighthouse at dusk", "a red fox running through deep snow at dawn"])
+    result = make_runner(simulator, store, data_dir).run_sweep(items, concurrency=2)
+    assert result.ok
+    with Image.open(result.contact_sheet) as sheet:
+        title, description = sheet.text["Title"], sheet.text["Description"].splitlines()
+    assert title == "2 prompt variants"
+    assert description[:2] == ["1. a lighthouse at dusk", "2. a red fox running through deep snow at dawn"]
+    assert description[2].startswith(f"{params.FAST_MODEL} · 1280x720 (720p) · ")
+    assert description[2].endswith(" UTC")
+
+
 def test_prompt_variants_times_seeds_make_one_task_each() -> None:
     items = plan_seeds(body(), [1, 2], ["a fox", "a hare"])
     assert [(i.body["prompt"], i.body["metadata"]["seed"]) for i in items] == [
