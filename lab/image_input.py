@@ -22,7 +22,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from lab import params
 from lab.errors import RequestInvalid
@@ -400,3 +400,28 @@ def with_kept_image(body: Mapping[str, Any], data_dir: Path) -> Mapping[str, Any
     if value == kept.path:
         return body
     return {**body, IMAGE_FIELD: kept.path}
+
+
+def check_confined(body: Any, roots: Sequence[str | Path]) -> None:
+    """Raise ImageInputError when ``body`` names an image file outside ``roots``.
+
+    A web visitor may name only files the lab handed them (their uploads); a path
+    anywhere else on the server must not be read, uploaded or even probed for existence.
+    data: URIs are always fine. Nothing is opened here.
+    """
+    if not isinstance(body, Mapping) or IMAGE_FIELD not in body:
+        return
+    value = body[IMAGE_FIELD]
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(item, str) or source_kind(item) != "path":
+            continue
+        try:
+            real = Path(item.strip()).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            real = None
+        if real is None or not any(real.is_relative_to(Path(root).resolve()) for root in roots):
+            raise ImageInputError(
+                "Give the reference image with the image input or as a data: URI; "
+                "a file path on the server is not accepted here.",
+                "path_not_allowed",
+            )

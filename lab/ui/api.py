@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from lab import params, presentation as pres, sweeps
+from lab import image_input, params, presentation as pres, sweeps
 from lab.errors import LabError
 from lab.orchestrator import Orchestrator
 from lab.ui.events import bind, generation, raise_for_ui, session_of
@@ -49,11 +49,16 @@ def build() -> ApiComponents:
 
 def _parse(body_text: Any) -> Any:
     # Size first, then strict JSON: a huge or hostile body is refused before it is parsed.
-    if not isinstance(body_text, (str, bytes)):
-        return body_text
-    body, problem = params.parse_json(body_text)
-    if problem is not None:
-        raise gr.Error(problem.message)
+    body = body_text
+    if isinstance(body_text, (str, bytes)):
+        body, problem = params.parse_json(body_text)
+        if problem is not None:
+            raise gr.Error(problem.message)
+    try:
+        # An API caller sends the image as a data: URI; no path on this server is read for them.
+        image_input.check_confined(body, [])
+    except LabError as err:
+        raise gr.Error(str(err)) from err
     return body
 
 

@@ -172,9 +172,19 @@ def resolve_form(values: Mapping[str, Any]) -> tuple[dict | None, params.Resolut
     """(raw body, its resolution, None) or (None, None, why the form cannot be read)."""
     try:
         body = pres.body_from_form(**values)
+        # The image input hands over a path in Gradio's upload folder; a path typed into the
+        # raw body must not make the server read (or probe) any other file.
+        image_input.check_confined(body, [upload_folder()])
     except RequestInvalid as err:
         return None, None, str(err)
     return body, params.resolve(body), None
+
+
+def upload_folder() -> str:
+    """Where Gradio keeps this server's uploads (and images the lab hands back to the page)."""
+    from gradio.utils import get_upload_folder
+
+    return get_upload_folder()
 
 
 def page_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
