@@ -247,3 +247,29 @@ def test_a_429_re_sends_the_whole_upload_and_the_key_never_reaches_a_log(tmp_pat
     first, second = _RateLimitedOnce.bodies
     assert first == second and Path(kept.path).read_bytes() in second
     assert KEY not in caplog.text and KEY.encode() not in first
+
+
+HOSTILE_FORMS = [
+    ("multipart/form-data", b"--x\r\n"),  # no boundary parameter
+    ("multipart/form-data; boundary=x", b""),
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nveo"),
+    ("multipart/form-data; boundary=x",
+     b"".join(b'--x\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(100)) + b"--x--\r\n"),
+    ("multipart/form-data; boundary=x",
+     b'--x\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n\xff\xfe\x00bad\r\n'
+     b'--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nveo-3.1-fast-generate-preview\r\n--x--\r\n'),
+    ("multipart/form-data; boundary=x",
+     b'--x\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n[1,2]\r\n--x--\r\n'),
+    ("multipart/form-data; boundary=x",
+     b'--x\r\nContent-Disposition: form-data; name="model"; filename="m.txt"\r\n\r\nveo\r\n'
+     b'--x\r\nContent-Disposition: form-data; name="input_reference"\r\n\r\n\r\n--x--\r\n'),
+]
+
+
+@pytest.mark.parametrize("content_type, raw", HOSTILE_FORMS)
+def test_hostile_multipart_bodies_get_a_4xx_envelope_never_a_5xx(simulator, content_type, raw):
+    answer = requests.post(f"{simulator.base_url}/videos", data=raw, timeout=10,
+                           headers={**AUTH, "Content-Type": content_type, "X-Sim-Fault": "stuck"})
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:200])
+    payload = answer.json()
+    assert "message" in payload or "error" in payload
