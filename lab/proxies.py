@@ -69,8 +69,9 @@ def make_proxy(source: str | os.PathLike, dest: str | os.PathLike, *, timeout: f
     dest = Path(dest)
     info = probe(source)  # also refuses a file that is not a video before a long encode starts
     if timeout is None:
-        # 4k decodes at several times real time on 2 cores; the limit only stops a hung encode.
-        timeout = 60.0 + 6.0 * max(info.duration, 1.0)
+        # 4k decodes at several times real time on 2 cores, but a shared box can be far slower:
+        # the limit only stops a hung encode.
+        timeout = 120.0 + 30.0 * max(info.duration, 1.0)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.stem}.{os.getpid()}.{threading.get_ident()}.part.mp4")
     try:

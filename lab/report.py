@@ -58,9 +58,11 @@ class Comparison:
         return all(c.task_id in self.proxies for c in self.compare_set.cells)
 
 
-def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *, measure: bool = True,
+def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *, measure: bool | str = True,
                  visible: Iterable[str] | None = None) -> Comparison:
     """Load the set, make (or reuse) proxies and, with ``measure``, every pair's SSIM.
+
+    ``measure="cached"`` takes only the figures already measured (instant).
 
     Raises CompareError for a set that cannot be compared; a run without a
     video, a proxy or a measurement that fails become problems in the result.
@@ -70,7 +72,7 @@ def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *
     similarity: list[PairSimilarity] = []
     if measure and len(proxies) >= 2:
         try:
-            similarity = similarity_matrix(data_dir, proxies)
+            similarity = similarity_matrix(data_dir, proxies, cached_only=measure == "cached")
         except LabError as exc:
             problems.append(f"similarity could not be measured: {exc}")
     return Comparison(compare_set, proxies, tuple(similarity), tuple(problems))

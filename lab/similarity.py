@@ -178,8 +178,12 @@ def similarity_matrix(
     videos: Mapping[str, str | os.PathLike],
     *,
     timeout: float | None = None,
+    cached_only: bool = False,
 ) -> list[PairSimilarity]:
-    """Every pair of ``videos`` (task id -> proxy): cached pairs read, the rest measured in one run."""
+    """Every pair of ``videos`` (task id -> proxy): cached pairs read, the rest measured in one run.
+
+    ``cached_only``: the cached pairs alone, nothing measured (for a quick refresh).
+    """
     data_dir = Path(data_dir)
     results, todo = {}, []
     for a, b in all_pairs(videos):
@@ -188,10 +192,10 @@ def similarity_matrix(
             todo.append((a, b))
         else:
             results[(a, b)] = cached
-    for result in measure_pairs(videos, todo, timeout=timeout):
+    for result in ([] if cached_only else measure_pairs(videos, todo, timeout=timeout)):
         try:
             _write_cached(_cache_file(data_dir, result.a, result.b), result)
         except OSError:
             pass  # a read-only data dir only costs a re-measure next time
         results[(result.a, result.b)] = result
-    return [results[pair] for pair in all_pairs(videos)]
+    return [results[pair] for pair in all_pairs(videos) if pair in results]

@@ -1,0 +1,149 @@
+"""The Compare tab's back end, gradio-free: open a set, measure it, review it, package it.
+
+The page gets the proxies (and originals) by URL from the served media folders
+(``proxies/``, ``runs/``), never a path to the journal. Opening a set makes the
+proxies; the similarity figures are a separate, slower call the UI runs after
+the player is already showing, so measuring never blocks playback. Every call
+takes the ids the caller's session may see, so a visitor never opens another's
+runs by guessing an id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+from lab.compare import CompareSet, player_data
+from lab.report import Comparison, compare_runs, write_report, zip_report
+from lab.store import Review, Store, TaskRecord
+
+EXPORTS_DIR = "exports"
+RATINGS = {"👍": 1, "👎": -1, "none": None}
+
+
+def media_url(path: str | Path | None) -> str | None:
+    """A served file's URL relative to the app's page (Gradio's file route)."""
+    if path is None:
+        return None
+    return "gradio_api/file=" + quote(str(Path(path).resolve()), safe="/")
+
+
+def rating_value(choice: str | None) -> int | None:
+    """The journal's rating for a radio choice ("👍", "👎", "none")."""
+    if choice not in RATINGS and choice not in (None, ""):
+        raise ValueError(f"unknown rating {choice!r}")
+    return RATINGS.get(choice or "none")
+
+
+def rating_choice(value: int | None) -> str:
+    return {1: "👍", -1: "👎"}.get(value, "none")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A set ready for the page: the player's data (JSON text) and what to tell the user."""
+
+    comparison: Comparison
+    player: str
+    message: str
+
+    @property
+    def compare_set(self) -> CompareSet:
+        return self.comparison.compare_set
+
+    def cell_choices(self) -> list[tuple[str, str]]:
+        """(letter · label, task id) for the review picker."""
+        return [(f"{chr(65 + n)} · {cell.label}", cell.task_id) for n, cell in enumerate(self.compare_set.cells)]
+
+
+class CompareService:
+    """Comparisons over one journal and data directory; ``secrets`` are never written to a report."""
+
+    def __init__(self, store: Store, data_dir: str | Path, secrets: Iterable[str] = ()) -> None:
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.secrets = [s for s in secrets if s]
+
+    # ------------------------------------------------------------ choosing runs
+
+    @staticmethod
+    def choice_label(record: TaskRecord) -> str:
+        when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M")
+        prompt = " ".join((record.prompt or "").split())
+        prompt = prompt[:48] + ("…" if len(prompt) > 48 else "")
+        seed = "seed random" if record.seed is None else f"seed {record.seed}"
+        return f"{when} · {seed} · {record.resolution or ''} {record.aspect_ratio or ''} · {prompt} · {record.task_id[-6:]}"
+
+    def choices(self, records: Iterable[TaskRecord]) -> list[tuple[str, str]]:
+        """Saved runs (newest first as given) as (label, task id) for a multi-select."""
+        return [(self.choice_label(r), r.task_id) for r in records if r.status == "saved"]
+
+    # ------------------------------------------------------------ opening and measuring
+
+    def _media(self, comparison: Comparison) -> dict[str, tuple[str | None, str | None]]:
+        return {
+            cell.task_id: (media_url(comparison.proxies.get(cell.task_id)),
+                           media_url(cell.video) if cell.task_id in comparison.proxies else None)
+            for cell in comparison.compare_set.cells
+        }
+
+    def _player(self, comparison: Comparison, note: str | None) -> str:
+        data = player_data(comparison.compare_set, self._media(comparison), comparison.similarity,
+                           problems=comparison.problems, similarity_note=note)
+        return json.dumps(data, ensure_ascii=False)
+
+    def open(self, ids: Any, *, visible: Iterable[str] | None = None) -> Opened:
+        """Load the set and make its proxies; no similarity yet. Raises CompareError."""
+        comparison = compare_runs(self.store, self.data_dir, ids, measure=False, visible=visible)
+        cset = comparison.compare_set
+        playable = len(comparison.proxies)
+        message = f"**{len(cset.cells)} runs**, {playable} with a video"
+        differs = cset.cells[0].differs if cset.cells else ()
+        if differs:
+            message += " · differing: " + ", ".join(differs).replace("_", " ")
+        problems = list(dict.fromkeys([*cset.problems, *comparison.problems]))
+        if problems:
+            message += "\n\n" + "\n".join(f"- {p}" for p in problems)
+        note = "Measuring similarity in the background…" if playable >= 2 else "Fewer than two videos: nothing to measure."
+        return Opened(comparison, self._player(comparison, note), message)
+
+    def measure(self, ids: Any, *, visible: Iterable[str] | None = None, cached_only: bool = False) -> Opened:
+        """The same set with every pair's SSIM (cached pairs are instant; ``cached_only`` measures nothing)."""
+        comparison = compare_runs(self.store, self.data_dir, ids, measure="cached" if cached_only else True,
+                                  visible=visible)
+        pairs = comparison.similarity
+        note = None if pairs or cached_only else "Fewer than two videos: nothing to measure."
+        if pairs:
+            closest = max(pairs, key=lambda s: s.ssim_mean)
+            cells = comparison.compare_set
+            name = lambda t: next(f"{chr(65 + n)} ({c.label})" for n, c in enumerate(cells.cells) if c.task_id == t)  # noqa: E731
+            note = f"Most alike: {name(closest.a)} and {name(closest.b)}, mean SSIM {closest.ssim_mean:.3f}."
+        return Opened(comparison, self._player(comparison, note), "")
+
+    # ------------------------------------------------------------ reviews
+
+    def review(self, task_id: str, *, rating: str | None, note: str, picked: bool) -> Review:
+        """Save a cell's rating ("👍", "👎", "none"), note and pick. Raises ValueError or StoreError."""
+        return self.store.set_review(task_id, rating=rating_value(rating), note=note, picked=bool(picked))
+
+    def review_of(self, task_id: str) -> Review:
+        return self.store.reviews([task_id]).get(task_id) or Review(task_id)
+
+    # ------------------------------------------------------------ the report
+
+    def report_zip(self, ids: Any, *, visible: Iterable[str] | None = None, with_originals: bool = False) -> tuple[Path, dict]:
+        """The standalone report as a ZIP in the served exports folder, and its compare.json."""
+        comparison = compare_runs(self.store, self.data_dir, ids, measure=True, visible=visible)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = f"compare-{stamp}-{uuid.uuid4().hex[:6]}"
+        with tempfile.TemporaryDirectory(prefix="lab-report-") as work:
+            report = write_report(comparison, Path(work) / name, with_originals=with_originals, secrets=self.secrets)
+            data = json.loads((report / "compare.json").read_text(encoding="utf-8"))
+            archive = zip_report(report, self.data_dir / EXPORTS_DIR / f"{name}.zip")
+        return archive, data
