@@ -70,9 +70,9 @@ def contains_key(value, key: str) -> bool:
     return False
 
 
-def test_only_resolve_generate_and_sweep_are_endpoints(client):
+def test_only_resolve_generate_sweep_and_compare_are_endpoints(client):
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/resolve", "/generate", "/sweep"}
+    assert set(api["named_endpoints"]) == {"/resolve", "/generate", "/sweep", "/compare"}
     assert not api["unnamed_endpoints"]
 
 

@@ -164,6 +164,14 @@ def test_sweep_of_three_seeds_fills_three_rows(page: Page, tmp_path: Path):
     expect(page.get_by_label("Seed (metadata.seed)", exact=True)).to_have_value("2", timeout=10_000)
 
 
+def test_compare_these_opens_the_finished_sweep_in_the_compare_tab(page: Page):
+    page.get_by_role("tab", name="Seed sweep").click()
+    page.locator("#sweep-compare").click()
+    expect(page.locator("#compare-status")).to_contain_text("3 runs, 3 with a video", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#compare-player .cp-cell")).to_have_count(3)
+    expect(page.locator("#compare-player .cp-label").first).to_contain_text("seed 1")
+
+
 def test_history_lists_runs_and_loads_one_into_the_form(page: Page):
     page.get_by_role("tab", name="History").click()
     page.get_by_label("Filter by prompt text", exact=True).fill("lighthouse")

@@ -20,7 +20,7 @@ from lab import presentation as pres
 from lab.orchestrator import Orchestrator
 from lab.presets import load_presets
 from lab.settings import Settings
-from lab.ui import api, history, single, sweep
+from lab.ui import api, compare, history, single, sweep
 from lab.ui.events import PRIVATE, bind, session_of
 from lab.waits import StopWaiting
 from lab.wiring import served_media_dirs
@@ -113,6 +113,8 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
                 sweep_tab = sweep.build(settings.max_sweep)
             with gr.Tab("History", id="history"):
                 history_tab = history.build()
+            with gr.Tab("Compare", id="compare"):
+                compare_tab = compare.build()
         api_components = api.build()
 
         banner = bind(banner_for, services)
@@ -129,6 +131,8 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
         for run in runs:  # what was spent changes after every run
             run.then(banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         api.connect(api_components, services)
+        compare.connect(demo, compare_tab, services)
+        compare.connect_sweep(sweep_tab, compare_tab, services, shell.tabs)
 
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.lab_settings = settings

@@ -42,11 +42,14 @@ class SweepTab:
     sheet_download: Any
     zip_download: Any
     row_seeds: Any  # State: the seed of each row, for "Use this seed"
+    compare: Any  # "Compare these": the finished sweep in the Compare tab
+    sweep_ids: Any  # State: [the finished sweep's id]
 
     @property
     def outputs(self) -> set:
         grid = {c for r in self.rows for c in (r.row, r.label, r.video, r.gallery)}
-        return grid | {self.status, self.sheet_image, self.sheet_download, self.zip_download, self.row_seeds}
+        return grid | {self.status, self.sheet_image, self.sheet_download, self.zip_download, self.row_seeds,
+                       self.compare, self.sweep_ids}
 
 
 def build(max_rows: int) -> SweepTab:
@@ -78,8 +81,9 @@ def build(max_rows: int) -> SweepTab:
         with gr.Column():
             sheet_download = gr.DownloadButton("Download contact sheet (PNG)", visible=False)
             zip_download = gr.DownloadButton("Download ZIP (videos, sheet, manifest)", visible=False)
+            compare = gr.Button("Compare these", visible=False, elem_id="sweep-compare")
     return SweepTab(seeds, random_count, variants, estimate, run, stop, status, rows, sheet_image, sheet_download,
-                    zip_download, gr.State([]))
+                    zip_download, gr.State([]), compare, gr.State([]))
 
 
 # ---------------------------------------------------------------- handlers
@@ -120,7 +124,7 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
     items = plan.items
     visitor_key = data[key]
     hidden_downloads = {tab.sheet_image: None, tab.sheet_download: gr.update(visible=False),
-                        tab.zip_download: gr.update(visible=False)}
+                        tab.zip_download: gr.update(visible=False), tab.compare: gr.update(visible=False)}
     with stops.running((session, STOP_KEY)) as started:
         grid = _empty_grid(tab)
         for item in items:
@@ -166,6 +170,7 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
         tab.sheet_image: outcome.contact_sheet,
         tab.sheet_download: gr.update(value=outcome.contact_sheet, visible=outcome.contact_sheet is not None),
         tab.zip_download: gr.update(value=outcome.zip_path, visible=outcome.zip_path is not None),
+        tab.compare: gr.update(visible=len(outcome.results) >= 2), tab.sweep_ids: [outcome.sweep_id],
     }
 
 

@@ -1,0 +1,246 @@
+"""The "Compare" tab: 2-12 runs from any sweeps or days in one synchronized player, reviewed and shared.
+
+The player is ``lab/static/compare_player.js`` + ``.css``, put in the page's
+head by the ``gr.HTML`` component and mounted on its element; the report
+inlines the same two files. Opening a set makes the proxies and shows the
+player at once; the similarity figures follow from a chained event, so
+measuring never blocks playback (the player updates in place, videos keep
+playing). Rating, note and pick are private events; ``/compare`` is the
+public endpoint (ids in, the report's compare.json and ZIP out).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from lab.compare import CompareError, split_ids
+from lab.compare_service import CompareService, Opened, rating_choice
+from lab.errors import LabError
+from lab.orchestrator import Orchestrator
+from lab.report import load_static
+from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
+
+EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
+
+PLAYER_HEAD = (f"<style>{load_static('compare_player.css')}</style>\n"
+               f"<script>{load_static('compare_player.js')}</script>")
+# Runs inside the gr.HTML element; `props.value` is the player's data as JSON text.
+PLAYER_JS = """
+function render() {
+  const host = element.querySelector('.cmp-host');
+  if (!host || !window.ComparePlayer) return;
+  if (!props.value) { host.innerHTML = '<p class="cmp-empty">No comparison open yet.</p>'; return; }
+  window.ComparePlayer.mount(host, JSON.parse(props.value));
+}
+render();
+watch('value', render);
+"""
+
+
+@dataclass
+class CompareTab:
+    runs: Any  # multiselect of saved runs from History
+    ids: Any  # free text: task or sweep ids
+    refresh: Any
+    open: Any
+    status: Any
+    player: Any
+    cell: Any
+    rating: Any
+    note: Any
+    picked: Any
+    save: Any
+    review_status: Any
+    download: Any
+    report: Any
+    current: Any  # State: the ids of the open set
+    api_ids: Any
+    api_json: Any
+    api_zip: Any
+    api_button: Any
+
+    @property
+    def opened(self) -> set:
+        return {self.status, self.player, self.current, self.cell}
+
+
+def build() -> CompareTab:
+    """The tab's layout (call inside ``gr.Tab``)."""
+    gr.Markdown(
+        "Play takes side by side from one control: **space** plays or pauses, **← / →** step one frame, the "
+        "scrubber moves every cell. The grid plays light proxies (≤ 960 px); each cell links its original."
+    )
+    with gr.Row(equal_height=True):
+        runs = gr.Dropdown(label="Runs from History (any sweeps, any days)", multiselect=True, max_choices=12,
+                           choices=[], scale=5, min_width=300, elem_id="compare-runs")
+        ids = gr.Textbox(label="…or task / sweep ids", placeholder="sweep_… or task_… task_…", scale=3,
+                         min_width=240, elem_id="compare-ids")
+        with gr.Column(scale=1, min_width=140):
+            open_button = gr.Button("Compare", variant="primary", elem_id="compare-open")
+            refresh = gr.Button("Refresh list", size="sm")
+    status = gr.Markdown(EMPTY, elem_id="compare-status")
+    player = gr.HTML(value="", html_template='<div class="cmp-host"></div>', js_on_load=PLAYER_JS,
+                     head=PLAYER_HEAD, apply_default_css=False, elem_id="compare-player")
+    with gr.Row():
+        with gr.Column(scale=3):
+            gr.Markdown("**Review** (kept in the journal, shown in every export)")
+            with gr.Row():
+                cell = gr.Dropdown(label="Cell", choices=[], scale=2, elem_id="compare-cell")
+                rating = gr.Radio([("👍 up", "👍"), ("👎 down", "👎"), ("none", "none")], value="none", label="Rating",
+                                  scale=2, elem_id="compare-rating")
+                picked = gr.Checkbox(label="Pick this take", scale=1, elem_id="compare-picked")
+            note = gr.Textbox(label="Note", max_lines=3, max_length=2000, elem_id="compare-note")
+            with gr.Row():
+                save = gr.Button("Save review", elem_id="compare-save")
+                review_status = gr.Markdown(elem_id="compare-review-status")
+        with gr.Column(scale=2):
+            download = gr.Button("Download report (ZIP)", elem_id="compare-download")
+            report = gr.File(label="Standalone report: index.html + media/ + compare.json", interactive=False,
+                             visible=False, elem_id="compare-report")
+    with gr.Column(visible=False):
+        api_ids = gr.Textbox(label="ids")
+        api_json = gr.JSON(label="compare_json")
+        api_zip = gr.File(label="report_zip")
+        api_button = gr.Button("compare")
+    return CompareTab(runs, ids, refresh, open_button, status, player, cell, rating, note, picked, save,
+                      review_status, download, report, gr.State([]), api_ids, api_json, api_zip, api_button)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _service(services: Orchestrator) -> CompareService:
+    return CompareService(services.store, services.settings.data_dir, services.wiring.secrets)
+
+
+def _visible(services: Orchestrator, request: gr.Request | None) -> set[str] | None:
+    """The task ids this visitor may compare: all, or only their own session's when history is scoped."""
+    if services.settings.history_scope == "all":
+        return None
+    session = session_of(request)
+    return {r.task_id for r in services.store.list_runs(limit=100_000) if r.session == session}
+
+
+def list_choices(services: Orchestrator, tab: CompareTab, request: gr.Request) -> dict:
+    visible = _visible(services, request)
+    records = [r for r in services.history(None) if visible is None or r.task_id in visible]
+    return {tab.runs: gr.update(choices=_service(services).choices(records))}
+
+
+def _wanted(runs: list[str] | None, ids_text: str | None) -> list[str]:
+    return split_ids([*(runs or []), ids_text or ""])
+
+
+def open_set(services: Orchestrator, tab: CompareTab, runs: list[str] | None, ids_text: str | None,
+             request: gr.Request) -> dict:
+    wanted = _wanted(runs, ids_text)
+    try:
+        opened = _service(services).open(wanted, visible=_visible(services, request))
+    except LabError as err:
+        # Said in the status line, not as an error badge on every output: nothing was changed.
+        return {tab.status: f"**Cannot compare:** {err}"}
+    return _show(tab, opened, wanted)
+
+
+def _show(tab: CompareTab, opened: Opened, wanted: list[str]) -> dict:
+    choices = opened.cell_choices()
+    return {tab.status: opened.message, tab.player: opened.player, tab.current: wanted,
+            tab.cell: gr.update(choices=choices, value=choices[0][1] if choices else None)}
+
+
+def measure_set(services: Orchestrator, tab: CompareTab, current: list[str], request: gr.Request) -> dict:
+    """The similarity figures, after the player is already up (the player updates in place)."""
+    if not current:
+        return {}
+    try:
+        return {tab.player: _service(services).measure(current, visible=_visible(services, request)).player}
+    except LabError as err:
+        return {tab.status: f"Similarity could not be measured: {html.escape(str(err))}"}
+
+
+def load_review(services: Orchestrator, tab: CompareTab, task_id: str | None) -> dict:
+    if not task_id:
+        return {tab.rating: "none", tab.note: "", tab.picked: False, tab.review_status: ""}
+    review = _service(services).review_of(task_id)
+    return {tab.rating: rating_choice(review.rating), tab.note: review.note, tab.picked: review.picked,
+            tab.review_status: ""}
+
+
+def save_review(services: Orchestrator, tab: CompareTab, current: list[str], task_id: str | None, rating: str,
+                note: str, picked: bool, request: gr.Request) -> dict:
+    if not task_id or not current:
+        raise gr.Error("Open a comparison and choose a cell first.")
+    visible = _visible(services, request)
+    if visible is not None and task_id not in visible:
+        raise gr.Error("That run is not yours to review.")
+    service = _service(services)
+    try:
+        review = service.review(task_id, rating=rating, note=note or "", picked=picked)
+        # Cached figures only: a review must not wait for (or start) a measurement.
+        opened = service.measure(current, visible=visible, cached_only=True)
+    except (LabError, ValueError) as err:
+        raise gr.Error(str(err)) from err
+    saved = " · ".join(x for x in (rating_choice(review.rating), "picked" if review.picked else "") if x and x != "none")
+    return {tab.player: opened.player, tab.review_status: f"Saved {saved}".strip()}
+
+
+def download_report(services: Orchestrator, current: list[str], request: gr.Request) -> Any:
+    if not current:
+        raise gr.Error("Open a comparison first.")
+    try:
+        archive, _data = _service(services).report_zip(current, visible=_visible(services, request))
+    except LabError as err:
+        raise_for_ui(err)
+    return gr.update(value=str(archive), visible=True)
+
+
+def api_compare(services: Orchestrator, ids: str, request: gr.Request) -> tuple[dict, str]:
+    """Public: task or sweep ids (comma or space separated) -> (compare.json, the report as a ZIP)."""
+    try:
+        archive, data = _service(services).report_zip(split_ids(ids or ""), visible=_visible(services, request))
+    except CompareError as err:
+        raise gr.Error(str(err)) from err
+    except LabError as err:
+        raise_for_ui(err)
+    return data, str(archive)
+
+
+# ---------------------------------------------------------------- events
+
+
+def connect(demo: gr.Blocks, tab: CompareTab, services: Orchestrator) -> None:
+    listing = bind(list_choices, services, tab)
+    demo.load(listing, None, tab.runs, show_progress="hidden", **PRIVATE)
+    tab.refresh.click(listing, None, tab.runs, **PRIVATE)
+    opened = tab.open.click(bind(open_set, services, tab), [tab.runs, tab.ids], tab.opened, **PRIVATE)
+    opened.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status},
+                show_progress="hidden", **PRIVATE)
+    tab.cell.change(bind(load_review, services, tab), tab.cell, {tab.rating, tab.note, tab.picked, tab.review_status},
+                    show_progress="hidden", **PRIVATE)
+    tab.save.click(bind(save_review, services, tab), [tab.current, tab.cell, tab.rating, tab.note, tab.picked],
+                   {tab.player, tab.review_status}, **PRIVATE)
+    tab.download.click(bind(download_report, services), tab.current, tab.report, **PRIVATE)
+    tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare")
+
+
+def connect_sweep(sweep: Any, tab: CompareTab, services: Orchestrator, tabs: Any) -> None:
+    """The sweep grid's "Compare these": its finished sweep opens here, similarity after."""
+    shown = sweep.compare.click(bind(compare_from, services, tab, tabs), sweep.sweep_ids,
+                                {*tab.opened, tab.ids, tabs}, **PRIVATE)
+    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
+               **PRIVATE)
+
+
+def compare_from(services: Orchestrator, tab: CompareTab, tabs: Any, ids: list[str] | str | None,
+                 request: gr.Request) -> dict:
+    """"Compare these" elsewhere (the sweep grid): open those ids here and show the tab."""
+    wanted = split_ids(ids or [])
+    try:
+        opened = _service(services).open(wanted, visible=_visible(services, request))
+    except LabError as err:
+        raise_for_ui(err)
+    return {**_show(tab, opened, wanted), tab.ids: " ".join(wanted), tabs: gr.Tabs(selected="compare")}

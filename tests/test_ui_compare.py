@@ -1,0 +1,166 @@
+"""The Compare tab in a real Chromium, and the public /compare endpoint through gradio_client.
+
+A person picks runs from History (a sweep's and a separate run, different
+days alike), plays them together, rates one; the lab restarts on the same data
+directory and the rating is still there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from compare_runs import Runs, make_runs
+from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+
+PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, simulator, render_cache) -> Runs:
+    from lab.simulator.server import SimConfig, SimulatorServer
+
+    with SimulatorServer(SimConfig(time_scale=0.02, render_cache=render_cache, faults={"failed": 1.0})) as failing:
+        return make_runs(tmp_path_factory.mktemp("ui-compare-data"), simulator, failing)
+
+
+class Lab:
+    """The app on a data directory; start() again after stop() is a restart."""
+
+    def __init__(self, data_dir: Path, base_url: str) -> None:
+        self.data_dir, self.base_url = data_dir, base_url
+        self.demo = self.services = None
+        self.url = ""
+
+    def start(self) -> "Lab":
+        from lab.orchestrator import Orchestrator
+        from lab.settings import load_settings
+        from lab.ui import build_demo
+
+        settings = load_settings(environ={"LAB_DATA_DIR": str(self.data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
+        self.services = Orchestrator.create(settings, base_url=self.base_url)
+        self.demo = build_demo(self.services)
+        _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                          quiet=True)
+        return self
+
+    def stop(self) -> None:
+        self.demo.close()
+        self.services.close()
+
+
+@pytest.fixture(scope="module")
+def lab(runs: Runs, simulator):
+    started = Lab(runs.data_dir, simulator.base_url).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_compare_tab(browser, url: str, width: int = 1440, height: int = 1000) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    expect(page.get_by_role("tablist").first).to_be_visible(timeout=60_000)
+    tab = page.get_by_role("tab", name="Compare")
+    if not tab.is_visible():  # Gradio folds the tabs that do not fit into "More tabs"
+        page.get_by_role("button", name="More tabs").click()
+        tab = page.get_by_text("Compare", exact=True).last
+    tab.click()
+    return page
+
+
+def pick(page: Page, task_ids: list[str]) -> None:
+    """Choose runs in the History multi-select by what its labels end with (the task id's tail)."""
+    box = page.locator("#compare-runs input")
+    for task_id in task_ids:
+        box.fill(task_id[-6:])
+        page.get_by_role("option").filter(has_text=task_id[-6:]).first.click()
+
+
+def compare(page: Page, cells: int) -> None:
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.wait_for_function(f"{PLAYER} && {PLAYER}.state().cells.length === {cells} && "
+                           f"{PLAYER}.state().cells.every(c => c.ready >= 2)", timeout=60_000)
+
+
+def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: Lab, runs: Runs, browser) -> None:
+    page = open_compare_tab(browser, lab.url)
+    pick(page, [runs.seed1, runs.seed2, runs.portrait])
+    compare(page, 3)
+    expect(page.locator("#compare-status")).to_contain_text("3 runs, 3 with a video")
+    page.get_by_role("button", name="▶ Play all").click()
+    page.wait_for_function(f"{PLAYER}.state().cells.every(c => c.time > 0.5 && !c.paused)", timeout=15_000)
+    page.get_by_role("button", name="❚❚ Pause all").click()
+    expect(page.locator(".cp-heat").first).to_be_visible(timeout=60_000)  # similarity arrived meanwhile
+
+    page.locator("#compare-cell input").click()
+    page.get_by_role("option", name="B · seed 2").click()
+    page.get_by_label("👍 up").check()
+    page.locator("#compare-note textarea").fill("best fur")
+    page.get_by_label("Pick this take").check()
+    page.get_by_role("button", name="Save review").click()
+    expect(page.locator("#compare-review-status")).to_contain_text("Saved", timeout=15_000)
+    expect(page.locator(f'.cp-cell[data-task="{runs.seed2}"] .cp-review')).to_contain_text("picked")
+    page.get_by_role("button", name="Download report (ZIP)").click()
+    expect(page.locator("#compare-report")).to_contain_text(".zip", timeout=60_000)
+    (archive,) = Path(runs.data_dir, "exports").glob("compare-*.zip")
+    with zipfile.ZipFile(archive) as zipped:
+        data = json.loads(zipped.read(next(n for n in zipped.namelist() if n.endswith("compare.json"))))
+    rated = next(cell for cell in data["cells"] if cell["task_id"] == runs.seed2)
+    assert (rated["rating"], rated["note"], rated["picked"]) == (1, "best fur", True)
+    ARTIFACTS = Path(__file__).parent / "artifacts"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compare-tab-desktop.png"), full_page=True)
+    page.close()
+
+    lab.stop()
+    lab.start()
+    page = open_compare_tab(browser, lab.url, 390, 844)
+    pick(page, [runs.seed1, runs.seed2])
+    compare(page, 2)
+    expect(page.locator(f'.cp-cell[data-task="{runs.seed2}"] .cp-review')).to_contain_text("best fur")
+    page.locator("#compare-cell input").click()
+    page.get_by_role("option", name="B · seed 2").click()
+    expect(page.get_by_label("👍 up")).to_be_checked()
+    expect(page.locator("#compare-note textarea")).to_have_value("best fur")
+    expect(page.get_by_label("Pick this take")).to_be_checked()
+    page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-tab-mobile.png"), full_page=True)
+    page.close()
+
+
+def test_a_set_that_cannot_be_compared_says_why_in_the_status(lab: Lab, runs: Runs, browser) -> None:
+    page = open_compare_tab(browser, lab.url)
+    page.locator("#compare-ids input, #compare-ids textarea").first.fill(f"{runs.seed1} task_noSuchRun")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator("#compare-status")).to_contain_text("Cannot compare", timeout=15_000)
+    expect(page.locator("#compare-status")).to_contain_text("task_noSuchRun")
+    page.close()
+
+
+def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, runs: Runs, tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    client = Client(lab.url, verbose=False, download_files=str(tmp_path))
+    try:
+        named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        data, archive = client.predict(runs.sweep_id, api_name="/compare")
+    finally:
+        client.close()
+    assert "/compare" in named and not any("review" in name for name in named)
+    assert set(data) == {"cells", "similarity"} and len(data["cells"]) == 2
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+    assert any(n.endswith("/index.html") for n in names) and any(n.endswith("/compare.json") for n in names)
