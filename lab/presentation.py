@@ -680,5 +680,13 @@ def history_detail(record: TaskRecord) -> str:
     ]
     if record.error:
         lines.append(f"**Error:** {record.error}")
-    lines.append("```json\n" + json.dumps(record.wire or record.request, ensure_ascii=False, indent=2) + "\n```")
+    wire = dict(record.wire or record.request or {})
+    part = params.image_part(wire)
+    if part is not None:
+        # The kept copy's name, not its path on the server; Load into form brings the image back.
+        wire[params.IMAGE_FIELD] = {**part, "path": part.get("filename")}
+    sha = getattr(record, "image_sha256", None)
+    if sha:
+        lines.append(f"**Reference image** `{sha[:12]}…` (the first frame; Load into form reuses it)")
+    lines.append("```json\n" + json.dumps(wire, ensure_ascii=False, indent=2) + "\n```")
     return "\n\n".join(lines)

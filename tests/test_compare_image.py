@@ -29,3 +29,16 @@ def test_runs_from_different_images_differ_on_image_and_text_runs_say_no_image(t
     shown = compare.player_data(images, {})["cells"][1]["fields"]["image"]
     assert shown == f"image {second.sha256[:8]}"
     assert compare.field_text("image", None) == "no image"
+
+
+def test_history_detail_names_the_image_by_hash_not_by_server_path(tmp_path):
+    from lab import presentation as pres
+
+    data = tmp_path / "data"
+    kept = image_input.keep(str(picture(tmp_path / "a.png")), data)
+    body = {"model": params.FAST_MODEL, "prompt": "p", "seconds": "4", "input_reference": kept.path}
+    with Store(data / "journal.sqlite3") as store:
+        journal(store, "task_history", body)
+        text = pres.history_detail(store.get("task_history"))
+    assert f"`{kept.sha256[:12]}…`" in text
+    assert kept.path not in text and str(data) not in text

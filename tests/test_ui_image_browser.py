@@ -83,6 +83,20 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_
     expect(sent).to_contain_text("seconds=4")
     expect(sent).not_to_contain_text(str(tmp_path.anchor) + "tmp")  # the file's name, never a server path
     page.screenshot(path=str(ARTIFACTS / "image_generated_1440.png"), full_page=True)
+
+    # History shows the image by its hash and brings it back into the form for a re-run.
+    other = picture(tmp_path / "other.jpg", size=(600, 900), fmt="JPEG")
+    page.locator("#reference-image input[type=file]").set_input_files(str(other))
+    expect(page.locator("#image-info")).to_contain_text("JPEG · 600×900 px", timeout=20_000)
+    page.get_by_role("tab", name="History").click()
+    page.get_by_role("button", name="Refresh", exact=True).click()
+    table = page.locator("#history-table")
+    expect(table).to_contain_text("storyboard frame", timeout=10_000)
+    table.locator("[role=gridcell]").filter(has_text="storyboard frame").filter(visible=True).first.click()
+    expect(page.locator("#history-detail")).to_contain_text("Reference image", timeout=10_000)
+    page.get_by_role("button", name="Load into form", exact=True).click()
+    expect(page.locator("#image-info")).to_contain_text("PNG · 1280×720 px", timeout=20_000)
+    expect(page.locator("#effective-panel")).to_contain_text("multipart/form-data")
     page.context.close()
 
 
