@@ -10,10 +10,12 @@ answered", and a sweep's ZIP export. Results are view-models from
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from lab import params
 from lab.budget import BudgetView
@@ -24,7 +26,8 @@ from lab.presentation import RunOutcome, SweepOutcome, final_sweep_cell
 from lab.runner import Event, RunResult, Runner, SweepResult
 from lab.settings import Settings
 from lab.store import Store, TaskRecord
-from lab.sweeps import SweepPlan
+from lab.sessions import JournalView, RunningWork
+from lab.sweeps import SweepItem, SweepPlan
 from lab.waits import InFlight
 from lab.wiring import Wiring, wire
 
@@ -47,6 +50,10 @@ class Orchestrator:
         self.wiring = wiring
         self.in_flight = InFlight()
         self._resume_lock = threading.Lock()
+        # Sweeps a thread here is still working through (a reload re-attaches to them), and the
+        # journal as each session may see it (history_scope).
+        self.running = RunningWork()
+        self.journal = JournalView(wiring.store, wiring.settings.history_scope, self.running)
 
     @classmethod
     def create(cls, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> "Orchestrator":
@@ -129,19 +136,30 @@ class Orchestrator:
             answer = self._answer(result.task_id, client)
         return RunOutcome.of(result, answer=answer, backend=self.backend)
 
-    def run_sweep(self, plan: SweepPlan, *, session: str, on_event: Callable[[Event], None] | None,
-                  visitor_key: str | None = None) -> SweepOutcome:
-        """Run a checked plan (``lab.sweeps.prepare``), then write its contact sheet and ZIP."""
-        with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
-            result: SweepResult = runner.run_sweep(
-                plan, concurrency=self.settings.max_concurrent_per_session, on_event=tracking, session=session,
-            )
-        zip_path = None
-        records = [(r.label, r.record) for r in result.results if r.record is not None]
-        if records:
-            zip_path = export_zip(records, self.wiring.data_dir / "exports" / f"{result.sweep_id}.zip",
-                                  contact_sheet=result.contact_sheet, sweep_id=result.sweep_id,
-                                  secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])])
+    def run_sweep(self, plan: SweepPlan | Sequence[SweepItem], *, session: str,
+                  on_event: Callable[[Event], None] | None, visitor_key: str | None = None,
+                  sweep_id: str | None = None) -> SweepOutcome:
+        """Run a checked plan (``lab.sweeps.prepare``), then write its contact sheet and ZIP.
+
+        ``sweep_id`` (default: a new one): an existing sweep's id runs ``plan`` into that sweep
+        (``retry_failed``). While it runs, a reloaded page of ``session`` re-attaches to it.
+        """
+        sweep_id = sweep_id or new_sweep_id()
+        self.running.start_sweep(session, sweep_id)
+        try:
+            with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
+                result: SweepResult = runner.run_sweep(
+                    plan, concurrency=self.settings.max_concurrent_per_session, on_event=tracking, session=session,
+                    sweep_id=sweep_id,
+                )
+            zip_path = None
+            records = [(r.label, r.record) for r in result.results if r.record is not None]
+            if records:
+                zip_path = export_zip(records, self.wiring.data_dir / "exports" / f"{result.sweep_id}.zip",
+                                      contact_sheet=result.contact_sheet, sweep_id=result.sweep_id,
+                                      secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])])
+        finally:
+            self.running.end_sweep(sweep_id)
         return SweepOutcome(
             cells=[final_sweep_cell(r) for r in result.results],
             results=result.results,
@@ -176,23 +194,72 @@ class Orchestrator:
         finally:
             self._resume_lock.release()
 
-    # ------------------------------------------------------------ history
+    def retry_cells(self, sweep_id: str, session: str) -> list[SweepItem]:
+        """A finished sweep's failed and never-submitted cells, with their exact requests (empty: none)."""
+        state = self.journal.sweep(session, sweep_id)
+        if state is None:
+            raise LabError(f"No sweep {sweep_id!r} in the journal.")
+        return [SweepItem(cell.index, cell.label, cell.body, _seed_of(cell.body)) for cell in state.retry_cells()]
 
-    def history(self, query: str | None) -> list[TaskRecord]:
-        """Journalled runs matching ``query`` (prompt text), newest first."""
-        return self.store.list_runs(limit=HISTORY_LIMIT, query=(query or "").strip() or None)
+    def finish_retry(self, sweep_id: str, session: str, visitor_key: str | None = None) -> SweepOutcome | None:
+        """After a retry: the whole sweep's contact sheet and ZIP again, from each row's latest task."""
+        state = self.journal.sweep(session, sweep_id)
+        if state is None:
+            return None
+        results = tuple(RunResult(ok=c.record.status == "saved", task_id=c.record.task_id, status=c.record.status,
+                                  record=c.record,
+                                  video_path=Path(c.record.video_path) if c.record.video_path else None,
+                                  thumbs=tuple(Path(p) for p in c.record.thumbs), cost_usd=c.record.cost_usd or 0.0,
+                                  error=c.record.error, label=c.label, index=c.index)
+                        if c.record is not None else
+                        RunResult(ok=False, task_id=None, status="not_submitted", record=None, label=c.label,
+                                  index=c.index, error="not submitted")
+                        for c in state.cells)
+        sheet = self.wiring.runner.write_contact_sheet(
+            sweep_id, results, [c.body.get("prompt") for c in state.cells],
+            params.resolve(state.cells[0].body).effective if state.cells else {})
+        if sheet is not None:
+            self.store.record_sweep(sweep_id, len(results), contact_sheet=sheet)
+        records = [(r.label, r.record) for r in results if r.record is not None]
+        zip_path = export_zip(records, self.wiring.data_dir / "exports" / f"{sweep_id}.zip", contact_sheet=sheet,
+                              sweep_id=sweep_id,
+                              secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])]) if records else None
+        return SweepOutcome(cells=[final_sweep_cell(r) for r in results], results=results,
+                            contact_sheet=str(sheet) if sheet else None, zip_path=str(zip_path) if zip_path else None,
+                            cost_usd=round(sum(r.cost_usd for r in results), 2), elapsed_s=0.0, sweep_id=sweep_id)
 
-    def record(self, task_id: str) -> TaskRecord:
-        record = self.store.get(task_id)
-        if record is None:
+    def waited_on(self, record: TaskRecord) -> bool:
+        """Whether a wait of this process still holds the task (it will land in the journal by itself)."""
+        return self.in_flight.holds(record.task_id, record.created_at)
+
+    # ------------------------------------------------------------ history (only what the session may see)
+
+    def history(self, query: str | None, session: str) -> list[TaskRecord]:
+        """Journalled runs matching ``query`` (prompt text), newest first; only the session's own with
+        ``history_scope: session``."""
+        return self.journal.runs(session, (query or "").strip() or None, limit=HISTORY_LIMIT)
+
+    def record(self, task_id: str, session: str) -> TaskRecord:
+        record = self.journal.run(session, task_id)
+        if record is None:  # another session's run is as unknown as a missing one
             raise LabError(f"No run {task_id!r} in the journal.")
         return record
 
-    def history_body(self, task_id: str) -> dict[str, Any]:
+    def history_body(self, task_id: str, session: str) -> dict[str, Any]:
         """The body as the user wrote it (so the precedence they explored comes back too)."""
-        record = self.record(task_id)
+        record = self.record(task_id, session)
         return dict(record.request or record.wire)
 
-    def history_video(self, task_id: str) -> str | None:
-        record = self.record(task_id)
+    def history_video(self, task_id: str, session: str) -> str | None:
+        record = self.record(task_id, session)
         return record.video_path if record.video_path and Path(record.video_path).is_file() else None
+
+
+def new_sweep_id() -> str:
+    return f"sweep_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
+
+
+def _seed_of(body: dict) -> int:
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    seed = metadata.get("seed") if isinstance(metadata, dict) else None
+    return seed if isinstance(seed, int) else 0

@@ -664,11 +664,42 @@ def history_view(records: Sequence[TaskRecord]) -> HistoryView:
         ])
         table_ids.append(record.task_id)
         thumbs = thumbnails(record)
-        if thumbs:
-            middle = thumbs[len(thumbs) // 2][0]
-            gallery.append((middle, f"{record.status} · {money(record.cost_usd)} · {prompt[:40]}"))
+        # Every saved run is in the gallery: by its middle thumbnail, or by the video itself when
+        # its thumbnails were never made (a process killed while making them).
+        picture = thumbs[len(thumbs) // 2][0] if thumbs else (
+            record.video_path if record.status == "saved" and record.video_path and Path(record.video_path).is_file()
+            else None)
+        if picture:
+            gallery.append((picture, f"{record.status} · {money(record.cost_usd)} · {prompt[:40]}"))
             gallery_ids.append(record.task_id)
     return HistoryView(rows, gallery, table_ids, gallery_ids)
+
+
+SWEEP_HEADERS = ["when", "tasks", "saved", "failed", "cost", "sweep id"]
+
+
+def sweep_rows(sweeps: Sequence[Any]) -> list[list[Any]]:
+    """The History tab's sweeps, one group per row (``store.SweepRecord``s, newest first)."""
+    return [[dt.datetime.fromtimestamp(s.created_at).strftime("%m-%d %H:%M:%S"), s.task_count, s.saved, s.failed,
+             money(s.cost_usd), s.sweep_id] for s in sweeps]
+
+
+def journal_sweep_cell(index: int, label: str, record: TaskRecord | None, *, running: bool) -> SweepCell:
+    """A sweep row as the journal has it (a reloaded page, a reopened sweep)."""
+    if record is None:
+        return SweepCell(index, f"**{label}** · " + ("waiting…" if running else "not submitted"),
+                         finished=not running)
+    task = f" · `{record.task_id}`"
+    if record.status == "saved":
+        took = f" · {format_seconds(record.elapsed_s)}" if record.elapsed_s else ""
+        return SweepCell(index, f"**{label}** · saved · {money(record.cost_usd)}{took}{task}",
+                         video=record.video_path, thumbnails=thumbnails(record) or None, finished=True)
+    if record.status == "failed":
+        return SweepCell(index, f"**{label}** · failed: {record.error or 'no detail given'}{task}", finished=True)
+    state = {"queued": "queued", "completed": "downloading"}.get(record.status, "rendering")
+    if not running:
+        state = f"unfinished ({record.status}): it may still complete and bill; **Fetch unfinished** saves it"
+    return SweepCell(index, f"**{label}** · {state}{task}", finished=not running)
 
 
 def history_detail(record: TaskRecord) -> str:

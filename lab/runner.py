@@ -472,7 +472,7 @@ class Runner:
         finally:
             if reservation is not None:
                 reservation.release()
-        sheet = self._write_contact_sheet(sweep_id, results, [body.get("prompt") for body, _ in pairs],
+        sheet = self.write_contact_sheet(sweep_id, results, [body.get("prompt") for body, _ in pairs],
                                           resolutions[0].effective) if contact_sheet else None
         if sheet is not None:
             self.store.record_sweep(sweep_id, len(pairs), contact_sheet=sheet)
@@ -489,7 +489,7 @@ class Runner:
         seed = resolution.effective.get("seed")
         return f"seed {seed}" if seed is not None else f"run {number + 1}"
 
-    def _write_contact_sheet(self, sweep_id: str, results: Sequence[RunResult], prompts: Sequence[Any],
+    def write_contact_sheet(self, sweep_id: str, results: Sequence[RunResult], prompts: Sequence[Any],
                              effective: Mapping[str, Any]) -> Path | None:
         """A header (prompt or variants, model, size, date), then one row per run (failed runs say why).
 

@@ -20,7 +20,7 @@ from lab import presentation as pres
 from lab.orchestrator import Orchestrator
 from lab.presets import load_presets
 from lab.settings import Settings
-from lab.ui import api, compare, history, single, sweep
+from lab.ui import api, compare, history, session, single, sweep
 from lab.ui.events import PRIVATE, bind, session_of
 from lab.waits import StopWaiting
 from lab.wiring import served_media_dirs
@@ -104,14 +104,19 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
     settings = services.settings
     presets = load_presets()
     stops = StopWaiting()
+    # Videos, thumbnails, sheets and ZIPs are served from the data directory as they are: Gradio
+    # would otherwise copy every one it hands out into its temp directory (a ZIP per sweep: ~53 MB
+    # per round of 20 visitors in bench/bench_rounds.py, kept until the cache expires).
+    gr.set_static_paths(served_media_dirs(settings.data_dir))
     with LabBlocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
         shell = _build_shell(services)
+        session_parts = session.build(settings)
         with gr.Tabs() as shell.tabs:
             with gr.Tab("Single run", id="single"):
                 single_tab = single.build(settings.models, presets)
             with gr.Tab("Seed sweep", id="sweep"):
                 sweep_tab = sweep.build(settings.max_sweep)
-            with gr.Tab("History", id="history"):
+            with gr.Tab("History", id="history") as history_item:
                 history_tab = history.build()
             with gr.Tab("Compare", id="compare"):
                 compare_tab = compare.build()
@@ -128,6 +133,8 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
             sweep.connect(demo, sweep_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
             history.connect(demo, history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
         ]
+        runs.append(session.connect(demo, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
+                                    history_item, shell.visitor_key, shell.banner, banner, list(runs)))
         for run in runs:  # what was spent changes after every run
             run.then(banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         api.connect(api_components, services)

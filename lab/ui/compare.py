@@ -127,7 +127,7 @@ def _visible(services: Orchestrator, request: gr.Request | None) -> set[str] | N
 
 def list_choices(services: Orchestrator, tab: CompareTab, request: gr.Request) -> dict:
     visible = _visible(services, request)
-    records = [r for r in services.history(None) if visible is None or r.task_id in visible]
+    records = [r for r in services.history(None, session_of(request)) if visible is None or r.task_id in visible]
     return {tab.runs: gr.update(choices=_service(services).choices(records))}
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from lab.errors import LabError
+from lab.sessions import Identities
 
 # Every UI event is private: the public endpoints are the data-in, data-out ones in lab/ui/api.py.
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -44,9 +45,16 @@ def bind(fn: Callable[..., Any], *bound: Any) -> Callable[..., Any]:
     return call
 
 
+# Which visitor each page belongs to: set when the page loads (lab.ui.session.identify) from the
+# browser's kept id or the signed-in Hugging Face user. A page never identified (an API client)
+# is a session of its own.
+PAGES = Identities()
+
+
 def session_of(request: gr.Request | None) -> str:
-    """The browser session a request comes from ("anonymous" outside one)."""
-    return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
+    """The session a request comes from: its page's visitor ("anonymous" outside a page)."""
+    page = getattr(request, "session_hash", None) if request is not None else None
+    return PAGES.of(page) if page else "anonymous"
 
 
 def raise_for_ui(err: LabError) -> None:

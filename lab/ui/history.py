@@ -10,7 +10,7 @@ import gradio as gr
 from lab import presentation as pres
 from lab.errors import LabError
 from lab.orchestrator import Orchestrator
-from lab.ui.events import PRIVATE, bind, raise_for_ui
+from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
 from lab.ui.single import SingleTab, generate_event
 from lab.waits import StopWaiting
 
@@ -27,12 +27,15 @@ class HistoryTab:
     video: Any
     load: Any
     rerun: Any
-    ids: Any  # State: {"table": [task ids], "gallery": [task ids]}
+    ids: Any  # State: {"table": [task ids], "gallery": [task ids], "sweeps": [sweep ids]}
     choice: Any  # State: the selected task id
+    sweeps: Any = None  # the sweeps, one group per row
+    open_sweep: Any = None  # "Open in sweep grid"
+    sweep_choice: Any = None  # State: the selected sweep id
 
     @property
     def listing(self) -> set:
-        return {self.table, self.gallery, self.ids}
+        return {self.table, self.gallery, self.ids, self.sweeps}
 
 
 def build() -> HistoryTab:
@@ -53,19 +56,33 @@ def build() -> HistoryTab:
     with gr.Row():
         load = gr.Button("Load into form")
         rerun = gr.Button("Re-run")
-    return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None))
+    with gr.Row():
+        sweeps_table = gr.Dataframe(headers=pres.SWEEP_HEADERS, interactive=False, label="Sweeps (select one)",
+                                    elem_id="history-sweeps", scale=4)
+        open_sweep = gr.Button("Open in sweep grid", scale=1, elem_id="history-open-sweep")
+    return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None),
+                      sweeps_table, open_sweep, gr.State(None))
 
 
 # ---------------------------------------------------------------- handlers
 
 
-def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None) -> dict:
-    view = pres.history_view(services.history(query))
-    return {tab.table: view.rows, tab.gallery: view.gallery,
-            tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids}}
+def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, request: gr.Request) -> dict:
+    session = session_of(request)
+    view = pres.history_view(services.history(query, session))
+    groups = services.journal.sweeps(session)
+    return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
+            tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]}}
 
 
-def select_run(services: Orchestrator, tab: HistoryTab, which: str, ids: dict, evt: gr.SelectData) -> dict:
+def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
+    index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    chosen = (ids or {}).get("sweeps", [])
+    return chosen[index] if index is not None and index < len(chosen) else None
+
+
+def select_run(services: Orchestrator, tab: HistoryTab, which: str, ids: dict, evt: gr.SelectData,
+               request: gr.Request) -> dict:
     """A click in the table or the gallery selects that run."""
     index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     chosen = (ids or {}).get(which, [])
@@ -73,18 +90,19 @@ def select_run(services: Orchestrator, tab: HistoryTab, which: str, ids: dict, e
         return {tab.choice: None, tab.selected: NOTHING_SELECTED, tab.video: None}
     task_id = chosen[index]
     try:
-        return {tab.choice: task_id, tab.selected: pres.history_detail(services.record(task_id)),
-                tab.video: services.history_video(task_id)}
+        session = session_of(request)
+        return {tab.choice: task_id, tab.selected: pres.history_detail(services.record(task_id, session)),
+                tab.video: services.history_video(task_id, session)}
     except LabError as err:
         raise_for_ui(err)
 
 
-def to_form(services: Orchestrator, single: SingleTab, tabs: Any, task_id: str | None) -> dict:
+def to_form(services: Orchestrator, single: SingleTab, tabs: Any, task_id: str | None, request: gr.Request) -> dict:
     """The selected run's body as the user wrote it, back in the single-run form."""
     if not task_id:
         raise gr.Error("Select a run in the history first.")
     try:
-        body = services.history_body(task_id)
+        body = services.history_body(task_id, session_of(request))
     except LabError as err:
         raise_for_ui(err)
     return {**single.form.updates(pres.form_from_body(body)), tabs: gr.Tabs(selected="single")}
@@ -98,6 +116,7 @@ def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: Orche
     """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
     listing = bind(list_runs, services, tab)
     tab.refresh.click(listing, tab.filter, tab.listing, **PRIVATE)
+    tab.sweeps.select(select_sweep, tab.ids, tab.sweep_choice, **PRIVATE)
     tab.filter.submit(listing, tab.filter, tab.listing, **PRIVATE)
     demo.load(listing, tab.filter, tab.listing, **PRIVATE)
     for which, source in (("table", tab.table), ("gallery", tab.gallery)):

@@ -9,7 +9,7 @@ import gradio as gr
 
 from lab import params, presentation as pres, sweeps
 from lab.errors import LabError, RequestInvalid
-from lab.orchestrator import Orchestrator
+from lab.orchestrator import Orchestrator, new_sweep_id
 from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
 from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
@@ -44,12 +44,14 @@ class SweepTab:
     row_seeds: Any  # State: the seed of each row, for "Use this seed"
     compare: Any  # "Compare these": the finished sweep in the Compare tab
     sweep_ids: Any  # State: [the finished sweep's id]
+    retry: Any = None  # "Retry failed": shown when the sweep on screen is over with failed/unsent rows
+    shown: Any = None  # State: the id of the sweep on screen (run here, re-attached or reopened)
 
     @property
     def outputs(self) -> set:
         grid = {c for r in self.rows for c in (r.row, r.label, r.video, r.gallery)}
         return grid | {self.status, self.sheet_image, self.sheet_download, self.zip_download, self.row_seeds,
-                       self.compare, self.sweep_ids}
+                       self.compare, self.sweep_ids, self.retry, self.shown}
 
 
 def build(max_rows: int) -> SweepTab:
@@ -66,6 +68,7 @@ def build(max_rows: int) -> SweepTab:
     with gr.Row():
         run = gr.Button("Run sweep", variant="primary")
         stop = gr.Button("Stop waiting", variant="stop", elem_id="sweep-stop")
+        retry = gr.Button("Retry failed", visible=False, elem_id="sweep-retry")
     status = gr.Markdown(elem_id="sweep-status")
     rows = []
     for i in range(max_rows):
@@ -83,7 +86,7 @@ def build(max_rows: int) -> SweepTab:
             zip_download = gr.DownloadButton("Download ZIP (videos, sheet, manifest)", visible=False)
             compare = gr.Button("Compare these", visible=False, elem_id="sweep-compare")
     return SweepTab(seeds, random_count, variants, estimate, run, stop, status, rows, sheet_image, sheet_download,
-                    zip_download, gr.State([]), compare, gr.State([]))
+                    zip_download, gr.State([]), compare, gr.State([]), retry, gr.State(None))
 
 
 # ---------------------------------------------------------------- handlers
@@ -133,9 +136,11 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
         cost = params.sweep_price_usd(resolved.effective["model"], len(items))
         head = f"Running {len(items)} tasks (up to ${cost:.2f})." if cost is not None else ""
         row_seeds = [item.seed for item in items]
-        yield {tab.status: head, **grid, **hidden_downloads, tab.row_seeds: row_seeds}
+        sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
+        yield {tab.status: head, **grid, **hidden_downloads, tab.row_seeds: row_seeds, tab.shown: sweep_id,
+               tab.retry: gr.update(visible=False)}
         pump = EventPump(lambda on_event: services.run_sweep(plan, session=session, on_event=on_event,
-                                                              visitor_key=visitor_key))
+                                                              visitor_key=visitor_key, sweep_id=sweep_id))
         finished = 0
         for event in pump:
             update: dict = {}
@@ -171,6 +176,7 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
         tab.sheet_download: gr.update(value=outcome.contact_sheet, visible=outcome.contact_sheet is not None),
         tab.zip_download: gr.update(value=outcome.zip_path, visible=outcome.zip_path is not None),
         tab.compare: gr.update(visible=len(outcome.results) >= 2), tab.sweep_ids: [outcome.sweep_id],
+        tab.retry: gr.update(visible=any(r.status in ("failed", "not_submitted") for r in outcome.results)),
     }
 
 

@@ -1,0 +1,139 @@
+"""Sessions through the UI's own handlers, called directly: with history_scope "session" none returns another
+session's runs; a page is its browser's session; a reload re-attaches; Retry failed re-runs only what failed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+from lab import params, sweeps
+from lab.orchestrator import Orchestrator
+from lab.sessions import session_identity
+from lab.ui import history, session, single, sweep
+from lab.ui.events import PAGES, session_of
+
+FAST = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4"}
+
+
+def settings_for(data_dir: Path, scope: str):
+    from lab.settings import load_settings
+
+    return load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02", "LAB_MAX_SWEEP": "4",
+                          "LAB_HISTORY_SCOPE": scope})
+
+
+def page_of(visitor: str) -> SimpleNamespace:
+    """A request from a page bound to ``visitor`` (as identify() does on load)."""
+    page = f"page-{visitor}-{id(object())}"
+    PAGES.bind(page, visitor)
+    return SimpleNamespace(session_hash=page)
+
+
+@pytest.fixture
+def lab(make_simulator, tmp_path):
+    """Services with Alice's and Bob's runs (Bob: a single run and a sweep with a failed row), and the tabs."""
+    sim = make_simulator(faults={"failed": 0.5}, fault_seed=3)
+
+    def start(scope: str):
+        services = Orchestrator.create(settings_for(tmp_path / scope, scope), base_url=sim.base_url, api_key="sk-t")
+        alice, bob = session_identity(None)[0], session_identity(None)[0]
+        runs = {alice: [services.run_one(params.with_seed({**FAST, "prompt": "alice's fox"}, 1), session=alice,
+                                         on_event=None)]}
+        runs[bob] = [services.run_one(params.with_seed({**FAST, "prompt": "bob's heron"}, 2), session=bob,
+                                      on_event=None)]
+        plan = sweeps.prepare({**FAST, "prompt": "bob's sweep"}, max_sweep=4, seeds_text="1, 2, 3, 4")
+        bob_sweep = services.run_sweep(plan, session=bob, on_event=None)
+        with gr.Blocks():
+            with gr.Tabs() as tabs:
+                with gr.Tab("s"):
+                    single_tab = single.build(services.settings.models, [])
+                with gr.Tab("w"):
+                    sweep_tab = sweep.build(4)
+                with gr.Tab("h"):
+                    history_tab = history.build()
+            parts = session.build(services.settings)
+            key = gr.State(None)
+        return SimpleNamespace(services=services, alice=alice, bob=bob, runs=runs, bob_sweep=bob_sweep, tabs=tabs,
+                               single=single_tab, sweep=sweep_tab, history=history_tab, parts=parts, key=key)
+
+    started = []
+    yield lambda scope: started.append(start(scope)) or started[-1]
+    for item in started:
+        item.services.close()
+
+
+def text_of(value) -> str:
+    """Everything a handler returned, as text (its outputs are keyed by component)."""
+    return json.dumps(list(value.values()) if isinstance(value, dict) else value, default=str)
+
+
+def bobs_ids(t) -> list[str]:
+    return [r.task_id for r in t.runs[t.bob]] + [r.task_id for r in t.bob_sweep.results if r.task_id] + [
+        t.bob_sweep.sweep_id]
+
+
+def test_with_session_scope_no_handler_returns_another_sessions_runs(lab):
+    t = lab("session")
+    alice = page_of(t.alice)
+    listing = history.list_runs(t.services, t.history, None, alice)
+    assert [row[-1] for row in listing[t.history.table]] == [t.runs[t.alice][0].task_id]
+    for needle in bobs_ids(t) + ["bob's"]:
+        assert needle not in text_of(listing)
+    assert history.list_runs(t.services, t.history, "bob", alice)[t.history.table] == []
+    # Asking for Bob's run or sweep by id: as unknown as a missing one.
+    forged_ids = {"table": [t.runs[t.bob][0].task_id], "gallery": [], "sweeps": [t.bob_sweep.sweep_id]}
+    with pytest.raises(gr.Error, match="No run"):
+        history.select_run(t.services, t.history, "table", forged_ids,
+                           SimpleNamespace(index=[0, 0]), alice)
+    with pytest.raises(gr.Error, match="No run"):
+        history.to_form(t.services, t.single, t.tabs, t.runs[t.bob][0].task_id, alice)
+    with pytest.raises(gr.Error, match="No sweep"):
+        session.open_sweep(t.services, t.parts, t.sweep, t.tabs, t.bob_sweep.sweep_id, alice)
+    with pytest.raises(gr.Error, match="No sweep"):
+        list(session.retry_failed(t.services, t.sweep, t.key, {t.sweep.shown: t.bob_sweep.sweep_id, t.key: None},
+                                  alice))
+    reattached = session.reattach(t.services, t.parts, t.single, t.sweep, t.tabs, alice)
+    for needle in bobs_ids(t) + ["bob's"]:
+        assert needle not in text_of(reattached)
+    # Bob's own page sees his.
+    bob_listing = history.list_runs(t.services, t.history, None, page_of(t.bob))
+    assert t.bob_sweep.sweep_id in text_of(bob_listing)
+
+
+def test_with_all_scope_a_lab_used_alone_shows_every_run(lab):
+    t = lab("all")
+    listing = history.list_runs(t.services, t.history, None, page_of(t.alice))
+    assert all(task_id in text_of(listing) for task_id in bobs_ids(t)[:1])
+
+
+def test_a_reloaded_page_is_the_same_session(lab):
+    t = lab("session")
+    stored = session.identify(None, None, SimpleNamespace(session_hash="first-page"))
+    assert session.identify(stored, None, SimpleNamespace(session_hash="reloaded-page")) == stored
+    first, reloaded = SimpleNamespace(session_hash="first-page"), SimpleNamespace(session_hash="reloaded-page")
+    t.services.run_one(params.with_seed(FAST, 9), session=session_of(first), on_event=None)
+    assert len(history.list_runs(t.services, t.history, None, reloaded)[t.history.table]) == 1
+    signed_in = session.identify(stored, SimpleNamespace(username="alice"), SimpleNamespace(session_hash="p3"))
+    assert signed_in == stored  # the browser keeps its id; the identity is the Hugging Face user
+    assert history.list_runs(t.services, t.history, None, SimpleNamespace(session_hash="p3"))[t.history.table] == []
+
+
+def test_retry_failed_reruns_only_failed_rows_into_the_same_sweep(lab):
+    t = lab("session")
+    bob = page_of(t.bob)
+    failed = [r.index for r in t.bob_sweep.results if r.status == "failed"]
+    saved_before = {r.index: r.task_id for r in t.bob_sweep.results if r.status == "saved"}
+    assert failed and saved_before  # the seeded faults fail some rows and not others
+    list(session.retry_failed(t.services, t.sweep, t.key, {t.sweep.shown: t.bob_sweep.sweep_id, t.key: None}, bob))
+    state = t.services.journal.sweep(t.bob, t.bob_sweep.sweep_id)
+    assert len(state.cells) == 4
+    for index, task_id in saved_before.items():
+        assert state.cells[index].record.task_id == task_id  # saved rows are not sent again
+    for index in failed:
+        assert state.cells[index].record.task_id not in {r.task_id for r in t.bob_sweep.results}
+    submitted = [r for r in t.services.store.list_sweep(t.bob_sweep.sweep_id)]
+    assert len(submitted) == 4 + len(failed)
