@@ -43,7 +43,8 @@ def build() -> HistoryTab:
     with gr.Row():
         query = gr.Textbox(label="Filter by prompt text", scale=3)
         refresh = gr.Button("Refresh", scale=1)
-    gallery = gr.Gallery(label="Runs, newest first", columns=8, height=200, allow_preview=False, interactive=False)
+    gallery = gr.Gallery(label="Runs, newest first", columns=8, height=200, allow_preview=False, interactive=False,
+                         elem_id="history-gallery")
     table = gr.Dataframe(
         headers=pres.HISTORY_HEADERS,
         # Short headers and fixed widths: the prompt gets the room, nothing breaks mid-word.

@@ -86,7 +86,7 @@ def save_draft(fields: dict[str, Any], data: dict) -> dict:
 def restore_draft(fields: dict[str, Any], single: SingleTab, draft: Any) -> dict:
     """The form as the visitor left it (nothing when this browser has no draft)."""
     if not isinstance(draft, dict):
-        return {}
+        return {single.form.group: gr.skip()}  # (an empty dict would read as one output value)
     out = {component: draft[name] for name, component in fields.items() if name in draft}
     if "raw_mode" in draft:
         out[single.form.group] = gr.update(visible=not draft["raw_mode"])

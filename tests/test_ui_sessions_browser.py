@@ -1,0 +1,201 @@
+"""Sessions in a real Chromium: a reload is the same session (grid, draft, spend), history is live and private.
+
+Uses Debian's chromium (CHROMIUM_PATH overrides /usr/bin/chromium). Each test opens its own browser
+context (its own localStorage: a browser of its own) and waits for conditions, never for fixed times.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+
+RUN_TIMEOUT_MS = 90_000
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def lab_url(make_simulator_module, tmp_path_factory):
+    from lab.orchestrator import Orchestrator
+    from lab.settings import load_settings
+    from lab.ui import build_demo
+
+    # Every task takes 3 s of wall time: long enough to reload while a sweep runs.
+    sim = make_simulator_module(fixed_generation_s=150.0)
+    settings = load_settings(environ={
+        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
+        "LAB_SIM_TIME_SCALE": "0.02",
+        "LAB_SPEND_CAP_SESSION_USD": "0.90",
+        "LAB_SPEND_CAP_DAY_USD": "none",
+        "LAB_MAX_SWEEP": "4",
+        "LAB_HISTORY_SCOPE": "session",
+    })
+    services = Orchestrator.create(settings, base_url=sim.base_url)
+    demo = build_demo(services)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def make_simulator_module(render_cache):
+    from lab.simulator.server import SimConfig, SimulatorServer
+
+    servers = []
+
+    def start(**config):
+        server = SimulatorServer(SimConfig(time_scale=0.02, render_cache=render_cache, **config)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser, lab_url):
+    """Open the lab in a browser of its own (a new context: its own storage), ready to type into."""
+    contexts = []
+
+    def open_page(width: int = 1440, height: int = 1000) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        open_lab(page, lab_url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def open_lab(page: Page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_load_state("load")
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+
+
+def reload(page: Page) -> None:
+    page.reload()
+    page.wait_for_load_state("load")
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    combo = page.get_by_label(label, exact=True)
+    combo.click()
+    page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option", name=option, exact=True).click()
+
+
+def fill_request(page: Page, prompt: str) -> None:
+    page.get_by_label("Prompt", exact=True).fill(prompt)
+    choose(page, "duration (s)", "4")
+    expect(page.locator("#generate-gate")).to_contain_text("$0.30", timeout=10_000)
+
+
+def generate(page: Page) -> None:
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#run-progress")).to_contain_text("done", timeout=RUN_TIMEOUT_MS)
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_a_reload_mid_sweep_brings_the_grid_back_and_it_fills(new_page):
+    page = new_page()
+    fill_request(page, "a heron lifting off the reeds at dawn")
+    page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill("1, 2")
+    expect(page.locator("#sweep-estimate")).to_contain_text("2 tasks", timeout=10_000)
+    page.get_by_role("button", name="Run sweep", exact=True).click()
+    expect(page.locator("#sweep-label-0")).to_contain_text(re.compile("queued|rendering"), timeout=RUN_TIMEOUT_MS)
+
+    reload(page)
+    # The sweep tab is selected again, its rows are back and keep filling from the journal.
+    expect(page.locator("#sweep-status")).to_contain_text("Re-attached", timeout=20_000)
+    shot(page, "reattached-sweep-1440.png")
+    for row in (0, 1):
+        expect(page.locator(f"#sweep-label-{row}")).to_contain_text("saved", timeout=RUN_TIMEOUT_MS)
+        expect(page.locator(f"#sweep-row-{row} video")).to_have_attribute("src", re.compile(r"\.mp4"),
+                                                                          timeout=10_000)
+    expect(page.locator("#sweep-status")).to_contain_text("2 of 2 saved", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#sweep-row-2")).to_be_hidden()
+    # The draft form came back as it was.
+    page.get_by_role("tab", name="Single run").click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a heron lifting off the reeds at dawn")
+    page.get_by_role("tab", name="Seed sweep").click()
+    expect(page.get_by_label("Seeds", exact=True)).to_have_value("1, 2")
+    shot(page, "reattached-sweep-done-1440.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "reattached-sweep-done-390.png")
+
+
+def test_history_shows_a_run_made_after_the_page_loaded_without_refresh(new_page):
+    page = new_page()
+    page.get_by_role("tab", name="History").click()
+    expect(page.locator("#history-table")).not_to_contain_text("kingfisher")
+    page.get_by_role("tab", name="Single run").click()
+    fill_request(page, "a kingfisher diving into a stream")
+    generate(page)
+    page.get_by_role("tab", name="History").click()
+    table = page.locator("#history-table")
+    expect(table).to_contain_text("kingfisher diving", timeout=10_000)
+    expect(table).to_contain_text("saved")
+    # The gallery shows the saved run too.
+    expect(page.locator("#history-gallery img, #history-gallery video").first).to_be_visible(timeout=10_000)
+    shot(page, "history-live-1440.png")
+
+
+def test_the_session_cap_holds_across_a_reload(new_page):
+    page = new_page()
+    fill_request(page, "a lantern on a jetty at night")
+    page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
+    page.get_by_role("button", name="Run sweep", exact=True).click()  # $0.90: the whole session cap
+    expect(page.locator("#sweep-status")).to_contain_text("3 of 3 saved", timeout=RUN_TIMEOUT_MS)
+
+    reload(page)
+    expect(page.locator(".lab-banner").last).to_contain_text("session $0.90 spent", timeout=20_000)
+    expect(page.locator(".lab-banner").last).to_contain_text("$0.00 left")
+    page.get_by_role("tab", name="Single run").click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a lantern on a jetty at night")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#run-progress")).to_contain_text("this session has $0.00 left", timeout=20_000)
+    shot(page, "session-cap-after-reload-1440.png")
+
+
+def test_two_browsers_do_not_see_each_others_history(new_page):
+    first, second = new_page(), new_page()
+    fill_request(first, "an otter floating on its back")
+    generate(first)
+    fill_request(second, "a snow leopard on a ridge")
+    generate(second)
+    for page, mine, theirs in ((first, "otter floating", "snow leopard"), (second, "snow leopard", "otter floating")):
+        page.get_by_role("tab", name="History").click()
+        table = page.locator("#history-table")
+        expect(table).to_contain_text(mine, timeout=10_000)
+        expect(table).not_to_contain_text(theirs)
+        expect(table).not_to_contain_text("heron")  # nor any other test's runs
+    # Still after a reload.
+    reload(second)
+    second.get_by_role("tab", name="History").click()
+    expect(second.locator("#history-table")).to_contain_text("snow leopard", timeout=10_000)
+    expect(second.locator("#history-table")).not_to_contain_text("otter")
+    shot(second, "history-private-1440.png")
