@@ -24,9 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_FAILED = 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (Exception, KeyboardInterrupt) as exc:  # a bug or Ctrl-C: still one line on stderr and the JSON line last
+        return _crashed(exc)
+
+
+def _crashed(exc: BaseException) -> int:
+    """What every command does instead of a traceback: the journal keeps the tasks, resume finishes them."""
+    import json
+
+    message = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"internal error: {type(exc).__name__}: {exc}"
+    message += "; journalled tasks are kept: run `python -m lab resume` to finish them"
+    print(f"error: {message}", file=sys.stderr)
+    print(json.dumps({"ok": False, "tasks": [], "contact_sheet": None, "cost_usd": 0.0, "error": message},
+                     ensure_ascii=False))
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -671,6 +671,10 @@ class VideosClient:
             if verify:
                 verify_video(part, expected_size=expected_size, expected_duration=expected_duration, task_id=task_id)
             os.replace(part, dest)
+        except OSError as exc:  # the part file removed under us, a full disk: the video stays on the server
+            part.unlink(missing_ok=True)
+            raise MediaError(f"download: cannot move the video into place at {dest}: {exc.strerror or exc}",
+                             task_id=task_id) from exc
         except BaseException:
             part.unlink(missing_ok=True)
             raise

@@ -4,7 +4,9 @@ An owner (a Runner) marks what it works on in the journal with its id and an
 expiry (``Store.claim``, ``Store.record_intent``). While it holds anything, a
 ``LeaseKeeper`` thread renews all of its leases every third of the lease; when
 the process dies the renewals stop and the leases expire, so another process
-(``resume``) can take the work over. A live lease means "someone is on it".
+(``resume``) can take the work over. A live lease means "someone is on it",
+unless its owner is a process of this host that no longer exists
+(``owner_may_be_alive``): then it is taken over at once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ class _Renews(Protocol):
 def new_owner_id() -> str:
     """Unique per owner, and says which process holds a lease (host and pid) for a person reading the journal."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_may_be_alive(owner: str) -> bool:
+    """False only when ``owner`` names a process on this host that no longer exists (killed):
+    its lease need not be waited out. Anything else (another host, a live pid) may be alive."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
 
 
 class LeaseKeeper:

@@ -400,7 +400,7 @@ def money(usd: float | None) -> str:
 
 
 def thumb_caption(path: str | Path) -> str:
-    """``task_3_4.00s.jpg`` -> ``4.0 s`` (the runner writes the frame time into the name)."""
+    """``task_3_4.00s.jpg`` -> ``4.0 s``: only for journal rows from before frame times were journalled."""
     try:
         return f"{float(Path(path).stem.rsplit('_', 1)[1].rstrip('s')):.1f} s"
     except (IndexError, ValueError):
@@ -408,10 +408,11 @@ def thumb_caption(path: str | Path) -> str:
 
 
 def thumbnails(record: TaskRecord | None) -> list[tuple[str, str]]:
-    """(path, caption) of a run's thumbnails that are on disk."""
+    """(path, caption) of a run's thumbnails that are on disk; the caption is the journalled frame time."""
     if record is None:
         return []
-    return [(str(p), thumb_caption(p)) for p in record.thumbs if Path(p).is_file()]
+    return [(path, f"{t:.1f} s" if t is not None else thumb_caption(path))
+            for path, t in zip(record.thumb_paths, record.thumb_times) if Path(path).is_file()]
 
 
 def model_short(model: str | None) -> str:

@@ -19,18 +19,28 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
 from lab import image_input, params, sweeps
-from lab.client import TaskStatus, VideosClient, encode_wire, may_have_created_task, safe_task_id, video_path_for
+from lab.client import (
+    TaskStatus,
+    VideosClient,
+    encode_wire,
+    may_have_created_task,
+    safe_task_id,
+    verify_video,
+    video_path_for,
+)
 from lab.errors import ApiError, LabError, NeverSent, RequestInvalid, TaskNotFound
-from lab.leases import DEFAULT_LEASE_S, LeaseKeeper, new_owner_id
+from lab.leases import DEFAULT_LEASE_S, LeaseKeeper, new_owner_id, owner_may_be_alive
 from lab.slots import TaskSlots
 from lab.store import INTENT_OPEN_STATES, IntentRecord, Store, TaskRecord
 from lab.sweeps import SweepItem, SweepPlan
@@ -205,7 +215,7 @@ class Runner:
             status=record.status,
             record=record,
             video_path=Path(record.video_path) if record.video_path else None,
-            thumbs=tuple(Path(p) for p in record.thumbs),
+            thumbs=tuple(Path(p) for p in record.thumb_paths),
             preview_path=Path(record.preview_path) if record.preview_path else None,
             cost_usd=record.cost_usd or 0.0,
             error=error if error is not None else (record.error if not ok else None),
@@ -255,9 +265,25 @@ class Runner:
 
     def _run_cell(self, cell: _Cell, body: Mapping[str, Any], resolution: params.Resolution) -> RunResult:
         if self.slots is None:
-            return self._finish(cell, self._submit(cell, body, resolution))
+            return self._submit_and_finish(cell, body, resolution)
         with self.slots.hold(cell.session):
-            return self._finish(cell, self._submit(cell, body, resolution))
+            return self._submit_and_finish(cell, body, resolution)
+
+    def _submit_and_finish(self, cell: _Cell, body: Mapping[str, Any], resolution: params.Resolution) -> RunResult:
+        # The task is born leased to this runner (record_submitted), renewed until it is released.
+        with self.leases.hold():
+            record = self._submit(cell, body, resolution)
+            try:
+                result = self._finish(cell, record)
+            finally:
+                self._release(record.task_id)
+        return self._from_journal(result)
+
+    def _release(self, task_id: str) -> None:
+        try:
+            self.store.release(task_id, self.owner)
+        except LabError as exc:  # the lease then simply expires
+            log.warning("could not release the lease on %s: %s", task_id, exc)
 
     def _submit(self, cell: _Cell, body: Mapping[str, Any], resolution: params.Resolution) -> TaskRecord:
         """Journal the intent, POST once, journal the task: a kill at any point leaves a trace."""
@@ -295,6 +321,8 @@ class Runner:
                 session=cell.session,
                 request_id=cell.request_id,
                 gateway_request_id=submitted.gateway_request_id,
+                lease_owner=self.owner,
+                lease_s=self.lease_s,
             )
         if cell.reservation is not None:
             # The journalled task now holds its own price until its outcome is known (lab.budget).
@@ -365,16 +393,23 @@ class Runner:
         return record
 
     def _download(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
+        """Fetch the video into place (a name of this owner's own, verified, renamed), unless already saved."""
         task_id = record.task_id
         dest = video_path_for(self.data_dir, task_id)
-        cell.emit("downloading", record.status, f"downloading to {dest.name}", record)
-        self.client.download(
-            task_id,
-            dest,
-            expected_size=record.size,
-            expected_duration=record.duration,
-            max_bytes=self.download_max_bytes,
-        )
+        if record.status == "saved" and record.video_path and Path(record.video_path).is_file():
+            return record  # another owner saved it while this one waited: that is success
+        if not self._already_there(dest, record):
+            # Half-written files of owners whose lease ran out (killed mid-download): this owner holds it now.
+            for stale in dest.parent.glob(f"{dest.name}.*.part"):
+                stale.unlink(missing_ok=True)
+            cell.emit("downloading", record.status, f"downloading to {dest.name}", record)
+            self.client.download(
+                task_id,
+                dest,
+                expected_size=record.size,
+                expected_duration=record.duration,
+                max_bytes=self.download_max_bytes,
+            )
         now = time.time()
         record = self.store.update(
             task_id,
@@ -387,8 +422,23 @@ class Runner:
         cell.emit("saved", "saved", str(dest), record)
         return record
 
+    @staticmethod
+    def _already_there(dest: Path, record: TaskRecord) -> bool:
+        """The video is in place and verifies (saved by an owner that died before journalling it)."""
+        if not dest.is_file():
+            return False
+        try:
+            verify_video(dest, expected_size=record.size, expected_duration=record.duration, task_id=record.task_id)
+        except LabError:
+            return False
+        return True
+
     def _thumbnails(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
-        """Thumbnails and a preview; a failure here is noted, the saved video stays good."""
+        """Thumbnails and a preview, journalled as ``{path, t}``; a failure here is noted, the saved video stays good.
+
+        Each file is written under a name of its own and renamed into place, so two owners never
+        leave a half-written image.
+        """
         if self.thumbs <= 0 or not record.video_path:
             return record
         from lab import frames  # lazy: ffmpeg and Pillow only when needed
@@ -398,16 +448,21 @@ class Runner:
         thumbs_dir.mkdir(parents=True, exist_ok=True)
         try:
             shots = frames.thumbnails(record.video_path, count=self.thumbs, width=self.thumb_width)
-            paths = []
+            thumbs = []
             for number, (image, at) in enumerate(zip(shots.images, shots.times), start=1):
-                path = thumbs_dir / f"{task_id}_{number}_{at:.2f}s.jpg"
-                image.convert("RGB").save(path, format="JPEG", quality=85)
-                paths.append(str(path))
+                path = thumbs_dir / f"{task_id}_{number}.jpg"
+                with _written_in_place(path) as scratch:
+                    image.convert("RGB").save(scratch, format="JPEG", quality=85)
+                thumbs.append({"path": str(path), "t": round(float(at), 3)})
             preview = None
             if self.preview:
-                preview = str(frames.animated_preview(record.video_path, self.data_dir / "previews" / f"{task_id}.webp"))
-            record = self.store.update(task_id, thumbs=paths, preview_path=preview)
-            cell.emit("thumbnails", record.status, f"{len(paths)} thumbnails", record)
+                target = self.data_dir / "previews" / f"{task_id}.webp"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with _written_in_place(target) as scratch:
+                    frames.animated_preview(record.video_path, scratch)
+                preview = str(target)
+            record = self.store.update(task_id, thumbs=thumbs, preview_path=preview)
+            cell.emit("thumbnails", record.status, f"{len(thumbs)} thumbnails", record)
         except (LabError, OSError, ValueError) as exc:
             log.warning("thumbnails of %s failed: %s", task_id, exc)
             cell.emit("thumbnails", record.status, f"no thumbnails: {exc}", record)
@@ -468,7 +523,7 @@ class Runner:
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pairs))), thread_name_prefix="sweep") as pool:
-                results = tuple(pool.map(run, range(len(pairs))))
+                results = tuple(self._from_journal(r) for r in pool.map(run, range(len(pairs))))
         finally:
             if reservation is not None:
                 reservation.release()
@@ -483,6 +538,15 @@ class Runner:
             cost_usd=round(sum(r.cost_usd for r in results), 2),
             elapsed_s=round(time.monotonic() - started, 3),
         )
+
+    def _from_journal(self, result: RunResult) -> RunResult:
+        """``result`` as the journal now has it: another process may have got further with the task."""
+        record = self.store.get(result.task_id) if result.task_id else None
+        if record is None or record == result.record:
+            return result
+        ok = record.status == "saved" and bool(record.video_path) and Path(record.video_path).is_file()
+        cell = _Cell(result.index, result.label, record.sweep_id, self.session, None, None)
+        return self._result(cell, record, ok=ok, error=None if ok else result.error)
 
     @staticmethod
     def _default_label(resolution: params.Resolution, number: int) -> str:
@@ -509,11 +573,12 @@ class Runner:
         for number, result in enumerate(results):
             record = result.record
             images, stamps = [], []
-            for path in result.thumbs:
+            times = record.thumb_times if record is not None else []
+            for path, at in zip(result.thumbs, times):
                 try:
                     with Image.open(path) as image:
                         images.append(image.convert("RGB"))
-                    stamps.append(_time_from_thumb_name(path))
+                    stamps.append(at or 0.0)
                 except OSError:
                     continue
             meta = [] if result.ok else [f"no video: {(result.error or result.status)[:60]}"]
@@ -527,7 +592,10 @@ class Runner:
             return None
         out = self.data_dir / "sheets" / f"{safe_task_id(sweep_id)}.png"
         try:
-            return frames.save_contact_sheet(rows, out, header=header)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with _written_in_place(out) as scratch:
+                frames.save_contact_sheet(rows, scratch, header=header)
+            return out
         except (OSError, ValueError) as exc:
             log.warning("contact sheet for %s failed: %s", sweep_id, exc)
             return None
@@ -535,34 +603,74 @@ class Runner:
     # ------------------------------------------------------------ resume
 
     def resume(self, on_event: Callable[[Event], None] | None = None, *, concurrency: int = 4,
-               only: Collection[str] | None = None) -> list[RunResult]:
+               only: Collection[str] | None = None,
+               on_skip: Callable[[TaskRecord], None] | None = None) -> list[RunResult]:
         """Finish every unfinished task in the journal (poll, then download). Never loses a paid one.
 
         Only tasks submitted to this kind of backend are resumed (a live task is not asked
         of the simulator, nor the reverse); the others stay unfinished for a later resume.
         ``only`` narrows it to these task ids (a server leaves alone the tasks it is still waiting on).
+        A task another process holds a live lease on is skipped (``on_skip`` hears of it); one
+        whose owner died (lease expired) is taken over. Saved videos that a killed process left
+        without thumbnails get them, and finished sweeps without a contact sheet get one.
         """
         pending = [r for r in self.store.unfinished()
                    if r.base_url_kind in (None, self.backend) and (only is None or r.task_id in only)]
-        if not pending:
-            return []
+        if self.thumbs > 0:
+            pending += [r for r in self.store.saved_without_thumbnails() if only is None or r.task_id in only]
+        results: list[RunResult] = []
+        if pending:
+            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending))), thread_name_prefix="resume") as pool:
+                finished = list(pool.map(lambda n: self._resume_one(n, pending[n], on_event, on_skip), range(len(pending))))
+            results = [self._from_journal(r) for r in finished if r is not None]
+        if only is None:
+            self._complete_contact_sheets()
+        return results
 
-        def finish(number: int) -> RunResult:
-            record = pending[number]
+    def _resume_one(self, number: int, record: TaskRecord, on_event, on_skip) -> RunResult | None:
+        """Claim one task and finish it; None if it is not this owner's to do (held, or already done)."""
+        cell = _Cell(index=number, label=record.variant_label, sweep_id=record.sweep_id, session=self.session,
+                     reservation=None, on_event=on_event, task_id=record.task_id)
+        try:
+            safe_task_id(record.task_id)
+        except LabError as exc:
+            message = str(exc)
+            return self._result(cell, self.store.update(record.task_id, status="failed", error=message), ok=False,
+                                error=message)
+        claimed = self.store.claim(record.task_id, self.owner, self.lease_s, owner_alive=owner_may_be_alive)
+        if claimed is None:
+            if on_skip is not None:
+                on_skip(record)
+            return None
+        with self.leases.hold():
             try:
-                safe_task_id(record.task_id)
-            except LabError as exc:
-                message = str(exc)
-                record = self.store.update(record.task_id, status="failed", error=message)
-                return self._result(_Cell(number, record.variant_label, record.sweep_id, self.session, None, None),
-                                    record, ok=False, error=message)
-            cell = _Cell(index=number, label=record.variant_label, sweep_id=record.sweep_id, session=self.session,
-                         reservation=None, on_event=on_event, task_id=record.task_id)
-            cell.emit("submitted", record.status, f"resuming {record.task_id}", record)
-            return self._finish(cell, record)
+                if claimed.status == "failed":
+                    return None  # finished by another owner between the listing and the claim
+                if claimed.status == "saved":
+                    if claimed.thumbs or self.thumbs <= 0:
+                        return None
+                    cell.emit("submitted", claimed.status, f"making the thumbnails of {claimed.task_id}", claimed)
+                    record = self._thumbnails(cell, claimed)
+                    cell.emit("done", record.status, f"saved {record.video_path}", record)
+                    return self._result(cell, record, ok=True)
+                cell.emit("submitted", claimed.status, f"resuming {claimed.task_id}", claimed)
+                return self._finish(cell, claimed)
+            finally:
+                self._release(claimed.task_id)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending))), thread_name_prefix="resume") as pool:
-            return list(pool.map(finish, range(len(pending))))
+    def _complete_contact_sheets(self) -> None:
+        """Contact sheets a killed sweep never wrote, from the journal (finished sweeps only)."""
+        for sweep_id in self.store.sweeps_without_sheet():
+            records = self.store.list_sweep(sweep_id)
+            cells = [self._result(_Cell(n, r.variant_label, sweep_id, self.session, None, None), r,
+                                  ok=r.status == "saved") for n, r in enumerate(records)]
+            try:
+                sheet = self.write_contact_sheet(sweep_id, cells, [r.prompt for r in records],
+                                                 records[0].effective if records else {})
+                if sheet is not None:
+                    self.store.record_sweep(sweep_id, len(records), contact_sheet=sheet)
+            except LabError as exc:
+                log.warning("contact sheet for %s failed: %s", sweep_id, exc)
 
     def unknown_outcomes(self) -> list[IntentRecord]:
         """Submits that were sent but never named a task, and no live process is still sending:
@@ -570,9 +678,12 @@ class Runner:
         return self.store.unresolved_intents(include_in_flight=False)
 
 
-def _time_from_thumb_name(path: Path) -> float:
-    """The frame time written into a thumbnail's file name (``<task>_<n>_<t>s.jpg``)."""
+@contextmanager
+def _written_in_place(path: Path) -> Iterator[Path]:
+    """A scratch name beside ``path`` (same suffix) to write to; renamed onto ``path`` if the block succeeds."""
+    scratch = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
-        return float(Path(path).stem.rsplit("_", 1)[1].rstrip("s"))
-    except (IndexError, ValueError):
-        return 0.0
+        yield scratch
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)

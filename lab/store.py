@@ -32,7 +32,10 @@ from lab.errors import StoreError
 FINISHED_STATUSES = ("saved", "failed")
 
 _JSON_FIELDS = ("request", "effective", "wire", "thumbs")
-_REAL_FIELDS = ("created_at", "updated_at", "cost_usd", "submitted_at", "completed_at", "saved_at", "elapsed_s")
+_REAL_FIELDS = ("created_at", "updated_at", "cost_usd", "submitted_at", "completed_at", "saved_at", "elapsed_s",
+                "lease_expires")
+# Status only moves forward: a writer with a stale view never turns "saved" back, nor reopens an end.
+_STATUS_RANK = {"queued": 0, "in_progress": 0, "unknown": 0, "completed": 1, "saved": 2, "failed": 2}
 
 
 # ---------------------------------------------------------------- migrations
@@ -161,10 +164,17 @@ def _m006_intents(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN gateway_request_id TEXT")
 
 
+def _m007_task_leases(db: sqlite3.Connection) -> None:
+    # One owner per task at a time: whoever polls, downloads or thumbnails a task holds its lease
+    # (lab.leases); another process skips it until the lease expires (its owner died).
+    db.execute("ALTER TABLE tasks ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN lease_expires REAL")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
-    _m006_intents,
+    _m006_intents, _m007_task_leases,
 ]
 
 
@@ -231,6 +241,18 @@ class TaskRecord:
     image_sha256: str | None = None
     request_id: str | None = None  # the intent this task came from (client-side id)
     gateway_request_id: str | None = None  # the gateway's X-Oneapi-Request-Id for the submit
+    lease_owner: str | None = None  # the process working on it now (lab.leases), if any
+    lease_expires: float | None = None
+
+    @property
+    def thumb_paths(self) -> list[str]:
+        """Thumbnail files in order (``thumbs`` holds ``{"path", "t"}``; rows before that, bare paths)."""
+        return [str(t["path"]) if isinstance(t, Mapping) else str(t) for t in self.thumbs]
+
+    @property
+    def thumb_times(self) -> list[float | None]:
+        """Each thumbnail's frame time in seconds, as journalled (None for rows that predate it)."""
+        return [float(t["t"]) if isinstance(t, Mapping) and t.get("t") is not None else None for t in self.thumbs]
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -338,6 +360,17 @@ def _from_row(row: sqlite3.Row) -> TaskRecord:
             value = float(value)
         values[name] = value
     return TaskRecord(**values)
+
+
+def _forward_only(current: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` minus what would move a task's status back or attach an error to a saved video."""
+    new = changes.get("status")
+    if new is not None and new != current:
+        if current in FINISHED_STATUSES or _STATUS_RANK.get(new, 0) < _STATUS_RANK.get(current, 0):
+            return {}
+    if (new or current) == "saved" and changes.get("error") is not None:
+        changes = {name: value for name, value in changes.items() if name != "error"}
+    return changes
 
 
 def _start_of_today_utc() -> float:
@@ -468,10 +501,9 @@ class Store:
 
     def renew_leases(self, owner: str, lease_s: float) -> None:
         """Extend every lease ``owner`` holds by ``lease_s`` seconds from now."""
-        self._execute(
-            "UPDATE intents SET lease_expires = ? WHERE lease_owner = ? AND state = 'sending'",
-            (time.time() + lease_s, owner),
-        )
+        expires = time.time() + lease_s
+        self._execute("UPDATE intents SET lease_expires = ? WHERE lease_owner = ? AND state = 'sending'", (expires, owner))
+        self._execute("UPDATE tasks SET lease_expires = ? WHERE lease_owner = ?", (expires, owner))
 
     def record_submitted(
         self,
@@ -487,6 +519,8 @@ class Store:
         session: str | None = None,
         request_id: str | None = None,
         gateway_request_id: str | None = None,
+        lease_owner: str | None = None,
+        lease_s: float = 0.0,
     ) -> TaskRecord:
         """Journal a task the moment its id is known; with ``request_id``, its intent gets the id too, atomically."""
         now = time.time()
@@ -516,6 +550,8 @@ class Store:
             image_sha256=image.sha256 if image is not None else None,
             request_id=request_id,
             gateway_request_id=gateway_request_id,
+            lease_owner=lease_owner,
+            lease_expires=now + lease_s if lease_owner else None,
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
@@ -537,20 +573,60 @@ class Store:
         return record
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord:
-        """Set the given fields (and updated_at); returns the new record."""
+        """Set the given fields (and updated_at); returns the record as it now stands.
+
+        Status only moves forward (queued/in_progress -> completed -> saved; failed ends it):
+        a change that would move it back, or away from saved/failed, is dropped whole, since it
+        came from a stale view (another process got further). A saved video never gets an error.
+        """
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"unknown TaskRecord fields: {', '.join(sorted(unknown))}")
-        changes["updated_at"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in changes)
-        with self._lock:
-            rows = self._execute(
-                f"UPDATE tasks SET {assignments} WHERE task_id = ? RETURNING *",
-                [_to_row(name, value) for name, value in changes.items()] + [task_id],
-            )
-        if not rows:
-            raise StoreError(f"no task {task_id} in the journal {self.path}")
+        try:
+            with self.immediate() as db:
+                row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+                if row is None:
+                    raise StoreError(f"no task {task_id} in the journal {self.path}")
+                changes = _forward_only(row["status"], changes)
+                changes["updated_at"] = time.time()
+                assignments = ", ".join(f"{name} = ?" for name in changes)
+                rows = db.execute(
+                    f"UPDATE tasks SET {assignments} WHERE task_id = ? RETURNING *",
+                    [_to_row(name, value) for name, value in changes.items()] + [task_id],
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.path}: {exc}") from exc
         return _from_row(rows[0])
+
+    # ------------------------------------------------------------ leases
+
+    def claim(self, task_id: str, owner: str, lease_s: float,
+              owner_alive: Callable[[str], bool] | None = None) -> TaskRecord | None:
+        """Take the task for ``owner`` for ``lease_s`` s; None if someone holds a live lease on it (or it is gone).
+
+        ``owner_alive(holder)`` False lets a lease whose holder is known dead go before it expires.
+        """
+        now = time.time()
+        try:
+            with self.immediate() as db:
+                row = db.execute("SELECT lease_owner, lease_expires FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+                if row is None:
+                    return None
+                held = row["lease_expires"] is not None and row["lease_expires"] > now
+                if held and (owner_alive is None or owner_alive(row["lease_owner"] or "")):
+                    return None
+                rows = db.execute(
+                    "UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? RETURNING *",
+                    (owner, now + lease_s, task_id),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.path}: {exc}") from exc
+        return _from_row(rows[0])
+
+    def release(self, task_id: str, owner: str) -> None:
+        """Give the task's lease back (only if ``owner`` still holds it)."""
+        self._execute("UPDATE tasks SET lease_owner = NULL, lease_expires = NULL WHERE task_id = ? AND lease_owner = ?",
+                      (task_id, owner))
 
     def record_sweep(self, sweep_id: str, task_count: int, *, contact_sheet: str | Path | None = None, note: str | None = None,
                      session: str | None = None, plan: list[dict] | None = None) -> None:
@@ -651,6 +727,20 @@ class Store:
         marks = ", ".join("?" for _ in FINISHED_STATUSES)
         rows = self._execute(f"SELECT * FROM tasks WHERE status NOT IN ({marks}) ORDER BY created_at", FINISHED_STATUSES)
         return [_from_row(row) for row in rows]
+
+    def saved_without_thumbnails(self) -> list[TaskRecord]:
+        """Saved videos whose thumbnails were never made (a kill after the save), oldest first."""
+        rows = self._execute("SELECT * FROM tasks WHERE status = 'saved' AND video_path IS NOT NULL "
+                             "AND (thumbs IS NULL OR thumbs = '[]') ORDER BY created_at")
+        return [_from_row(row) for row in rows]
+
+    def sweeps_without_sheet(self) -> list[str]:
+        """Sweeps with every task finished, at least one saved, and no contact sheet yet."""
+        rows = self._execute(
+            "SELECT s.sweep_id FROM sweeps s JOIN tasks t ON t.sweep_id = s.sweep_id WHERE s.contact_sheet IS NULL "
+            "GROUP BY s.sweep_id HAVING SUM(t.status = 'saved') > 0 AND SUM(t.status NOT IN ('saved', 'failed')) = 0"
+        )
+        return [row["sweep_id"] for row in rows]
 
     def list_sweep(self, sweep_id: str) -> list[TaskRecord]:
         """A sweep's tasks in the order they were submitted."""

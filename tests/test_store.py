@@ -187,3 +187,31 @@ def test_stores_opening_a_new_journal_at_once_migrate_it_once(tmp_path: Path) ->
     assert errors == []
     with Store(path) as store:
         assert store.migrations() == [m.__name__.lstrip("_") for m in MIGRATIONS]
+
+
+def test_status_only_moves_forward_and_a_saved_video_never_gets_an_error(store: Store) -> None:
+    _submit(store, "task_a")
+    store.update("task_a", status="saved", video_path="/x/task_a.mp4")
+    # A writer with a stale view (a poll, a second owner) cannot turn it back or mark it broken.
+    assert store.update("task_a", status="in_progress").status == "saved"
+    assert store.update("task_a", status="completed", cost_usd=0.3).status == "saved"
+    assert store.update("task_a", status="failed", error="gone").status == "saved"
+    again = store.update("task_a", error="downloaded file is not a playable video")
+    assert (again.status, again.error, again.video_path) == ("saved", None, "/x/task_a.mp4")
+    _submit(store, "task_b")
+    store.update("task_b", status="failed", error="policy")
+    assert store.update("task_b", status="saved").status == "failed"
+
+
+def test_a_task_has_one_owner_until_its_lease_expires(store: Store) -> None:
+    _submit(store, "task_a")
+    first = store.claim("task_a", "owner-1", lease_s=60)
+    assert first is not None and first.lease_owner == "owner-1"
+    assert store.claim("task_a", "owner-2", lease_s=60) is None  # held: skipped
+    store.update("task_a", lease_expires=time.time() - 1)  # what a killed owner's lease becomes
+    taken = store.claim("task_a", "owner-2", lease_s=60)
+    assert taken is not None and taken.lease_owner == "owner-2"
+    store.release("task_a", "owner-1")  # the old owner cannot give away what it lost
+    assert store.get("task_a").lease_owner == "owner-2"
+    store.release("task_a", "owner-2")
+    assert store.claim("task_a", "owner-3", lease_s=60) is not None

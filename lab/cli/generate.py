@@ -359,13 +359,19 @@ def run_resume(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
-            results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency))
+            skipped: list[str] = []
+            results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency),
+                                    on_skip=lambda record: skipped.append(record.task_id))
             unknown = _unknown_outcomes(runner)
         except SettingsError as exc:
             return _fail(str(exc))
         except LabError as exc:
             return _fail(str(exc), code=EXIT_FAILED)
-    if not results:
+    if skipped:
+        print(f"skipped {len(skipped)} task(s) another process is finishing right now: {', '.join(skipped)}",
+              file=sys.stderr)
+    elif not results:
         print("nothing to resume: every journalled task is saved or failed", file=sys.stderr)
     extra = _copy_out(args.out, [r.video_path for r in results if r.ok and r.video_path], single=False)
-    return _summary(all(r.ok for r in results) and not extra, results, unknown_outcome=unknown, **extra)
+    return _summary(all(r.ok for r in results) and not extra, results, unknown_outcome=unknown, skipped=skipped,
+                    **extra)
