@@ -209,7 +209,7 @@ class Orchestrator:
         results = tuple(RunResult(ok=c.record.status == "saved", task_id=c.record.task_id, status=c.record.status,
                                   record=c.record,
                                   video_path=Path(c.record.video_path) if c.record.video_path else None,
-                                  thumbs=tuple(Path(p) for p in c.record.thumbs), cost_usd=c.record.cost_usd or 0.0,
+                                  thumbs=tuple(Path(p) for p in c.record.thumb_paths), cost_usd=c.record.cost_usd or 0.0,
                                   error=c.record.error, label=c.label, index=c.index)
                         if c.record is not None else
                         RunResult(ok=False, task_id=None, status="not_submitted", record=None, label=c.label,
