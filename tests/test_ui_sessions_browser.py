@@ -14,7 +14,9 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
 
-RUN_TIMEOUT_MS = 90_000
+RUN_TIMEOUT_MS = 120_000
+# The page fills its panel on load: on a busy shared machine that alone took over 20 s.
+LOAD_TIMEOUT_MS = 60_000
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
@@ -24,8 +26,8 @@ def lab_url(make_simulator_module, tmp_path_factory):
     from lab.settings import load_settings
     from lab.ui import build_demo
 
-    # Every task takes 3 s of wall time: long enough to reload while a sweep runs.
-    sim = make_simulator_module(fixed_generation_s=150.0)
+    # Every task takes 8 s of wall time: long enough to reload while a sweep runs, even on a busy machine.
+    sim = make_simulator_module(fixed_generation_s=400.0)
     settings = load_settings(environ={
         "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
         "LAB_SIM_TIME_SCALE": "0.02",
@@ -87,13 +89,13 @@ def new_page(browser, lab_url):
 def open_lab(page: Page, url: str) -> None:
     page.goto(url)
     page.wait_for_load_state("load")
-    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=LOAD_TIMEOUT_MS)
 
 
 def reload(page: Page) -> None:
     page.reload()
     page.wait_for_load_state("load")
-    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=LOAD_TIMEOUT_MS)
 
 
 def choose(page: Page, label: str, option: str) -> None:
@@ -129,7 +131,7 @@ def test_a_reload_mid_sweep_brings_the_grid_back_and_it_fills(new_page):
 
     reload(page)
     # The sweep tab is selected again, its rows are back and keep filling from the journal.
-    expect(page.locator("#sweep-status")).to_contain_text("Re-attached", timeout=20_000)
+    expect(page.locator("#sweep-status")).to_contain_text("Re-attached", timeout=LOAD_TIMEOUT_MS)
     shot(page, "reattached-sweep-1440.png")
     for row in (0, 1):
         expect(page.locator(f"#sweep-label-{row}")).to_contain_text("saved", timeout=RUN_TIMEOUT_MS)
@@ -172,12 +174,12 @@ def test_the_session_cap_holds_across_a_reload(new_page):
     expect(page.locator("#sweep-status")).to_contain_text("3 of 3 saved", timeout=RUN_TIMEOUT_MS)
 
     reload(page)
-    expect(page.locator(".lab-banner").last).to_contain_text("session $0.90 spent", timeout=20_000)
+    expect(page.locator(".lab-banner").last).to_contain_text("session $0.90 spent", timeout=LOAD_TIMEOUT_MS)
     expect(page.locator(".lab-banner").last).to_contain_text("$0.00 left")
     page.get_by_role("tab", name="Single run").click()
     expect(page.get_by_label("Prompt", exact=True)).to_have_value("a lantern on a jetty at night")
     page.get_by_role("button", name="Generate", exact=True).click()
-    expect(page.locator("#run-progress")).to_contain_text("this session has $0.00 left", timeout=20_000)
+    expect(page.locator("#run-progress")).to_contain_text("this session has $0.00 left", timeout=LOAD_TIMEOUT_MS)
     shot(page, "session-cap-after-reload-1440.png")
 
 
