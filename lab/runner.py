@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
-from urllib.parse import urlparse
 
 from lab import image_input, params, sweeps
 from lab.client import (
@@ -112,12 +111,6 @@ class SweepResult:
         return bool(self.results) and all(r.ok for r in self.results)
 
 
-def guess_backend(base_url: str) -> str:
-    """"simulator" for a loopback base URL, else "live" (recorded with each task)."""
-    host = (urlparse(base_url).hostname or "").lower()
-    return "simulator" if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.") else "live"
-
-
 @dataclass
 class _Cell:
     """What the steps of one task share: its place in the run, its listener, its money, its ids."""
@@ -157,7 +150,7 @@ class Runner:
         preview: bool = True,
         deadlines_s: Mapping[str, float] | None = None,
         download_max_bytes: int | None = None,
-        backend: str | None = None,
+        backend: str = "live",
         session: str = "default",
         slots: TaskSlots | None = None,
         lease_s: float = DEFAULT_LEASE_S,
@@ -171,7 +164,9 @@ class Runner:
         self.preview = preview
         self.deadlines_s = dict(deadlines_s) if deadlines_s else None
         self.download_max_bytes = download_max_bytes or 1024 * 1024 * 1024
-        self.backend = backend or guess_backend(client.base_url)
+        # Recorded with each task; decides what resume may conclude about it. "live" unless told:
+        # a live task the server does not know stays unfinished, never written off.
+        self.backend = backend
         self.session = session
         self.slots = slots
         self.owner = new_owner_id()
@@ -384,9 +379,11 @@ class Runner:
         now = time.time()
         if final.status == "failed":
             reason = final.error_message or "the server reported the task failed (no detail given)"
-            return self.store.update(task_id, status="failed", error=self.client.redact(reason), completed_at=now)
+            return self.store.update(task_id, status="failed", error=self.client.redact(reason), completed_at=now,
+                                     final_answer=final.raw)
         price = params.price_usd(record.model or "") or 0.0
-        record = self.store.update(task_id, status="completed", cost_usd=price, completed_at=now, error=None)
+        record = self.store.update(task_id, status="completed", cost_usd=price, completed_at=now, error=None,
+                                   final_answer=final.raw)
         if cell.reservation is not None:
             cell.reservation.charge(price)
         cell.emit("status", "completed", "completed", record)

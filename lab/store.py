@@ -31,7 +31,7 @@ from lab.errors import StoreError
 # a good run; "failed" is the end of a failed one (not billed).
 FINISHED_STATUSES = ("saved", "failed")
 
-_JSON_FIELDS = ("request", "effective", "wire", "thumbs")
+_JSON_FIELDS = ("request", "effective", "wire", "thumbs", "final_answer")
 _REAL_FIELDS = ("created_at", "updated_at", "cost_usd", "submitted_at", "completed_at", "saved_at", "elapsed_s",
                 "lease_expires")
 # Status only moves forward: a writer with a stale view never turns "saved" back, nor reopens an end.
@@ -171,10 +171,16 @@ def _m007_task_leases(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN lease_expires REAL")
 
 
+def _m008_final_answer(db: sqlite3.Connection) -> None:
+    # The server's own last word on the task (GET /videos/{id} when completed or failed), kept so
+    # history shows what the server said without asking it again.
+    db.execute("ALTER TABLE tasks ADD COLUMN final_answer TEXT")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
-    _m006_intents, _m007_task_leases,
+    _m006_intents, _m007_task_leases, _m008_final_answer,
 ]
 
 
@@ -243,6 +249,7 @@ class TaskRecord:
     gateway_request_id: str | None = None  # the gateway's X-Oneapi-Request-Id for the submit
     lease_owner: str | None = None  # the process working on it now (lab.leases), if any
     lease_expires: float | None = None
+    final_answer: dict = field(default_factory=dict)  # the server's answer when the task completed or failed
 
     @property
     def thumb_paths(self) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from lab import params
 from lab.budget import Budget
 from lab.client import VideosClient
-from lab.runner import Runner, guess_backend
+from lab.runner import Runner
 from lab.settings import Settings
 from lab.slots import TaskSlots
 from lab.store import Store, default_store_path
@@ -106,7 +106,8 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
         simulator, api_key = start_private_simulator(settings.sim_time_scale, Path(settings.data_dir) / "renders")
         base_url = simulator.base_url
     secret = api_key or settings.key_for_requests()
-    backend = guess_backend(base_url)
+    # The backend is a setting, not a guess from the URL: a live service behind a loopback proxy is live.
+    backend = "simulator" if simulator is not None else settings.backend
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(default_store_path(data_dir))

@@ -161,7 +161,12 @@ def test_content_not_ready_right_after_completion_is_retried_until_saved(simulat
 
 
 def test_content_502_right_after_completion_is_retried_until_saved(simulator, tmp_path: Path) -> None:
+    from lab.simulator.config import CONTENT_502_CALLS
+
+    before = simulator.ledger()["requests"].get(CONTENT, 0)
     run_to_file(client_for(simulator), tmp_path, headers={"X-Sim-Fault": "content_502"})
+    # The first CONTENT_502_CALLS answers were 502 and the download went on past them.
+    assert simulator.ledger()["requests"][CONTENT] - before == CONTENT_502_CALLS + 1
 
 
 def test_content_that_stays_not_ready_past_the_window_is_content_not_ready(make_simulator, tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def test_a_lease_held_from_another_host_is_waited_out_then_taken_over(simulator,
         store.record_submitted(submitted.task_id, params.resolve(body), body, base_url_kind="simulator",
                                lease_owner="some-other-host:4242:abcd", lease_s=60)
         skipped = []
-        runner = Runner(client, store, tmp_path, thumbs=0)
+        runner = Runner(client, store, tmp_path, thumbs=0, backend="simulator")
         assert runner.resume(on_skip=skipped.append) == [] and [r.task_id for r in skipped] == [submitted.task_id]
         store.update(submitted.task_id, lease_expires=time.time() - 1)  # its owner stopped renewing
         (result,) = runner.resume()

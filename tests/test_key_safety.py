@@ -126,6 +126,8 @@ def deployment(tmp_path_factory, render_cache):
                 break
         except requests.RequestException:
             time.sleep(0.2)
+    else:
+        pytest.fail("the app never became ready: every key-safety check below would pass vacuously")
     yield {"url": url, "data_dir": data_dir, "gradio_tmp": gradio_tmp, "recorder": recorder, "logs": logs,
            "services": services, "simulator": simulator}
     server.should_exit = True

@@ -41,6 +41,7 @@ def store(data_dir: Path) -> Store:
 def make_runner(server, store: Store, data_dir: Path, **kw) -> Runner:
     client = VideosClient.scaled(server.base_url, KEY, time_scale=TIME_SCALE)
     kw.setdefault("thumbs", 3)
+    kw.setdefault("backend", "simulator")
     return Runner(client, store, data_dir, **kw)
 
 
@@ -281,3 +282,28 @@ def test_resume_with_another_accounts_key_keeps_a_live_task_unfinished(make_simu
     (result,) = Runner(owner, store, data_dir, thumbs=0, backend="live").resume()
     assert result.ok and result.status == "saved"
     assert charged_ids(sim) == [submitted.task_id]
+
+
+def test_the_servers_final_answer_is_journalled_when_the_task_ends(simulator, store, data_dir) -> None:
+    result = make_runner(simulator, store, data_dir, thumbs=0).run_one(body())
+    answer = store.get(result.task_id).final_answer
+    assert answer["status"] == "completed" and (answer.get("id") or answer.get("task_id")) == result.task_id
+
+
+def test_a_live_backend_on_a_loopback_url_keeps_a_task_the_server_does_not_know_unfinished(make_simulator, tmp_path) -> None:
+    # A local proxy in front of the live service: the URL is loopback, the backend is still live (a setting).
+    from lab.settings import load_settings
+    from lab.wiring import wire
+
+    sim = make_simulator()
+    settings = load_settings(environ={"APIYI_API_KEY": "sk-live-behind-proxy-123", "LAB_BASE_URL": sim.base_url,
+                                      "LAB_DATA_DIR": str(tmp_path / "data")})
+    wiring = wire(settings)
+    try:
+        assert wiring.backend == "live" and wiring.runner.backend == "live"
+        wiring.store.record_submitted("task_paidbutunknown", params.resolve(body()), body(), base_url_kind="live")
+        (result,) = wiring.runner.resume()
+        assert not result.ok and "does not know" in result.error
+        assert [r.task_id for r in wiring.store.unfinished()] == ["task_paidbutunknown"]
+    finally:
+        wiring.close()

@@ -30,6 +30,9 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("backend and files")
     group.add_argument("--base-url", help="API base URL, e.g. https://api.apiyi.com/v1 (default: live with a key, else the embedded simulator)")
     group.add_argument("--api-key", help="API key (default: $APIYI_API_KEY); never printed or stored")
+    group.add_argument("--backend", choices=("simulator", "live"),
+                       help="what --base-url is (default: $LAB_BACKEND, else live with a key, the simulator without); "
+                            "journalled with each task: a live task the server does not know is never written off")
     group.add_argument("--data-dir", help="where the journal, videos and thumbnails go (default: $LAB_DATA_DIR or ./data)")
     group.add_argument("--out", help="also copy the video(s) (and contact sheet) here: a directory, or a .mp4 path for generate")
     group.add_argument("--sim-time-scale", type=finite_positive, help="simulator speed (default: $LAB_SIM_TIME_SCALE or 1.0)")
@@ -189,14 +192,11 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
         stack.callback(server.stop)
         base_url, backend = server.base_url, "simulator"
         print(f"using the embedded simulator at {base_url} (time scale {time_scale:g})", file=sys.stderr)
-    elif not base_url:
+    else:
         from lab.params import DEFAULT_BASE_URL
 
-        base_url, backend = DEFAULT_BASE_URL, "live"
-    else:
-        from lab.runner import guess_backend
-
-        backend = guess_backend(base_url)
+        base_url = base_url or DEFAULT_BASE_URL
+        backend = _backend(args, settings, api_key)
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
     store = stack.enter_context(Store(default_store_path(data_dir)))
     client = stack.enter_context(
@@ -208,6 +208,15 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
         download_max_bytes=settings.download_max_bytes, backend=backend, lease_s=settings.lease_s,
     )
     return runner
+
+
+def _backend(args: argparse.Namespace, settings, api_key: str | None) -> str:
+    """--backend, else LAB_BACKEND when set, else live with a key (this command's too) and the simulator without."""
+    if args.backend:
+        return args.backend
+    if settings.sources.get("backend", "default") != "default" and settings.backend in ("simulator", "live"):
+        return settings.backend
+    return "live" if api_key else "simulator"
 
 
 def _copy_out(out: str | None, paths: list[Path], *, single: bool) -> dict:
