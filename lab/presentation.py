@@ -29,7 +29,7 @@ from lab.errors import (
     Timeout,
 )
 from lab.runner import Event, RunResult
-from lab.store import TaskRecord
+from lab.store import Review, TaskRecord
 
 NOT_SET = "(not set)"
 
@@ -639,7 +639,8 @@ def resume_text(results: Sequence[RunResult], held: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-HISTORY_HEADERS = ["when", "prompt", "status", "cost", "took", "model", "res.", "aspect", "dur.", "seed", "task id"]
+HISTORY_HEADERS = ["when", "prompt", "status", "cost", "took", "model", "res.", "aspect", "dur.", "seed", "review",
+                   "task id"]
 
 
 @dataclass(frozen=True)
@@ -652,7 +653,21 @@ class HistoryView:
     gallery_ids: list[str]
 
 
-def history_view(records: Sequence[TaskRecord]) -> HistoryView:
+def review_text(review: Review | None) -> str:
+    """A run's review in a table cell: "👍 ★ picked · the note"."""
+    if review is None:
+        return ""
+    parts = [{1: "👍", -1: "👎"}.get(review.rating, ""), "★ picked" if review.picked else ""]
+    text = " ".join(p for p in parts if p)
+    note = " ".join((review.note or "").split())
+    if note:
+        text += (" · " if text else "") + (note[:60] + ("…" if len(note) > 60 else ""))
+    return text
+
+
+def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | None = None) -> HistoryView:
+    """``reviews`` (task id -> Review, from the Compare tab) fill the review column."""
+    reviews = reviews or {}
     rows, gallery, table_ids, gallery_ids = [], [], [], []
     for record in records:
         when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M:%S")
@@ -661,7 +676,7 @@ def history_view(records: Sequence[TaskRecord]) -> HistoryView:
             when, prompt[:120] + ("…" if len(prompt) > 120 else ""), record.status, money(record.cost_usd),
             format_seconds(record.elapsed_s) if record.elapsed_s else "", model_short(record.model),
             record.resolution or "", record.aspect_ratio or "", record.duration or "",
-            "" if record.seed is None else str(record.seed), record.task_id,
+            "" if record.seed is None else str(record.seed), review_text(reviews.get(record.task_id)), record.task_id,
         ])
         table_ids.append(record.task_id)
         thumbs = thumbnails(record)

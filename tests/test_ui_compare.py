@@ -140,6 +140,12 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
     page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-tab-mobile.png"), full_page=True)
     page.close()
 
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(lab.url)
+    page.get_by_role("tab", name="History").click()
+    expect(page.locator("#history-table")).to_contain_text("★ picked · best fur", timeout=30_000)
+    page.close()
+
 
 def test_a_set_that_cannot_be_compared_says_why_in_the_status(lab: Lab, runs: Runs, browser) -> None:
     page = open_compare_tab(browser, lab.url)

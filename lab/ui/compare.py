@@ -118,16 +118,14 @@ def _service(services: Orchestrator) -> CompareService:
 
 
 def _visible(services: Orchestrator, request: gr.Request | None) -> set[str] | None:
-    """The task ids this visitor may compare: all, or only their own session's when history is scoped."""
-    if services.settings.history_scope == "all":
+    """The task ids this visitor may compare: all, or only their session's own when history is scoped."""
+    if services.journal.scope == "all":
         return None
-    session = session_of(request)
-    return {r.task_id for r in services.store.list_runs(limit=100_000) if r.session == session}
+    return {r.task_id for r in services.journal.runs(session_of(request), limit=100_000)}
 
 
 def list_choices(services: Orchestrator, tab: CompareTab, request: gr.Request) -> dict:
-    visible = _visible(services, request)
-    records = [r for r in services.history(None, session_of(request)) if visible is None or r.task_id in visible]
+    records = services.history(None, session_of(request))
     return {tab.runs: gr.update(choices=_service(services).choices(records))}
 
 

@@ -48,7 +48,7 @@ def build() -> HistoryTab:
     table = gr.Dataframe(
         headers=pres.HISTORY_HEADERS,
         # Short headers and fixed widths: the prompt gets the room, nothing breaks mid-word.
-        column_widths=["105px", "28%", "80px", "65px", "60px", "85px", "65px", "75px", "55px", "105px", "22%"],
+        column_widths=["105px", "26%", "80px", "65px", "60px", "85px", "65px", "75px", "55px", "105px", "12%", "18%"],
         interactive=False, wrap=True, label="Journal", elem_id="history-table",
     )
     with gr.Row():
@@ -70,7 +70,8 @@ def build() -> HistoryTab:
 
 def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, request: gr.Request) -> dict:
     session = session_of(request)
-    view = pres.history_view(services.history(query, session))
+    records = services.history(query, session)
+    view = pres.history_view(records, services.store.reviews(r.task_id for r in records))
     groups = services.journal.sweeps(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
             tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]}}
