@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare")
+COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -177,10 +177,23 @@ def _m008_final_answer(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN final_answer TEXT")
 
 
+def _m009_prompt_search(db: sqlite3.Connection) -> None:
+    # Full-text search over prompts (python -m lab history -q): an FTS5 index kept by triggers.
+    db.execute("CREATE VIRTUAL TABLE tasks_fts USING fts5(prompt, content='tasks', content_rowid='rowid')")
+    db.execute("CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN "
+               "INSERT INTO tasks_fts (rowid, prompt) VALUES (new.rowid, new.prompt); END")
+    db.execute("CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN "
+               "INSERT INTO tasks_fts (tasks_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt); END")
+    db.execute("CREATE TRIGGER tasks_fts_update AFTER UPDATE OF prompt ON tasks BEGIN "
+               "INSERT INTO tasks_fts (tasks_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt); "
+               "INSERT INTO tasks_fts (rowid, prompt) VALUES (new.rowid, new.prompt); END")
+    db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
-    _m006_intents, _m007_task_leases, _m008_final_answer,
+    _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
 ]
 
 
@@ -724,6 +737,16 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
+
+    def search(self, words: str, *, limit: int = 50, status: str | None = None) -> list[TaskRecord]:
+        """Runs whose prompt has all these words (SQLite FTS5, any word order), newest first."""
+        terms = ['"' + term.replace('"', '""') + '"' for term in words.split()]
+        if not terms:
+            return self.list_runs(limit=limit, status=status)
+        sql = ("SELECT t.* FROM tasks t JOIN tasks_fts f ON f.rowid = t.rowid WHERE tasks_fts MATCH ?"
+               + (" AND t.status = ?" if status else "") + " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?")
+        args: list[Any] = [" ".join(terms), *([status] if status else []), int(limit)]
+        return [_from_row(row) for row in self._execute(sql, args)]
 
     def iter_all(self) -> Iterator[TaskRecord]:
         for row in self._execute("SELECT * FROM tasks ORDER BY created_at"):

@@ -1,0 +1,80 @@
+"""`python -m lab history [-q WORDS] [--status S] [--limit N]` and `history show ID`: the journal, queried.
+
+Like ``llm logs``: the list prints one line per run (newest first) and, for
+each submit whose outcome is unknown, a warning; ``show`` prints one run (a
+task id) or one submit (a ``req_`` request id) as JSON. The last stdout line is
+always JSON: ``{ok, tasks: [...], unknown_outcome: [...]}`` for the list, the
+record for ``show``. Exit 0, or 2 when the id is unknown. Nothing here sends a
+request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_INVALID = 0, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("history", help="list, search (full text over prompts) and show journalled runs")
+    parser.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    parser.add_argument("id", nargs="?", help="with show: a task id, or a request id (req_...) of a submit")
+    parser.add_argument("-q", "--query", help="only runs whose prompt has all these words (SQLite FTS5)")
+    parser.add_argument("--status", help="only runs with this journal status (saved, failed, completed, ...)")
+    parser.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    parser.add_argument("--data-dir", help="the data directory (default: $LAB_DATA_DIR or ./data)")
+    parser.set_defaults(func=run)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
+    return EXIT_INVALID
+
+
+def _line(record) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.created_at))
+    cost = f"${record.cost_usd:.2f}" if record.cost_usd is not None else "-"
+    prompt = " ".join((record.prompt or "").split())
+    return f"{when}  {record.task_id}  {record.status:<11} {cost:>6}  {prompt[:70]}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from lab.errors import LabError
+    from lab.settings import load_settings
+    from lab.store import Store, default_store_path
+
+    if not 1 <= args.limit <= 10_000:
+        return _fail("--limit must be between 1 and 10000")
+    try:
+        data_dir = Path(args.data_dir).expanduser() if args.data_dir else load_settings().data_dir
+        with Store(default_store_path(data_dir)) as store:
+            if args.action == "show":
+                if not args.id:
+                    return _fail("history show needs a task id or a request id")
+                found = store.intent(args.id) if args.id.startswith("req_") else store.get(args.id)
+                if found is None:
+                    return _fail(f"no run or request {args.id!r} in the journal")
+                print(json.dumps(found.to_json(), ensure_ascii=False))
+                return EXIT_OK
+            records = (store.search(args.query, limit=args.limit, status=args.status) if args.query
+                       else store.list_runs(limit=args.limit, status=args.status))
+            unknown = store.unresolved_intents(include_in_flight=False)
+    except LabError as exc:
+        return _fail(str(exc))
+    for record in records:
+        print(_line(record))
+    for intent in unknown:
+        print(f"attention: request {intent.request_id}: {intent.to_json()['outcome']}", file=sys.stderr)
+    print(json.dumps({
+        "ok": True,
+        "tasks": [{"task_id": r.task_id, "status": r.status, "prompt": r.prompt, "created_at": r.created_at,
+                   "cost_usd": r.cost_usd, "video": r.video_path, "sweep_id": r.sweep_id} for r in records],
+        "unknown_outcome": [{"request_id": i.request_id, "sent_at": i.created_at, "prompt": i.prompt,
+                             "outcome": i.to_json()["outcome"]} for i in unknown],
+    }, ensure_ascii=False))
+    return EXIT_OK
