@@ -294,7 +294,9 @@ def sweep_estimate_text(model: str | None, count: int, max_sweep: int, concurren
     if count == 0:
         return "Enter seeds (or a number of random seeds) to see the estimate."
     if count > max_sweep:
-        return f"**{count} tasks is more than this lab allows at once ({max_sweep}).** Use fewer seeds or variants."
+        # sweeps.count_tasks stops counting past the limit, so the exact number is not known here.
+        return (f"**More than {max_sweep} tasks: more than this lab allows at once ({max_sweep}).** "
+                "Use fewer seeds or variants.")
     cost = params.sweep_price_usd(model or "", count)
     cost_text = f"up to **${cost:.2f}**" if cost is not None else "an unknown cost (pick a model)"
     return f"{count} task{'s' if count != 1 else ''}, {cost_text} if all complete; {min(count, concurrency)} run at once."

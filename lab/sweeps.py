@@ -65,9 +65,13 @@ class SweepPlan:
         return round(sum(r.price_usd or 0.0 for r in self.resolutions), 2)
 
 
-def _too_many(count_text: str, max_sweep: int, variants: int) -> RequestInvalid:
+class TooManyTasks(RequestInvalid):
+    """The sweep asks for more tasks than ``max_sweep``; raised before any item is planned."""
+
+
+def _too_many(count_text: str, max_sweep: int, variants: int) -> TooManyTasks:
     per = f" ({variants} prompt variants × each seed)" if variants > 1 else ""
-    return RequestInvalid(
+    return TooManyTasks(
         f"This sweep asks for {count_text} tasks{per}: more than this lab allows at once ({max_sweep}). "
         "Use fewer seeds or variants."
     )
@@ -180,10 +184,8 @@ def count_tasks(seeds_text: str | None, random_count: Any, variants_text: str | 
         variants = max(1, len(parse_variants(variants_text, max_count=max_sweep)))
         seeds = parse_seeds(seeds_text, 0, max_count=max_sweep // variants, max_sweep=max_sweep, variants=variants)
         extra = random_count_of(random_count)
-    except RequestInvalid as exc:
-        if "more than this lab allows" in str(exc):
-            return max_sweep + 1
-        raise
+    except TooManyTasks:
+        return max_sweep + 1
     return min(max_sweep + 1, (len(seeds) + extra) * variants)
 
 

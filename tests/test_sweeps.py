@@ -128,3 +128,11 @@ def test_the_estimate_count_is_bounded_by_the_limit():
     assert sweeps.count_tasks("1 2", 1, "a\nb", max_sweep=8) == 6
     assert sweeps.count_tasks(" ".join(map(str, range(20_000))), 0, "", max_sweep=8) == 9
     assert sweeps.count_tasks("1", 10**12, "", max_sweep=8) == 9
+
+
+def test_the_estimate_for_a_huge_list_does_not_claim_an_exact_count():
+    from lab import presentation as pres
+
+    count = sweeps.count_tasks(" ".join(map(str, range(20_000))), 0, "", max_sweep=8)
+    text = pres.sweep_estimate_text(params.FAST_MODEL, count, 8, 4)
+    assert "More than 8 tasks" in text and "9 tasks" not in text
