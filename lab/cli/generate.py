@@ -324,11 +324,16 @@ def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
         raise ValueError("--concurrency must be at least 1")
     variants_text = None
     if args.prompts_file:
-        path = Path(args.prompts_file)
-        if path.stat().st_size > sweeps.VARIANTS_TEXT_MAX_CHARS * 4:  # UTF-8: at most 4 bytes a character
+        limit = sweeps.VARIANTS_TEXT_MAX_CHARS * 4  # UTF-8: at most 4 bytes a character
+        try:
+            with open(args.prompts_file, "rb") as handle:  # a bounded read: /dev/zero or a FIFO must not hang
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            raise ValueError(f"--prompts-file {args.prompts_file}: {exc.strerror or exc}") from None
+        if len(data) > limit:
             raise ValueError(f"--prompts-file {args.prompts_file} is too large for a list of prompt variants")
         try:
-            variants_text = path.read_text(encoding="utf-8")
+            variants_text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"--prompts-file {args.prompts_file} is not UTF-8 text (byte {exc.start})") from None
     return sweeps.prepare(body, max_sweep=max_sweep, seeds_text=args.seeds, random_count=args.count,
