@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
+
+from lab.cli import usage
 
 COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history")
 
@@ -21,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"lab.cli.{name}")
         module.register(subparsers)
+    # No command or an unknown one is a usage error like any other: the JSON line last, exit 2.
+    usage.json_usage_errors(parser, lambda message: print(json.dumps({"ok": False, "error": message}, ensure_ascii=False)))
     return parser
 
 

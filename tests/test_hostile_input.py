@@ -319,6 +319,8 @@ def test_a_valid_body_still_resolves_and_its_wire_is_strict_json():
     ["resolve", "-Infinity"],
     ["sweep", "--prompt", "x", "--seeds", "1", "--prompts-file", "/nonexistent/prompts.txt"],
     ["sweep", "--prompt", "x", "--seeds", "1", "--prompts-file", "/dev/zero"],  # bounded read: refused, no hang
+    ["bogus"],
+    [],
 ])
 def test_cli_refuses_bad_flags_with_a_json_line_and_exit_2(argv):
     code, stdout = run_cli(*argv)
