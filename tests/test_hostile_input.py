@@ -396,3 +396,12 @@ def test_a_wrong_content_type_with_a_good_body_is_still_read(sim):
     answer = requests.post(f"{sim.base_url}/videos", timeout=30, data=json.dumps(body(duration="4")).encode(),
                            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "text/plain", "X-Sim-Fault": "stuck"})
     assert answer.status_code == 200 and answer.json()["status"] == "queued"
+
+
+def test_the_summary_line_is_utf8_even_when_argv_held_bytes_that_are_not():
+    # Python hands a non-UTF-8 argv byte (\xff) over as the lone surrogate \udcff.
+    code, stdout = run_cli("generate", "--prompt", "x", "--duration", "4", "--data-dir", "/proc/\udcff/x",
+                           "--base-url", "http://127.0.0.1:9/v1")
+    last = stdout.rstrip("\n").split("\n")[-1]
+    last.encode("utf-8")
+    assert code != 0 and json.loads(last)["ok"] is False

@@ -90,21 +90,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- output
 
 
+def _json_line(value: dict) -> str:
+    """One line of JSON that is valid UTF-8 even when a path or message holds a lone surrogate (argv's \\xff)."""
+    from lab.params import printable
+
+    # json.dumps escapes control characters itself; what is left raw are surrogates, escaped here as \\udcff.
+    return printable(json.dumps(value, ensure_ascii=False))
+
+
 def _summary(ok: bool, results: list, *, contact_sheet: Path | None = None, **extra: Any) -> int:
     tasks = [r.to_json() for r in results]
-    print(json.dumps({
+    print(_json_line({
         "ok": ok,
         "tasks": tasks,
         "contact_sheet": str(contact_sheet) if contact_sheet else None,
         "cost_usd": round(sum(t["cost_usd"] for t in tasks), 2),
         **extra,
-    }, ensure_ascii=False))
+    }))
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _fail(message: str, code: int = EXIT_INVALID, **extra: Any) -> int:
     print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "tasks": [], "contact_sheet": None, "cost_usd": 0.0, "error": message, **extra}, ensure_ascii=False))
+    print(_json_line({"ok": False, "tasks": [], "contact_sheet": None, "cost_usd": 0.0, "error": message, **extra}))
     return code
 
 
