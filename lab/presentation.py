@@ -10,6 +10,7 @@ again for presets and history (``form_from_body``).
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -534,51 +535,81 @@ class RunOutcome:
 
 @dataclass(frozen=True)
 class SweepCell:
-    """What one sweep row shows now."""
+    """What one sweep row shows now (the task id apart: the row shows it short, with a copy button)."""
 
     index: int
     label: str
     video: str | None = None
     thumbnails: list[tuple[str, str]] | None = None
     finished: bool = False
+    task_id: str | None = None
 
 
 def sweep_cell(event: Event, label: str) -> SweepCell | None:
     """The row update one runner event brings (None: nothing to show)."""
     record = event.record
-    task = f" · `{event.task_id}`" if event.task_id else ""
+    task = event.task_id
     if event.kind == "submitted":
-        return SweepCell(event.index, f"**{label}** · queued{task}")
+        return SweepCell(event.index, f"**{label}** · queued", task_id=task)
     if event.kind == "status":
         state = "rendering" if event.status in ("in_progress", "unknown") else (event.status or "")
-        return SweepCell(event.index, f"**{label}** · {state}{task}")
+        return SweepCell(event.index, f"**{label}** · {state}", task_id=task)
     if event.kind == "downloading":
-        return SweepCell(event.index, f"**{label}** · downloading{task}")
+        return SweepCell(event.index, f"**{label}** · downloading", task_id=task)
     if event.kind == "saved":
         video = record.video_path if record else None
-        return SweepCell(event.index, f"**{label}** · thumbnails…{task}", video=video)
+        return SweepCell(event.index, f"**{label}** · thumbnails…", video=video, task_id=task)
     if event.kind == "thumbnails":
-        return SweepCell(event.index, f"**{label}** · saved{task}", thumbnails=thumbnails(record) or None)
+        return SweepCell(event.index, f"**{label}** · saved", thumbnails=thumbnails(record) or None, task_id=task)
     if event.kind == "failed":
-        return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}")
+        return SweepCell(event.index, f"**{label}** · failed: {event.message}", task_id=task)
     if event.kind == "done":
         if record is not None and record.status == "saved":
             cost = money(record.cost_usd)
-            return SweepCell(event.index, f"**{label}** · saved · {cost} · {format_seconds(event.elapsed_s)}{task}",
-                             video=record.video_path, thumbnails=thumbnails(record) or None, finished=True)
-        return SweepCell(event.index, f"**{label}** · failed: {event.message}{task}", finished=True)
+            return SweepCell(event.index, f"**{label}** · saved · {cost} · {format_seconds(event.elapsed_s)}",
+                             video=record.video_path, thumbnails=thumbnails(record) or None, finished=True,
+                             task_id=task)
+        return SweepCell(event.index, f"**{label}** · failed: {event.message}", finished=True, task_id=task)
     return None
 
 
-def final_sweep_cell(result: RunResult) -> SweepCell:
-    """A sweep row once its task is over."""
+def final_sweep_cell(result: RunResult, label: str | None = None) -> SweepCell:
+    """A sweep row once its task is over (``label``: the row's heading, default the result's label)."""
+    head = label or result.label
     if result.ok:
-        label = f"**{result.label}** · saved · {money(result.cost_usd)}" + (
-            f" · `{result.task_id}`" if result.task_id else "")
+        text = f"**{head}** · saved · {money(result.cost_usd)}"
     else:
-        label = f"**{result.label}** · failed: {result_message(result)}"
-    return SweepCell(result.index, label, video=str(result.video_path) if result.ok and result.video_path else None,
-                     thumbnails=thumbnails(result.record), finished=True)
+        text = f"**{head}** · failed: {result_message(result)}"
+    return SweepCell(result.index, text, video=str(result.video_path) if result.ok and result.video_path else None,
+                     thumbnails=thumbnails(result.record), finished=True, task_id=result.task_id)
+
+
+def sweep_row_heading(seed: int, variant: int | None) -> str:
+    """A row's heading: its seed, and its variant's number when the sweep has variants (the text is shown below)."""
+    return f"seed {seed}" if variant is None else f"variant {variant} · seed {seed}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$])")
+
+
+def literal_markdown(text: str) -> str:
+    """``text`` escaped so Markdown shows it as typed (a prompt with *, _, # or $ stays a prompt)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def short_task_id(task_id: str, head: int = 9, tail: int = 4) -> str:
+    """``task_uTT3C30xOHBky5hQ`` -> ``task_uTT3…y5hQ``: enough to tell rows apart; the full id is copied."""
+    return task_id if len(task_id) <= head + tail + 1 else f"{task_id[:head]}…{task_id[-tail:]}"
+
+
+def task_id_html(task_id: str | None) -> str:
+    """A row's task id: short, with the full id in a tooltip and a copy button (the page copies it)."""
+    if not task_id:
+        return ""
+    full = html.escape(task_id, quote=True)
+    return (f'<span class="task-id"><code title="{full}">{html.escape(short_task_id(task_id))}</code> '
+            f'<button type="button" class="copy-task-id" data-task-id="{full}" '
+            f'aria-label="Copy task id {full}">Copy id</button></span>')
 
 
 @dataclass(frozen=True)
@@ -688,7 +719,7 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             record.video_path if record.status == "saved" and record.video_path and Path(record.video_path).is_file()
             else None)
         if picture:
-            gallery.append((picture, f"{record.status} · {money(record.cost_usd)} · {prompt[:40]}"))
+            gallery.append((picture, history_caption(record)))
             gallery_ids.append(record.task_id)
     return HistoryView(rows, gallery, table_ids, gallery_ids)
 
@@ -707,17 +738,35 @@ def journal_sweep_cell(index: int, label: str, record: TaskRecord | None, *, run
     if record is None:
         return SweepCell(index, f"**{label}** · " + ("waiting…" if running else "not submitted"),
                          finished=not running)
-    task = f" · `{record.task_id}`"
+    task = record.task_id
     if record.status == "saved":
         took = f" · {format_seconds(record.elapsed_s)}" if record.elapsed_s else ""
-        return SweepCell(index, f"**{label}** · saved · {money(record.cost_usd)}{took}{task}",
-                         video=record.video_path, thumbnails=thumbnails(record) or None, finished=True)
+        return SweepCell(index, f"**{label}** · saved · {money(record.cost_usd)}{took}",
+                         video=record.video_path, thumbnails=thumbnails(record) or None, finished=True, task_id=task)
     if record.status == "failed":
-        return SweepCell(index, f"**{label}** · failed: {record.error or 'no detail given'}{task}", finished=True)
+        return SweepCell(index, f"**{label}** · failed: {record.error or 'no detail given'}", finished=True,
+                         task_id=task)
     state = {"queued": "queued", "completed": "downloading"}.get(record.status, "rendering")
     if not running:
         state = f"unfinished ({record.status}): it may still complete and bill; **Fetch unfinished** saves it"
-    return SweepCell(index, f"**{label}** · {state}{task}", finished=not running)
+    return SweepCell(index, f"**{label}** · {state}", finished=not running, task_id=task)
+
+
+def history_caption(record: TaskRecord) -> str:
+    """A gallery tile's caption in three short lines (status and cost, seed, date): no line needs cutting."""
+    seed = "random seed" if record.seed is None else f"seed {record.seed}"
+    when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M")
+    return f"{record.status} · {money(record.cost_usd)}\n{seed}\n{when}"
+
+
+def history_empty_text(query: str | None, count: int) -> str:
+    """What the History tab says above an empty list (nothing when there are runs to show)."""
+    if count:
+        return ""
+    text = " ".join((query or "").split())
+    if text:
+        return f"**No runs match “{literal_markdown(text)}”.** Clear the filter to see every run."
+    return "**No runs yet.** Runs from **Single run** and **Seed sweep** appear here."
 
 
 def history_detail(record: TaskRecord) -> str:

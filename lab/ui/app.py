@@ -152,7 +152,7 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "run_history": False,
         "footer_links": ["api", "gradio"],
         "theme": gr.themes.Soft(),
-        "css": CSS,
+        "css": CSS + sweep.CSS + history.CSS,
         "ssr_mode": False,
         "allowed_paths": served_media_dirs(settings.data_dir),
         # A reference image may be up to 20 MB, the image-to-video API's limit.

@@ -15,6 +15,25 @@ from lab.ui.single import SingleTab, generate_event
 from lab.waits import StopWaiting
 
 NOTHING_SELECTED = "Select a run above."
+FILTER_DEBOUNCE_MS = 300
+
+CSS = """
+/* Small tiles (whole frames, from the sweep tab's "whole-frames"), the caption under the picture
+   in full: short lines that wrap instead of one line cut with an ellipsis over the image. */
+#history-gallery .caption-label {position: static !important; max-width: none !important; opacity: 1 !important;
+  white-space: pre-line !important; overflow: visible !important; text-overflow: clip !important;
+  border: none !important; border-radius: 0 !important; background: none !important;
+  font-size: 0.75em; line-height: 1.3; padding: 2px 4px !important; text-align: left}
+"""
+
+# Filter as the user types: the listing runs once typing pauses (a click on Refresh), not per keystroke.
+FILTER_AS_YOU_TYPE_JS = f"""
+() => {{
+  clearTimeout(window.labHistoryFilterTimer);
+  window.labHistoryFilterTimer = setTimeout(
+    () => document.getElementById('history-refresh')?.click(), {FILTER_DEBOUNCE_MS});
+}}
+"""
 
 
 @dataclass
@@ -32,19 +51,24 @@ class HistoryTab:
     sweeps: Any = None  # the sweeps, one group per row
     open_sweep: Any = None  # "Open in sweep grid"
     sweep_choice: Any = None  # State: the selected sweep id
+    empty: Any = None  # "No runs match …" when the filter leaves nothing
 
     @property
     def listing(self) -> set:
-        return {self.table, self.gallery, self.ids, self.sweeps}
+        return {self.table, self.gallery, self.ids, self.sweeps, self.empty}
 
 
 def build() -> HistoryTab:
     """The tab's layout (call inside ``gr.Tab``)."""
     with gr.Row():
-        query = gr.Textbox(label="Filter by prompt text", scale=3)
-        refresh = gr.Button("Refresh", scale=1)
-    gallery = gr.Gallery(label="Runs, newest first", columns=8, height=200, allow_preview=False, interactive=False,
-                         elem_id="history-gallery")
+        query = gr.Textbox(label="Filter by prompt text", scale=3, elem_id="history-filter",
+                           placeholder="Type to filter, e.g. lighthouse")
+        refresh = gr.Button("Refresh", scale=1, elem_id="history-refresh")
+    empty = gr.Markdown(elem_id="history-empty")
+    # No label badge: it would cover the first tile (the captions say what each tile is).
+    gallery = gr.Gallery(label="Runs, newest first", show_label=False, columns=8, fit_columns=False,
+                         allow_preview=False, interactive=False, object_fit="contain", elem_id="history-gallery",
+                         elem_classes=["whole-frames"])
     table = gr.Dataframe(
         headers=pres.HISTORY_HEADERS,
         # Short headers and fixed widths: the prompt gets the room, nothing breaks mid-word.
@@ -62,7 +86,7 @@ def build() -> HistoryTab:
                                     elem_id="history-sweeps", scale=4)
         open_sweep = gr.Button("Open in sweep grid", scale=1, elem_id="history-open-sweep")
     return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None),
-                      sweeps_table, open_sweep, gr.State(None))
+                      sweeps_table, open_sweep, gr.State(None), empty)
 
 
 # ---------------------------------------------------------------- handlers
@@ -74,7 +98,8 @@ def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, reques
     view = pres.history_view(records, services.store.reviews(r.task_id for r in records))
     groups = services.journal.sweeps(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
-            tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]}}
+            tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]},
+            tab.empty: pres.history_empty_text(query, len(view.rows))}
 
 
 def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
@@ -117,9 +142,11 @@ def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: Orche
             visitor_key: Any, tabs: Any) -> Any:
     """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
     listing = bind(list_runs, services, tab)
-    tab.refresh.click(listing, tab.filter, tab.listing, **PRIVATE)
+    tab.refresh.click(listing, tab.filter, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.sweeps.select(select_sweep, tab.ids, tab.sweep_choice, **PRIVATE)
     tab.filter.submit(listing, tab.filter, tab.listing, **PRIVATE)
+    # change, not input: a paste or autofill filters too (nothing else writes to the box).
+    tab.filter.change(None, None, None, js=FILTER_AS_YOU_TYPE_JS, **PRIVATE)
     demo.load(listing, tab.filter, tab.listing, **PRIVATE)
     for which, source in (("table", tab.table), ("gallery", tab.gallery)):
         source.select(bind(select_run, services, tab, which), tab.ids, {tab.choice, tab.selected, tab.video},

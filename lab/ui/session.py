@@ -102,10 +102,12 @@ def _grid(sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, 
     """Updates for the rows that changed since ``seen`` (None: all), and what they show now."""
     seen = dict(seen or {})
     out: dict = {}
+    prompts = {str(c.body.get("prompt")) for c in state.cells}  # several: a variant sweep shows each row's text
     for i, row in enumerate(sweep.rows):
         if i >= len(state.cells):
             if seen.get(str(i)) != "hidden":
-                out.update({row.row: gr.update(visible=False), row.label: "", row.video: None, row.gallery: None})
+                out.update({row.row: gr.update(visible=False), row.label: "", row.prompt: "", row.task: "",
+                            row.video: None, row.gallery: None})
                 seen[str(i)] = "hidden"
             continue
         cell = state.cells[i]
@@ -114,8 +116,10 @@ def _grid(sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, 
         if seen.get(str(i)) == signature:
             continue
         seen[str(i)] = signature
+        prompt = cell.body.get("prompt") if len(prompts) > 1 else None
         out.update({row.row: gr.update(visible=True), row.label: shown.label, row.video: shown.video,
-                    row.gallery: shown.thumbnails})
+                    row.gallery: shown.thumbnails, row.task: pres.task_id_html(shown.task_id),
+                    row.prompt: pres.literal_markdown(prompt) if isinstance(prompt, str) else ""})
     return out, seen
 
 
@@ -123,9 +127,7 @@ def _sweep_view(services: Orchestrator, sweep: SweepTab, state: SweepState, seen
     """The whole sweep tab for ``state``: status, rows, and once it is over the sheet, ZIP and Retry."""
     out, seen = _grid(sweep, state, seen)
     done = sum(1 for c in state.cells if c.finished)
-    seeds = [c.body.get("metadata", {}).get("seed") if isinstance(c.body.get("metadata"), dict) else None
-             for c in state.cells]
-    out.update({sweep.shown: state.sweep_id, sweep.row_seeds: seeds})
+    out.update({sweep.shown: state.sweep_id, sweep.row_requests: [dict(c.body) for c in state.cells]})
     if state.running:
         out[sweep.status] = (f"Re-attached to sweep `{state.sweep_id}`: {done}/{len(state.cells)} finished; "
                              "rows fill in from the journal.")

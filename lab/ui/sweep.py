@@ -16,13 +16,77 @@ from lab.waits import EventPump, StopWaiting
 
 STOP_KEY = "sweep"
 
+CSS = """
+.sweep-prompt p {font-size: 0.85em; color: var(--body-text-color); max-height: 9em; overflow-y: auto}
+.sweep-row .task-id code {font-size: 0.85em}
+.copy-task-id {font-size: 0.8em; padding: 0 6px; border: 1px solid var(--border-color-primary);
+  border-radius: var(--radius-sm); background: var(--background-fill-secondary); cursor: pointer}
+/* Whole frames at their aspect: the tile takes the image's shape instead of cropping it to a square,
+   a portrait frame is kept whole within a bounded height, and the gallery is as tall as its tiles. */
+.whole-frames .grid-wrap {min-height: 0 !important; height: auto !important; max-height: 480px}
+.whole-frames .grid-container {grid-template-rows: none !important; grid-auto-rows: auto !important;
+  align-items: start}
+.whole-frames .thumbnail-item {aspect-ratio: auto !important; height: auto !important}
+.whole-frames .thumbnail-item > img {height: auto !important; max-height: 180px; object-fit: contain !important}
+@media (max-width: 640px) {
+  .whole-frames .grid-container {grid-template-columns: repeat(3, minmax(0, 1fr)) !important}
+}
+"""
+
+# Copies the full id behind a row's short one (the button carries it); a textarea for pages without the API.
+COPY_TASK_ID_JS = """
+element.addEventListener('click', async (event) => {
+  const button = event.target.closest('button[data-task-id]');
+  if (!button) return;
+  const id = button.dataset.taskId;
+  try {
+    await navigator.clipboard.writeText(id);
+  } catch (err) {
+    const area = document.createElement('textarea');
+    area.value = id;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+  }
+  button.textContent = 'Copied';
+  setTimeout(() => { button.textContent = 'Copy id'; }, 1500);
+});
+"""
+
+# Phones do not preload videos: without a poster a row is a blank box. The row's first thumbnail
+# (5 % in: generated clips often open on black) becomes the poster as soon as it is there.
+POSTER_JS = """
+() => {
+  if (window.labSweepPosters) return;
+  window.labSweepPosters = true;
+  let queued = false;
+  const apply = () => {
+    queued = false;
+    document.querySelectorAll('.sweep-row').forEach((row) => {
+      const video = row.querySelector('video');
+      const first = row.querySelector('.sweep-thumbs img');
+      if (video && first && first.src && video.getAttribute('poster') !== first.src) {
+        video.setAttribute('poster', first.src);
+      }
+    });
+  };
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(apply); }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+  apply();
+}
+"""
+
 
 @dataclass
 class SweepRow:
-    """One task's row: label, video, thumbnails and "Use this seed"."""
+    """One task's row: label, its prompt variant, short task id, video, thumbnails and "Use this seed"."""
 
     row: Any
     label: Any
+    prompt: Any
+    task: Any
     video: Any
     gallery: Any
     use_seed: Any
@@ -41,7 +105,7 @@ class SweepTab:
     sheet_image: Any
     sheet_download: Any
     zip_download: Any
-    row_seeds: Any  # State: the seed of each row, for "Use this seed"
+    row_requests: Any  # State: each row's exact request body, for "Use this seed"
     compare: Any  # "Compare these": the finished sweep in the Compare tab
     sweep_ids: Any  # State: [the finished sweep's id]
     retry: Any = None  # "Retry failed": shown when the sweep on screen is over with failed/unsent rows
@@ -49,8 +113,8 @@ class SweepTab:
 
     @property
     def outputs(self) -> set:
-        grid = {c for r in self.rows for c in (r.row, r.label, r.video, r.gallery)}
-        return grid | {self.status, self.sheet_image, self.sheet_download, self.zip_download, self.row_seeds,
+        grid = {c for r in self.rows for c in (r.row, r.label, r.prompt, r.task, r.video, r.gallery, r.use_seed)}
+        return grid | {self.status, self.sheet_image, self.sheet_download, self.zip_download, self.row_requests,
                        self.compare, self.sweep_ids, self.retry, self.shown}
 
 
@@ -75,12 +139,18 @@ def build(max_rows: int) -> SweepTab:
         with gr.Row(visible=False, elem_classes=["sweep-row"], elem_id=f"sweep-row-{i}") as row:
             with gr.Column(scale=1, min_width=160):
                 label = gr.Markdown(elem_id=f"sweep-label-{i}")
+                prompt = gr.Markdown(elem_id=f"sweep-prompt-{i}", elem_classes=["sweep-prompt"])
+                task = gr.HTML(elem_id=f"sweep-task-{i}", js_on_load=COPY_TASK_ID_JS)
                 use_seed = gr.Button("Use this seed", size="sm", elem_id=f"use-seed-{i}")
-            video = gr.Video(label=f"Row {i + 1}", interactive=False, height=200, scale=2, buttons=["download"])
-            gallery = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=200, scale=5, interactive=False)
-        rows.append(SweepRow(row, label, video, gallery, use_seed))
+            video = gr.Video(label=f"Row {i + 1}", interactive=False, height=200, scale=2, buttons=["download"],
+                             elem_id=f"sweep-video-{i}")
+            gallery = gr.Gallery(label="Thumbnails", show_label=False, columns=THUMB_COUNT, scale=5, interactive=False,
+                                 object_fit="contain", elem_id=f"sweep-thumbs-{i}",
+                                 elem_classes=["sweep-thumbs", "whole-frames"])
+        rows.append(SweepRow(row, label, prompt, task, video, gallery, use_seed))
     with gr.Row():
-        sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False, height=300)
+        # No label badge: it would cover the sheet's own title.
+        sheet_image = gr.Image(label="Contact sheet", show_label=False, type="filepath", interactive=False, height=300)
         with gr.Column():
             sheet_download = gr.DownloadButton("Download contact sheet (PNG)", visible=False)
             zip_download = gr.DownloadButton("Download ZIP (videos, sheet, manifest)", visible=False)
@@ -108,7 +178,8 @@ def estimate(services: Orchestrator, tab: SweepTab, single: SingleTab, data: dic
 def _empty_grid(tab: SweepTab) -> dict:
     out: dict = {}
     for r in tab.rows:
-        out.update({r.row: gr.update(visible=False), r.label: "", r.video: None, r.gallery: None})
+        out.update({r.row: gr.update(visible=False), r.label: "", r.prompt: "", r.task: "", r.video: None,
+                    r.gallery: None})
     return out
 
 
@@ -128,16 +199,21 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
     visitor_key = data[key]
     hidden_downloads = {tab.sheet_image: None, tab.sheet_download: gr.update(visible=False),
                         tab.zip_download: gr.update(visible=False), tab.compare: gr.update(visible=False)}
+    headings = [pres.sweep_row_heading(item.seed, item.variant) for item in items]
     with stops.running((session, STOP_KEY)) as started:
         grid = _empty_grid(tab)
-        for item in items:
+        for item, heading in zip(items, headings):
             row = tab.rows[item.index]
-            grid.update({row.row: gr.update(visible=True), row.label: f"**{item.label}** · waiting…"})
+            grid.update({
+                row.row: gr.update(visible=True), row.label: f"**{heading}** · waiting…",
+                row.prompt: pres.literal_markdown(item.variant_text) if item.variant_text else "",
+                row.use_seed: gr.update(value="Use this prompt + seed" if item.variant_text else "Use this seed"),
+            })
         cost = params.sweep_price_usd(resolved.effective["model"], len(items))
         head = f"Running {len(items)} tasks (up to ${cost:.2f})." if cost is not None else ""
-        row_seeds = [item.seed for item in items]
+        row_requests = [dict(item.body) for item in items]
         sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
-        yield {tab.status: head, **grid, **hidden_downloads, tab.row_seeds: row_seeds, tab.shown: sweep_id,
+        yield {tab.status: head, **grid, **hidden_downloads, tab.row_requests: row_requests, tab.shown: sweep_id,
                tab.retry: gr.update(visible=False)}
         pump = EventPump(lambda on_event: services.run_sweep(plan, session=session, on_event=on_event,
                                                               visitor_key=visitor_key, sweep_id=sweep_id))
@@ -145,11 +221,13 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
         for event in pump:
             update: dict = {}
             if event is not None and getattr(event, "index", None) is not None and event.index < len(items):
-                cell = pres.sweep_cell(event, items[event.index].label)
+                cell = pres.sweep_cell(event, headings[event.index])
                 if cell is not None:
                     finished += cell.finished
                     row = tab.rows[cell.index]
                     update[row.label] = cell.label
+                    if cell.task_id:
+                        update[row.task] = pres.task_id_html(cell.task_id)
                     if cell.video:
                         update[row.video] = cell.video
                     if cell.thumbnails:
@@ -161,15 +239,17 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
             yield {**update, tab.status: f"{head} {finished}/{len(items)} finished · elapsed {elapsed}"}
     if isinstance(pump.error, LabError):
         note = pres.failure_note(pump.error)
-        yield {tab.status: f"**Not run.** {note}", **_empty_grid(tab), **hidden_downloads, tab.row_seeds: []}
+        yield {tab.status: f"**Not run.** {note}", **_empty_grid(tab), **hidden_downloads, tab.row_requests: []}
         raise gr.Error(note)
     if pump.error is not None:
         raise pump.error
     outcome: pres.SweepOutcome = pump.result
     final: dict = {}
-    for cell in outcome.cells:
+    for result in outcome.results:
+        cell = pres.final_sweep_cell(result, headings[result.index] if result.index < len(headings) else None)
         row = tab.rows[cell.index]
-        final.update({row.label: cell.label, row.video: cell.video, row.gallery: cell.thumbnails})
+        final.update({row.label: cell.label, row.task: pres.task_id_html(cell.task_id), row.video: cell.video,
+                      row.gallery: cell.thumbnails})
     yield {
         tab.status: outcome.summary_markdown(), **final,
         tab.sheet_image: outcome.contact_sheet,
@@ -180,11 +260,11 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
     }
 
 
-def use_seed(single: SingleTab, tabs: Any, index: int, row_seeds: list) -> dict:
-    """Carry a row's seed back into the single-run form and show it."""
-    if index >= len(row_seeds or []):
+def use_seed(single: SingleTab, tabs: Any, index: int, row_requests: list) -> dict:
+    """Carry a row's exact request (its prompt variant and seed) back into the single-run form and show it."""
+    if index >= len(row_requests or []):
         return {}
-    return {single.form.fields["seed"]: str(row_seeds[index]), tabs: gr.Tabs(selected="single")}
+    return {**single.form.updates(pres.form_from_body(row_requests[index])), tabs: gr.Tabs(selected="single")}
 
 
 # ---------------------------------------------------------------- events
@@ -205,7 +285,8 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: Orchest
     )
     tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.status, queue=False, show_progress="hidden",
                    **PRIVATE)
+    form_outputs = {*single.form.components, single.form.group, tabs}
     for index, row in enumerate(tab.rows):
-        row.use_seed.click(bind(use_seed, single, tabs, index), tab.row_seeds, {single.form.fields["seed"], tabs},
-                           **PRIVATE)
+        row.use_seed.click(bind(use_seed, single, tabs, index), tab.row_requests, form_outputs, **PRIVATE)
+    demo.load(None, None, None, js=POSTER_JS, **PRIVATE)
     return swept

@@ -1,0 +1,266 @@
+"""Sweep rows in a real Chromium, as a user sees them at desktop and phone size.
+
+Whole frames at their aspect, each variant's prompt, "Use this seed" carrying the row's exact
+request, short task ids that copy in full, and a poster frame where a phone shows no video frame.
+One sweep (2 prompt variants × 2 seeds) is run once; each test sets the viewport and tab it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+
+RUN_TIMEOUT_MS = 120_000
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DESKTOP = {"width": 1440, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+VARIANTS = (
+    "a lighthouse at dusk, waves crashing on the rocks below, cinematic",
+    "a red fox running through deep snow in a birch forest at dawn, low golden sun",
+)
+
+# Whether an <img> shows its whole picture: contain/scale-down always does; otherwise the box must
+# have the picture's own aspect. The tile around it must not clip the box either.
+WHOLE_FRAME_JS = """img => {
+  const box = img.getBoundingClientRect();
+  const tile = img.closest('button, .thumbnail-item') || img.parentElement;
+  const clip = tile.getBoundingClientRect();
+  const fit = getComputedStyle(img).objectFit;
+  const natural = img.naturalWidth / img.naturalHeight;
+  const shown = box.width / box.height;
+  const keepsAspect = fit === 'contain' || fit === 'scale-down' || Math.abs(shown - natural) / natural < 0.02;
+  const inside = box.left >= clip.left - 1 && box.right <= clip.right + 1 && box.top >= clip.top - 1
+    && box.bottom <= clip.bottom + 1;
+  return {natural, keepsAspect, inside, loaded: img.complete && img.naturalWidth > 0};
+}"""
+
+
+@pytest.fixture(scope="module")
+def lab(simulator, tmp_path_factory):
+    from lab.orchestrator import Orchestrator
+    from lab.settings import load_settings
+    from lab.ui import build_demo
+
+    settings = load_settings(environ={
+        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
+        # Polls at 0.1 of real time: the simulator (0.02) finishes long before a deadline on a loaded machine.
+        "LAB_SIM_TIME_SCALE": "0.1",
+        "LAB_SPEND_CAP_SESSION_USD": "none",
+        "LAB_SPEND_CAP_DAY_USD": "none",
+        "LAB_MAX_SWEEP": "4",
+    })
+    services = Orchestrator.create(settings, base_url=simulator.base_url)
+    demo = build_demo(services)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url, services
+    demo.close()
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_lab(browser, url: str) -> Page:
+    context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(url)
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=30_000)
+    return page
+
+
+def run_sweep(page: Page, seeds: str, variants: str, tasks: int) -> None:
+    page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill(seeds)
+    page.get_by_label("Prompt variants (one per line; empty: the form's prompt)", exact=True).fill(variants)
+    expect(page.locator("#sweep-estimate")).to_contain_text(f"{tasks} task", timeout=10_000)
+    page.get_by_role("button", name="Run sweep", exact=True).click()
+    expect(page.locator("#sweep-status")).to_contain_text(f"{tasks} of {tasks} saved", timeout=RUN_TIMEOUT_MS)
+    for row in range(tasks):
+        expect(page.locator(f"#sweep-thumbs-{row} img")).to_have_count(5, timeout=10_000)
+
+
+@pytest.fixture(scope="module")
+def swept(browser, lab) -> Page:
+    """A page that ran 2 prompt variants × seeds 1, 2 (16:9)."""
+    url, _ = lab
+    page = open_lab(browser, url)
+    page.get_by_label("Prompt", exact=True).fill("the form's own prompt, not a variant")
+    run_sweep(page, "1, 2", "\n".join(VARIANTS), 4)
+    yield page
+    page.context.close()
+
+
+def at(page: Page, viewport: dict) -> Page:
+    page.set_viewport_size(viewport)
+    page.get_by_role("tab", name="Seed sweep").click()
+    expect(page.locator("#sweep-row-0")).to_be_visible()
+    return page
+
+
+def assert_whole_frames(page: Page, row: int, aspect: float) -> None:
+    images = page.locator(f"#sweep-thumbs-{row} img")
+    expect(images).to_have_count(5)
+    for k in range(5):
+        images.nth(k).scroll_into_view_if_needed()
+        expect(images.nth(k)).to_have_js_property("complete", True)
+        shown = images.nth(k).evaluate(WHOLE_FRAME_JS)
+        assert shown["loaded"] and shown["natural"] == pytest.approx(aspect, rel=0.02), shown
+        assert shown["keepsAspect"] and shown["inside"], f"row {row} thumbnail {k} is cropped: {shown}"
+
+
+def test_sweep_thumbnails_are_whole_landscape_frames(swept: Page):
+    page = at(swept, DESKTOP)
+    for row in range(4):
+        assert_whole_frames(page, row, 16 / 9)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sweep-variants-1440.png"), full_page=True)
+
+
+def test_sweep_thumbnails_are_whole_portrait_frames(browser, lab):
+    url, _ = lab
+    page = open_lab(browser, url)
+    try:
+        page.get_by_label("Prompt", exact=True).fill("a waterfall in a narrow canyon, vertical framing")
+        combo = page.get_by_label("metadata.aspectRatio", exact=True)
+        combo.click()
+        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option", name="9:16", exact=True).click()
+        run_sweep(page, "3", "", 1)
+        assert_whole_frames(page, 0, 9 / 16)
+        page.screenshot(path=str(ARTIFACTS / "sweep-portrait-1440.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_variant_rows_show_their_prompt_in_full(swept: Page):
+    page = at(swept, DESKTOP)
+    for row, (variant, seed) in enumerate([(1, 1), (1, 2), (2, 1), (2, 2)]):
+        expect(page.locator(f"#sweep-label-{row}")).to_contain_text(f"variant {variant} · seed {seed}")
+        expect(page.locator(f"#sweep-prompt-{row}")).to_have_text(VARIANTS[variant - 1])
+
+
+def test_use_this_seed_on_a_variant_row_carries_its_prompt_and_seed(swept: Page):
+    page = at(swept, DESKTOP)
+    page.locator("#use-seed-3").click()
+    expect(page.get_by_label("Seed (metadata.seed)", exact=True)).to_have_value("2", timeout=10_000)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(VARIANTS[1])
+
+
+def test_rows_show_a_short_task_id_that_copies_in_full(swept: Page, lab):
+    _, services = lab
+    page = at(swept, DESKTOP)
+    for row in range(4):
+        code = page.locator(f"#sweep-task-{row} code")
+        full = code.get_attribute("title")
+        assert services.store.get(full) is not None, f"{full!r} is not a journalled task id"
+        shown = code.inner_text()
+        assert len(shown) < len(full) and shown.startswith(full[:5]) and shown.endswith(full[-4:])
+        for selector in (f"#sweep-task-{row} code", f"#sweep-label-{row} p"):
+            clipped = page.locator(selector).first.evaluate("el => el.scrollWidth > el.clientWidth + 1")
+            assert not clipped, f"{selector} is cut off"
+    button = page.locator("#sweep-task-2").get_by_role("button", name=re.compile("Copy task id"))
+    button.click()
+    expect(button).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("#sweep-task-2 code").get_attribute("title")
+
+
+def test_phone_rows_show_the_first_thumbnail_as_poster(swept: Page):
+    page = at(swept, PHONE)
+    for row in range(4):
+        video = page.locator(f"#sweep-video-{row} video")
+        first = page.locator(f"#sweep-thumbs-{row} img").first
+        expect(video).to_have_attribute("poster", first.get_attribute("src"), timeout=10_000)
+        size = video.evaluate("""async v => { const im = new Image(); im.src = v.poster; await im.decode();
+                                              return [im.naturalWidth, im.naturalHeight]; }""")
+        assert size[0] / size[1] == pytest.approx(16 / 9, rel=0.02)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sweep-variants-390.png"), full_page=True)
+
+
+# ---------------------------------------------------------------- History
+
+
+def at_history(page: Page, viewport: dict) -> Page:
+    """The History tab with an empty filter, listing the sweep's runs."""
+    page.set_viewport_size(viewport)
+    page.get_by_role("tab", name="History").click()
+    filter_box(page).fill("")
+    page.get_by_role("button", name="Refresh", exact=True).click()
+    expect(page.locator("#history-table")).to_contain_text(VARIANTS[1], timeout=15_000)
+    expect(page.locator("#history-table")).to_contain_text(VARIANTS[0])
+    return page
+
+
+def filter_box(page: Page):
+    return page.get_by_label("Filter by prompt text", exact=True)
+
+
+def test_history_filters_as_the_user_types_once_typing_pauses(swept: Page):
+    page = at_history(swept, DESKTOP)
+    typed = "red fox"
+    joins: list = []
+
+    def count(request) -> None:  # listings of what is being typed (not a refresh of an empty filter)
+        if request.method == "POST" and "/queue/join" in request.url:
+            data = (request.post_data_json or {}).get("data", [])
+            if any(isinstance(v, str) and v and typed.startswith(v) for v in data):
+                joins.append(data)
+
+    page.on("request", count)
+    try:
+        filter_box(page).press_sequentially(typed, delay=40)  # no Enter, no button
+        table = page.locator("#history-table")
+        expect(table).not_to_contain_text(VARIANTS[0], timeout=15_000)
+        expect(table).to_contain_text(VARIANTS[1])
+        expect(page.locator("#history-gallery img")).to_have_count(2)
+    finally:
+        page.remove_listener("request", count)
+    # Seven keystrokes, listed once the typing paused (a stall in a loaded browser may add one).
+    assert 1 <= len(joins) <= 2, joins
+
+
+def test_history_says_no_runs_match_and_recovers_when_cleared(swept: Page):
+    page = at_history(swept, DESKTOP)
+    filter_box(page).fill("zebra crossing")
+    expect(page.locator("#history-empty")).to_contain_text("No runs match “zebra crossing”", timeout=15_000)
+    expect(page.locator("#history-gallery img")).to_have_count(0)
+    filter_box(page).fill("")
+    expect(page.locator("#history-table")).to_contain_text(VARIANTS[0], timeout=15_000)
+    expect(page.locator("#history-empty")).not_to_contain_text("No runs match")
+
+
+@pytest.mark.parametrize("viewport, widest", [(DESKTOP, 200), (PHONE, 130)], ids=["desktop", "phone"])
+def test_history_tiles_are_small_whole_frames_with_full_captions(swept: Page, viewport: dict, widest: int):
+    page = at_history(swept, viewport)
+    tiles = page.locator("#history-gallery .thumbnail-item")
+    expect(tiles.first).to_be_visible()
+    assert tiles.count() >= 4
+    for k in range(4):
+        tile = tiles.nth(k)
+        tile.scroll_into_view_if_needed()
+        image = tile.locator("img")
+        expect(image).to_have_js_property("complete", True)
+        shown = image.evaluate(WHOLE_FRAME_JS)
+        assert shown["keepsAspect"] and shown["inside"], f"tile {k} is cropped: {shown}"
+        assert tile.bounding_box()["width"] <= widest, "tiles should be small"
+        caption = tile.locator(".caption-label")
+        assert re.fullmatch(r"saved · \$0\.30\nseed [12]\n\d\d-\d\d \d\d:\d\d", caption.inner_text().strip())
+        fits = caption.evaluate("""el => { const box = el.getBoundingClientRect();
+            const tile = el.closest('.thumbnail-item').getBoundingClientRect();
+            return el.scrollWidth <= el.clientWidth + 1 && el.scrollHeight <= el.clientHeight + 1
+                && box.left >= tile.left - 1 && box.right <= tile.right + 1 && box.bottom <= tile.bottom + 1; }""")
+        assert fits, f"caption of tile {k} is cut off"
+    name = "history-1440.png" if viewport is DESKTOP else "history-390.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
