@@ -245,8 +245,8 @@ def test_history_tiles_are_small_whole_frames_with_full_captions(swept: Page, vi
     page = at_history(swept, viewport)
     tiles = page.locator("#history-gallery .thumbnail-item")
     expect(tiles.first).to_be_visible()
-    assert tiles.count() >= 4
-    for k in range(4):
+    assert tiles.count() >= 4  # the sweep's four (and any other run this browser made)
+    for k in range(tiles.count()):
         tile = tiles.nth(k)
         tile.scroll_into_view_if_needed()
         image = tile.locator("img")
@@ -255,7 +255,7 @@ def test_history_tiles_are_small_whole_frames_with_full_captions(swept: Page, vi
         assert shown["keepsAspect"] and shown["inside"], f"tile {k} is cropped: {shown}"
         assert tile.bounding_box()["width"] <= widest, "tiles should be small"
         caption = tile.locator(".caption-label")
-        assert re.fullmatch(r"saved · \$0\.30\nseed [12]\n\d\d-\d\d \d\d:\d\d", caption.inner_text().strip())
+        assert re.fullmatch(r"saved · \$0\.30\nseed \d+\n\d\d-\d\d \d\d:\d\d", caption.inner_text().strip())
         fits = caption.evaluate("""el => { const box = el.getBoundingClientRect();
             const tile = el.closest('.thumbnail-item').getBoundingClientRect();
             return el.scrollWidth <= el.clientWidth + 1 && el.scrollHeight <= el.clientHeight + 1

@@ -67,7 +67,8 @@ def build() -> HistoryTab:
     empty = gr.Markdown(elem_id="history-empty")
     # No label badge: it would cover the first tile (the captions say what each tile is).
     gallery = gr.Gallery(label="Runs, newest first", show_label=False, columns=8, fit_columns=False,
-                         allow_preview=False, interactive=False, object_fit="contain", elem_id="history-gallery",
+                         allow_preview=False, interactive=False, object_fit="contain", buttons=[],
+                         elem_id="history-gallery",
                          elem_classes=["whole-frames"])
     table = gr.Dataframe(
         headers=pres.HISTORY_HEADERS,

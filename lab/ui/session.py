@@ -252,6 +252,8 @@ def retry_failed(services: Orchestrator, sweep: SweepTab, key: Any, data: dict, 
             continue
         row = sweep.rows[item.index]
         update = {row.label: cell.label}
+        if cell.task_id:
+            update[row.task] = pres.task_id_html(cell.task_id)
         if cell.video:
             update[row.video] = cell.video
         if cell.thumbnails:

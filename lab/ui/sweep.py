@@ -145,7 +145,7 @@ def build(max_rows: int) -> SweepTab:
             video = gr.Video(label=f"Row {i + 1}", interactive=False, height=200, scale=2, buttons=["download"],
                              elem_id=f"sweep-video-{i}")
             gallery = gr.Gallery(label="Thumbnails", show_label=False, columns=THUMB_COUNT, scale=5, interactive=False,
-                                 object_fit="contain", elem_id=f"sweep-thumbs-{i}",
+                                 object_fit="contain", buttons=[], elem_id=f"sweep-thumbs-{i}",
                                  elem_classes=["sweep-thumbs", "whole-frames"])
         rows.append(SweepRow(row, label, prompt, task, video, gallery, use_seed))
     with gr.Row():
