@@ -467,6 +467,9 @@ def result_message(result: RunResult) -> str:
         return f"The service reported the task failed (failed tasks are not billed): {result.error or 'no detail given'}"
     if result.status == "not_submitted":
         return f"Not submitted: {result.error}"
+    if result.status == "outcome_unknown":
+        return (f"Sent, outcome unknown: may have been created and billed ({result.error or 'no answer'}). "
+                "Check the account's task list; the lab never sends it again by itself.")
     return (f"Unfinished ({result.status}): {result.error or 'no detail'}. The task may still complete and be billed; "
             "it stays in the journal, so **Fetch unfinished** can download it later.")
 

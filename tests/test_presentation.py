@@ -103,3 +103,12 @@ def test_a_runs_review_shows_in_its_history_row():
     review = pres.HISTORY_HEADERS.index("review")
     assert view.rows[0][review] == "👍 ★ picked · best fur" and view.rows[1][review] == ""
     assert len(view.rows[0]) == len(pres.HISTORY_HEADERS)
+
+
+def test_a_submit_whose_outcome_is_unknown_is_never_called_unsent() -> None:
+    from lab.presentation import result_message
+    from lab.runner import RunResult
+
+    message = result_message(RunResult(ok=False, task_id=None, status="outcome_unknown", record=None,
+                                       error="submit: server error (HTTP 500)", request_id="req_1"))
+    assert "may have been created and billed" in message and "Not submitted" not in message
