@@ -137,3 +137,43 @@ def test_retry_failed_reruns_only_failed_rows_into_the_same_sweep(lab):
         assert state.cells[index].record.task_id not in {r.task_id for r in t.bob_sweep.results}
     submitted = [r for r in t.services.store.list_sweep(t.bob_sweep.sweep_id)]
     assert len(submitted) == 4 + len(failed)
+
+
+def test_a_reloaded_page_reattaches_to_a_single_run_in_flight_and_fills_it(make_simulator, tmp_path):
+    import threading
+    import time
+
+    sim = make_simulator(fixed_generation_s=100.0)  # 2 s
+    services = Orchestrator.create(settings_for(tmp_path, "session"), base_url=sim.base_url, api_key="sk-t")
+    try:
+        me = session_identity(None)[0]
+        submitted = threading.Event()
+        worker = threading.Thread(target=services.run_one, args=(params.with_seed(FAST, 5),),
+                                  kwargs={"session": me, "on_event": lambda e: e.kind == "submitted" and submitted.set()})
+        worker.start()
+        assert submitted.wait(120)
+        with gr.Blocks():
+            with gr.Tabs() as tabs:
+                with gr.Tab("s"):
+                    single_tab = single.build(services.settings.models, [])
+                with gr.Tab("w"):
+                    sweep_tab = sweep.build(4)
+                with gr.Tab("h"):
+                    history_tab = history.build()
+            parts = session.build(services.settings)
+        reloaded = page_of(me)
+        shown = session.reattach(services, parts, single_tab, sweep_tab, tabs, reloaded)
+        assert shown[parts.attached]["kind"] == "single" and "Re-attached" in shown[single_tab.progress]
+        data = {parts.attached: shown[parts.attached], parts.seen: {}, history_tab.filter: ""}
+        deadline = time.monotonic() + 120
+        while True:
+            step = session.tick(services, parts, single_tab, sweep_tab, history_tab, data, reloaded)
+            if step.get(parts.attached, data[parts.attached]) is None:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert step[single_tab.video].endswith(".mp4") and "kingfisher" not in str(step[history_tab.table])
+        assert len(step[history_tab.table]) == 1  # History listed again once it ended
+    finally:
+        worker.join(120)
+        services.close()

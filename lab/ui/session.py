@@ -23,6 +23,7 @@ from lab import presentation as pres
 from lab.errors import LabError
 from lab.orchestrator import Orchestrator
 from lab.sessions import SweepState, session_identity
+from lab.store import FINISHED_STATUSES
 from lab.settings import Settings
 from lab.ui import history as history_tab
 from lab.ui.events import INSTANT, PAGES, PRIVATE, bind, generation, raise_for_ui, session_of
@@ -190,24 +191,27 @@ def tick(services: Orchestrator, parts: SessionParts, single: SingleTab, sweep: 
     """One step of filling re-attached work from the journal; when it is over, the timer stops and History
     is listed again (it has a new run)."""
     attached, seen = data[parts.attached], data[parts.seen]
-    stop = {parts.attached: None, parts.ticker: gr.Timer(active=False),
-            **history_tab.list_runs(services, history, data[history.filter], request)}
+
+    def stop() -> dict:  # listed only once it is over: a listing each second would be heavy
+        return {parts.attached: None, parts.ticker: gr.Timer(active=False),
+                **history_tab.list_runs(services, history, data[history.filter], request)}
+
     if not isinstance(attached, dict):
-        return stop
+        return stop()
     session = session_of(request)
     if attached.get("kind") == "sweep":
         state = services.journal.sweep(session, attached.get("ref"))
         if state is None:
-            return stop
+            return stop()
         out, seen = _sweep_view(services, sweep, state, seen)
         out[parts.seen] = seen
-        return out if state.running else {**out, **stop}
+        return out if state.running else {**out, **stop()}
     record = services.journal.run(session, attached.get("ref"))
     if record is None:
-        return stop
-    in_flight = not record.finished and services.waited_on(record)
+        return stop()
+    in_flight = record.status not in FINISHED_STATUSES and services.waited_on(record)
     out = _single_view(single, record, in_flight=in_flight)
-    return out if in_flight else {**out, **stop}
+    return out if in_flight else {**out, **stop()}
 
 
 def open_sweep(services: Orchestrator, parts: SessionParts, sweep: SweepTab, tabs: Any, sweep_id: str | None,
