@@ -12,6 +12,7 @@ hold it on the server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -107,7 +108,9 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
     # Videos, thumbnails, sheets and ZIPs are served from the data directory as they are: Gradio
     # would otherwise copy every one it hands out into its temp directory (a ZIP per sweep: ~53 MB
     # per round of 20 visitors in bench/bench_rounds.py, kept until the cache expires).
-    gr.set_static_paths(served_media_dirs(settings.data_dir))
+    # Not images/: a reference image goes back into the form as an input, where a static file would
+    # arrive as its server path (refused there) instead of as an upload.
+    gr.set_static_paths([d for d in served_media_dirs(settings.data_dir) if Path(d).name != "images"])
     with LabBlocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
         shell = _build_shell(services)
         session_parts = session.build(settings)
