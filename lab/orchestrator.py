@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from lab import params
+from lab import frames, params
 from lab.budget import BudgetView
 from lab.client import VideosClient
 from lab.errors import LabError, RequestInvalid
@@ -129,12 +129,26 @@ class Orchestrator:
     # ------------------------------------------------------------ runs
 
     def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
-                visitor_key: str | None = None) -> RunOutcome:
-        """Generate one video; raises LabError only when no task was created."""
+                visitor_key: str | None = None, as_written: bool = False) -> RunOutcome:
+        """Generate one video; raises LabError only when no task was created.
+
+        ``as_written`` sends the body itself, not its canonical form (raw mode).
+        """
         with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
-            result = runner.run_one(body, on_event=tracking, session=session)
+            result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written)
             answer = self._answer(result.task_id, client)
-        return RunOutcome.of(result, answer=answer, backend=self.backend)
+        return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=self._delivered(result))
+
+    @staticmethod
+    def _delivered(result: RunResult) -> dict[str, Any] | None:
+        """The saved video's pixel size and length, to set beside the lab's prediction."""
+        if not (result.ok and result.video_path):
+            return None
+        try:
+            info = frames.probe(result.video_path)
+        except LabError:
+            return None
+        return {"size": f"{info.width}x{info.height}", "duration_s": round(info.duration, 2)}
 
     def run_sweep(self, plan: SweepPlan | Sequence[SweepItem], *, session: str,
                   on_event: Callable[[Event], None] | None, visitor_key: str | None = None,

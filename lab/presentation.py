@@ -54,14 +54,13 @@ FORM_FIELDS: tuple[str, ...] = (
 STAGES = ("queued", "rendering", "downloading", "thumbnails", "done")
 
 
-def model_label(model: str) -> str:
-    """``veo-3.1-fast-generate-preview · $0.30 per video``: the price is part of the choice."""
-    price = params.price_usd(model)
-    return f"{model} · ${price:.2f} per video" if price is not None else model
+def model_prices(models: Iterable[str]) -> str:
+    """"Per completed video: fast $0.30, standard $1.20": the prices beside the choice.
 
-
-def model_choices(models: Iterable[str]) -> list[tuple[str, str]]:
-    return [(model_label(m), m) for m in models]
+    The choices themselves are the bare model ids, which fit a phone's width.
+    """
+    prices = [f"{model_short(m)} ${params.price_usd(m):.2f}" for m in models if params.price_usd(m) is not None]
+    return "Per completed video: " + ", ".join(prices) if prices else ""
 
 
 def choices_with_not_set(options: Iterable[str]) -> list[str]:
@@ -217,8 +216,11 @@ def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def effective_markdown(resolution: params.Resolution) -> str:
-    """Each effective value, the field it came from, what it overrode; errors, warnings, price."""
+def effective_markdown(resolution: params.Resolution, *, errors: bool = True) -> str:
+    """Each effective value, the field it came from, what it overrode; errors, warnings, price.
+
+    ``errors=False`` leaves the errors out, for a page that shows each next to its field.
+    """
     eff = resolution.effective
     overridden: dict[str, list[str]] = {}
     for override in resolution.overrides:
@@ -249,7 +251,7 @@ def effective_markdown(resolution: params.Resolution) -> str:
         out.append(f"**Price:** ${price:.2f} if it completes (failed tasks are not billed).")
     elif price is not None:
         out.append(f"**Price:** ${price:.2f} per completed video.")
-    if resolution.errors:
+    if resolution.errors and errors:
         out.append("**Cannot send, fix these first:**\n" + "\n".join(f"- **{i.field}**: {i.message}" for i in resolution.errors))
     if resolution.warnings:
         out.append("**Warnings:**\n" + "\n".join(f"- {w}" for w in resolution.warnings))
@@ -274,6 +276,37 @@ class Gate:
 
     ok: bool
     reason: str
+
+
+# The form field that shows a request field's error (the rest are shown under the form).
+FORM_FIELD_OF = {
+    "model": "model", "prompt": "prompt", "duration": "duration", "seconds": "seconds", "size": "size",
+    "metadata.durationSeconds": "duration_seconds", "metadata.resolution": "resolution",
+    "metadata.aspectRatio": "aspect_ratio", "metadata.seed": "seed", "metadata.negativePrompt": "negative_prompt",
+}
+FIELD_ERRORS_MARKED = "Generate is disabled: fix what is marked in red."
+
+
+def field_errors(resolution: params.Resolution) -> tuple[dict[str, str], list[str]]:
+    """Each error once: by the form field it belongs to, and those no single field shows.
+
+    A duration that needs 8 s is marked on the field the effective duration came from. A field
+    that is only missing (``required``) is no mistake to mark in red: the Generate gate says it.
+    """
+    by_field: dict[str, list[str]] = {}
+    general: list[str] = []
+    for issue in resolution.errors:
+        if issue.code == "required":
+            continue
+        field = issue.field
+        if issue.code == "duration_requires_8" and resolution.source.get("duration") not in (None, "default"):
+            field = resolution.source["duration"]
+        name = FORM_FIELD_OF.get(field)
+        if name is None:
+            general.append(f"**{issue.field}**: {issue.message}")
+        else:
+            by_field.setdefault(name, []).append(issue.message)
+    return {name: " ".join(messages) for name, messages in by_field.items()}, general
 
 
 def generate_gate(resolution: params.Resolution | None, problem: str | None = None) -> Gate:
@@ -363,27 +396,35 @@ def stage_for_event(kind: str, status: str | None) -> str | None:
     return None
 
 
-NOTHING_TO_STOP = "Nothing is running in this tab, so there is nothing to stop waiting for."
+NOTHING_TO_STOP = "Nothing is running in this tab, so there is nothing to move to the background."
+BACKGROUND_BUTTON = "Continue in background"
 
 
 def stopped_waiting_text(task_id: str | None, *, sweep: bool = False) -> str:
-    """What "Stop waiting" says: the task(s) may still complete and bill, and stay in the journal."""
+    """What "Continue in background" says: the task(s) may still complete and bill, and stay in the journal."""
     if sweep:
         return ("Stopped waiting for this sweep. Tasks already submitted may still complete and be billed. "
                 "They stay in the journal: this lab keeps checking in the background and saves each to "
                 "**History** when it completes; after a restart, press **Fetch unfinished** to download them. "
                 "This sweep gets no contact sheet or ZIP.")
-    text = STOPPED_WAITING
+    text = ("Continuing in the background: this page no longer waits, but the task was already submitted and "
+            "may still complete and be billed. It stays in the journal; the lab keeps checking and **shows the "
+            "video here when it completes** (it is also saved to **History**). After a restart, press "
+            "**Fetch unfinished** to download it.")
     if task_id:
         text += f" (task `{task_id}`)"
     return text
 
 
-STOPPED_WAITING = (
-    "Stopped waiting. The task was already submitted: it may still complete and be billed. "
-    "It stays in the journal: this lab keeps checking in the background and saves it to **History** "
-    "when it completes; after a restart, press **Fetch unfinished** to download it."
-)
+def background_done_text(record: TaskRecord) -> str:
+    """What the page says when a task it stopped waiting for has finished."""
+    if record.status == "saved":
+        return (f"**Finished in the background:** task `{record.task_id}` completed and was saved "
+                f"({money(record.cost_usd)}). Its video is below and in **History**.")
+    return (f"**Finished in the background:** task `{record.task_id}` ended as {record.status}"
+            + (f": {record.error}" if record.error else "") + ". See **History**.")
+
+
 
 
 # ---------------------------------------------------------------- view-models of runs, sweeps and history
@@ -410,6 +451,14 @@ def thumb_caption(path: str | Path) -> str:
         return ""
 
 
+def thumb_time(path: str | Path) -> float | None:
+    """The frame time of a thumbnail, in seconds (from the name the runner gives it)."""
+    try:
+        return float(Path(path).stem.rsplit("_", 1)[1].rstrip("s"))
+    except (IndexError, ValueError):
+        return None
+
+
 def thumbnails(record: TaskRecord | None) -> list[tuple[str, str]]:
     """(path, caption) of a run's thumbnails that are on disk; the caption is the journalled frame time."""
     if record is None:
@@ -425,17 +474,38 @@ def model_short(model: str | None) -> str:
     return "fast" if model == params.FAST_MODEL else "standard" if model == params.STANDARD_MODEL else model
 
 
-def banner_text(view: BudgetView, *, backend: str, has_server_key: bool, visitor_key: bool = False) -> str:
-    """The line above the tabs: which backend, whose key, what was spent."""
+def _spend_part(spent: float, held: float, remaining: float | None, cap: float | None) -> str:
+    text = f"**${spent:.2f}** spent"
+    if held > 0:
+        text += f", ${held:.2f} held for tasks still running"
+    if remaining is not None and cap is not None:
+        text += f", ${remaining:.2f} left of the ${cap:.2f} cap"
+    return text
+
+
+def spend_text(view: BudgetView, *, simulated: bool, session_cap: float | None = None,
+               day_cap: float | None = None) -> str:
+    """Spent and held apart, each against its cap: "left" is the cap minus both."""
+    head = "**Simulated spend** (simulator prices, nothing is billed)" if simulated else "**Spend**"
+    session = _spend_part(view.session_spent_usd, view.session_reserved_usd, view.session_remaining_usd, session_cap)
+    day = _spend_part(view.day_spent_usd, view.day_reserved_usd, view.day_remaining_usd, day_cap)
+    return f"{head}: this session {session} · today, all visitors: {day}"
+
+
+def banner_text(view: BudgetView, *, backend: str, has_server_key: bool, visitor_key: bool = False,
+                session_cap: float | None = None, day_cap: float | None = None) -> str:
+    """The line above the tabs: which backend, whose key, what was spent (and held) against the caps."""
     if visitor_key:
+        spend = spend_text(view, simulated=False, session_cap=session_cap, day_cap=day_cap)
         return ("**Backend:** live APIYI with **your own key**, held for this browser session only "
-                f"(completed videos are billed to you) · **Spend:** {view.describe()}")
-    if backend == "simulator":
-        text = "**Backend:** embedded simulator (real HTTP, real MP4s, nothing is billed)"
+                f"(completed videos are billed to you) · {spend}")
+    simulated = backend == "simulator"
+    if simulated:
+        text = "**Backend:** embedded simulator (real HTTP, real MP4s)"
     else:
         text = "**Backend:** live APIYI (completed videos are billed)"
     key = "**API key:** set on the server" if has_server_key else "**API key:** not set"
-    return f"{text} · {key} · **Spend:** {view.describe()}"
+    return f"{text} · {key}  \n{spend_text(view, simulated=simulated, session_cap=session_cap, day_cap=day_cap)}"
 
 
 def failure_note(err: LabError) -> str:
@@ -490,9 +560,12 @@ class RunOutcome:
     elapsed_s: float | None
     seed: int | None
     backend: str
+    predicted: dict[str, Any] | None = None  # the lab's effective values
+    delivered: dict[str, Any] | None = None  # what the saved video is: {"size": "1280x720", "duration_s": 8.0}
 
     @classmethod
-    def of(cls, result: RunResult, *, answer: dict[str, Any] | None, backend: str) -> "RunOutcome":
+    def of(cls, result: RunResult, *, answer: dict[str, Any] | None, backend: str,
+           delivered: dict[str, Any] | None = None) -> "RunOutcome":
         record = result.record
         return cls(
             ok=result.ok,
@@ -507,6 +580,20 @@ class RunOutcome:
             elapsed_s=record.elapsed_s if record else None,
             seed=record.seed if record else None,
             backend=backend,
+            predicted=dict(record.effective) if record else None,
+            delivered=delivered,
+        )
+
+    @classmethod
+    def of_record(cls, record: TaskRecord, *, backend: str) -> "RunOutcome":
+        """A run the journal knows has ended (one the page stopped waiting for)."""
+        ok = record.status == "saved"
+        return cls(
+            ok=ok, task_id=record.task_id, status=record.status,
+            message="Saved and verified." if ok else (record.error or record.status),
+            video=record.video_path if ok and record.video_path and Path(record.video_path).is_file() else None,
+            thumbnails=thumbnails(record), wire=record.wire or None, answer=None, cost_usd=record.cost_usd or 0.0,
+            elapsed_s=record.elapsed_s, seed=record.seed, backend=backend, predicted=dict(record.effective),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -534,6 +621,30 @@ class RunOutcome:
         if self.seed is not None:
             parts.append(f"**Seed:** {self.seed}")
         return " · ".join(parts)
+
+
+def prediction_check(predicted: Mapping[str, Any] | None, answer: Mapping[str, Any] | None,
+                     delivered: Mapping[str, Any] | None) -> str:
+    """The lab's prediction beside what the service answered and delivered, row by row."""
+    if not predicted:
+        return ""
+    answer = answer or {}
+    delivered = delivered or {}
+    rows = [("model", predicted.get("model"), answer.get("model"))]
+    rows.append(("pixel size", predicted.get("size"), delivered.get("size")))
+    duration = delivered.get("duration_s")
+    rows.append(("duration", f"{predicted.get('duration')} s" if predicted.get("duration") else None,
+                 f"{duration:.1f} s" if isinstance(duration, (int, float)) else None))
+    lines = ["| | lab predicted | service gave | |", "|---|---|---|---|"]
+    for label, lab_value, service_value in rows:
+        if service_value is None:
+            verdict = "not reported"
+        elif label == "duration":
+            verdict = "✓ same" if abs(float(service_value.split()[0]) - float(lab_value.split()[0])) < 0.5 else "**differs**"
+        else:
+            verdict = "✓ same" if str(service_value) == str(lab_value) else "**differs**"
+        lines.append(f"| {label} | {_escape_cell(_shown(lab_value))} | {_escape_cell(_shown(service_value))} | {verdict} |")
+    return "**Prediction vs result**\n\n" + "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -663,7 +774,8 @@ def resume_text(results: Sequence[RunResult], held: Sequence[str]) -> str:
     waited = (f"{len(held)} unfinished task(s) are still being waited on in the background; each is saved to "
               "the journal (see **History**) as soon as it completes.")
     if not results:
-        return waited if held else "Nothing unfinished in the journal."
+        return waited if held else ("Nothing unfinished in the journal: every task is saved or failed. "
+                                    "Finished videos are in **History**.")
     saved = [r for r in results if r.ok]
     failed = [r for r in results if r.status == "failed"]
     unfinished = len(results) - len(saved) - len(failed)

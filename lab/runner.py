@@ -17,7 +17,9 @@ ignored, never allowed to abandon a paid task.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 import logging
 import os
 import time
@@ -242,13 +244,19 @@ class Runner:
         label: str | None = None,
         index: int = 0,
         session: str | None = None,
+        as_written: bool = False,
     ) -> RunResult:
         """Generate one video. Raises only before a task exists (RequestInvalid, BudgetExceeded, submit errors).
 
+        ``as_written`` sends ``body`` itself instead of the canonical wire body (the UI's raw mode,
+        for seeing how the service resolves conflicting fields); it must still pass every check.
         A submit error that may have created a task carries ``lab_request_id``: its intent in
         the journal (``store.intent``), shown by ``resume`` as an unknown outcome.
         """
         resolution = self._resolve(body)
+        if as_written:
+            # The journal's wire stays "what was POSTed"; the effective values stay the lab's prediction.
+            resolution = dataclasses.replace(resolution, wire=json.loads(json.dumps(dict(body))))
         session = session or self.session
         reservation = self.budget.reserve(resolution.price_usd or 0.0, session) if self.budget else None
         cell = _Cell(index=index, label=label, sweep_id=sweep_id, session=session, reservation=reservation, on_event=on_event)

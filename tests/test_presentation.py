@@ -112,3 +112,37 @@ def test_a_submit_whose_outcome_is_unknown_is_never_called_unsent() -> None:
     message = result_message(RunResult(ok=False, task_id=None, status="outcome_unknown", record=None,
                                        error="submit: server error (HTTP 500)", request_id="req_1"))
     assert "may have been created and billed" in message and "Not submitted" not in message
+
+
+def test_simulator_spend_is_labelled_simulated_with_held_money_apart():
+    from lab.budget import BudgetView
+
+    view = BudgetView(session_spent_usd=0.30, session_reserved_usd=1.20, session_remaining_usd=8.50,
+                      day_spent_usd=3.60, day_reserved_usd=1.20, day_remaining_usd=25.20)
+    text = pres.banner_text(view, backend="simulator", has_server_key=False, session_cap=10.0, day_cap=30.0)
+    assert "Simulated spend" in text and "nothing is billed" in text.split("Simulated spend")[1]
+    assert "$1.20 held for tasks still running" in text  # what makes "left" smaller than cap - spent
+    assert "$8.50 left of the $10.00 cap" in text and "$25.20 left of the $30.00 cap" in text
+    live = pres.banner_text(view, backend="live", has_server_key=True, session_cap=10.0, day_cap=30.0)
+    assert "Simulated" not in live and "nothing is billed" not in live
+
+
+def test_an_error_is_placed_once_on_the_field_it_came_from():
+    resolution = params.resolve({"model": params.FAST_MODEL, "prompt": "p", "seconds": "4",
+                                 "metadata": {"resolution": "1080p"}})
+    marked, general = pres.field_errors(resolution)
+    assert list(marked) == ["seconds"] and 'needs a duration of "8"' in marked["seconds"] and general == []
+    assert "Cannot send" not in pres.effective_markdown(resolution, errors=False)
+
+
+def test_a_missing_prompt_is_not_marked_as_a_mistake():
+    marked, general = pres.field_errors(params.resolve({"model": params.FAST_MODEL, "prompt": ""}))
+    assert marked == {} and general == []
+
+
+def test_prediction_is_set_beside_what_the_service_gave():
+    predicted = {"model": params.FAST_MODEL, "size": "1280x720", "duration": "8"}
+    text = pres.prediction_check(predicted, {"model": params.FAST_MODEL},
+                                 {"size": "720x1280", "duration_s": 8.0})
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "same" in rows["model"] and "differs" in rows["pixel size"] and "same" in rows["duration"]

@@ -39,6 +39,24 @@ def lab_url(simulator, tmp_path_factory):
     services.close()
 
 
+@pytest.fixture
+def slow_lab_url(make_simulator, tmp_path):
+    """A lab whose every task takes 6 s: time to move a wait to the background, and to see it end."""
+    from lab.orchestrator import Orchestrator
+    from lab.settings import load_settings
+    from lab.ui import build_demo
+
+    simulator = make_simulator(fixed_generation_s=300)
+    settings = load_settings(environ={"LAB_DATA_DIR": str(tmp_path / "slow-lab"), "LAB_SIM_TIME_SCALE": "0.02",
+                                      "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"})
+    services = Orchestrator.create(settings, base_url=simulator.base_url)
+    demo = build_demo(services)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+    services.close()
+
+
 @pytest.fixture(scope="module")
 def browser():
     assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
@@ -48,17 +66,45 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def page(browser, lab_url) -> Page:
-    """One page for the whole module: the steps build on each other like a person's session."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def open_lab(browser, url: str, width: int = 1440, height: int = 1000):
+    """A fresh visitor's page (its own browser context), ready to type into."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     pg = context.new_page()
-    pg.goto(lab_url)
+    pg.goto(url)
     pg.wait_for_load_state("load")
     # The panel is filled by demo.load: wait for it so it cannot overwrite what we type next.
     expect(pg.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+    return context, pg
+
+
+@pytest.fixture
+def page(browser, lab_url) -> Page:
+    """A fresh page for each test: no test depends on what another one did."""
+    context, pg = open_lab(browser, lab_url)
     yield pg
     context.close()
+
+
+@pytest.fixture
+def phone(browser, lab_url) -> Page:
+    context, pg = open_lab(browser, lab_url, 390, 844)
+    yield pg
+    context.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def shot(page: Page, name: str) -> None:
+    """A screenshot to look at (tests/artifacts is kept out of git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size or {"width": 0}
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{size['width']}.png"), full_page=True)
+
+
+def describe(page: Page, prompt: str) -> None:
+    page.get_by_label("Prompt", exact=True).fill(prompt)
+    expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
 
 
 def choose(page: Page, label: str, option: str) -> None:
@@ -73,11 +119,8 @@ def panel_row(page: Page, setting: str):
     return page.locator("#effective-panel tr").filter(has=page.locator("td", has_text=re.compile(f"^{setting}$")))
 
 
-def test_effective_panel_follows_precedence(page: Page, tmp_path: Path):
-    prompt = page.get_by_label("Prompt", exact=True)
-    prompt.fill("a lighthouse at dusk, waves on the rocks")
-    expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
-
+def test_effective_panel_follows_precedence(page: Page):
+    describe(page, "a lighthouse at dusk, waves on the rocks")
     choose(page, "size", "720x1280")
     aspect = panel_row(page, "aspect ratio")
     expect(aspect).to_contain_text("9:16", timeout=10_000)
@@ -88,65 +131,157 @@ def test_effective_panel_follows_precedence(page: Page, tmp_path: Path):
     expect(aspect).to_contain_text("metadata.aspectRatio")
     expect(aspect).to_contain_text("size=720x1280")  # what it overrode
     expect(page.locator("#effective-panel")).to_contain_text("is overridden by metadata.aspectRatio=16:9")
-    page.screenshot(path=str(tmp_path / "precedence.png"), full_page=True)
+    shot(page, "precedence")
 
 
-def test_parameter_labels_are_not_cut_off(page: Page):
-    for label in ("duration (s)", "size", "metadata.resolution", "metadata.aspectRatio"):
+LABELS = ("Model", "duration (s)", "size", "metadata.resolution", "metadata.aspectRatio")
+
+
+def assert_labels_fit(page: Page) -> None:
+    for label in LABELS:
         info = page.locator("[data-testid=block-info]").filter(has_text=re.compile(f"^{re.escape(label)}$")).first
         fits = info.evaluate("el => { const box = el.closest('.block').getBoundingClientRect();"
                             " return el.getBoundingClientRect().right <= box.right + 1 && el.scrollWidth <= el.clientWidth + 1; }")
         assert fits, f"the label {label!r} is cut off"
+    # The chosen model's name is not cut off or run under the dropdown's caret.
+    model = page.get_by_label("Model", exact=True)
+    assert model.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the model name runs under the caret"
 
 
-def test_invalid_request_disables_generate_with_the_reason(page: Page):
+def test_parameter_labels_are_not_cut_off(page: Page):
+    assert_labels_fit(page)
+
+
+def test_on_a_phone_labels_and_the_effective_table_fit(phone: Page):
+    assert_labels_fit(phone)
+    panel = phone.locator("#effective-panel")
+    header = panel.locator("th").filter(has_text="overrode")
+    expect(header).to_be_visible()
+    width = phone.viewport_size["width"]
+    assert header.evaluate("el => el.getBoundingClientRect().right") <= width
+    for cell in panel.locator("td, th").all():  # nothing cut off: every cell's text fits its cell
+        assert cell.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), cell.inner_text()
+    shot(phone, "phone-form")
+
+
+def test_on_a_phone_generate_is_on_the_first_screen_and_stays_there(phone: Page):
+    generate = phone.get_by_role("button", name="Generate", exact=True)
+    height = phone.viewport_size["height"]
+    box = generate.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height
+    phone.get_by_label("Prompt", exact=True).fill("a kite over the dunes")  # scrolls the form
+    phone.mouse.wheel(0, 1200)
+    expect(phone.locator("#effective-panel")).to_be_in_viewport(timeout=10_000)
+    box = generate.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height
+    expect(generate).to_be_enabled(timeout=10_000)
+    shot(phone, "phone-generate")
+
+
+def test_an_invalid_combination_is_marked_once_next_to_its_field(page: Page):
+    describe(page, "a lighthouse at dusk")
     choose(page, "metadata.resolution", "1080p")
     choose(page, "duration (s)", "4")
-    expect(page.locator("#generate-gate")).to_contain_text('needs a duration of "8"', timeout=10_000)
+    message = 'needs a duration of "8"'
+    field = page.locator(".lab-invalid").filter(has=page.get_by_label("duration (s)", exact=True))
+    expect(field.locator(".info-text")).to_contain_text(message, timeout=10_000)
+    expect(page.get_by_text(re.compile(re.escape(message)))).to_have_count(1)  # once, not repeated
+    color = field.locator(".info-text").evaluate("el => getComputedStyle(el).color")
+    assert color != field.locator("[data-testid=block-info]").evaluate("el => getComputedStyle(el).color")
+    expect(page.locator("#generate-gate")).to_contain_text("marked in red")
     expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
+    shot(page, "invalid")
     choose(page, "metadata.resolution", "(not set)")
     expect(page.get_by_role("button", name="Generate", exact=True)).to_be_enabled(timeout=10_000)
+    expect(page.locator(".lab-invalid")).to_have_count(0)
 
 
-def test_generate_plays_the_video_with_thumbnails(page: Page, tmp_path: Path):
-    page.get_by_label("Seed (metadata.seed)", exact=True).fill("7")
+def generate(page: Page) -> None:
     page.get_by_role("button", name="Generate", exact=True).click()
     expect(page.locator("#run-progress")).to_contain_text("done", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#run-video video")).to_have_attribute("src", re.compile(r"\.mp4"), timeout=10_000)
+
+
+def test_generate_plays_the_video_with_thumbnails(page: Page):
+    describe(page, "a lighthouse at dusk, waves on the rocks")
+    page.get_by_label("Seed (metadata.seed)", exact=True).fill("7")
+    generate(page)
     expect(page.locator("#run-thumbs img")).to_have_count(5, timeout=10_000)
     expect(page.locator("#run-summary")).to_contain_text("$0.30")
-    page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+    # The "Video" label sits above the picture, not over its top edge (where the prompt is burned in).
+    label = page.locator("#run-video [data-testid=block-label]").bounding_box()
+    picture = page.locator("#run-video video").bounding_box()
+    assert label["y"] + label["height"] <= picture["y"] + 1
+    shot(page, "generate")
 
 
-def test_stop_waiting_says_it_may_still_bill_without_error_badges(page: Page, tmp_path: Path):
+def test_clicking_a_thumbnail_seeks_the_video_there(page: Page):
+    describe(page, "a paper boat on a puddle")
+    choose(page, "duration (s)", "4")
+    page.get_by_label("Seed (metadata.seed)", exact=True).fill("8")
+    generate(page)
+    thumbs = page.locator("#run-thumbs button.thumbnail-item, #run-thumbs .thumbnail-item")
+    expect(thumbs).to_have_count(5, timeout=10_000)
+    thumbs.nth(3).click()
+    expect(page.locator(".preview")).to_have_count(0)  # no tiny preview opens
+    page.wait_for_function("() => { const v = document.querySelector('#run-video video');"
+                           " return v && v.currentTime > 2.0 && v.currentTime < 4.0; }", timeout=10_000)
+    assert page.locator("#run-video video").evaluate("v => v.paused")
+
+
+def test_continue_in_background_then_shows_the_video_when_it_completes(browser, slow_lab_url):
+    context, page = open_lab(browser, slow_lab_url)
     # With nothing running, it says so instead of claiming a task was submitted.
-    page.get_by_role("button", name="Stop waiting", exact=True).click()
+    page.get_by_role("button", name="Continue in background", exact=True).click()
     expect(page.locator("#run-progress")).to_contain_text("Nothing is running", timeout=10_000)
-    # A slow run (standard model, 4k) so there is time to stop waiting.
-    choose(page, "Model", "veo-3.1-generate-preview · $1.20 per video")
-    choose(page, "size", "3840x2160")
-    choose(page, "duration (s)", "8")
-    expect(page.locator("#generate-gate")).to_contain_text("$1.20", timeout=10_000)
+    describe(page, "a slow glacier calving into the sea")
+    choose(page, "duration (s)", "4")
     page.get_by_role("button", name="Generate", exact=True).click()
-    expect(page.locator("#run-progress")).to_contain_text("task_", timeout=RUN_TIMEOUT_MS)
-    page.get_by_role("button", name="Stop waiting", exact=True).click()
     progress = page.locator("#run-progress")
+    expect(progress).to_contain_text("task_", timeout=RUN_TIMEOUT_MS)
+    page.get_by_role("button", name="Continue in background", exact=True).click()
     expect(progress).to_contain_text("may still complete and be billed", timeout=10_000)
     expect(progress).to_contain_text("journal")
     expect(progress).to_contain_text("task_")  # which task may still bill
-    page.wait_for_timeout(1500)
-    # Gradio's cancels= put an "Error" badge on every output; stopping is not an error.
-    expect(page.locator(".error").filter(has_text="Error")).to_have_count(0)
     expect(page.get_by_role("button", name="Generate", exact=True)).to_be_enabled()
-    page.screenshot(path=str(tmp_path / "stopped.png"), full_page=True)
-    choose(page, "Model", "veo-3.1-fast-generate-preview · $0.30 per video")
-    choose(page, "size", "(not set)")
+    shot(page, "background")
+    # Nobody presses anything: the page shows the video once the task completes.
+    expect(progress).to_contain_text("Finished in the background", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#run-video video")).to_have_attribute("src", re.compile(r"\.mp4"), timeout=10_000)
+    # Gradio's cancels= put an "Error" badge on every output; moving a wait to the background is no error.
+    expect(page.locator(".error").filter(has_text="Error")).to_have_count(0)
+    shot(page, "background-done")
+    context.close()
+
+
+def test_raw_mode_sends_the_body_as_written_and_sets_the_prediction_beside_the_result(page: Page):
+    expect(page.locator("#wire-note")).to_contain_text("canonical body")
+    page.get_by_text("Advanced: other duration fields, raw JSON body").click()
+    page.get_by_label("Raw body mode: send the JSON below instead of the form").check()
+    expect(page.get_by_label("Prompt", exact=True)).to_be_hidden(timeout=10_000)
+    raw = ('{"model": "veo-3.1-fast-generate-preview", "prompt": "two herons", "duration": "8", '
+           '"seconds": "4", "size": "720x1280", "metadata": {"aspectRatio": "16:9", "seed": 5}}')
+    editor = page.locator("#raw-body .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(raw)
+    expect(page.locator("#wire-note")).to_contain_text("exactly as written", timeout=10_000)
+    expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
+    generate(page)
+    sent = page.locator("#run-sent")
+    expect(sent).to_contain_text('"seconds": "4"')  # not folded into duration
+    expect(sent).to_contain_text('"size": "720x1280"')  # not rewritten to the effective size
+    check = page.locator("#run-check")
+    expect(check).to_contain_text("Prediction vs result")
+    expect(check.locator("tr").filter(has_text="pixel size")).to_contain_text("same")
+    shot(page, "raw-mode")
+
+
+def test_sweep_of_three_seeds_fills_three_rows(page: Page):
+    describe(page, "a red kite circling")
     choose(page, "duration (s)", "4")
-    expect(page.locator("#generate-gate")).to_contain_text("$0.30", timeout=10_000)
-
-
-def test_sweep_of_three_seeds_fills_three_rows(page: Page, tmp_path: Path):
     page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
     expect(page.locator("#sweep-estimate")).to_contain_text("3 tasks", timeout=10_000)
     page.get_by_role("button", name="Run sweep", exact=True).click()
     expect(page.locator("#sweep-status")).to_contain_text("3 of 3 saved", timeout=RUN_TIMEOUT_MS)
@@ -157,7 +292,7 @@ def test_sweep_of_three_seeds_fills_three_rows(page: Page, tmp_path: Path):
         expect(cells.locator("img")).to_have_count(5, timeout=10_000)
         expect(page.locator(f"#sweep-label-{row}")).to_contain_text(f"seed {row + 1}")
     expect(page.locator("#sweep-row-3")).to_be_hidden()
-    page.screenshot(path=str(tmp_path / "sweep.png"), full_page=True)
+    shot(page, "sweep")
 
     # "Use this seed" carries the seed back into the single-run form.
     page.locator("#use-seed-1").click()
@@ -173,23 +308,26 @@ def test_compare_these_opens_the_finished_sweep_in_the_compare_tab(page: Page):
 
 
 def test_history_lists_runs_and_loads_one_into_the_form(page: Page):
+    describe(page, "a lighthouse in the history, foam on the rocks")
+    choose(page, "duration (s)", "4")
+    generate(page)
     page.get_by_role("tab", name="History").click()
-    page.get_by_label("Filter by prompt text", exact=True).fill("lighthouse")
+    page.get_by_label("Filter by prompt text", exact=True).fill("lighthouse in the history")
     page.get_by_role("button", name="Refresh", exact=True).click()
     table = page.locator("#history-table")
-    expect(table).to_contain_text("lighthouse at dusk", timeout=10_000)
+    expect(table).to_contain_text("lighthouse in the history", timeout=10_000)
     expect(table).to_contain_text("saved")
-    table.locator("[role=gridcell]").filter(has_text="lighthouse at dusk").filter(visible=True).first.click()
+    table.locator("[role=gridcell]").filter(has_text="lighthouse in the history").filter(visible=True).first.click()
     expect(page.locator("#history-detail")).to_contain_text("task_", timeout=10_000)
     page.get_by_role("tab", name="Single run").click()
     page.get_by_label("Prompt", exact=True).fill("something else")  # about to be refilled from the journal
     page.get_by_role("tab", name="History").click()
     page.get_by_role("button", name="Load into form", exact=True).click()
-    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("lighthouse at dusk"), timeout=10_000)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("lighthouse in the history"),
+                                                                  timeout=10_000)
 
 
 def test_a_preset_fills_the_form(page: Page):
-    page.get_by_role("tab", name="Single run").click()
     choose(page, "Preset", "Watercolor northern lights (portrait, 4 s)")
     expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("Watercolor northern lights"),
                                                                   timeout=10_000)
@@ -197,25 +335,34 @@ def test_a_preset_fills_the_form(page: Page):
     expect(panel_row(page, "aspect ratio")).to_contain_text("9:16")
 
 
-def test_raw_body_mode_replaces_the_form(page: Page):
+def turn_on_raw_mode(page: Page) -> None:
     page.get_by_text("Advanced: other duration fields, raw JSON body").click()
     page.get_by_label("Raw body mode: send the JSON below instead of the form").check()
     expect(page.get_by_label("Prompt", exact=True)).to_be_hidden(timeout=10_000)
+
+
+def type_raw(page: Page, text: str) -> None:
     editor = page.locator("#raw-body .cm-content")
-    expect(editor).to_contain_text("Watercolor northern lights", timeout=10_000)  # started from the form
     editor.click()
     page.keyboard.press("Control+A")
-    page.keyboard.type('{"model": "veo-3.1-fast-generate-preview", "prompt": "p", "duration": 8}')
-    expect(page.locator("#generate-gate")).to_contain_text("must be a string", timeout=10_000)
+    page.keyboard.type(text)
+
+
+def test_raw_body_mode_replaces_the_form(page: Page):
+    choose(page, "Preset", "Watercolor northern lights (portrait, 4 s)")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("Watercolor"), timeout=10_000)
+    turn_on_raw_mode(page)
+    editor = page.locator("#raw-body .cm-content")
+    expect(editor).to_contain_text("Watercolor northern lights", timeout=10_000)  # started from the form
+    type_raw(page, '{"model": "veo-3.1-fast-generate-preview", "prompt": "p", "duration": 8}')
+    expect(page.locator("#form-errors")).to_contain_text("must be a string", timeout=10_000)
     expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
 
 
 def test_sweep_estimate_prices_the_raw_body_model(page: Page):
-    # Raw mode is on (previous test): the estimate must use the raw body's model, not the hidden dropdown's.
-    editor = page.locator("#raw-body .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type('{"model": "veo-3.1-generate-preview", "prompt": "p", "duration": "8"}')
+    # In raw mode the estimate must use the raw body's model, not the hidden dropdown's.
+    turn_on_raw_mode(page)
+    type_raw(page, '{"model": "veo-3.1-generate-preview", "prompt": "p", "duration": "8"}')
     expect(page.locator("#generate-gate")).to_contain_text("$1.20", timeout=10_000)
     page.get_by_role("tab", name="Seed sweep").click()
     page.get_by_label("Seeds", exact=True).fill("1, 2, 3")

@@ -29,8 +29,30 @@ from lab.wiring import served_media_dirs
 CSS = """
 .lab-banner {font-size: 0.9em}
 .sweep-row {border-bottom: 1px solid var(--border-color-primary); padding-bottom: 6px}
-#effective-panel table {font-size: 0.9em}
+#effective-panel table {font-size: 0.9em; width: 100%}
 #effective-panel td:first-child, #effective-panel th {white-space: nowrap}
+/* An error is shown once, under the label of the field it is about, in the error colour. */
+.lab-invalid {border-color: var(--error-border-color) !important; box-shadow: 0 0 0 1px var(--error-border-color)}
+.lab-invalid .info-text {color: var(--error-text-color); font-weight: 600}
+#form-errors {color: var(--error-text-color)}
+.lab-note {font-size: 0.85em; color: var(--body-text-color-subdued)}
+/* The video's label sits above the picture, not over the prompt burned into its top edge. */
+#run-video label[data-testid=block-label] {position: static; margin: 0 0 4px 0}
+/* Long choices end in an ellipsis before the caret instead of running under it. */
+input[role=combobox] {text-overflow: ellipsis}
+@media (max-width: 640px) {
+  /* The effective table fits a phone: cells wrap between words, nothing is cut off. */
+  #effective-panel table {font-size: 0.78em; table-layout: fixed}
+  #effective-panel td, #effective-panel th {white-space: normal !important; overflow-wrap: anywhere; padding: 4px}
+  #effective-panel code {white-space: normal; word-break: break-word}
+  /* Generate stays in reach: the action bar is pinned to the bottom of the screen ("sticky" cannot
+     work: Gradio's container hides its overflow), and the tab keeps room for it at its end. */
+  #run-actions {position: fixed; left: 0; right: 0; bottom: 0; z-index: 20; margin: 0;
+                background: var(--background-fill-primary); padding: 6px 8px; gap: 6px; flex-wrap: nowrap;
+                box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.15)}
+  #single-tab {padding-bottom: 64px}
+  #run-actions button {min-width: 0 !important; padding: 6px 4px; font-size: 0.85em; line-height: 1.2}
+}
 """
 
 
@@ -57,9 +79,15 @@ class Shell:
     tabs: Any = None
 
 
+def banner(services: Orchestrator, session: str, *, visitor_key: bool = False) -> str:
+    settings = services.settings
+    return pres.banner_text(services.spend(session), backend=services.backend,
+                            has_server_key=services.wiring.has_server_key, visitor_key=visitor_key,
+                            session_cap=settings.spend_cap_session_usd, day_cap=settings.spend_cap_day_usd)
+
+
 def banner_for(services: Orchestrator, key: str | None, request: gr.Request) -> str:
-    return pres.banner_text(services.spend(session_of(request)), backend=services.backend,
-                            has_server_key=services.wiring.has_server_key, visitor_key=bool(key))
+    return banner(services, session_of(request), visitor_key=bool(key))
 
 
 def use_visitor_key(services: Orchestrator, shell: Shell, typed: str, request: gr.Request) -> dict:
@@ -82,9 +110,7 @@ def forget_visitor_key(services: Orchestrator, shell: Shell, request: gr.Request
 
 def _build_shell(services: Orchestrator) -> Shell:
     gr.Markdown("# Veo Prompt Lab")
-    banner = gr.Markdown(pres.banner_text(services.spend("anonymous"), backend=services.backend,
-                                          has_server_key=services.wiring.has_server_key),
-                         elem_classes=["lab-banner"])
+    banner_md = gr.Markdown(banner(services, "anonymous"), elem_classes=["lab-banner"], elem_id="lab-banner")
     # A visitor's own key: moved from the box into server-side session state on "Use",
     # and the box cleared, so the page keeps no copy (run history is off, events private).
     visitor_key = gr.State(None)
@@ -97,7 +123,7 @@ def _build_shell(services: Orchestrator) -> Shell:
             use_key = gr.Button("Use my key", scale=1)
             forget_key = gr.Button("Forget my key", scale=1)
         key_note = gr.Markdown(elem_id="visitor-key-note")
-    return Shell(banner, visitor_key, key_box, use_key, forget_key, key_note)
+    return Shell(banner_md, visitor_key, key_box, use_key, forget_key, key_note)
 
 
 def build_demo(services: Orchestrator) -> gr.Blocks:
@@ -115,7 +141,7 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
         shell = _build_shell(services)
         session_parts = session.build(settings)
         with gr.Tabs() as shell.tabs:
-            with gr.Tab("Single run", id="single"):
+            with gr.Tab("Single run", id="single", elem_id="single-tab"):
                 single_tab = single.build(settings.models, presets)
             with gr.Tab("Seed sweep", id="sweep"):
                 sweep_tab = sweep.build(settings.max_sweep)
@@ -125,21 +151,21 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
                 compare_tab = compare.build()
         api_components = api.build()
 
-        banner = bind(banner_for, services)
-        demo.load(banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
+        refresh_banner = bind(banner_for, services)
+        demo.load(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         key_outputs = {shell.visitor_key, shell.key_box, shell.key_note, shell.banner}
         for trigger in (shell.use_key.click, shell.key_box.submit):
             trigger(bind(use_visitor_key, services, shell), shell.key_box, key_outputs, **PRIVATE)
         shell.forget_key.click(bind(forget_visitor_key, services, shell), None, key_outputs, **PRIVATE)
         runs = [
-            single.connect(demo, single_tab, services, stops, presets, shell.visitor_key),
+            *single.connect(demo, single_tab, services, stops, presets, shell.visitor_key),
             sweep.connect(demo, sweep_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
             history.connect(demo, history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
         ]
         runs.append(session.connect(demo, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
                                     history_item, shell.visitor_key, shell.banner, banner, list(runs)))
         for run in runs:  # what was spent changes after every run
-            run.then(banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
+            run.then(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         api.connect(api_components, services)
         compare.connect(demo, compare_tab, services)
         compare.connect_sweep(sweep_tab, compare_tab, services, shell.tabs)

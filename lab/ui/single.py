@@ -17,6 +17,10 @@ from lab.waits import EventPump, StopWaiting
 
 THUMB_COUNT = 5
 STOP_KEY = "single"
+PAIR_MIN_WIDTH = 200  # two side by side from 400 px up; one per row on a phone
+BACKGROUND_CHECK_S = 2.0
+# The fields that can show an error under their label.
+MARKABLE = frozenset(pres.FORM_FIELD_OF.values())
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Form:
 
     fields: dict[str, Any]
     group: Any
+    infos: dict[str, str]  # each field's own info line, shown when it has no error
 
     @property
     def components(self) -> set:
@@ -50,6 +55,8 @@ class SingleTab:
     new_seed: Any
     effective: Any
     gate: Any
+    wire_note: Any
+    form_errors: Any
     wire_code: Any
     curl_code: Any
     python_code: Any
@@ -61,13 +68,21 @@ class SingleTab:
     progress: Any
     video: Any
     thumbs: Any
+    check: Any
     sent: Any
     answer: Any
     summary: Any
+    background: Any
+    watch: Any
+    seek_to: Any
+
+    @property
+    def result_outputs(self) -> set:
+        return {self.progress, self.video, self.thumbs, self.check, self.sent, self.answer, self.summary}
 
     @property
     def run_outputs(self) -> set:
-        return {self.progress, self.video, self.thumbs, self.sent, self.answer, self.summary, self.form.fields["seed"]}
+        return self.result_outputs | {self.form.fields["seed"], self.background, self.watch}
 
 
 def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTab:
@@ -81,7 +96,8 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
             fields: dict[str, Any] = {}
             with gr.Group(visible=True) as group:
                 fields["model"] = gr.Dropdown(
-                    choices=pres.model_choices(settings_models), value=settings_models[0], label="Model",
+                    choices=list(settings_models), value=settings_models[0], label="Model",
+                    info=pres.model_prices(settings_models),
                 )
                 fields["prompt"] = gr.Textbox(
                     label="Prompt", lines=4, max_lines=12, placeholder="Scene, subject, action, camera, lighting, sound…",
@@ -97,23 +113,26 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
                 with gr.Row():
                     fields["duration"] = gr.Dropdown(
                         choices=pres.choices_with_not_set(params.DURATIONS), value="8", label="duration (s)",
+                        min_width=PAIR_MIN_WIDTH,
                     )
                     fields["size"] = gr.Dropdown(
                         choices=pres.choices_with_not_set(params.SIZES), value=pres.NOT_SET, label="size",
+                        min_width=PAIR_MIN_WIDTH,
                     )
-                # Two per row: four in one row cut "metadata.aspectRatio" off at common widths.
+                # Two per row (four cut "metadata.aspectRatio" off); one per row on a phone (PAIR_MIN_WIDTH).
                 with gr.Row():
                     fields["resolution"] = gr.Dropdown(
                         choices=pres.choices_with_not_set(params.RESOLUTIONS), value=pres.NOT_SET,
-                        label="metadata.resolution",
+                        label="metadata.resolution", min_width=PAIR_MIN_WIDTH,
                     )
                     fields["aspect_ratio"] = gr.Dropdown(
                         choices=pres.choices_with_not_set(params.ASPECT_RATIOS), value=pres.NOT_SET,
-                        label="metadata.aspectRatio",
+                        label="metadata.aspectRatio", min_width=PAIR_MIN_WIDTH,
                     )
                 with gr.Row():
                     fields["seed"] = gr.Textbox(
                         label="Seed (metadata.seed)", value="", max_lines=1, placeholder="empty: the service picks one",
+                        min_width=PAIR_MIN_WIDTH,
                     )
                     with gr.Column():
                         randomize = gr.Checkbox(label="New random seed on each run", value=False)
@@ -133,10 +152,13 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
                     language="json", label="Raw request body", lines=10, interactive=True, visible=False,
                     elem_id="raw-body",
                 )
+            # Errors no single field can show (all of them in raw mode), right under the form.
+            form_errors = gr.Markdown(elem_id="form-errors", elem_classes=["lab-errors"])
         with gr.Column(scale=4):
             gr.Markdown("### Effective request")
             effective = gr.Markdown(elem_id="effective-panel")
             gate = gr.Markdown(elem_id="generate-gate")
+            wire_note = gr.Markdown(elem_id="wire-note", elem_classes=["lab-note"])
             with gr.Tabs():
                 with gr.Tab("JSON body"):
                     wire_code = gr.Code(language="json", label="Body that will be sent", interactive=False)
@@ -144,24 +166,34 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
                     curl_code = gr.Code(language="shell", label="curl (key redacted)", interactive=False)
                 with gr.Tab("Python"):
                     python_code = gr.Code(language="python", label="Python (key redacted)", interactive=False)
-    with gr.Row():
-        generate = gr.Button("Generate", variant="primary", interactive=False)
-        stop = gr.Button("Stop waiting", variant="stop")
-        fetch = gr.Button("Fetch unfinished")
+    # On a phone this bar sticks to the bottom of the screen (CSS), so Generate is always in reach.
+    with gr.Row(elem_id="run-actions"):
+        generate = gr.Button("Generate", variant="primary", interactive=False, min_width=100)
+        stop = gr.Button(pres.BACKGROUND_BUTTON, variant="stop", min_width=100)
+        fetch = gr.Button("Fetch unfinished", min_width=100)
     progress = gr.Markdown(elem_id="run-progress")
     with gr.Row():
         video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="run-video")
-        thumbs = gr.Gallery(label="Thumbnails", columns=THUMB_COUNT, height=220, interactive=False,
-                            elem_id="run-thumbs")
+        # No preview: a click seeks the video to that frame instead (seek_to_thumb).
+        thumbs = gr.Gallery(label="Thumbnails: click one to jump there", columns=THUMB_COUNT, height=220,
+                            interactive=False, allow_preview=False, elem_id="run-thumbs")
+    check = gr.Markdown(elem_id="run-check")
     with gr.Row():
         sent = gr.Code(language="json", label="Request sent", interactive=False, elem_id="request-sent")
         answer = gr.JSON(label="Server answered")
     summary = gr.Markdown(elem_id="run-summary")
+    # Tasks this page stopped waiting for; the timer looks them up until each has ended.
+    background = gr.State([])
+    watch = gr.Timer(BACKGROUND_CHECK_S, active=False)
+    # Not a State: the page's script reads it, and States stay on the server.
+    seek_to = gr.Number(visible=False)
     return SingleTab(
-        form=Form(fields, group), preset=preset, randomize=randomize, new_seed=new_seed, effective=effective,
-        gate=gate, wire_code=wire_code, curl_code=curl_code, python_code=python_code, generate=generate, stop=stop,
-        image_info=image_info, crop=crop,
-        fetch=fetch, progress=progress, video=video, thumbs=thumbs, sent=sent, answer=answer, summary=summary,
+        form=Form(fields, group, {"model": pres.model_prices(settings_models)}), preset=preset,
+        randomize=randomize, new_seed=new_seed, effective=effective,
+        gate=gate, wire_note=wire_note, form_errors=form_errors, wire_code=wire_code, curl_code=curl_code,
+        python_code=python_code, generate=generate, stop=stop, image_info=image_info, crop=crop, fetch=fetch, progress=progress, video=video,
+        thumbs=thumbs, check=check, sent=sent, answer=answer, summary=summary, background=background, watch=watch,
+        seek_to=seek_to,
     )
 
 
@@ -211,27 +243,62 @@ def image_offer(image: str | None, resolution: params.Resolution | None) -> tupl
     return pres.image_summary(facts), gr.update(visible=True, value=f"Crop & scale to {size}")
 
 
+CANONICAL_NOTE = ("The lab sends a **canonical body**: only the effective values, with the duration as a string, "
+                  "the pixel size in `size` and resolution and aspect ratio explicit, so the service cannot read "
+                  "your fields differently from this panel. To see what the service itself does with conflicting "
+                  "fields, turn on raw body mode (under Advanced).")
+RAW_NOTE = ("**Raw mode:** this body is sent **exactly as written**. The table is the lab's prediction of how "
+            "the service resolves it; after the run, *Prediction vs result* sets it beside what the service gave.")
+
+
+def _field_updates(form: Form, marked: Mapping[str, str]) -> dict:
+    """Each field's error under its label, styled as an error; the others cleared."""
+    out = {}
+    for name, component in form.fields.items():
+        if name not in MARKABLE:
+            continue
+        message = marked.get(name)
+        out[component] = gr.update(info=message or form.infos.get(name),
+                                   elem_classes=["lab-invalid"] if message else [])
+    return out
+
+
 def refresh_panel(snippet_base: str, tab: SingleTab, data: dict) -> dict:
     values = tab.form.values(data)
+    raw_mode = bool(values["raw_mode"])
     body, resolution, problem = resolve_form(values)
     gate = pres.generate_gate(resolution, problem)
+    marked: dict[str, str] = {}
+    general: list[str] = []
     if resolution is None:
-        panel = f"**Cannot read the request:** {problem}"
+        panel = ""
+        general = [problem or ""]
         wire = curl = python = ""
     else:
-        panel = pres.effective_markdown(resolution)
+        if not raw_mode:
+            marked, general = pres.field_errors(resolution)
+        else:
+            general = [f"**{i.field}**: {i.message}" for i in resolution.errors]
+        panel = pres.effective_markdown(resolution, errors=False)
+        sent = body if raw_mode else resolution.wire
         if resolution.wire is not None:
-            shown = page_wire(resolution.wire)
+            shown = page_wire(sent)
             wire = wire_text(shown)
             curl = params.curl_snippet(shown, snippet_base)
             python = params.python_snippet(shown, snippet_base)
         else:
             wire = params.shown_json(body)
             curl = python = "# The request is invalid; fix the errors to get a snippet."
-    info, crop = image_offer(None if values["raw_mode"] else values["image"], resolution)
-    return {tab.effective: panel, tab.gate: gate.reason, tab.wire_code: wire, tab.curl_code: curl,
-            tab.python_code: python, tab.generate: gr.update(interactive=gate.ok), tab.image_info: info,
-            tab.crop: crop}
+    if not gate.ok and (marked or general):
+        gate = pres.Gate(False, pres.FIELD_ERRORS_MARKED)
+    errors = "\n".join(f"- {line}" for line in general)
+    out = {tab.effective: panel, tab.gate: gate.reason, tab.wire_code: wire, tab.curl_code: curl,
+           tab.python_code: python, tab.generate: gr.update(interactive=gate.ok),
+           tab.form_errors: f"**Cannot send:**\n{errors}" if errors else "",
+           tab.wire_note: RAW_NOTE if raw_mode else CANONICAL_NOTE}
+    out.update(_field_updates(tab.form, marked))
+    out[tab.image_info], out[tab.crop] = image_offer(None if raw_mode else values["image"], resolution)
+    return out
 
 
 def crop_image(tab: SingleTab, data: dict) -> dict:
@@ -277,7 +344,8 @@ def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key
                  request: gr.Request):
     """Generate one video, streaming its stages; stops waiting (not the task) when asked."""
     session = session_of(request)
-    body, resolved, problem = resolve_form(tab.form.values(data))
+    values = tab.form.values(data)
+    body, resolved, problem = resolve_form(values)
     if problem:
         raise gr.Error(problem)
     if data[tab.randomize]:
@@ -285,23 +353,29 @@ def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key
         resolved = params.resolve(body)
     if not resolved.ok:
         raise gr.Error("The request is invalid: " + resolved.error_text())
+    # Raw mode sends the JSON as written; a multipart (image) body always goes out as the lab builds it.
+    as_written = bool(values["raw_mode"]) and not params.is_multipart(resolved.wire)
     seed_out = resolved.effective["seed"]
     median = services.median_elapsed(resolved)
     visitor_key = data[key]
+    sent = wire_text(page_wire(body if as_written else resolved.wire))
     with stops.running((session, STOP_KEY)) as started:
         stage, task_id = "queued", None
-        sent = wire_text(page_wire(resolved.wire))
         yield {tab.progress: pres.stage_markdown("queued", 0, median, None, "Submitting…"), tab.video: None,
-               tab.thumbs: None, tab.sent: sent, tab.answer: None, tab.summary: "",
+               tab.thumbs: None, tab.check: "", tab.sent: sent, tab.answer: None, tab.summary: "",
                **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
         pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event,
-                                                            visitor_key=visitor_key))
+                                                            visitor_key=visitor_key, as_written=as_written))
         for event in pump:
             if event is not None:
                 task_id = event.task_id or task_id
                 stage = pres.stage_for_event(event.kind, event.status) or stage
             if stops.stop_requested((session, STOP_KEY), started):
-                yield {tab.progress: pres.stopped_waiting_text(task_id)}
+                update = {tab.progress: pres.stopped_waiting_text(task_id)}
+                if task_id:  # watch it, so the page shows the video when it completes
+                    update.update({tab.background: [*(data[tab.background] or []), task_id],
+                                   tab.watch: gr.Timer(active=True)})
+                yield update
                 return
             yield {tab.progress: pres.stage_markdown(stage, stops.now() - started, median, task_id)}
     if isinstance(pump.error, LabError):
@@ -319,12 +393,59 @@ def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key
     yield {
         tab.progress: pres.stage_markdown("done", outcome.elapsed_s or (stops.now() - started), median,
                                           outcome.task_id),
+        **_result(tab, outcome),
+        tab.sent: sent,
+    }
+
+
+def _result(tab: SingleTab, outcome: pres.RunOutcome) -> dict:
+    return {
         tab.video: outcome.video,
         tab.thumbs: list(outcome.thumbnails),
-        tab.sent: sent,
+        tab.check: pres.prediction_check(outcome.predicted, outcome.answer, outcome.delivered),
         tab.answer: pres.no_path_keys(outcome.answer),
         tab.summary: outcome.summary_markdown(),
     }
+
+
+def check_background(services: Orchestrator, tab: SingleTab, waiting: list) -> dict:
+    """Show a task the page stopped waiting for once it has ended; stop the timer when none is left."""
+    still, done = [], []
+    for task_id in waiting or []:
+        record = services.store.get(task_id)
+        if record is None:
+            continue  # not in this journal: nothing to show
+        if record.finished:
+            done.append(record)
+        else:
+            still.append(task_id)
+    out: dict = {tab.background: still, tab.watch: gr.Timer(active=bool(still))}
+    if done:
+        latest = done[-1]
+        outcome = pres.RunOutcome.of_record(latest, backend=services.backend)
+        out.update(_result(tab, outcome))
+        out[tab.progress] = pres.background_done_text(latest)
+        out[tab.sent] = wire_text(page_wire(latest.wire)) if latest.wire else None
+    return out
+
+
+def thumb_seek_time(thumbs: list | None, evt: gr.SelectData) -> float | None:
+    """The time of the clicked thumbnail (the page's script then seeks the video there)."""
+    index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    if index is None or not thumbs or index >= len(thumbs):
+        return None
+    item = thumbs[index]
+    path = item[0] if isinstance(item, (list, tuple)) else getattr(item, "image", item)
+    path = getattr(path, "path", None) or (path.get("path") if isinstance(path, dict) else path)
+    return pres.thumb_time(str(path))
+
+
+# Runs in the page: seek (and pause on) the frame the clicked thumbnail shows.
+SEEK_JS = """(t) => {
+  const video = document.querySelector('#run-video video');
+  if (video && t !== null && t !== undefined) { video.pause(); video.currentTime = t; }
+  return [];
+}"""
 
 
 def stop_waiting(stops: StopWaiting, which: str, request: gr.Request):
@@ -351,16 +472,17 @@ def generate_event(trigger: Any, services: Orchestrator, stops: StopWaiting, tab
     """Attach Generate to ``trigger`` (a listener such as ``button.click`` or ``dependency.then``)."""
     return trigger(
         bind(run_generate, services, stops, tab, visitor_key),
-        inputs={*tab.form.components, tab.randomize, visitor_key}, outputs=tab.run_outputs,
+        inputs={*tab.form.components, tab.randomize, tab.background, visitor_key}, outputs=tab.run_outputs,
         show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
     )
 
 
 def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: StopWaiting, presets: Sequence[Preset],
-            visitor_key: Any) -> Any:
-    """The tab's events; returns the Generate event (the shell refreshes the banner after it)."""
-    panel_outputs = {tab.effective, tab.gate, tab.wire_code, tab.curl_code, tab.python_code, tab.generate,
-                     tab.image_info, tab.crop}
+            visitor_key: Any) -> list:
+    """The tab's events; returns those that may change what was spent (the shell refreshes the banner)."""
+    panel_outputs = {tab.effective, tab.gate, tab.wire_note, tab.form_errors, tab.wire_code, tab.curl_code,
+                     tab.python_code, tab.generate, tab.image_info, tab.crop,
+                     *(c for name, c in tab.form.fields.items() if name in MARKABLE)}
     refresh = bind(refresh_panel, services.wiring.snippet_base_url, tab)
     for component in tab.form.fields.values():
         component.change(refresh, tab.form.components, panel_outputs, trigger_mode="always_last", **INSTANT)
@@ -375,4 +497,9 @@ def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: Stop
     tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.progress, queue=False, show_progress="hidden",
                    **PRIVATE)
     tab.fetch.click(bind(fetch_unfinished, services), None, tab.progress, **PRIVATE)
-    return generated
+    finished = tab.watch.tick(bind(check_background, services, tab), tab.background,
+                              {*tab.result_outputs, tab.sent, tab.background, tab.watch},
+                              show_progress="hidden", **PRIVATE)
+    tab.thumbs.select(thumb_seek_time, tab.thumbs, tab.seek_to, show_progress="hidden", **PRIVATE).then(
+        None, tab.seek_to, None, js=SEEK_JS, show_progress="hidden", **PRIVATE)
+    return [generated, finished]
