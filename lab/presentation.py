@@ -451,12 +451,14 @@ def thumb_caption(path: str | Path) -> str:
         return ""
 
 
-def thumb_time(path: str | Path) -> float | None:
-    """The frame time of a thumbnail, in seconds (from the name the runner gives it)."""
-    try:
-        return float(Path(path).stem.rsplit("_", 1)[1].rstrip("s"))
-    except (IndexError, ValueError):
-        return None
+def thumb_time(caption: str | None, path: str | Path = "") -> float | None:
+    """A gallery thumbnail's frame time in seconds: from its caption ("4.0 s"), else its old-style name."""
+    for text in ((caption or "").removesuffix(" s"), Path(path).stem.rsplit("_", 1)[-1].rstrip("s")):
+        try:
+            return float(text)
+        except ValueError:
+            continue
+    return None
 
 
 def thumbnails(record: TaskRecord | None) -> list[tuple[str, str]]:

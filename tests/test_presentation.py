@@ -146,3 +146,9 @@ def test_prediction_is_set_beside_what_the_service_gave():
                                  {"size": "720x1280", "duration_s": 8.0})
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     assert "same" in rows["model"] and "differs" in rows["pixel size"] and "same" in rows["duration"]
+
+
+def test_a_thumbnails_time_comes_from_its_caption():
+    assert pres.thumb_time("4.0 s", "/x/task_1_3.jpg") == 4.0
+    assert pres.thumb_time(None, "/x/task_3_2.21s.jpg") == 2.21
+    assert pres.thumb_time("", "/x/thumb.jpg") is None

@@ -268,7 +268,7 @@ def test_raw_mode_sends_the_body_as_written_and_sets_the_prediction_beside_the_r
     expect(page.locator("#wire-note")).to_contain_text("exactly as written", timeout=10_000)
     expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
     generate(page)
-    sent = page.locator("#run-sent")
+    sent = page.locator("#request-sent")
     expect(sent).to_contain_text('"seconds": "4"')  # not folded into duration
     expect(sent).to_contain_text('"size": "720x1280"')  # not rewritten to the effective size
     check = page.locator("#run-check")
@@ -278,13 +278,7 @@ def test_raw_mode_sends_the_body_as_written_and_sets_the_prediction_beside_the_r
 
 
 def test_sweep_of_three_seeds_fills_three_rows(page: Page):
-    describe(page, "a red kite circling")
-    choose(page, "duration (s)", "4")
-    page.get_by_role("tab", name="Seed sweep").click()
-    page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
-    expect(page.locator("#sweep-estimate")).to_contain_text("3 tasks", timeout=10_000)
-    page.get_by_role("button", name="Run sweep", exact=True).click()
-    expect(page.locator("#sweep-status")).to_contain_text("3 of 3 saved", timeout=RUN_TIMEOUT_MS)
+    run_three_seed_sweep(page, "a red kite circling")
     for row in range(3):
         cells = page.locator(f"#sweep-row-{row}")
         expect(cells).to_be_visible()
@@ -299,8 +293,18 @@ def test_sweep_of_three_seeds_fills_three_rows(page: Page):
     expect(page.get_by_label("Seed (metadata.seed)", exact=True)).to_have_value("2", timeout=10_000)
 
 
-def test_compare_these_opens_the_finished_sweep_in_the_compare_tab(page: Page):
+def run_three_seed_sweep(page: Page, prompt: str) -> None:
+    describe(page, prompt)
+    choose(page, "duration (s)", "4")
     page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
+    expect(page.locator("#sweep-estimate")).to_contain_text("3 tasks", timeout=10_000)
+    page.get_by_role("button", name="Run sweep", exact=True).click()
+    expect(page.locator("#sweep-status")).to_contain_text("3 of 3 saved", timeout=RUN_TIMEOUT_MS)
+
+
+def test_compare_these_opens_the_finished_sweep_in_the_compare_tab(page: Page):
+    run_three_seed_sweep(page, "a red kite circling, to compare")
     page.locator("#sweep-compare").click()
     expect(page.locator("#compare-status")).to_contain_text("3 runs, 3 with a video", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#compare-player .cp-cell")).to_have_count(3)

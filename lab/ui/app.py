@@ -163,7 +163,7 @@ def build_demo(services: Orchestrator) -> gr.Blocks:
             history.connect(demo, history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
         ]
         runs.append(session.connect(demo, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
-                                    history_item, shell.visitor_key, shell.banner, banner, list(runs)))
+                                    history_item, shell.visitor_key, shell.banner, refresh_banner, list(runs)))
         for run in runs:  # what was spent changes after every run
             run.then(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         api.connect(api_components, services)

@@ -12,6 +12,7 @@ from lab import image_input, params, presentation as pres
 from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator
 from lab.presets import Preset
+from lab.store import FINISHED_STATUSES
 from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
 from lab.waits import EventPump, StopWaiting
 
@@ -415,7 +416,7 @@ def check_background(services: Orchestrator, tab: SingleTab, waiting: list) -> d
         record = services.store.get(task_id)
         if record is None:
             continue  # not in this journal: nothing to show
-        if record.finished:
+        if record.status in FINISHED_STATUSES:
             done.append(record)
         else:
             still.append(task_id)
@@ -435,9 +436,8 @@ def thumb_seek_time(thumbs: list | None, evt: gr.SelectData) -> float | None:
     if index is None or not thumbs or index >= len(thumbs):
         return None
     item = thumbs[index]
-    path = item[0] if isinstance(item, (list, tuple)) else getattr(item, "image", item)
-    path = getattr(path, "path", None) or (path.get("path") if isinstance(path, dict) else path)
-    return pres.thumb_time(str(path))
+    path, caption = (item[0], item[1] if len(item) > 1 else None) if isinstance(item, (list, tuple)) else (item, None)
+    return pres.thumb_time(caption, str(path))
 
 
 # Runs in the page: seek (and pause on) the frame the clicked thumbnail shows.
