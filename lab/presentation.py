@@ -30,7 +30,7 @@ from lab.errors import (
     Timeout,
 )
 from lab.runner import Event, RunResult
-from lab.store import Review, TaskRecord
+from lab.store import IntentRecord, Review, TaskRecord
 
 NOT_SET = "(not set)"
 
@@ -884,6 +884,22 @@ def history_empty_text(query: str | None, count: int) -> str:
     if text:
         return f"**No runs match “{literal_markdown(text)}”.** Clear the filter to see every run."
     return "**No runs yet.** Runs from **Single run** and **Seed sweep** appear here."
+
+
+def unknown_outcomes_text(intents: Sequence[IntentRecord]) -> str:
+    """The History notice for submits whose answer never came (empty when there are none)."""
+    if not intents:
+        return ""
+    lines = [f"**⚠ {len(intents)} request(s) sent, outcome unknown: may have been created and billed.** "
+             "The answer never reached the lab (a crash, a dropped connection or a server error). "
+             "Check the task list of your APIYI account; the lab never sends these again by itself."]
+    for intent in intents:
+        when = dt.datetime.fromtimestamp(intent.created_at).strftime("%m-%d %H:%M:%S")
+        prompt = " ".join((intent.prompt or "").split())
+        prompt = prompt[:60] + ("…" if len(prompt) > 60 else "")
+        gateway = f" · gateway request `{intent.gateway_request_id}`" if intent.gateway_request_id else ""
+        lines.append(f"- {when} · “{literal_markdown(prompt)}” · lab request `{intent.request_id}`{gateway}")
+    return "\n".join(lines)
 
 
 def history_detail(record: TaskRecord) -> str:

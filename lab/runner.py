@@ -298,7 +298,7 @@ class Runner:
             self.store.record_intent(
                 cell.request_id, wire.decode("utf-8"), body, backend=self.backend,
                 prompt=resolution.effective.get("prompt"), sweep_id=cell.sweep_id, variant_label=cell.label,
-                lease_owner=self.owner, lease_s=self.lease_s,
+                lease_owner=self.owner, lease_s=self.lease_s, session=cell.session,
             )
             try:
                 # JSON goes as the exact journalled bytes; a multipart body is built from the wire (file streamed).

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from collections import OrderedDict
 from typing import Any, Callable
 
-from lab.store import FINISHED_STATUSES, Store, SweepRecord, TaskRecord
+from lab.store import FINISHED_STATUSES, IntentRecord, Store, SweepRecord, TaskRecord
 
 BROWSER_PREFIX = "b-"
 HF_PREFIX = "hf:"
@@ -147,6 +147,11 @@ class JournalView:
 
     def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
         return self.store.sweeps(limit=limit, session=self._filter(session))
+
+    def unknown_outcomes(self, session: str) -> list[IntentRecord]:
+        """Submits that may have created (and billed) a task the journal never heard of."""
+        return [intent for intent in self.store.unresolved_intents(include_in_flight=False)
+                if self._may_see(intent.session, session)]
 
     def sweep(self, session: str, sweep_id: str) -> SweepState | None:
         """A sweep's rows from the journal: its plan, each cell's latest task, whether it still runs."""

@@ -190,10 +190,16 @@ def _m009_prompt_search(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
 
 
+def _m010_intent_session(db: sqlite3.Connection) -> None:
+    # Whose submit it was, so History shows a visitor only their own unknown outcomes.
+    db.execute("ALTER TABLE intents ADD COLUMN session TEXT")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
+    _m010_intent_session,
 ]
 
 
@@ -308,6 +314,7 @@ class IntentRecord:
     error: str | None
     lease_owner: str | None
     lease_expires: float | None
+    session: str | None = None
 
     def in_flight(self, now: float | None = None) -> bool:
         """Still being sent by a live process (its lease is held), so not yet an unknown outcome."""
@@ -478,14 +485,15 @@ class Store:
         variant_label: str | None = None,
         lease_owner: str | None = None,
         lease_s: float = 0.0,
+        session: str | None = None,
     ) -> IntentRecord:
         """Journal a submit before its POST: ``body`` is the exact JSON text that will be sent."""
         now = time.time()
         self._execute(
             "INSERT INTO intents (request_id, created_at, updated_at, state, backend, body, request, prompt, sweep_id, "
-            "variant_label, lease_owner, lease_expires) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "variant_label, lease_owner, lease_expires, session) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (request_id, now, now, backend, body, json.dumps(dict(request)), prompt, sweep_id,
-             variant_label, lease_owner, now + lease_s if lease_owner else None),
+             variant_label, lease_owner, now + lease_s if lease_owner else None, session),
         )
         intent = self.intent(request_id)
         assert intent is not None

@@ -177,3 +177,25 @@ def test_a_reloaded_page_reattaches_to_a_single_run_in_flight_and_fills_it(make_
     finally:
         worker.join(120)
         services.close()
+
+
+def test_history_shows_a_sessions_own_unknown_outcome_submits_and_no_one_elses(make_simulator, tmp_path):
+    # Every submit gets a 500: the request may have created (and billed) a task the journal never heard of.
+    sim = make_simulator(faults={"server_500": 1.0}, fault_seed=1)
+    services = Orchestrator.create(settings_for(tmp_path, "session"), base_url=sim.base_url, api_key="sk-t")
+    try:
+        bob, alice = session_identity(None)[0], session_identity(None)[0]
+        with pytest.raises(Exception):
+            services.run_one(params.with_seed({**FAST, "prompt": "bob's lost heron"}, 5), session=bob, on_event=None)
+        [intent] = services.store.unresolved_intents()
+        assert intent.session == bob
+        with gr.Blocks():
+            history_tab = history.build()
+        bob_view = history.list_runs(services, history_tab, None, page_of(bob))[history_tab.attention]
+        assert "outcome unknown: may have been created and billed" in bob_view
+        assert intent.request_id in bob_view and "never sends these again" in bob_view
+        alice_view = history.list_runs(services, history_tab, None, page_of(alice))
+        assert alice_view[history_tab.attention] == ""
+        assert intent.request_id not in text_of(alice_view)
+    finally:
+        services.close()

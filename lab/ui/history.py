@@ -52,10 +52,11 @@ class HistoryTab:
     open_sweep: Any = None  # "Open in sweep grid"
     sweep_choice: Any = None  # State: the selected sweep id
     empty: Any = None  # "No runs match …" when the filter leaves nothing
+    attention: Any = None  # submits whose outcome is unknown (may be billed)
 
     @property
     def listing(self) -> set:
-        return {self.table, self.gallery, self.ids, self.sweeps, self.empty}
+        return {self.table, self.gallery, self.ids, self.sweeps, self.empty, self.attention}
 
 
 def build() -> HistoryTab:
@@ -64,6 +65,7 @@ def build() -> HistoryTab:
         query = gr.Textbox(label="Filter by prompt text", scale=3, elem_id="history-filter",
                            placeholder="Type to filter, e.g. lighthouse")
         refresh = gr.Button("Refresh", scale=1, elem_id="history-refresh")
+    attention = gr.Markdown(elem_id="history-attention")
     empty = gr.Markdown(elem_id="history-empty")
     # No label badge: it would cover the first tile (the captions say what each tile is).
     gallery = gr.Gallery(label="Runs, newest first", show_label=False, columns=8, fit_columns=False,
@@ -87,7 +89,7 @@ def build() -> HistoryTab:
                                     elem_id="history-sweeps", scale=4)
         open_sweep = gr.Button("Open in sweep grid", scale=1, elem_id="history-open-sweep")
     return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None),
-                      sweeps_table, open_sweep, gr.State(None), empty)
+                      sweeps_table, open_sweep, gr.State(None), empty, attention)
 
 
 # ---------------------------------------------------------------- handlers
@@ -100,7 +102,8 @@ def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, reques
     groups = services.journal.sweeps(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
             tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]},
-            tab.empty: pres.history_empty_text(query, len(view.rows))}
+            tab.empty: pres.history_empty_text(query, len(view.rows)),
+            tab.attention: pres.unknown_outcomes_text(services.journal.unknown_outcomes(session))}
 
 
 def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
