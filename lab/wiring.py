@@ -84,8 +84,8 @@ class Wiring:
         """
         client = VideosClient(self.visitor_base_url, key)
         try:
-            yield Runner(client, self.store, self.data_dir, budget=self.budget, slots=self.slots,
-                         download_max_bytes=self.settings.download_max_bytes, backend=VISITOR_BACKEND), client
+            yield build_runner(self.settings, client, self.store, self.data_dir, backend=VISITOR_BACKEND,
+                               budget=self.budget, slots=self.slots), client
         finally:
             client.close()
 
@@ -94,6 +94,13 @@ class Wiring:
         self.store.close()
         if self.simulator is not None:
             self.simulator.stop()
+
+
+def build_runner(settings: Settings, client: VideosClient, store: Store, data_dir: Path, *, backend: str,
+                 budget: Budget | None, slots: TaskSlots | None = None, thumbs: int = 5) -> Runner:
+    """The one place a Runner is built (the app, a visitor's key, the CLI): same limits and lease everywhere."""
+    return Runner(client, store, data_dir, budget=budget, slots=slots, thumbs=thumbs, backend=backend,
+                  download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s)
 
 
 def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> Wiring:
@@ -117,7 +124,6 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
     # the slots cap tasks in flight per session and for the whole lab.
     slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session)
-    runner = Runner(client, store, data_dir, budget=budget, download_max_bytes=settings.download_max_bytes,
-                    backend=backend, slots=slots)
+    runner = build_runner(settings, client, store, data_dir, backend=backend, budget=budget, slots=slots)
     return Wiring(settings=settings, base_url=base_url, backend=backend, client=client, store=store, budget=budget,
                   slots=slots, runner=runner, simulator=simulator, _secret=secret)

@@ -181,9 +181,9 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     """A Runner on the backend chosen from flags and settings; the simulator if no key or URL."""
     from lab.budget import Budget
     from lab.client import VideosClient
-    from lab.runner import Runner
     from lab.settings import SIMULATOR_KEY, check_api_key, check_base_url, load_settings
     from lab.store import Store, default_store_path
+    from lab.wiring import build_runner
 
     settings = load_settings()
     if args.base_url:
@@ -211,11 +211,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
         VideosClient.scaled(base_url, api_key or SIMULATOR_KEY, time_scale=time_scale if backend == "simulator" else 1.0)
     )
     budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
-    runner = Runner(
-        client, store, data_dir, budget=budget, thumbs=max(0, args.thumbs),
-        download_max_bytes=settings.download_max_bytes, backend=backend, lease_s=settings.lease_s,
-    )
-    return runner
+    return build_runner(settings, client, store, data_dir, backend=backend, budget=budget, thumbs=max(0, args.thumbs))
 
 
 def _backend(args: argparse.Namespace, settings, api_key: str | None) -> str:
