@@ -9,7 +9,9 @@ of the data directory's exports. What to look for: the temp directory stays
 flat (videos, thumbnails and ZIPs are served from the data directory, not
 copied), and RSS levels off instead of growing round after round.
 ``--malloc-arena-max`` runs the app with glibc's MALLOC_ARENA_MAX (how many
-malloc arenas worker threads may spread over), for comparing RSS.
+malloc arenas worker threads may spread over), for comparing RSS. Without it
+app.py caps the arenas at 2 itself; ``--malloc-arena-max 16`` (glibc's default
+on 2 cores) shows the creep that cap removes.
 """
 
 from __future__ import annotations
