@@ -58,3 +58,17 @@ def make_simulator(render_cache: Path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (scripts/test.sh installs it), one per test module; a missing browser fails, never skips."""
+    from playwright.sync_api import sync_playwright
+
+    from helpers import CHROMIUM, CHROMIUM_ARGS
+
+    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

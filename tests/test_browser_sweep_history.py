@@ -7,13 +7,12 @@ One sweep (2 prompt variants × 2 seeds) is run once; each test sets the viewpor
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from playwright.sync_api import Page, expect
+from helpers import free_port
 
 RUN_TIMEOUT_MS = 120_000
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -60,15 +59,6 @@ def lab(simulator, tmp_path_factory):
     yield url, services
     demo.close()
     services.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_lab(browser, url: str) -> Page:

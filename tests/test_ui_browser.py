@@ -6,13 +6,12 @@ installs it. A missing browser is a failure, not a skip.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from playwright.sync_api import Page, expect
+from helpers import free_port
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -55,15 +54,6 @@ def slow_lab_url(make_simulator, tmp_path):
     yield url
     demo.close()
     services.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_lab(browser, url: str, width: int = 1440, height: int = 1000):

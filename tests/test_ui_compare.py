@@ -8,15 +8,14 @@ directory and the rating is still there.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from helpers import free_port
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -59,15 +58,6 @@ def lab(runs: Runs, simulator):
     started = Lab(runs.data_dir, simulator.base_url).start()
     yield started
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_compare_tab(browser, url: str, width: int = 1440, height: int = 1000) -> Page:

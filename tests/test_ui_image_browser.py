@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from helpers import free_port
 from image_helpers import picture
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 RUN_TIMEOUT_MS = 90_000
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -33,15 +32,6 @@ def lab_url(simulator, tmp_path_factory):
     yield url
     demo.close()
     services.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_lab(browser, url: str, width: int, height: int) -> Page:

@@ -6,13 +6,12 @@ context (its own localStorage: a browser of its own) and waits for conditions, n
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from playwright.sync_api import Page, expect
+from helpers import free_port
 
 RUN_TIMEOUT_MS = 120_000
 # The page fills its panel on load: on a busy shared machine that alone took over 20 s.
@@ -58,15 +57,6 @@ def make_simulator_module(render_cache):
     yield start
     for server in servers:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
