@@ -36,6 +36,12 @@ FILTER_AS_YOU_TYPE_JS = f"""
 """
 
 
+# when, prompt, status, cost, took, model, res., aspect, dur., seed, review, task id. "when" and the
+# prompt together fit a phone's 326 px; the task id wraps once.
+HISTORY_COLUMN_WIDTHS = ["90px", "230px", "100px", "65px", "65px", "85px", "60px", "75px", "50px", "100px",
+                         "100px", "170px"]
+
+
 @dataclass
 class HistoryTab:
     filter: Any
@@ -74,8 +80,10 @@ def build() -> HistoryTab:
                          elem_classes=["whole-frames"])
     table = gr.Dataframe(
         headers=pres.HISTORY_HEADERS,
-        # Short headers and fixed widths: the prompt gets the room, nothing breaks mid-word.
-        column_widths=["105px", "26%", "80px", "65px", "60px", "85px", "65px", "75px", "55px", "105px", "12%", "18%"],
+        # Fixed pixel widths that add up to a desktop container (1190 px of its 1216): every column shows
+        # there, the prompt wraps between words, and a phone scrolls the table sideways rather than
+        # squeezing the prompt into a sliver (percentages did: 84 px at 390 px, words broken mid-word).
+        column_widths=HISTORY_COLUMN_WIDTHS,
         interactive=False, wrap=True, label="Journal", elem_id="history-table",
     )
     with gr.Row():
