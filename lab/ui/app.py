@@ -36,8 +36,9 @@ CSS = """
 .lab-invalid .info-text {color: var(--error-text-color); font-weight: 600}
 #form-errors {color: var(--error-text-color)}
 .lab-note {font-size: 0.85em; color: var(--body-text-color-subdued)}
-/* The video's label sits above the picture, not over the prompt burned into its top edge. */
-#run-video label[data-testid=block-label] {position: static; margin: 0 0 4px 0}
+/* A video's label sits above the picture, not over the prompt burned into its top edge. */
+#run-video label[data-testid=block-label], #history-video label[data-testid=block-label]
+  {position: static; margin: 0 0 4px 0}
 /* Long choices end in an ellipsis before the caret instead of running under it. */
 input[role=combobox] {text-overflow: ellipsis}
 @media (max-width: 640px) {

@@ -87,8 +87,9 @@ def build() -> HistoryTab:
         interactive=False, wrap=True, label="Journal", elem_id="history-table",
     )
     with gr.Row():
-        selected = gr.Markdown(NOTHING_SELECTED, elem_id="history-detail")
-        video = gr.Video(label="Selected run", interactive=False, height=240)
+        # Wider minimums than a phone's column holds: there the video goes under the details, full width.
+        selected = gr.Markdown(NOTHING_SELECTED, elem_id="history-detail", min_width=320)
+        video = gr.Video(label="Selected run", interactive=False, height=240, elem_id="history-video", min_width=320)
     with gr.Row():
         load = gr.Button("Load into form")
         rerun = gr.Button("Re-run")
