@@ -403,7 +403,8 @@ BACKGROUND_BUTTON = "Continue in background"
 def stopped_waiting_text(task_id: str | None, *, sweep: bool = False) -> str:
     """What "Continue in background" says: the task(s) may still complete and bill, and stay in the journal."""
     if sweep:
-        return ("Stopped waiting for this sweep. Tasks already submitted may still complete and be billed. "
+        return ("Continuing in the background: this page no longer waits for this sweep, but tasks already "
+                "submitted may still complete and be billed. "
                 "They stay in the journal: this lab keeps checking in the background and saves each to "
                 "**History** when it completes; after a restart, press **Fetch unfinished** to download them. "
                 "This sweep gets no contact sheet or ZIP.")

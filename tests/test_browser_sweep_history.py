@@ -113,6 +113,13 @@ def test_sweep_thumbnails_are_whole_landscape_frames(swept: Page):
     page = at(swept, DESKTOP)
     for row in range(4):
         assert_whole_frames(page, row, 16 / 9)
+        # Nothing sits over the video's top edge, where the prompt is burned in.
+        picture = page.locator(f"#sweep-video-{row} video").bounding_box()
+        for badge in page.locator(f"#sweep-video-{row} [data-testid=block-label]").filter(visible=True).all():
+            box = badge.bounding_box()
+            assert box["y"] + box["height"] <= picture["y"] + 1, f"row {row}'s label covers its video"
+    # The button says what happens, as on the single-run tab (no "Stop waiting" jargon).
+    expect(page.locator("#sweep-stop")).to_have_text("Continue in background")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sweep-variants-1440.png"), full_page=True)
 
@@ -327,3 +334,25 @@ def test_history_table_prompts_wrap_between_words_and_stay_readable(swept: Page,
     assert shown["promptRight"] <= 1, f"the prompt column should be whole before any sideways scroll: {shown}"
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#history-table").screenshot(path=str(ARTIFACTS / f"history-table-{viewport['width']}.png"))
+
+
+def test_phone_shows_the_selected_run_full_width_under_its_details(swept: Page):
+    page = at_history(swept, DESKTOP)
+    page.set_viewport_size(PHONE)
+    table = page.locator("#history-table")
+    table.locator("[role=gridcell]").filter(has_text=VARIANTS[1]).filter(visible=True).first.click()
+    expect(page.locator("#history-detail")).to_contain_text("task_", timeout=10_000)
+    video = page.locator("#history-video video")
+    expect(video).to_have_attribute("src", re.compile(r"\.mp4"), timeout=10_000)
+    video.scroll_into_view_if_needed()
+    detail = page.locator("#history-detail").bounding_box()
+    player = page.locator("#history-video").bounding_box()
+    width = page.evaluate("() => document.querySelector('#history-table').getBoundingClientRect().width")
+    # Side by side, each got 160 px of a 326 px column: a postage-stamp video beside a wrapped list.
+    assert player["width"] >= 0.9 * width and detail["width"] >= 0.9 * width, (detail, player, width)
+    assert player["y"] >= detail["y"] + detail["height"] - 1, "the video goes under the run's details"
+    label = page.locator("#history-video [data-testid=block-label]").bounding_box()
+    picture = video.bounding_box()
+    assert label["y"] + label["height"] <= picture["y"] + 1, "the label covers the prompt burned into the frame"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "history-selected-390.png"), full_page=True)

@@ -131,7 +131,7 @@ def build(max_rows: int) -> SweepTab:
     estimate = gr.Markdown(elem_id="sweep-estimate")
     with gr.Row():
         run = gr.Button("Run sweep", variant="primary")
-        stop = gr.Button("Stop waiting", variant="stop", elem_id="sweep-stop")
+        stop = gr.Button(pres.BACKGROUND_BUTTON, variant="stop", elem_id="sweep-stop")
         retry = gr.Button("Retry failed", visible=False, elem_id="sweep-retry")
     status = gr.Markdown(elem_id="sweep-status")
     rows = []
@@ -142,8 +142,9 @@ def build(max_rows: int) -> SweepTab:
                 prompt = gr.Markdown(elem_id=f"sweep-prompt-{i}", elem_classes=["sweep-prompt"])
                 task = gr.HTML(elem_id=f"sweep-task-{i}", js_on_load=COPY_TASK_ID_JS)
                 use_seed = gr.Button("Use this seed", size="sm", elem_id=f"use-seed-{i}")
-            video = gr.Video(label=f"Row {i + 1}", interactive=False, height=200, scale=2, buttons=["download"],
-                             elem_id=f"sweep-video-{i}")
+            # No badge: it would cover the prompt burned into the frame's top edge (the heading names the row).
+            video = gr.Video(label=f"Row {i + 1}", show_label=False, interactive=False, height=200, scale=2,
+                             buttons=["download"], elem_id=f"sweep-video-{i}")
             gallery = gr.Gallery(label="Thumbnails", show_label=False, columns=THUMB_COUNT, scale=5, interactive=False,
                                  object_fit="contain", buttons=[], elem_id=f"sweep-thumbs-{i}",
                                  elem_classes=["sweep-thumbs", "whole-frames"])
