@@ -47,7 +47,6 @@ class Task:
     needs_render: bool = True
     charged: bool = False
     completed_at: float | None = None
-    content_calls_after_done: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def status(self, now: float) -> str:
