@@ -162,3 +162,21 @@ def test_concurrent_identical_requests_render_once(make_simulator, tmp_path):
     assert sim.ledger()["renders"] == 1
     assert len(list(cache.glob("*.mp4"))) == 1
     assert len({clip.read_bytes() for clip in clips}) == 1
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (720, 1280), (1080, 1920), (3840, 2160), (2160, 3840)])
+def test_the_bottom_label_stays_clear_of_the_running_clock(tmp_path, width, height):
+    from PIL import ImageFont
+
+    from lab.simulator.render import ensure_font, font_sizes, label_room, wrap_label
+
+    font = ensure_font(tmp_path)
+    small = font_sizes(width, height)[1]
+    face = ImageFont.truetype(str(font), small)
+    label = (f"SIMULATED from image 0123abcd  seed 4294967295  veo-3.1-generate-preview  1080p "
+             f"{'16:9' if width > height else '9:16'}  8s")
+    lines = wrap_label(label, font, width, small).split("\n")
+    assert all(face.getlength(line) <= label_room(font, width, small) for line in lines), lines
+    assert "  ".join(lines) == label, "every field is kept, in order"
+    if width < height:  # on one line, a portrait label ran under the clock
+        assert face.getlength(label) > label_room(font, width, small) and len(lines) >= 2

@@ -23,10 +23,12 @@ from pathlib import Path
 FPS = 24
 AUDIO_RATE = 48000
 # Bump when the picture or encoding changes, so old cache entries are not served.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 # Constant quality by resolution: the picture is smooth gradients and text, so 4k stays small and fast.
 CRF_BY_RESOLUTION = {"720p": 30, "1080p": 32, "4k": 36}
 FONT_NAME = "pillow-default-font.ttf"
+# The running clock in the bottom-right corner (drawtext's pts:hms) at its widest.
+CLOCK_SAMPLE = "00:00:00.000"
 
 
 class RenderError(RuntimeError):
@@ -76,6 +78,50 @@ def _wrap(text: str, width: int, max_lines: int) -> str:
     return "\n".join(lines)
 
 
+def font_sizes(width: int, height: int) -> tuple[int, int]:
+    """(big, small): the SIMULATED word's size and the labels' size, from the frame's short side."""
+    short = min(width, height)
+    return max(12, short // 10), max(10, short // 30)
+
+
+def write_labels(prompt: str, label: str, width: int, height: int, font: Path, work_dir: Path) -> tuple[Path, Path]:
+    """The prompt (top) and label (bottom) text files, wrapped to the frame as drawtext will draw them."""
+    small = font_sizes(width, height)[1]
+    chars = max(20, int(width / (small * 0.55)) - 4)
+    prompt_file, label_file = work_dir / "prompt.txt", work_dir / "label.txt"
+    prompt_file.write_text(_wrap(prompt, chars, 4), encoding="utf-8")
+    label_file.write_text(wrap_label(label, font, width, small), encoding="utf-8")
+    return prompt_file, label_file
+
+
+def label_room(font: Path, width: int, small: int) -> float:
+    """How wide a bottom-label line may be: both boxes' margins and padding, and the clock, leave the rest."""
+    from PIL import ImageFont
+
+    clock = ImageFont.truetype(str(font), small).getlength(CLOCK_SAMPLE)
+    return width - clock - 4 * small
+
+
+def wrap_label(label: str, font: Path, width: int, small: int) -> str:
+    """``label``'s fields (separated by two spaces) on as few lines as keep each clear of the running clock.
+
+    Measured with the font drawtext uses, so a portrait frame's label goes onto a second line
+    instead of running under the clock.
+    """
+    from PIL import ImageFont
+
+    face = ImageFont.truetype(str(font), small)
+    room = label_room(font, width, small)
+    lines: list[str] = []
+    for field in label.split("  "):
+        joined = f"{lines[-1]}  {field}" if lines else field
+        if lines and face.getlength(joined) <= room:
+            lines[-1] = joined
+        else:
+            lines.append(field)
+    return "\n".join(lines)
+
+
 def ffmpeg_command(spec: RenderSpec, out: Path, font: Path, prompt_file: Path, label_file: Path) -> list[str]:
     """The ffmpeg invocation that renders ``spec`` to ``out``."""
     seed = spec.seed
@@ -87,8 +133,7 @@ def ffmpeg_command(spec: RenderSpec, out: Path, font: Path, prompt_file: Path, l
         f"gradients=s={small_w}x{small_h}:r={FPS}:d={spec.duration}:{colours}:nb_colors=4"
         f":seed={seed % 2147483647}:speed={speed:.4f}"
     )
-    short = min(spec.width, spec.height)
-    big, small = max(12, short // 10), max(10, short // 30)
+    big, small = font_sizes(spec.width, spec.height)
     font_opt = f"fontfile={_escape_path(font)}"
     # The big word drifts across the frame so motion is visible even in the picture alone.
     drift_y = f"(h-th)/2+sin(t*1.3+{seed % 628}/100)*h/6"
@@ -176,14 +221,8 @@ class Renderer:
         font = ensure_font(self.cache_dir)
         with tempfile.TemporaryDirectory(prefix=".render-", dir=self.cache_dir) as work:
             work_dir = Path(work)
-            prompt_file = work_dir / "prompt.txt"
-            label_file = work_dir / "label.txt"
-            chars = max(20, int(spec.width / (max(10, min(spec.width, spec.height) // 30) * 0.55)) - 4)
-            prompt_file.write_text(_wrap(spec.prompt, chars, 4), encoding="utf-8")
-            label_file.write_text(
-                f"SIMULATED  seed {spec.seed}  {spec.model}  {spec.resolution} {spec.aspect_ratio}  {spec.duration}s",
-                encoding="utf-8",
-            )
+            label = f"SIMULATED  seed {spec.seed}  {spec.model}  {spec.resolution} {spec.aspect_ratio}  {spec.duration}s"
+            prompt_file, label_file = write_labels(spec.prompt, label, spec.width, spec.height, font, work_dir)
             partial = work_dir / "out.mp4"
             command = ffmpeg_command(spec, partial, font, prompt_file, label_file)
             result = subprocess.run(command, capture_output=True, text=True, errors="replace")

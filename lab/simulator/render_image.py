@@ -28,11 +28,12 @@ from lab.simulator.render import (
     RenderSpec,
     _escape_path,
     _ffmpeg_exe,
-    _wrap,
     ensure_font,
+    font_sizes,
+    write_labels,
 )
 
-IMAGE_RENDER_VERSION = 1
+IMAGE_RENDER_VERSION = 2
 # The zoom reached at the last frame (1.0 = none): slow enough to read as a camera push-in.
 ZOOM_END = 1.12
 # zoompan resamples every frame at full size; above this long side it works on a smaller
@@ -68,8 +69,7 @@ def image_ffmpeg_command(spec: ImageRenderSpec, start_frame: Path, out: Path, fo
     frames = spec.duration * FPS
     work_w, work_h = work_size(spec.width, spec.height)
     rate = (ZOOM_END - 1.0) / max(1, frames - 1)
-    short = min(spec.width, spec.height)
-    big, small = max(12, short // 10), max(10, short // 30)
+    big, small = font_sizes(spec.width, spec.height)
     font_opt = f"fontfile={_escape_path(font)}"
     # Labels from frame 1 on: frame 0 is the reference image untouched.
     after_first = r":enable='gte(n\,1)'"
@@ -132,15 +132,9 @@ class ImageRenderer(Renderer):
                 image_input.fit(spec.image_path, (spec.width, spec.height)).save(start_frame, format="PNG")
             except (image_input.ImageInputError, OSError, ValueError) as exc:
                 raise RenderError(f"cannot prepare the reference image: {exc}") from exc
-            prompt_file = work_dir / "prompt.txt"
-            label_file = work_dir / "label.txt"
-            chars = max(20, int(spec.width / (max(10, min(spec.width, spec.height) // 30) * 0.55)) - 4)
-            prompt_file.write_text(_wrap(spec.prompt, chars, 4), encoding="utf-8")
-            label_file.write_text(
-                f"SIMULATED from image {spec.image_sha256[:8]}  seed {spec.seed}  {spec.model}  "
-                f"{spec.resolution} {spec.aspect_ratio}  {spec.duration}s",
-                encoding="utf-8",
-            )
+            label = (f"SIMULATED from image {spec.image_sha256[:8]}  seed {spec.seed}  {spec.model}  "
+                     f"{spec.resolution} {spec.aspect_ratio}  {spec.duration}s")
+            prompt_file, label_file = write_labels(spec.prompt, label, spec.width, spec.height, font, work_dir)
             partial = work_dir / "out.mp4"
             command = image_ffmpeg_command(spec, start_frame, partial, font, prompt_file, label_file)
             result = subprocess.run(command, capture_output=True, text=True, errors="replace")
