@@ -160,3 +160,18 @@ def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, 
     with zipfile.ZipFile(archive) as zipped:
         names = zipped.namelist()
     assert any(n.endswith("/index.html") for n in names) and any(n.endswith("/compare.json") for n in names)
+
+
+def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, browser) -> None:
+    page = open_compare_tab(browser, lab.url)
+    pick(page, [runs.seed1, runs.seed2, runs.portrait])
+    compare(page, 3)
+    for name in ("Compare", "Refresh list"):  # buttons, not slabs stretched to the multi-select's height
+        assert page.get_by_role("button", name=name, exact=True).bounding_box()["height"] <= 60, name
+    cell = page.locator("#compare-cell").bounding_box()
+    review = page.locator("#compare-note").bounding_box()
+    assert cell["width"] >= 0.9 * review["width"], "the cell's name (letter, seed, prompt) gets the review's width"
+    tops = {round(label.bounding_box()["y"]) for label in page.locator("#compare-rating label").all()}
+    assert len(tops) == 1, f"the three ratings share one row: {tops}"
+    page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-layout-desktop.png"), full_page=True)
+    page.close()

@@ -74,7 +74,8 @@ def build() -> CompareTab:
         "Play takes side by side from one control: **space** plays or pauses, **← / →** step one frame, the "
         "scrubber moves every cell. The grid plays light proxies (≤ 960 px); each cell links its original."
     )
-    with gr.Row(equal_height=True):
+    # Not equal_height: that stretched the two buttons into 118 px slabs beside a tall multi-select.
+    with gr.Row():
         runs = gr.Dropdown(label="Runs from History (any sweeps, any days)", multiselect=True, max_choices=12,
                            choices=[], scale=5, min_width=300, elem_id="compare-runs")
         ids = gr.Textbox(label="…or task / sweep ids", placeholder="sweep_… or task_… task_…", scale=3,
@@ -88,11 +89,12 @@ def build() -> CompareTab:
     with gr.Row():
         with gr.Column(scale=3):
             gr.Markdown("**Review** (kept in the journal, shown in every export)")
+            # The cell's name (letter, seed, prompt) gets a whole line; the rating's three choices one row.
+            cell = gr.Dropdown(label="Cell", choices=[], elem_id="compare-cell")
             with gr.Row():
-                cell = gr.Dropdown(label="Cell", choices=[], scale=2, elem_id="compare-cell")
                 rating = gr.Radio([("👍 up", "👍"), ("👎 down", "👎"), ("none", "none")], value="none", label="Rating",
-                                  scale=2, elem_id="compare-rating")
-                picked = gr.Checkbox(label="Pick this take", scale=1, elem_id="compare-picked")
+                                  scale=2, min_width=260, elem_id="compare-rating")
+                picked = gr.Checkbox(label="Pick this take", scale=1, min_width=140, elem_id="compare-picked")
             note = gr.Textbox(label="Note", max_lines=3, max_length=2000, elem_id="compare-note")
             with gr.Row():
                 save = gr.Button("Save review", elem_id="compare-save")
