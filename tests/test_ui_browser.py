@@ -361,3 +361,27 @@ def test_sweep_estimate_prices_the_raw_body_model(page: Page):
     page.get_by_role("tab", name="Seed sweep").click()
     page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
     expect(page.locator("#sweep-estimate")).to_contain_text("$3.60", timeout=10_000)
+
+
+def test_raw_mode_starts_from_the_form_as_edited_not_the_loaded_preset(page: Page):
+    choose(page, "Preset", "Lighthouse at dusk")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("lighthouse"), timeout=10_000)
+    describe(page, "a red fox crossing a snowy field")
+    choose(page, "duration (s)", "4")
+    expect(panel_row(page, "duration")).to_contain_text("4", timeout=10_000)
+    turn_on_raw_mode(page)
+    editor = page.locator("#raw-body .cm-content")
+    # What raw mode would send is the form as the user left it, not the preset as it was loaded.
+    expect(editor).to_contain_text("red fox", timeout=10_000)
+    expect(editor).not_to_contain_text("lighthouse")
+    expect(editor).to_contain_text('"duration": "4"')
+    shot(page, "raw-from-form")
+    # Text the user typed into the editor is theirs: switching raw mode off and on again keeps it.
+    type_raw(page, '{"model": "veo-3.1-fast-generate-preview", "prompt": "my own raw text", "duration": "6"}')
+    expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
+    raw_box = page.get_by_label("Raw body mode: send the JSON below instead of the form")
+    raw_box.uncheck()
+    expect(page.get_by_label("Prompt", exact=True)).to_be_visible(timeout=10_000)
+    raw_box.check()
+    expect(page.get_by_label("Prompt", exact=True)).to_be_hidden(timeout=10_000)
+    expect(editor).to_contain_text("my own raw text", timeout=10_000)

@@ -164,7 +164,7 @@ def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: Orche
     for which, source in (("table", tab.table), ("gallery", tab.gallery)):
         source.select(bind(select_run, services, tab, which), tab.ids, {tab.choice, tab.selected, tab.video},
                       **PRIVATE)
-    form_outputs = {*single.form.components, single.form.group, tabs}
+    form_outputs = {*single.form.outputs, tabs}
     tab.load.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
     loaded = tab.rerun.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
     return generate_event(loaded.then, services, stops, single, visitor_key)

@@ -93,6 +93,8 @@ def restore_draft(fields: dict[str, Any], single: SingleTab, draft: Any) -> dict
         out[single.form.group] = gr.update(visible=not draft["raw_mode"])
         out[single.form.fields["raw_body"]] = gr.update(visible=bool(draft["raw_mode"]),
                                                         value=draft.get("raw_body") or "")
+        # A hidden editor's text is not what the visitor last worked on: raw mode rebuilds it from the form.
+        out[single.form.raw_origin] = "" if draft["raw_mode"] else (draft.get("raw_body") or "")
     return out
 
 
@@ -294,8 +296,8 @@ def connect(demo: gr.Blocks, parts: SessionParts, single: SingleTab, sweep: Swee
                     single.thumbs, single.summary}
     loaded = demo.load(identify, parts.browser_id, parts.browser_id, show_progress="hidden", **PRIVATE)
     # Only once the page is bound to its session: the draft, the spend, the history and the work in flight.
-    loaded.then(bind(restore_draft, fields, single), parts.draft, {*draft_inputs, single.form.group},
-                show_progress="hidden", **PRIVATE)
+    loaded.then(bind(restore_draft, fields, single), parts.draft,
+                {*draft_inputs, single.form.group, single.form.raw_origin}, show_progress="hidden", **PRIVATE)
     loaded.then(banner_fn, visitor_key, banner, show_progress="hidden", **PRIVATE)
     loaded.then(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
     loaded.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs, show_progress="hidden",

@@ -31,20 +31,36 @@ class Form:
     fields: dict[str, Any]
     group: Any
     infos: dict[str, str]  # each field's own info line, shown when it has no error
+    # The raw editor's text as the lab last wrote it: text still equal to it was not edited by the user.
+    raw_origin: Any
 
     @property
     def components(self) -> set:
         return set(self.fields.values())
+
+    @property
+    def outputs(self) -> set:
+        """What ``updates`` may change: the fields, the group and the raw editor's origin."""
+        return self.components | {self.group, self.raw_origin}
 
     def values(self, data: Mapping[Any, Any]) -> dict[str, Any]:
         """The form's values by field name, from an event's input dict."""
         return {name: data[component] for name, component in self.fields.items()}
 
     def updates(self, values: Mapping[str, Any]) -> dict[Any, Any]:
-        """``{component: value}`` for the named fields, and the group shown unless raw mode is on."""
+        """``{component: value}`` for the named fields, and the group shown unless raw mode is on.
+
+        Raw text written here is the lab's, not the user's (``raw_origin``), so switching raw mode on
+        later rebuilds it from the form as it is then.
+        """
         out = {self.fields[name]: value for name, value in values.items()}
         if "raw_mode" in values:
             out[self.group] = gr.update(visible=not values["raw_mode"])
+        if "raw_body" in values:
+            out[self.fields["raw_body"]] = gr.update(value=values["raw_body"],
+                                                     **({"visible": bool(values["raw_mode"])}
+                                                        if "raw_mode" in values else {}))
+            out[self.raw_origin] = values["raw_body"]
         return out
 
 
@@ -188,8 +204,9 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
     watch = gr.Timer(BACKGROUND_CHECK_S, active=False)
     # Not a State: the page's script reads it, and States stay on the server.
     seek_to = gr.Number(visible=False)
+    raw_origin = gr.State("")
     return SingleTab(
-        form=Form(fields, group, {"model": pres.model_prices(settings_models)}), preset=preset,
+        form=Form(fields, group, {"model": pres.model_prices(settings_models)}, raw_origin), preset=preset,
         randomize=randomize, new_seed=new_seed, effective=effective,
         gate=gate, wire_note=wire_note, form_errors=form_errors, wire_code=wire_code, curl_code=curl_code,
         python_code=python_code, generate=generate, stop=stop, image_info=image_info, crop=crop, fetch=fetch, progress=progress, video=video,
@@ -318,16 +335,24 @@ def crop_image(tab: SingleTab, data: dict) -> dict:
 
 
 def toggle_raw(form: Form, data: dict) -> dict:
-    """Raw mode shows the JSON editor (started from the form when empty) and hides the form."""
+    """The user switched raw mode: show the JSON editor and hide the form, or the reverse.
+
+    Switching it on starts the editor from the form as it is now, so what raw mode sends is what
+    the user sees, never a body loaded earlier (a preset, a History run) and edited in the form
+    since. Only text the user typed into the editor themselves (it differs from what the lab last
+    wrote there) is kept, so switching raw mode off and on again loses none of their work.
+    """
     values = form.values(data)
-    raw_mode, raw_text = values["raw_mode"], values["raw_body"]
-    if raw_mode and not (raw_text or "").strip():
+    raw_mode, raw_text = bool(values["raw_mode"]), values["raw_body"] or ""
+    out = {form.group: gr.update(visible=not raw_mode), form.fields["raw_body"]: gr.update(visible=raw_mode)}
+    if raw_mode and (not raw_text.strip() or raw_text.strip() == (data[form.raw_origin] or "").strip()):
         try:
             raw_text = json.dumps(pres.body_from_form(**{**values, "raw_mode": False}), ensure_ascii=False, indent=2)
         except RequestInvalid:
             raw_text = "{}"
-    return {form.group: gr.update(visible=not raw_mode),
-            form.fields["raw_body"]: gr.update(visible=raw_mode, value=raw_text)}
+        out[form.fields["raw_body"]] = gr.update(visible=True, value=raw_text)
+        out[form.raw_origin] = raw_text
+    return out
 
 
 def choose_preset(presets: Sequence[Preset], form: Form, name: str | None) -> dict:
@@ -486,10 +511,10 @@ def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: Stop
     refresh = bind(refresh_panel, services.wiring.snippet_base_url, tab)
     for component in tab.form.fields.values():
         component.change(refresh, tab.form.components, panel_outputs, trigger_mode="always_last", **INSTANT)
-    tab.form.fields["raw_mode"].change(bind(toggle_raw, tab.form), tab.form.components,
-                                       {tab.form.group, tab.form.fields["raw_body"]}, **INSTANT)
-    tab.preset.change(bind(choose_preset, presets, tab.form), tab.preset, {*tab.form.components, tab.form.group},
-                      **INSTANT)
+    # .input: only the user's click; a loaded body that needs raw mode shows itself (Form.updates).
+    tab.form.fields["raw_mode"].input(bind(toggle_raw, tab.form), {*tab.form.components, tab.form.raw_origin},
+                                      {tab.form.group, tab.form.fields["raw_body"], tab.form.raw_origin}, **INSTANT)
+    tab.preset.change(bind(choose_preset, presets, tab.form), tab.preset, tab.form.outputs, **INSTANT)
     tab.new_seed.click(roll_seed, None, tab.form.fields["seed"], **INSTANT)
     tab.crop.click(bind(crop_image, tab), tab.form.components, {tab.form.fields["image"], tab.image_info}, **PRIVATE)
     demo.load(refresh, tab.form.components, panel_outputs, show_progress="hidden", **PRIVATE)

@@ -286,7 +286,7 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: Orchest
     )
     tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.status, queue=False, show_progress="hidden",
                    **PRIVATE)
-    form_outputs = {*single.form.components, single.form.group, tabs}
+    form_outputs = {*single.form.outputs, tabs}
     for index, row in enumerate(tab.rows):
         row.use_seed.click(bind(use_seed, single, tabs, index), tab.row_requests, form_outputs, **PRIVATE)
     demo.load(None, None, None, js=POSTER_JS, **PRIVATE)
