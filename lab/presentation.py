@@ -216,6 +216,11 @@ def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _field_name(name: str) -> str:
+    """A field name as code that may wrap after each "." (``metadata.<wbr>aspectRatio``) and nowhere else."""
+    return "<code>" + ".<wbr>".join(html.escape(part) for part in name.split(".")) + "</code>"
+
+
 def effective_markdown(resolution: params.Resolution, *, errors: bool = True) -> str:
     """Each effective value, the field it came from, what it overrode; errors, warnings, price.
 
@@ -224,7 +229,7 @@ def effective_markdown(resolution: params.Resolution, *, errors: bool = True) ->
     eff = resolution.effective
     overridden: dict[str, list[str]] = {}
     for override in resolution.overrides:
-        overridden.setdefault(override.setting, []).append(f"{override.field}={_shown(override.value)}")
+        overridden.setdefault(override.setting, []).append(f"{_field_name(override.field)}={_shown(override.value)}")
     rows = [
         ("model", eff.get("model"), "model", ""),
         ("duration", eff.get("duration"), resolution.source.get("duration", "default"), "duration"),
@@ -236,7 +241,7 @@ def effective_markdown(resolution: params.Resolution, *, errors: bool = True) ->
     multipart = resolution.transport == "multipart"
     lines = ["| setting | effective | from | overrode |", "|---|---|---|---|"]
     for label, value, source, setting in rows:
-        source_text = "default" if source == "default" else f"`{source}`"
+        source_text = "default" if source == "default" else _field_name(source)
         if multipart and setting == "duration" and source == "default":
             source_text = "default for an image request"
         beaten = ", ".join(overridden.get(setting, [])) if setting else ""

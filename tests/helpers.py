@@ -16,3 +16,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# For each word (a run of non-space characters in one text node) under an element that the layout
+# splits over several lines: the word and the text before each break. A <wbr> ends a text node, so a
+# break it allows is never reported.
+BROKEN_WORDS_JS = """root => {
+  const lineTops = (node, start, end) => {
+    const range = document.createRange();
+    range.setStart(node, start);
+    range.setEnd(node, end);
+    return [...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top));
+  };
+  const broken = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.data.matchAll(/\\S+/g)) {
+      const word = match[0], start = match.index;
+      if (new Set(lineTops(node, start, start + word.length)).size < 2) continue;
+      const before = [];
+      let line = null;
+      for (let i = 0; i < word.length; i++) {
+        const [top] = lineTops(node, start + i, start + i + 1);
+        if (top === undefined) continue;
+        if (line !== null && top > line + 1) before.push(word.slice(0, i));
+        line = top;
+      }
+      broken.push({word, before});
+    }
+  }
+  return broken;
+}"""
+
+
+def words_broken_mid_word(locator, allowed_after: str = "-") -> list[dict]:
+    """Words under ``locator`` split across lines anywhere but right after one of ``allowed_after``."""
+    return [split for split in locator.evaluate(BROKEN_WORDS_JS)
+            if any(not before or before[-1] not in allowed_after for before in split["before"])]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import free_port
+from helpers import free_port, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -152,6 +152,28 @@ def test_on_a_phone_labels_and_the_effective_table_fit(phone: Page):
     for cell in panel.locator("td, th").all():  # nothing cut off: every cell's text fits its cell
         assert cell.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), cell.inner_text()
     shot(phone, "phone-form")
+
+
+@pytest.mark.parametrize("width", [1440, 390], ids=["desktop", "phone"])
+def test_the_request_tables_wrap_between_words_never_inside_one(browser, lab_url, width: int):
+    # On a phone Gradio's prose tables broke "model" into "m/od/el" and "metadata.resolution" into
+    # "metadata.resolutio/n". A model name may wrap after a "-"; a field name after a "." (a <wbr>).
+    context, page = open_lab(browser, lab_url, width, 844 if width < 1000 else 1000)
+    describe(page, "a lighthouse at dusk, waves on the rocks")
+    choose(page, "size", "720x1280")
+    choose(page, "metadata.aspectRatio", "16:9")
+    expect(panel_row(page, "aspect ratio")).to_contain_text("size=720x1280", timeout=10_000)
+    generate(page)
+    expect(page.locator("#run-check")).to_contain_text("Prediction vs result", timeout=10_000)
+    for table in ("#effective-panel", "#run-check"):
+        assert not words_broken_mid_word(page.locator(table)), (table, words_broken_mid_word(page.locator(table)))
+        right = page.locator(f"{table} table").evaluate("el => el.getBoundingClientRect().right")
+        assert right <= width, f"{table} runs off the screen"
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= width, "the page scrolls sideways"
+    ARTIFACTS.mkdir(exist_ok=True)
+    for table in ("effective-panel", "run-check"):
+        page.locator(f"#{table}").screenshot(path=str(ARTIFACTS / f"{table}-{width}.png"))
+    context.close()
 
 
 def test_on_a_phone_generate_is_on_the_first_screen_and_stays_there(phone: Page):

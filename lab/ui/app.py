@@ -31,6 +31,10 @@ CSS = """
 .sweep-row {border-bottom: 1px solid var(--border-color-primary); padding-bottom: 6px}
 #effective-panel table {font-size: 0.9em; width: 100%}
 #effective-panel td:first-child, #effective-panel th {white-space: nowrap}
+/* Columns size to their content and a cell wraps between words (or after a "." in a field name, where
+   <wbr> allows it), never inside one: Gradio's prose tables break words anywhere, letter by letter. */
+#effective-panel table, #run-check table {word-break: normal}
+#effective-panel :is(td, th, code), #run-check :is(td, th, code) {word-break: normal; overflow-wrap: break-word}
 /* An error is shown once, under the label of the field it is about, in the error colour. */
 .lab-invalid {border-color: var(--error-border-color) !important; box-shadow: 0 0 0 1px var(--error-border-color)}
 .lab-invalid .info-text {color: var(--error-text-color); font-weight: 600}
@@ -42,10 +46,9 @@ CSS = """
 /* Long choices end in an ellipsis before the caret instead of running under it. */
 input[role=combobox] {text-overflow: ellipsis}
 @media (max-width: 640px) {
-  /* The effective table fits a phone: cells wrap between words, nothing is cut off. */
-  #effective-panel table {font-size: 0.78em; table-layout: fixed}
-  #effective-panel td, #effective-panel th {white-space: normal !important; overflow-wrap: anywhere; padding: 4px}
-  #effective-panel code {white-space: normal; word-break: break-word}
+  /* Both tables fit a phone: small type, narrow padding, cells wrap between words, nothing is cut off. */
+  #effective-panel table, #run-check table {font-size: 0.78em}
+  #effective-panel :is(td, th), #run-check :is(td, th) {white-space: normal !important; padding: 4px}
   /* Generate stays in reach: the action bar is pinned to the bottom of the screen ("sticky" cannot
      work: Gradio's container hides its overflow), and the tab keeps room for it at its end. */
   #run-actions {position: fixed; left: 0; right: 0; bottom: 0; z-index: 20; margin: 0;
