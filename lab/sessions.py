@@ -19,7 +19,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from lab.store import FINISHED_STATUSES, IntentRecord, Store, SweepRecord, TaskRecord
 
@@ -152,6 +152,11 @@ class JournalView:
         """Submits that may have created (and billed) a task the journal never heard of."""
         return [intent for intent in self.store.unresolved_intents(include_in_flight=False)
                 if self._may_see(intent.session, session)]
+
+    def dismiss_unknown(self, session: str, request_ids: Sequence[str]) -> int:
+        """The user looked these submits up in their account: stop listing them (this session's own only)."""
+        mine = {intent.request_id for intent in self.unknown_outcomes(session)}
+        return self.store.mark_intents_checked([rid for rid in request_ids if rid in mine])
 
     def sweep(self, session: str, sweep_id: str) -> SweepState | None:
         """A sweep's rows from the journal: its plan, each cell's latest task, whether it still runs."""

@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from lab import params
 from lab.errors import StoreError
@@ -287,7 +287,8 @@ class TaskRecord:
 # Intent states. "sending": journalled, POST under way (or the process died during it);
 # "created": the answer named a task (task_id set); "not_sent": nothing reached the server;
 # "refused": the server answered an error, no task exists; "unknown": the request may have
-# reached the server but no answer named a task: it may have been created and billed.
+# reached the server but no answer named a task: it may have been created and billed;
+# "checked": such a submit the user looked up in their account and dismissed (no longer listed).
 INTENT_OPEN_STATES = ("sending", "unknown")
 UNKNOWN_OUTCOME = (
     "sent, outcome unknown: may have been created and billed. Check the task list of the account "
@@ -509,6 +510,24 @@ class Store:
             "updated_at = ?, lease_owner = NULL, lease_expires = NULL WHERE request_id = ? AND task_id IS NULL",
             (state, error, gateway_request_id, time.time(), request_id),
         )
+
+    def mark_intents_checked(self, request_ids: Sequence[str]) -> int:
+        """Dismiss submits of unknown outcome the user has looked up in their account; returns how many.
+
+        Only open intents with no task change: one that meanwhile named a task keeps it.
+        """
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        states = ", ".join("?" for _ in INTENT_OPEN_STATES)
+        with self.immediate() as db:
+            cursor = db.execute(
+                f"UPDATE intents SET state = 'checked', updated_at = ?, lease_owner = NULL, lease_expires = NULL "
+                f"WHERE request_id IN ({marks}) AND task_id IS NULL AND state IN ({states})",
+                (time.time(), *ids, *INTENT_OPEN_STATES),
+            )
+            return cursor.rowcount
 
     def intent(self, request_id: str) -> IntentRecord | None:
         rows = self._execute("SELECT * FROM intents WHERE request_id = ?", (request_id,))

@@ -197,5 +197,15 @@ def test_history_shows_a_sessions_own_unknown_outcome_submits_and_no_one_elses(m
         alice_view = history.list_runs(services, history_tab, None, page_of(alice))
         assert alice_view[history_tab.attention] == ""
         assert intent.request_id not in text_of(alice_view)
+        assert alice_view[history_tab.dismiss]["visible"] is False
+        # Alice cannot dismiss Bob's; Bob, having looked in his account, can, and it stays in the journal.
+        listed = history.list_runs(services, history_tab, None, page_of(bob))
+        assert listed[history_tab.dismiss]["visible"] is True
+        assert listed[history_tab.attention_ids] == [intent.request_id]
+        history.dismiss_unknown(services, history_tab, [intent.request_id], None, page_of(alice))
+        assert intent.request_id in history.list_runs(services, history_tab, None, page_of(bob))[history_tab.attention]
+        after = history.dismiss_unknown(services, history_tab, listed[history_tab.attention_ids], None, page_of(bob))
+        assert after[history_tab.attention] == "" and after[history_tab.dismiss]["visible"] is False
+        assert services.store.intent(intent.request_id).state == "checked"
     finally:
         services.close()

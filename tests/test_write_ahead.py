@@ -175,6 +175,9 @@ def test_a_submit_answered_5xx_is_an_unknown_outcome_and_never_resent(make_simul
         (intent,) = store.unresolved_intents()
         assert intent.request_id == caught.value.lab_request_id and intent.state == "unknown"
         assert "may have created" in intent.error
+        # The user looked it up in their account: no longer listed, still journalled.
+        assert store.mark_intents_checked([intent.request_id, intent.request_id]) == 1
+        assert store.unresolved_intents() == [] and store.intent(intent.request_id).state == "checked"
     assert sim.ledger()["requests"][SUBMIT] == 1
 
 
@@ -187,6 +190,9 @@ def test_a_task_is_journalled_with_its_intent_and_the_gateways_answer(simulator,
         assert (intent.state, intent.task_id) == ("created", result.task_id)
         assert store.get(result.task_id).request_id == intent.request_id
         assert store.unresolved_intents() == []
+        # Dismissing after a look in the account never touches a submit that named its task.
+        assert store.mark_intents_checked([result.request_id]) == 0
+        assert store.intent(result.request_id).state == "created"
 
 
 def test_a_header_that_http_cannot_carry_is_not_sent_and_never_called_possibly_created(simulator) -> None:

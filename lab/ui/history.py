@@ -26,6 +26,7 @@ CSS = """
   font-size: 0.75em; line-height: 1.3; padding: 2px 4px !important; text-align: left}
 """
 
+DISMISS_LABEL = "I checked my APIYI account: stop listing these"
 # Filter as the user types: the listing runs once typing pauses (a click on Refresh), not per keystroke.
 FILTER_AS_YOU_TYPE_JS = f"""
 () => {{
@@ -59,10 +60,13 @@ class HistoryTab:
     sweep_choice: Any = None  # State: the selected sweep id
     empty: Any = None  # "No runs match …" when the filter leaves nothing
     attention: Any = None  # submits whose outcome is unknown (may be billed)
+    dismiss: Any = None  # "I checked my account": stop listing those submits
+    attention_ids: Any = None  # State: the request ids the notice lists (what dismiss dismisses)
 
     @property
     def listing(self) -> set:
-        return {self.table, self.gallery, self.ids, self.sweeps, self.empty, self.attention}
+        return {self.table, self.gallery, self.ids, self.sweeps, self.empty, self.attention, self.dismiss,
+                self.attention_ids}
 
 
 def build() -> HistoryTab:
@@ -72,6 +76,7 @@ def build() -> HistoryTab:
                            placeholder="Type to filter, e.g. lighthouse")
         refresh = gr.Button("Refresh", scale=1, elem_id="history-refresh")
     attention = gr.Markdown(elem_id="history-attention")
+    dismiss = gr.Button(DISMISS_LABEL, size="sm", visible=False, elem_id="history-dismiss")
     empty = gr.Markdown(elem_id="history-empty")
     # No label badge: it would cover the first tile (the captions say what each tile is).
     gallery = gr.Gallery(label="Runs, newest first", show_label=False, columns=8, fit_columns=False,
@@ -98,7 +103,7 @@ def build() -> HistoryTab:
                                     elem_id="history-sweeps", scale=4)
         open_sweep = gr.Button("Open in sweep grid", scale=1, elem_id="history-open-sweep")
     return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None),
-                      sweeps_table, open_sweep, gr.State(None), empty, attention)
+                      sweeps_table, open_sweep, gr.State(None), empty, attention, dismiss, gr.State([]))
 
 
 # ---------------------------------------------------------------- handlers
@@ -109,10 +114,19 @@ def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, reques
     records = services.history(query, session)
     view = pres.history_view(records, services.store.reviews(r.task_id for r in records))
     groups = services.journal.sweeps(session)
+    unknown = services.journal.unknown_outcomes(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
             tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]},
             tab.empty: pres.history_empty_text(query, len(view.rows)),
-            tab.attention: pres.unknown_outcomes_text(services.journal.unknown_outcomes(session))}
+            tab.attention: pres.unknown_outcomes_text(unknown), tab.dismiss: gr.update(visible=bool(unknown)),
+            tab.attention_ids: [intent.request_id for intent in unknown]}
+
+
+def dismiss_unknown(services: Orchestrator, tab: HistoryTab, request_ids: list[str], query: str | None,
+                    request: gr.Request) -> dict:
+    """Only the submits the notice listed when clicked: one that turned unknown since stays listed."""
+    services.journal.dismiss_unknown(session_of(request), request_ids or [])
+    return list_runs(services, tab, query, request)
 
 
 def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
@@ -158,6 +172,7 @@ def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: Orche
     tab.refresh.click(listing, tab.filter, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.sweeps.select(select_sweep, tab.ids, tab.sweep_choice, **PRIVATE)
     tab.filter.submit(listing, tab.filter, tab.listing, **PRIVATE)
+    tab.dismiss.click(bind(dismiss_unknown, services, tab), [tab.attention_ids, tab.filter], tab.listing, **PRIVATE)
     # change, not input: a paste or autofill filters too (nothing else writes to the box).
     tab.filter.change(None, None, None, js=FILTER_AS_YOU_TYPE_JS, **PRIVATE)
     demo.load(listing, tab.filter, tab.listing, **PRIVATE)
