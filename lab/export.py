@@ -1,4 +1,4 @@
-"""A sweep (or any set of journalled runs) as one ZIP: videos, contact sheet, manifest.
+"""A sweep (or any set of journalled runs) as one ZIP: videos, reference images, contact sheet, manifest.
 
 The manifest records, per task, the exact request (the raw body and the wire
 body that was POSTed), the task id and the result. It is built from journal
@@ -28,8 +28,9 @@ class ExportError(LabError):
     """The ZIP could not be written, or would have contained a secret."""
 
 
-def manifest_entry(record: TaskRecord, label: str | None = None, video_name: str | None = None) -> dict[str, Any]:
-    """One task in the manifest: what was asked, what was sent, what came back."""
+def manifest_entry(record: TaskRecord, label: str | None = None, video_name: str | None = None,
+                   image_name: str | None = None) -> dict[str, Any]:
+    """One task in the manifest: what was asked (its reference image too), what was sent, what came back."""
     return {
         "label": label or record.variant_label,
         "task_id": record.task_id,
@@ -41,6 +42,8 @@ def manifest_entry(record: TaskRecord, label: str | None = None, video_name: str
         "elapsed_s": record.elapsed_s,
         "error": record.error,
         "video": video_name,
+        "reference_image": image_name,
+        "image_sha256": record.image_sha256,
         "backend": record.base_url_kind,
     }
 
@@ -51,15 +54,26 @@ def build_manifest(
     contact_sheet_name: str | None = None,
     sweep_id: str | None = None,
 ) -> tuple[dict[str, Any], list[tuple[Path, str]]]:
-    """The manifest and the (file, name in the zip) pairs of the videos that exist."""
+    """The manifest and the (file, name in the zip) pairs of the videos and reference images that exist.
+
+    A reference image shared by several tasks (a sweep over one image) is packed once, by its hash.
+    """
     files: list[tuple[Path, str]] = []
+    images: dict[str, str] = {}
     entries = []
     for number, (label, record) in enumerate(records, start=1):
         video_name = None
         if record.video_path and Path(record.video_path).is_file():
             video_name = f"videos/{number:02d}_{record.task_id}.mp4"
             files.append((Path(record.video_path), video_name))
-        entries.append(manifest_entry(record, label, video_name))
+        image_name = None
+        if record.image_path and Path(record.image_path).is_file():
+            source = Path(record.image_path)
+            image_name = images.get(str(source))
+            if image_name is None:
+                image_name = images[str(source)] = f"images/{source.name}"
+                files.append((source, image_name))
+        entries.append(manifest_entry(record, label, video_name, image_name))
     manifest = {
         "sweep_id": sweep_id,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -102,7 +116,7 @@ def export_zip(
     try:
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(_entry(MANIFEST_NAME), text)
-            # PNG and MP4 are already compressed: store them.
+            # PNG, JPEG, WebP and MP4 are already compressed: store them.
             for path, name in ([(sheet, sheet_name)] if sheet is not None else []) + files:
                 with path.open("rb") as source, archive.open(_entry(name, path, zipfile.ZIP_STORED), "w") as target:
                     shutil.copyfileobj(source, target, 1 << 20)

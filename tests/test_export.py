@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 import zipfile
 from pathlib import Path
 
@@ -62,3 +63,22 @@ def test_every_zip_entry_unpacks_as_rw_r_r_like_the_manifest(tmp_path):
         assert archive.read("contact_sheet.png") == b"\x89PNG\r\n\x1a\n"
         assert archive.read("videos/01_task_a.mp4").startswith(b"\x00\x00\x00\x18ftyp")
     assert modes == {"manifest.json": 0o644, "contact_sheet.png": 0o644, "videos/01_task_a.mp4": 0o644}
+
+
+def test_a_sweep_over_one_reference_image_packs_the_image_once_and_names_it_per_task(tmp_path):
+    image = tmp_path / "images" / "ab12cd.png"
+    image.parent.mkdir()
+    image.write_bytes(b"\x89PNG\r\n\x1a\n reference")
+    records = []
+    for number, seed in enumerate((1, 2), start=1):
+        taken = record(tmp_path, f"task_{number}", seed)
+        records.append((f"seed {seed}", replace(taken, image_path=str(image), image_sha256="ab12cd")))
+    records.append(("text only", record(tmp_path, "task_3", 3)))
+    out = export_zip(records, tmp_path / "sweep.zip")
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+        assert archive.read("images/ab12cd.png") == image.read_bytes()
+    assert names.count("images/ab12cd.png") == 1
+    assert [t["reference_image"] for t in manifest["tasks"]] == ["images/ab12cd.png", "images/ab12cd.png", None]
+    assert [t["image_sha256"] for t in manifest["tasks"]] == ["ab12cd", "ab12cd", None]
