@@ -144,11 +144,21 @@ class Orchestrator:
         """The saved video's pixel size and length, to set beside the lab's prediction."""
         if not (result.ok and result.video_path):
             return None
+        return Orchestrator._probe(result.video_path)
+
+    @staticmethod
+    def _probe(video_path: str | Path) -> dict[str, Any] | None:
         try:
-            info = frames.probe(result.video_path)
+            info = frames.probe(video_path)
         except LabError:
             return None
         return {"size": f"{info.width}x{info.height}", "duration_s": round(info.duration, 2)}
+
+    def ended_outcome(self, record: TaskRecord) -> RunOutcome:
+        """A journalled run that has ended (one a page stopped waiting for), as a waited-for run shows it."""
+        saved = record.status == "saved" and record.video_path and Path(record.video_path).is_file()
+        return RunOutcome.of_record(record, backend=self.backend,
+                                    delivered=self._probe(record.video_path) if saved else None)
 
     def run_sweep(self, plan: SweepPlan | Sequence[SweepItem], *, session: str,
                   on_event: Callable[[Event], None] | None, visitor_key: str | None = None,

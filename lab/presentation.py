@@ -593,15 +593,20 @@ class RunOutcome:
         )
 
     @classmethod
-    def of_record(cls, record: TaskRecord, *, backend: str) -> "RunOutcome":
-        """A run the journal knows has ended (one the page stopped waiting for)."""
+    def of_record(cls, record: TaskRecord, *, backend: str,
+                  delivered: dict[str, Any] | None = None) -> "RunOutcome":
+        """A run the journal knows has ended (one the page stopped waiting for).
+
+        Its answer is the one the journal kept from when the task ended (``final_answer``).
+        """
         ok = record.status == "saved"
         return cls(
             ok=ok, task_id=record.task_id, status=record.status,
             message="Saved and verified." if ok else (record.error or record.status),
             video=record.video_path if ok and record.video_path and Path(record.video_path).is_file() else None,
-            thumbnails=thumbnails(record), wire=record.wire or None, answer=None, cost_usd=record.cost_usd or 0.0,
-            elapsed_s=record.elapsed_s, seed=record.seed, backend=backend, predicted=dict(record.effective),
+            thumbnails=thumbnails(record), wire=record.wire or None, answer=dict(record.final_answer or {}) or None,
+            cost_usd=record.cost_usd or 0.0, elapsed_s=record.elapsed_s, seed=record.seed, backend=backend,
+            predicted=dict(record.effective), delivered=delivered,
         )
 
     def summary(self) -> dict[str, Any]:

@@ -88,3 +88,22 @@ def test_once_the_wait_is_over_nothing_is_held(services, sim):
     thread.join(60)
     assert services.in_flight.task_ids() == set()
     assert services.resume().held == []
+
+
+def test_a_run_left_to_the_background_ends_with_all_a_waited_for_run_shows(services, sim):
+    held_when_saved = []
+
+    def on_event(event):
+        if event.kind == "saved":  # the journal says saved; the thumbnails are not made yet
+            held_when_saved.append(services.waited_on(event.record))
+
+    outcome = services.run_one({**BODY, "metadata": {"seed": 3}}, session="s1", on_event=on_event)
+    # A page watching the journal must not show the run at "saved": its run still holds it.
+    assert held_when_saved == [True]
+    record = services.store.get(outcome.task_id)
+    assert not services.waited_on(record)
+    ended = services.ended_outcome(record)
+    assert ended.ok and len(ended.thumbnails) == len(outcome.thumbnails) > 0
+    assert ended.answer["status"] == "completed" and ended.answer["model"] == params.FAST_MODEL
+    assert ended.delivered == outcome.delivered == {"size": "1280x720", "duration_s": ended.delivered["duration_s"]}
+    assert abs(ended.delivered["duration_s"] - 4.0) < 0.5

@@ -260,6 +260,13 @@ def test_continue_in_background_then_shows_the_video_when_it_completes(browser, 
     # Nobody presses anything: the page shows the video once the task completes.
     expect(progress).to_contain_text("Finished in the background", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#run-video video")).to_have_attribute("src", re.compile(r"\.mp4"), timeout=10_000)
+    # The same panels a waited-for run shows: its thumbnails, the server's answer, the prediction check.
+    expect(page.locator("#run-thumbs img")).to_have_count(5, timeout=10_000)
+    expect(page.locator("#server-answer")).to_contain_text("completed")
+    check = page.locator("#run-check")
+    for setting in ("model", "pixel size", "duration"):
+        expect(check.locator("tr").filter(has_text=setting)).to_contain_text("same")
+    expect(check).not_to_contain_text("not reported")
     # Gradio's cancels= put an "Error" badge on every output; moving a wait to the background is no error.
     expect(page.locator(".error").filter(has_text="Error")).to_have_count(0)
     shot(page, "background-done")

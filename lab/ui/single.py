@@ -197,7 +197,7 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
     check = gr.Markdown(elem_id="run-check")
     with gr.Row():
         sent = gr.Code(language="json", label="Request sent", interactive=False, elem_id="request-sent")
-        answer = gr.JSON(label="Server answered")
+        answer = gr.JSON(label="Server answered", elem_id="server-answer")
     summary = gr.Markdown(elem_id="run-summary")
     # Tasks this page stopped waiting for; the timer looks them up until each has ended.
     background = gr.State([])
@@ -435,20 +435,24 @@ def _result(tab: SingleTab, outcome: pres.RunOutcome) -> dict:
 
 
 def check_background(services: Orchestrator, tab: SingleTab, waiting: list) -> dict:
-    """Show a task the page stopped waiting for once it has ended; stop the timer when none is left."""
+    """Show a task the page stopped waiting for once it has ended; stop the timer when none is left.
+
+    "Ended" is when its run lets go of it (``waited_on``), not when the journal first says saved:
+    the thumbnails are made after that, and a page shown then would keep an empty gallery.
+    """
     still, done = [], []
     for task_id in waiting or []:
         record = services.store.get(task_id)
         if record is None:
             continue  # not in this journal: nothing to show
-        if record.status in FINISHED_STATUSES:
+        if record.status in FINISHED_STATUSES and not services.waited_on(record):
             done.append(record)
         else:
             still.append(task_id)
     out: dict = {tab.background: still, tab.watch: gr.Timer(active=bool(still))}
     if done:
         latest = done[-1]
-        outcome = pres.RunOutcome.of_record(latest, backend=services.backend)
+        outcome = services.ended_outcome(latest)
         out.update(_result(tab, outcome))
         out[tab.progress] = pres.background_done_text(latest)
         out[tab.sent] = wire_text(page_wire(latest.wire)) if latest.wire else None
