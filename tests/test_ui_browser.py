@@ -414,3 +414,41 @@ def test_raw_mode_starts_from_the_form_as_edited_not_the_loaded_preset(page: Pag
     raw_box.check()
     expect(page.get_by_label("Prompt", exact=True)).to_be_hidden(timeout=10_000)
     expect(editor).to_contain_text("my own raw text", timeout=10_000)
+
+
+# Whether an image shows its whole frame at its own aspect, inside its tile (as in the sweep and History).
+WHOLE_FRAME_JS = """img => {
+  const box = img.getBoundingClientRect();
+  const tile = img.closest('button, .thumbnail-item') || img.parentElement;
+  const clip = tile.getBoundingClientRect();
+  const fit = getComputedStyle(img).objectFit;
+  const natural = img.naturalWidth / img.naturalHeight;
+  const shown = box.width / box.height;
+  const keepsAspect = fit === 'contain' || fit === 'scale-down' || Math.abs(shown - natural) / natural < 0.02;
+  const inside = box.left >= clip.left - 1 && box.right <= clip.right + 1 && box.top >= clip.top - 1
+    && box.bottom <= clip.bottom + 1;
+  return {natural, keepsAspect, inside, loaded: img.complete && img.naturalWidth > 0};
+}"""
+
+
+def test_a_portrait_run_shows_whole_thumbnails_with_nothing_over_them(page: Page):
+    describe(page, "a tall waterfall in a narrow canyon")
+    choose(page, "duration (s)", "4")
+    choose(page, "size", "720x1280")
+    generate(page)
+    images = page.locator("#run-thumbs img")
+    expect(images).to_have_count(5, timeout=10_000)
+    for k in range(5):
+        shown = images.nth(k).evaluate(WHOLE_FRAME_JS)
+        assert shown["loaded"] and shown["natural"] == pytest.approx(9 / 16, rel=0.02), shown
+        assert shown["keepsAspect"] and shown["inside"], f"thumbnail {k} is cropped: {shown}"
+    # The hint is there, above the pictures, not on top of them.
+    expect(page.locator("#run-thumbs-hint")).to_contain_text("click one to jump the video there")
+    first = images.first.bounding_box()
+    for badge in page.locator("#run-thumbs [data-testid=block-label], #run-thumbs-hint").filter(visible=True).all():
+        box = badge.bounding_box()
+        overlaps = not (box["y"] + box["height"] <= first["y"] + 1 or box["x"] >= first["x"] + first["width"])
+        assert not overlaps, "a label sits over the first thumbnail"
+    shot(page, "portrait-run")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "portrait-run")

@@ -191,9 +191,15 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
     progress = gr.Markdown(elem_id="run-progress")
     with gr.Row():
         video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="run-video")
-        # No preview: a click seeks the video to that frame instead (seek_to_thumb).
-        thumbs = gr.Gallery(label="Thumbnails: click one to jump there", columns=THUMB_COUNT, height=220,
-                            interactive=False, allow_preview=False, elem_id="run-thumbs")
+        with gr.Column():
+            # The hint above the pictures: Gradio's label badge would sit over the first thumbnails.
+            gr.Markdown("**Thumbnails:** click one to jump the video there", elem_id="run-thumbs-hint",
+                        elem_classes=["lab-note"])
+            # No preview: a click seeks the video to that frame instead (seek_to_thumb). Whole frames
+            # at their own aspect, as in the sweep and History (a 9:16 frame is not cropped square).
+            thumbs = gr.Gallery(label="Thumbnails", show_label=False, columns=THUMB_COUNT, interactive=False,
+                                allow_preview=False, object_fit="contain", buttons=[], elem_id="run-thumbs",
+                                elem_classes=["whole-frames"])
     check = gr.Markdown(elem_id="run-check")
     with gr.Row():
         sent = gr.Code(language="json", label="Request sent", interactive=False, elem_id="request-sent")
