@@ -449,6 +449,14 @@ def test_a_portrait_run_shows_whole_thumbnails_with_nothing_over_them(page: Page
         box = badge.bounding_box()
         overlaps = not (box["y"] + box["height"] <= first["y"] + 1 or box["x"] >= first["x"] + first["width"])
         assert not overlaps, "a label sits over the first thumbnail"
+    # The 9:16 video fits the screen (with room for the bar above it), whole and at its own aspect.
+    block = page.locator("#run-video").bounding_box()
+    video = page.locator("#run-video video")
+    box = video.bounding_box()
+    assert block["height"] <= 0.75 * 1000 and box["height"] <= 0.75 * 1000, (block, box)
+    assert video.evaluate("v => getComputedStyle(v).objectFit") == "contain"
     shot(page, "portrait-run")
     page.set_viewport_size({"width": 390, "height": 844})
+    box = page.locator("#run-video video").bounding_box()
+    assert box["height"] <= 0.75 * 844 and box["width"] <= 390, box
     shot(page, "portrait-run")

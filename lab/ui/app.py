@@ -43,6 +43,9 @@ CSS = """
 /* A video's label sits above the picture, not over the prompt burned into its top edge. */
 #run-video label[data-testid=block-label], #history-video label[data-testid=block-label]
   {position: static; margin: 0 0 4px 0}
+/* A portrait (9:16) result fits the screen: its height is capped and the whole picture is shown
+   inside, centred; a landscape one (under the cap) is unchanged. */
+#run-video video {max-height: min(540px, 65vh); object-fit: contain}
 /* Long choices end in an ellipsis before the caret instead of running under it. */
 input[role=combobox] {text-overflow: ellipsis}
 @media (max-width: 640px) {
