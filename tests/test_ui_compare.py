@@ -175,3 +175,55 @@ def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, br
     assert len(tops) == 1, f"the three ratings share one row: {tops}"
     page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-layout-desktop.png"), full_page=True)
     page.close()
+
+
+# At 390 px: the page's sideways overflow, the player against its column, what sticks out of the column
+# (the matrix's own scroll box counts, not the table inside it), cut-off cell names, the chart's text.
+PHONE_FIT_JS = """() => {
+  const column = document.querySelector('#compare-player').getBoundingClientRect();
+  const host = document.querySelector('#compare-player .cmp-host');
+  const outside = [...host.querySelectorAll('*')]
+    .filter(e => e.getBoundingClientRect().width > 0)
+    .filter(e => !e.closest('.cp-matrix-wrap') || e.matches('.cp-matrix-wrap'))
+    .filter(e => e.getBoundingClientRect().right > column.right + 1 || e.getBoundingClientRect().left < column.left - 1)
+    .map(e => `${e.tagName}.${e.className.baseVal ?? e.className}`);
+  const wrap = host.querySelector('.cp-matrix-wrap') || host.querySelector('.cp-matrix');
+  return {page: document.scrollingElement.scrollWidth, column: column.width,
+          player: host.getBoundingClientRect().width, outside,
+          matrixScrolls: wrap.scrollWidth > wrap.clientWidth + 1,
+          cutLabels: [...host.querySelectorAll('.cp-label')].filter(l => l.scrollWidth > l.clientWidth + 1)
+            .map(l => l.textContent),
+          axisText: Math.min(...[...host.querySelectorAll('.cp-plot text')].map(t => t.getBoundingClientRect().height))};
+}"""
+
+
+def test_on_a_phone_the_player_fits_its_column_and_stays_readable(lab: Lab, runs: Runs, simulator, browser) -> None:
+    from lab.client import VideosClient
+    from lab.runner import Runner
+    from lab.store import Store, default_store_path
+
+    from compare_runs import BODY
+
+    # A run whose seed the service picked has the longest cell name: it widened the matrix past the column.
+    store = Store(default_store_path(runs.data_dir))
+    try:
+        client = VideosClient.scaled(simulator.base_url, "sk-test-compare", time_scale=0.02)
+        unseeded = Runner(client, store, runs.data_dir, thumbs=0, preview=False).run_one(dict(BODY))
+    finally:
+        store.close()
+    assert unseeded.ok
+    page = open_compare_tab(browser, lab.url, 390, 844)
+    page.locator("#compare-ids input, #compare-ids textarea").first.fill(
+        f"{unseeded.task_id} {runs.seed1} {runs.portrait}")
+    compare(page, 3)
+    expect(page.locator(".cp-heat").first).to_be_visible(timeout=60_000)
+    shown = page.evaluate(PHONE_FIT_JS)
+    assert shown["page"] <= 390, f"the page scrolls sideways: {shown}"
+    assert shown["player"] <= shown["column"] + 1 and not shown["outside"], shown
+    assert not shown["matrixScrolls"], f"three cells' similarity matrix fits a phone whole: {shown}"
+    assert not shown["cutLabels"], f"cell names cut to an ellipsis: {shown}"
+    assert shown["axisText"] >= 10, f"the chart's labels are too small to read: {shown}"
+    ARTIFACTS = Path(__file__).parent / "artifacts"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#compare-player").screenshot(path=str(ARTIFACTS / "compare-player-390.png"))
+    page.close()

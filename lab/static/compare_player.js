@@ -383,7 +383,7 @@
     var ids = cells.filter(function (c) { return c.video; });
     var head = el("tr", {}, [el("th", {text: ""})].concat(ids.map(function (c) { return el("th", {text: c.letter, title: c.data.label}); })));
     var rows = ids.map(function (row) {
-      return el("tr", {}, [el("th", {text: row.letter + " · " + row.data.label})].concat(ids.map(function (col) {
+      return el("tr", {}, [el("th", {text: row.letter + " · " + row.data.label, title: row.data.label})].concat(ids.map(function (col) {
         if (row === col) return el("td", {class: "cp-self", text: "—"});
         var s = byPair[row.data.task_id + "|" + col.data.task_id];
         if (!s) return el("td", {class: "cp-pending", text: "…"});
@@ -393,11 +393,23 @@
         return td;
       })));
     });
-    box.appendChild(el("table", {class: "cp-matrix"}, [el("thead", {}, [head]), el("tbody", {}, rows)]));
+    // Many cells on a narrow screen: the matrix scrolls sideways in its own box, not the page.
+    box.appendChild(el("div", {class: "cp-matrix-wrap"},
+      [el("table", {class: "cp-matrix"}, [el("thead", {}, [head]), el("tbody", {}, rows)])]));
     this.timelineBox = el("div", {class: "cp-timeline"});
     box.appendChild(this.timelineBox);
     if (!this.row) this.row = ids[0];
     this.renderTimeline(byPair, ids);
+    // The chart is drawn at the width it is shown (its text stays 11 px): drawn again when that changes.
+    if (this._resize) this._resize.disconnect();
+    if (window.ResizeObserver) {
+      var drawn = this.timelineBox.clientWidth;
+      this._resize = new ResizeObserver(function () {
+        var now = self.timelineBox.clientWidth;
+        if (now && Math.abs(now - drawn) > 8) { drawn = now; self.renderTimeline(byPair, ids); }
+      });
+      this._resize.observe(this.timelineBox);
+    }
   };
 
   Player.prototype.renderTimeline = function (byPair, ids) {
@@ -415,7 +427,9 @@
       s.sim.timeline.forEach(function (v) { low = Math.min(low, v); });
     });
     low = Math.max(0, Math.floor(low * 10) / 10 - 0.1);
-    var W = 560, H = 180, L = 40, B = 24, T = 10, R = 28;
+    // One unit of the drawing is one pixel on screen: a fixed 560-unit drawing shrunk into a phone's
+    // column made its labels 6 px tall.
+    var W = Math.max(280, Math.min(640, box.clientWidth || 560)), H = 180, L = 40, B = 24, T = 10, R = 28;
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
@@ -433,7 +447,9 @@
       t.textContent = value; svg.appendChild(t);
     }
     [low, (low + 1) / 2, 1].forEach(function (v) { line(L, y(v), W - R, y(v), "cp-grid-line"); text(L - 4, y(v) + 4, v.toFixed(2), "end"); });
-    for (var i = 0; i < seconds; i++) text(x(i), H - 6, i + "–" + (i + 1) + " s");
+    // A label every second where there is room (about 44 px each), else every 2nd, 3rd, ... second.
+    var every = Math.max(1, Math.ceil(44 * seconds / (W - L - R)));
+    for (var i = 0; i < seconds; i += every) text(x(i), H - 6, i + "–" + (i + 1) + " s");
     var hues = [210, 20, 130, 280, 50, 340, 180, 90, 0, 250, 160];
     var legend = el("div", {class: "cp-legend"});
     series.forEach(function (s, k) {
@@ -466,6 +482,7 @@
   Player.prototype.destroy = function () {
     this.pause();
     if (this._flicker) clearInterval(this._flicker);
+    if (this._resize) this._resize.disconnect();
     document.removeEventListener("keydown", this._keys);
   };
 
