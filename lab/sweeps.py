@@ -224,21 +224,28 @@ def plan(body: Mapping[str, Any], seeds: Sequence[int], variants: Sequence[str] 
 
 
 def check(items: Sequence[SweepItem], *, max_sweep: int | None = None) -> list[params.Resolution]:
-    """Resolve every item; RequestInvalid naming each bad row (once per distinct reason) if any is invalid."""
+    """Resolve every item; RequestInvalid stating each distinct reason once, with the rows it concerns."""
     if not items:
         raise RequestInvalid("A sweep needs at least one request.")
     if max_sweep is not None and len(items) > max_sweep:
         raise _too_many(f"{len(items):,}", max_sweep, 1)
     resolutions = [params.resolve(item.body) for item in items]
-    problems: dict[str, None] = {}
+    rows_of: dict[str, list[str]] = {}
     errors = []
     for item, resolution in zip(items, resolutions):
         if not resolution.ok:
-            problems[f"{item.label}: {resolution.error_text()}"] = None
+            rows_of.setdefault(resolution.error_text(), []).append(item.label)
             errors += [e.to_dict() for e in resolution.errors]
-    if problems:
-        raise RequestInvalid("\n".join(problems), errors=errors)
+    if rows_of:
+        # One line per reason: the same missing prompt on 8 seeds is one problem, not 8.
+        raise RequestInvalid("\n".join(f"{_rows_text(rows)}: {reason}" for reason, rows in rows_of.items()),
+                             errors=errors)
     return resolutions
+
+
+def _rows_text(labels: Sequence[str], shown: int = 3) -> str:
+    more = len(labels) - shown
+    return ", ".join(labels[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def prepare(

@@ -136,3 +136,11 @@ def test_the_estimate_for_a_huge_list_does_not_claim_an_exact_count():
     count = sweeps.count_tasks(" ".join(map(str, range(20_000))), 0, "", max_sweep=8)
     text = pres.sweep_estimate_text(params.FAST_MODEL, count, 8, 4)
     assert "More than 8 tasks" in text and "9 tasks" not in text
+
+
+def test_a_reason_shared_by_every_row_is_stated_once():
+    with pytest.raises(RequestInvalid) as refused:
+        sweeps.prepare({**BODY, "prompt": ""}, max_sweep=8, seeds_text="5 6 7 8 9")
+    message = str(refused.value)
+    assert message.count("prompt is required") == 1, message
+    assert message.startswith("seed 5, seed 6, seed 7 and 2 more: prompt: prompt is required"), message

@@ -322,6 +322,27 @@ def run_three_seed_sweep(page: Page, prompt: str) -> None:
     expect(page.locator("#sweep-status")).to_contain_text("3 of 3 saved", timeout=RUN_TIMEOUT_MS)
 
 
+def test_a_sweep_without_a_prompt_says_why_once_and_cannot_start(page: Page):
+    # It used to price "2 tasks, up to $0.60" and, on a click, pop "prompt is required" once per seed.
+    page.get_by_role("tab", name="Seed sweep").click()
+    page.get_by_label("Seeds", exact=True).fill("5, 6")
+    estimate = page.locator("#sweep-estimate")
+    run = page.get_by_role("button", name="Run sweep", exact=True)
+    expect(estimate).to_contain_text("Add a prompt on Single run first (or prompt variants here)", timeout=10_000)
+    expect(estimate).not_to_contain_text("$")
+    expect(run).to_be_disabled()
+    # Variants bring their own prompts: with them the empty form prompt is fine.
+    variants = page.get_by_label("Prompt variants (one per line; empty: the form's prompt)", exact=True)
+    variants.fill("a heron at dawn\na heron at dusk")
+    expect(estimate).to_contain_text("4 tasks", timeout=10_000)
+    expect(run).to_be_enabled()
+    shot(page, "sweep-variants-no-prompt")
+    variants.fill("")
+    expect(estimate).to_contain_text("Add a prompt", timeout=10_000)
+    expect(run).to_be_disabled()
+    shot(page, "sweep-no-prompt")
+
+
 def test_compare_these_opens_the_finished_sweep_in_the_compare_tab(page: Page):
     run_three_seed_sweep(page, "a red kite circling, to compare")
     page.locator("#sweep-compare").click()

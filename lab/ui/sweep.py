@@ -10,7 +10,7 @@ import gradio as gr
 from lab import params, presentation as pres, sweeps
 from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator, new_sweep_id
-from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
+from lab.ui.events import INSTANT, PRIVATE, bind, generation, session_of
 from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
 
@@ -163,17 +163,43 @@ def build(max_rows: int) -> SweepTab:
 # ---------------------------------------------------------------- handlers
 
 
-def estimate(services: Orchestrator, tab: SweepTab, single: SingleTab, data: dict) -> str:
-    """The sweep's size and worst-case cost, priced with the model the sweep will use (raw body's in raw mode)."""
+NEEDS_PROMPT = "Add a prompt on **Single run** first (or prompt variants here)."
+
+
+def sweep_problem(tab: SweepTab, single: SingleTab, data: dict, max_sweep: int) -> str | None:
+    """Why this sweep cannot run as the form and the sweep fields stand, said once; None when it can."""
+    body, resolved, problem = resolve_form(single.form.values(data))
+    if problem:
+        return problem
+    try:
+        if not sweeps.parse_variants(data[tab.variants], max_count=max_sweep) and any(
+                e.field == "prompt" and e.code == "required" for e in resolved.errors):
+            return NEEDS_PROMPT
+        sweeps.prepare(body, max_sweep=max_sweep, seeds_text=data[tab.seeds], random_count=data[tab.random_count],
+                       variants_text=data[tab.variants])
+    except RequestInvalid as err:
+        return str(err)
+    return None
+
+
+def estimate(services: Orchestrator, tab: SweepTab, single: SingleTab, data: dict) -> dict:
+    """The sweep's size and worst-case cost, priced with the model the sweep will use (raw body's in raw mode).
+
+    Run sweep is enabled only when the sweep can run; otherwise the estimate says why, once.
+    """
     _, resolved, _ = resolve_form(single.form.values(data))
     model = resolved.effective.get("model") if resolved is not None else None
     settings = services.settings
     try:
         count = sweeps.count_tasks(data[tab.seeds], data[tab.random_count], data[tab.variants],
                                    max_sweep=settings.max_sweep)
+        why = sweep_problem(tab, single, data, settings.max_sweep) if 0 < count <= settings.max_sweep else None
     except RequestInvalid as err:
-        return f"**Cannot run:** {err}"
-    return pres.sweep_estimate_text(model, count, settings.max_sweep, settings.max_concurrent_per_session)
+        return {tab.estimate: f"**Cannot run:** {err}", tab.run: gr.update(interactive=False)}
+    if why:
+        return {tab.estimate: f"**Cannot run:** {why}", tab.run: gr.update(interactive=False)}
+    text = pres.sweep_estimate_text(model, count, settings.max_sweep, settings.max_concurrent_per_session)
+    return {tab.estimate: text, tab.run: gr.update(interactive=0 < count <= settings.max_sweep)}
 
 
 def _empty_grid(tab: SweepTab) -> dict:
@@ -188,14 +214,19 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
               request: gr.Request):
     """Run the sweep, filling each row as its task moves; stops waiting (not the tasks) when asked."""
     session = session_of(request)
-    body, resolved, problem = resolve_form(single.form.values(data))
-    if problem:
-        raise gr.Error(problem)
+    # Run sweep is disabled while the estimate names a problem; a click that gets here anyway is told the
+    # same one sentence in the status, not a popup per seed.
+    why = sweep_problem(tab, single, data, len(tab.rows))
+    if why:
+        yield {tab.status: f"**Cannot run:** {why}"}
+        return
+    body, resolved, _ = resolve_form(single.form.values(data))
     try:
         plan = sweeps.prepare(body, max_sweep=len(tab.rows), seeds_text=data[tab.seeds],
                               random_count=data[tab.random_count], variants_text=data[tab.variants])
     except RequestInvalid as err:
-        raise_for_ui(err)
+        yield {tab.status: f"**Cannot run:** {err}"}
+        return
     items = plan.items
     visitor_key = data[key]
     hidden_downloads = {tab.sheet_image: None, tab.sheet_download: gr.update(visible=False),
@@ -277,8 +308,8 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: Orchest
     estimate_inputs = {tab.seeds, tab.random_count, tab.variants, *single.form.components}
     price = bind(estimate, services, tab, single)
     for component in estimate_inputs:
-        component.change(price, estimate_inputs, tab.estimate, **INSTANT)
-    demo.load(price, estimate_inputs, tab.estimate, show_progress="hidden", **PRIVATE)
+        component.change(price, estimate_inputs, {tab.estimate, tab.run}, **INSTANT)
+    demo.load(price, estimate_inputs, {tab.estimate, tab.run}, show_progress="hidden", **PRIVATE)
     swept = tab.run.click(
         bind(run_sweep, services, stops, tab, single, visitor_key),
         inputs={*estimate_inputs, visitor_key}, outputs=tab.outputs,
