@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lab import params
+from lab.presentation import SERVICE_SEED, SERVICE_SEED_SHORT
 from lab.errors import LabError
 from lab.proxies import ensure_proxy
 from lab.store import Review, Store, TaskRecord
@@ -116,7 +117,7 @@ def _base_label(record: TaskRecord, effective: dict[str, Any]) -> str:
     if record.variant_label:
         return record.variant_label
     seed = effective.get("seed")
-    return f"seed {seed}" if seed is not None else "seed picked by the service"
+    return f"seed {seed}" if seed is not None else SERVICE_SEED
 
 
 def _sweep_order(record: TaskRecord) -> tuple:
@@ -197,9 +198,12 @@ def ensure_proxies(data_dir: str | Path, compare_set: CompareSet, *, workers: in
 
 
 def field_text(name: str, value: Any) -> str:
-    """A label field as the grid shows it."""
+    """A label field as the grid shows it (a seed as "seed 7": the chip needs no other label)."""
     if value is None:
-        return {"seed": "random", "negative_prompt": "none", "cost_usd": "—", "image": "no image"}.get(name, "—")
+        return {"seed": SERVICE_SEED_SHORT, "negative_prompt": "none", "cost_usd": "—",
+                "image": "no image"}.get(name, "—")
+    if name == "seed":
+        return f"seed {value}"
     if name == "cost_usd":
         return f"${float(value):.2f}"
     if name == "duration":

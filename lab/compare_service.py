@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from lab.compare import CompareSet, player_data
+from lab.presentation import SERVICE_SEED
 from lab.report import Comparison, compare_runs, write_report, zip_report
 from lab.store import Review, Store, TaskRecord
 
@@ -77,7 +78,7 @@ class CompareService:
         when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M")
         prompt = " ".join((record.prompt or "").split())
         prompt = prompt[:48] + ("…" if len(prompt) > 48 else "")
-        seed = "seed random" if record.seed is None else f"seed {record.seed}"
+        seed = SERVICE_SEED if record.seed is None else f"seed {record.seed}"
         return f"{when} · {seed} · {record.resolution or ''} {record.aspect_ratio or ''} · {prompt} · {record.task_id[-6:]}"
 
     def choices(self, records: Iterable[TaskRecord]) -> list[tuple[str, str]]:

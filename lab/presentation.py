@@ -33,6 +33,10 @@ from lab.runner import Event, RunResult
 from lab.store import IntentRecord, Review, TaskRecord
 
 NOT_SET = "(not set)"
+# A run whose seed the service chose (none was sent) is named this everywhere; the short form where
+# space is tight (gallery captions, the compare grid's field chips).
+SERVICE_SEED = "seed picked by the service"
+SERVICE_SEED_SHORT = "service seed"
 
 # The single-run form, in the order the UI passes its components.
 FORM_FIELDS: tuple[str, ...] = (
@@ -236,12 +240,12 @@ def effective_markdown(resolution: params.Resolution, *, errors: bool = True) ->
         ("resolution", eff.get("resolution"), resolution.source.get("resolution", "default"), "resolution"),
         ("aspect ratio", eff.get("aspect_ratio"), resolution.source.get("aspect_ratio", "default"), "aspect_ratio"),
         ("pixel size", eff.get("size"), "resolution × aspect ratio", ""),
-        ("seed", eff.get("seed"), "metadata.seed" if eff.get("seed") is not None else "service picks", ""),
+        ("seed", eff.get("seed"), "metadata.seed" if eff.get("seed") is not None else "picked by the service", ""),
     ]
     multipart = resolution.transport == "multipart"
     lines = ["| setting | effective | from | overrode |", "|---|---|---|---|"]
     for label, value, source, setting in rows:
-        source_text = "default" if source == "default" else _field_name(source)
+        source_text = source if source in ("default", "picked by the service") else _field_name(source)
         if multipart and setting == "duration" and source == "default":
             source_text = "default for an image request"
         beaten = ", ".join(overridden.get(setting, [])) if setting else ""
@@ -882,7 +886,7 @@ def journal_sweep_cell(index: int, label: str, record: TaskRecord | None, *, run
 
 def history_caption(record: TaskRecord) -> str:
     """A gallery tile's caption in three short lines (status and cost, seed, date): no line needs cutting."""
-    seed = "random seed" if record.seed is None else f"seed {record.seed}"
+    seed = SERVICE_SEED_SHORT if record.seed is None else f"seed {record.seed}"
     when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M")
     return f"{record.status} · {money(record.cost_usd)}\n{seed}\n{when}"
 
@@ -917,8 +921,8 @@ def history_detail(record: TaskRecord) -> str:
     lines = [
         f"**Task** `{record.task_id}` · **{record.status}** · {money(record.cost_usd)}"
         + (f" · {format_seconds(record.elapsed_s)}" if record.elapsed_s else ""),
-        f"{record.model} · {record.resolution} · {record.aspect_ratio} · {record.duration} s · seed "
-        f"{record.seed if record.seed is not None else 'picked by the service'}",
+        f"{record.model} · {record.resolution} · {record.aspect_ratio} · {record.duration} s · "
+        f"{SERVICE_SEED if record.seed is None else f'seed {record.seed}'}",
     ]
     if record.error:
         lines.append(f"**Error:** {record.error}")

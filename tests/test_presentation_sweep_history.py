@@ -22,7 +22,7 @@ def test_history_caption_states_status_cost_seed_and_date_in_short_lines():
 
 def test_history_caption_of_a_failed_run_without_a_seed_says_so():
     caption = pres.history_caption(record(status="failed", cost_usd=None, seed=None))
-    assert caption.splitlines()[:2] == ["failed · —", "random seed"]
+    assert caption.splitlines()[:2] == ["failed · —", "service seed"]
 
 
 def test_history_caption_lines_stay_short_for_the_largest_seed():
@@ -65,3 +65,19 @@ def test_history_gallery_captions_come_from_history_caption(tmp_path):
     thumb.write_bytes(b"jpg")
     run = record(task_id="task_a", thumbs=[str(thumb)])
     assert pres.history_view([run]).gallery == [(str(thumb), "saved · $0.30\nseed 7\n12-01 10:48")]
+
+
+def test_a_seed_the_service_picked_has_one_name_everywhere():
+    # It was "random seed" on a History tile, "seed random" in Compare and "picked by the service" elsewhere.
+    from lab import compare
+    from lab.compare_service import CompareService
+
+    unseeded = record(seed=None)
+    assert pres.SERVICE_SEED == "seed picked by the service" and pres.SERVICE_SEED_SHORT == "service seed"
+    assert pres.history_caption(unseeded).splitlines()[1] == "service seed"
+    assert "seed picked by the service" in pres.history_detail(unseeded)
+    assert " · seed picked by the service · " in CompareService.choice_label(unseeded)
+    assert compare.field_text("seed", None) == "service seed" and compare.field_text("seed", 7) == "seed 7"
+    for text in (pres.history_caption(unseeded), pres.history_detail(unseeded), CompareService.choice_label(unseeded),
+                 compare.field_text("seed", None)):
+        assert "random" not in text, text

@@ -171,7 +171,7 @@
       if (name === "image" && cell.fields.image === "no image" && !diff) return;
       fields.appendChild(el("span", {class: "cp-field" + (diff ? " cp-diff" : ""), "data-field": name,
         title: (cell.field_names && cell.field_names[name] || name) + (diff ? " (differs between cells)" : ""),
-        text: (name === "seed" ? "seed " : "") + cell.fields[name]}));
+        text: cell.fields[name]}));
     });
     var prompt = el("div", {class: "cp-prompt" + (differs.indexOf("prompt") >= 0 ? " cp-diff" : ""), "data-field": "prompt",
       title: cell.fields ? cell.fields.prompt : "", text: cell.fields ? cell.fields.prompt : ""});
