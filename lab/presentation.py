@@ -318,6 +318,24 @@ def field_errors(resolution: params.Resolution) -> tuple[dict[str, str], list[st
     return {name: " ".join(messages) for name, messages in by_field.items()}, general
 
 
+def field_warnings(resolution: params.Resolution | None) -> dict[str, str]:
+    """Form fields the service will ignore, said under the field itself (not only in the panel).
+
+    With a reference image the API reads the length only from ``seconds``: a duration typed in
+    ``duration`` or ``metadata.durationSeconds`` silently loses, so the user is told where they typed it.
+    """
+    if resolution is None or resolution.image is None or resolution.effective is None:
+        return {}
+    length = resolution.effective.get("duration")
+    out = {}
+    for override in resolution.overrides:
+        name = FORM_FIELD_OF.get(override.field)
+        if override.setting == "duration" and name in ("duration", "duration_seconds"):
+            out[name] = (f"Ignored with a reference image: the length comes only from seconds (under Advanced), "
+                         f"so this video will be {length} s.")
+    return out
+
+
 def generate_gate(resolution: params.Resolution | None, problem: str | None = None) -> Gate:
     if problem:
         return Gate(False, f"Generate is disabled: {problem}")

@@ -152,3 +152,17 @@ def test_a_thumbnails_time_comes_from_its_caption():
     assert pres.thumb_time("4.0 s", "/x/task_1_3.jpg") == 4.0
     assert pres.thumb_time(None, "/x/task_3_2.21s.jpg") == 2.21
     assert pres.thumb_time("", "/x/thumb.jpg") is None
+
+
+def test_a_duration_an_image_request_ignores_is_said_under_its_field():
+    from lab.image_input import ImageFacts
+
+    facts = ImageFacts(source="upload", mime="image/png", width=1280, height=720, size_bytes=10, sha256="a" * 64)
+    body = {"model": params.FAST_MODEL, "prompt": "a kite", "duration": "8", "input_reference": "(uploaded)",
+            "metadata": {"durationSeconds": 6}}
+    warned = pres.field_warnings(params.resolve(body, image=facts))
+    assert set(warned) == {"duration", "duration_seconds"}
+    assert all("this video will be 4 s" in text for text in warned.values())
+    body["seconds"] = "8"
+    assert "this video will be 8 s" in pres.field_warnings(params.resolve(body, image=facts))["duration"]
+    assert pres.field_warnings(params.resolve({"model": params.FAST_MODEL, "prompt": "a kite", "duration": "8"})) == {}

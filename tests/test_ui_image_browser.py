@@ -53,6 +53,10 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_
     # The form's default duration "8" is the trap: ignored with an image, so 4 s.
     expect(panel).to_contain_text('duration="8" is ignored in an image request', timeout=10_000)
     expect(panel).to_contain_text("default for an image request")
+    # ...and said under the duration field itself, where the user set 8 s.
+    duration = page.locator(".lab-warning").filter(has=page.get_by_label("duration (s)", exact=True))
+    expect(duration).to_contain_text("Ignored with a reference image", timeout=10_000)
+    expect(duration).to_contain_text("this video will be 4 s")
     expect(page.locator("#image-info")).to_contain_text("PNG · 1000×800 px")
     crop = page.locator("#crop-image")
     expect(crop).to_have_text("Crop & scale to 1280x720", timeout=10_000)

@@ -38,6 +38,9 @@ CSS = """
 /* An error is shown once, under the label of the field it is about, in the error colour. */
 .lab-invalid {border-color: var(--error-border-color) !important; box-shadow: 0 0 0 1px var(--error-border-color)}
 .lab-invalid .info-text {color: var(--error-text-color); font-weight: 600}
+/* A field the service will ignore (a duration beside a reference image) says so under its label. */
+.lab-warning {border-color: var(--color-accent) !important}
+.lab-warning .info-text {color: var(--body-text-color); font-weight: 600}
 #form-errors {color: var(--error-text-color)}
 .lab-note {font-size: 0.85em; color: var(--body-text-color-subdued)}
 /* A video's label sits above the picture, not over the prompt burned into its top edge. */

@@ -275,15 +275,17 @@ RAW_NOTE = ("**Raw mode:** this body is sent **exactly as written**. The table i
             "the service resolves it; after the run, *Prediction vs result* sets it beside what the service gave.")
 
 
-def _field_updates(form: Form, marked: Mapping[str, str]) -> dict:
-    """Each field's error under its label, styled as an error; the others cleared."""
+def _field_updates(form: Form, marked: Mapping[str, str], warned: Mapping[str, str] | None = None) -> dict:
+    """Each field's error (or, failing one, its warning) under its label, styled as such; the others cleared."""
     out = {}
+    warned = warned or {}
     for name, component in form.fields.items():
         if name not in MARKABLE:
             continue
         message = marked.get(name)
-        out[component] = gr.update(info=message or form.infos.get(name),
-                                   elem_classes=["lab-invalid"] if message else [])
+        warning = None if message else warned.get(name)
+        style = ["lab-invalid"] if message else ["lab-warning"] if warning else []
+        out[component] = gr.update(info=message or warning or form.infos.get(name), elem_classes=style)
     return out
 
 
@@ -320,7 +322,7 @@ def refresh_panel(snippet_base: str, tab: SingleTab, data: dict) -> dict:
            tab.python_code: python, tab.generate: gr.update(interactive=gate.ok),
            tab.form_errors: f"**Cannot send:**\n{errors}" if errors else "",
            tab.wire_note: RAW_NOTE if raw_mode else CANONICAL_NOTE}
-    out.update(_field_updates(tab.form, marked))
+    out.update(_field_updates(tab.form, marked, {} if raw_mode else pres.field_warnings(resolution)))
     out[tab.image_info], out[tab.crop] = image_offer(None if raw_mode else values["image"], resolution)
     return out
 
