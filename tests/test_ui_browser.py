@@ -459,6 +459,8 @@ def test_a_portrait_run_shows_whole_thumbnails_with_nothing_over_them(page: Page
     generate(page)
     images = page.locator("#run-thumbs img")
     expect(images).to_have_count(5, timeout=10_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#run-thumbs img')]"
+                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=10_000)
     for k in range(5):
         shown = images.nth(k).evaluate(WHOLE_FRAME_JS)
         assert shown["loaded"] and shown["natural"] == pytest.approx(9 / 16, rel=0.02), shown
