@@ -136,3 +136,34 @@ def test_two_cells_get_an_a_b_wipe_and_flicker(runs: Runs, browser, tmp_path: Pa
     page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing A'", timeout=5_000)
     page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing B'", timeout=5_000)
     page.close()
+
+
+def test_a_cell_that_reaches_the_end_first_waits_there_instead_of_restarting(opened) -> None:
+    page, _requests, errors = opened
+    page.locator(".cp-loop").uncheck()  # the leader's end pauses every cell: nothing loops back to 0
+    try:
+        end = state(page)["cells"][0]["duration"]
+        page.locator(".cp-scrub").fill(str(round(end - 0.6, 3)))
+        page.wait_for_function(f"window.player.state().cells.every(c => Math.abs(c.time - {end - 0.6}) < 0.05)",
+                               timeout=10_000)
+        page.get_by_role("button", name="▶ Play all").click()
+        # Once playing, one follower a little ahead of the leader, as drift leaves it: it ends first.
+        # Every frame, record the earliest follower time while the leader is in its last half second.
+        page.evaluate("""() => {
+          const p = window.player, leader = p.leader();
+          const follower = p.playable().find(c => c !== leader);
+          follower.video.currentTime = follower.video.currentTime + 0.2;
+          window.earliest = Infinity;
+          const watch = () => {
+            if (leader.video.currentTime > leader.duration - 0.5)
+              p.playable().forEach(c => { if (c !== leader) window.earliest = Math.min(window.earliest, c.video.currentTime); });
+            if (p.playing) requestAnimationFrame(watch);
+          };
+          requestAnimationFrame(watch);
+        }""")
+        page.wait_for_function("!window.player.state().playing", timeout=15_000)
+        earliest = page.evaluate("window.earliest")
+        assert earliest > end - 1.0, f"a follower jumped back to {earliest:.2f} s before the leader reached {end:.2f} s"
+    finally:
+        page.locator(".cp-loop").check()
+    assert errors == []

@@ -7,8 +7,9 @@
  *   data = {fps, cells: [{task_id, label, fields, field_names, differs, proxy, original, width, height,
  *                         rating, note, picked, status, problem}], similarity: [{a, b, ssim_mean, ssim_min, timeline}]}
  *
- * The longest playable video leads; while playing, any other cell more than
- * about one frame away from the leader is put back on its time. Frame steps
+ * The longest playable video leads; while playing, a cell that drifts from the
+ * leader is sped up or slowed down (up to 10 %) until it is back on its frame, and
+ * only one more than a quarter second away is put back on its time by a seek. Frame steps
  * land in the middle of a frame (k + 0.5) / fps so every decoder shows frame k.
  */
 (function () {
@@ -259,20 +260,35 @@
 
   Player.prototype.toggle = function () { if (this.playing) this.pause(); else this.play(); };
 
+  /* Small drift is steered by playback rate; only a large one seeks. A seek stalls a cell while it
+   * decodes from the last keyframe, and on a busy machine it lands behind again: seeking at every
+   * frame of drift kept 12 cells up to 80 frames apart, where plain play() stayed within 2
+   * (bench/bench_playback.py). */
+  var SEEK_DRIFT_S = 0.25;
+  var STEER_WITHIN_S = 0.5;  // a drift is steered away over about this long
+  var MAX_STEER = 0.1;       // at most 10 % faster or slower than the chosen speed
+
   Player.prototype.tick = function () {
     var self = this;
     if (!this.playing) return;
     var leader = this.leader();
     var t = leader.video.currentTime;
-    var tolerance = 1 / this.fps;
     this.playable().forEach(function (c) {
       if (c === leader) return;
       if (c.duration && t >= c.duration) return;  // a shorter take has ended; it waits at its end
+      // A follower a hair ahead ends first: play() would restart it from 0; it waits for the loop.
+      if (c.video.ended) return;
       if (c.video.paused && !leader.video.paused) c.video.play().catch(function () {});
-      if (!c.video.seeking && Math.abs(c.video.currentTime - t) > tolerance) {
+      if (c.video.seeking) return;
+      var drift = c.video.currentTime - t;
+      var rate = self.rate;
+      if (Math.abs(drift) > SEEK_DRIFT_S) {
         c.video.currentTime = t;
         self.realigned += 1;
+      } else if (Math.abs(drift) > 0.5 / self.fps) {
+        rate = self.rate * (1 - Math.max(-MAX_STEER, Math.min(MAX_STEER, drift / STEER_WITHIN_S)));
       }
+      if (Math.abs(c.video.playbackRate - rate) > 0.005) c.video.playbackRate = rate;
     });
     this.paint();
     this._raf = requestAnimationFrame(function () { self.tick(); });
