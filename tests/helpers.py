@@ -53,3 +53,18 @@ def words_broken_mid_word(locator, allowed_after: str = "-") -> list[dict]:
     """Words under ``locator`` split across lines anywhere but right after one of ``allowed_after``."""
     return [split for split in locator.evaluate(BROKEN_WORDS_JS)
             if any(not before or before[-1] not in allowed_after for before in split["before"])]
+
+
+# Whether an image shows its whole frame at its own aspect, inside its tile (as in the sweep and History).
+WHOLE_FRAME_JS = """img => {
+  const box = img.getBoundingClientRect();
+  const tile = img.closest('button, .thumbnail-item') || img.parentElement;
+  const clip = tile.getBoundingClientRect();
+  const fit = getComputedStyle(img).objectFit;
+  const natural = img.naturalWidth / img.naturalHeight;
+  const shown = box.width / box.height;
+  const keepsAspect = fit === 'contain' || fit === 'scale-down' || Math.abs(shown - natural) / natural < 0.02;
+  const inside = box.left >= clip.left - 1 && box.right <= clip.right + 1 && box.top >= clip.top - 1
+    && box.bottom <= clip.bottom + 1;
+  return {natural, keepsAspect, inside, loaded: img.complete && img.naturalWidth > 0};
+}"""

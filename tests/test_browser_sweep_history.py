@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import free_port
+from helpers import WHOLE_FRAME_JS, free_port, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 120_000
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -22,22 +22,6 @@ VARIANTS = (
     "a lighthouse at dusk, waves crashing on the rocks below, cinematic",
     "a red fox running through deep snow in a birch forest at dawn, low golden sun",
 )
-
-# Whether an <img> shows its whole picture: contain/scale-down always does; otherwise the box must
-# have the picture's own aspect. The tile around it must not clip the box either.
-WHOLE_FRAME_JS = """img => {
-  const box = img.getBoundingClientRect();
-  const tile = img.closest('button, .thumbnail-item') || img.parentElement;
-  const clip = tile.getBoundingClientRect();
-  const fit = getComputedStyle(img).objectFit;
-  const natural = img.naturalWidth / img.naturalHeight;
-  const shown = box.width / box.height;
-  const keepsAspect = fit === 'contain' || fit === 'scale-down' || Math.abs(shown - natural) / natural < 0.02;
-  const inside = box.left >= clip.left - 1 && box.right <= clip.right + 1 && box.top >= clip.top - 1
-    && box.bottom <= clip.bottom + 1;
-  return {natural, keepsAspect, inside, loaded: img.complete && img.naturalWidth > 0};
-}"""
-
 
 @pytest.fixture(scope="module")
 def lab(simulator, tmp_path_factory):
@@ -277,41 +261,31 @@ def test_history_tiles_are_small_whole_frames_with_full_captions(swept: Page, vi
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-# The prompt column of History's table, measured cell by cell: its width, the widest word in it,
-# and any word whose glyphs land on more than one line (a word broken in the middle), in the prompt
-# cells and in every header. Gradio draws the rows as a virtual list of <div>s under a header <table>.
+# The prompt column of History's table: the narrowest cell's room, the widest word in it, whether
+# the table scrolls sideways and where the column ends. Gradio draws the rows as a virtual list of
+# <div>s under a header <table>, cells in column order.
 PROMPT_COLUMN_JS = """frame => {
-  const splitWords = (el, widest) => {
-    const split = [];
-    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      for (const match of node.data.matchAll(/\\S+/g)) {
-        const range = document.createRange();
-        range.setStart(node, match.index);
-        range.setEnd(node, match.index + match[0].length);
-        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
-        widest.width = Math.max(widest.width, range.getBoundingClientRect().width);
-        if (lines.size > 1) split.push(match[0]);
-      }
-    }
-    return split;
-  };
   const headers = [...frame.querySelectorAll('thead th')];
   const header = headers.findIndex(th => th.innerText.trim() === 'prompt');
   const cells = [...frame.querySelectorAll('.virtual-row')].map(row => row.children[header]).filter(Boolean);
   const viewport = frame.querySelector('.virtual-table-viewport');
-  const widest = {width: 0};
-  const out = {header, cells: cells.length, narrowest: Infinity, split: [],
-               headersSplit: headers.flatMap(th => splitWords(th, {width: 0})),
+  const out = {header, cells: cells.length, narrowest: Infinity, widestWord: 0,
                scrolls: viewport.scrollWidth > viewport.clientWidth + 1,
                promptRight: headers[header].getBoundingClientRect().right - viewport.getBoundingClientRect().right};
   for (const cell of cells) {
     const style = getComputedStyle(cell);
     out.narrowest = Math.min(out.narrowest,
                              cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight));
-    out.split.push(...splitWords(cell, widest));
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        out.widestWord = Math.max(out.widestWord, range.getBoundingClientRect().width);
+      }
+    }
   }
-  out.widestWord = widest.width;
   return out;
 }"""
 
@@ -325,8 +299,11 @@ def test_history_table_prompts_wrap_between_words_and_stay_readable(swept: Page,
     expect(frame).to_contain_text(VARIANTS[0])
     shown = frame.evaluate(PROMPT_COLUMN_JS)
     assert shown["header"] >= 0 and shown["cells"] >= 4, shown
-    assert not shown["split"], f"words broken mid-word in the prompt column: {shown}"
-    assert not shown["headersSplit"], f"column names broken mid-word: {shown}"
+    rows = frame.locator(".virtual-row")
+    for row in range(rows.count()):
+        cell = rows.nth(row).locator(f":scope > :nth-child({shown['header'] + 1})")
+        assert not words_broken_mid_word(cell, allowed_after=""), f"row {row}: a prompt word broken mid-word"
+    assert not words_broken_mid_word(frame.locator("thead"), allowed_after=""), "a column name broken mid-word"
     # Room for a few words a line, not one long word and a sliver.
     assert shown["narrowest"] >= 200 and shown["narrowest"] >= 2 * shown["widestWord"], shown
     # A desktop shows every column (the task id included); a phone scrolls the table sideways instead.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import free_port, words_broken_mid_word
+from helpers import WHOLE_FRAME_JS, free_port, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -435,21 +435,6 @@ def test_raw_mode_starts_from_the_form_as_edited_not_the_loaded_preset(page: Pag
     raw_box.check()
     expect(page.get_by_label("Prompt", exact=True)).to_be_hidden(timeout=10_000)
     expect(editor).to_contain_text("my own raw text", timeout=10_000)
-
-
-# Whether an image shows its whole frame at its own aspect, inside its tile (as in the sweep and History).
-WHOLE_FRAME_JS = """img => {
-  const box = img.getBoundingClientRect();
-  const tile = img.closest('button, .thumbnail-item') || img.parentElement;
-  const clip = tile.getBoundingClientRect();
-  const fit = getComputedStyle(img).objectFit;
-  const natural = img.naturalWidth / img.naturalHeight;
-  const shown = box.width / box.height;
-  const keepsAspect = fit === 'contain' || fit === 'scale-down' || Math.abs(shown - natural) / natural < 0.02;
-  const inside = box.left >= clip.left - 1 && box.right <= clip.right + 1 && box.top >= clip.top - 1
-    && box.bottom <= clip.bottom + 1;
-  return {natural, keepsAspect, inside, loaded: img.complete && img.naturalWidth > 0};
-}"""
 
 
 def test_a_portrait_run_shows_whole_thumbnails_with_nothing_over_them(page: Page):
