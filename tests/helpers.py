@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 # Debian's chromium (scripts/test.sh installs it); never a browser Playwright downloads.
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -16,6 +19,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Spend caps off: a test that is not about caps must not be stopped by one.
+NO_CAPS = {"LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"}
+
+
+@contextmanager
+def running_lab(base_url: str, data_dir: str | Path, env: dict[str, str], api_key: str | None = None
+                ) -> Iterator[tuple[str, object]]:
+    """The app on a free loopback port against ``base_url`` (a simulator): yields (url, services)."""
+    from lab.orchestrator import Orchestrator
+    from lab.settings import load_settings
+    from lab.ui import build_demo
+
+    services = Orchestrator.create(load_settings(environ={"LAB_DATA_DIR": str(data_dir), **env}),
+                                   base_url=base_url, api_key=api_key)
+    try:
+        demo = build_demo(services)
+        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+        try:
+            yield url, services
+        finally:
+            demo.close()
+    finally:
+        services.close()
 
 
 # For each word (a run of non-space characters in one text node) under an element that the layout

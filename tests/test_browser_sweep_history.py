@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import WHOLE_FRAME_JS, free_port, words_broken_mid_word
+from helpers import NO_CAPS, WHOLE_FRAME_JS, running_lab, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 120_000
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -25,24 +25,10 @@ VARIANTS = (
 
 @pytest.fixture(scope="module")
 def lab(simulator, tmp_path_factory):
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-    from lab.ui import build_demo
-
-    settings = load_settings(environ={
-        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
-        # Polls at 0.1 of real time: the simulator (0.02) finishes long before a deadline on a loaded machine.
-        "LAB_SIM_TIME_SCALE": "0.1",
-        "LAB_SPEND_CAP_SESSION_USD": "none",
-        "LAB_SPEND_CAP_DAY_USD": "none",
-        "LAB_MAX_SWEEP": "4",
-    })
-    services = Orchestrator.create(settings, base_url=simulator.base_url)
-    demo = build_demo(services)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url, services
-    demo.close()
-    services.close()
+    # Polls at 0.1 of real time: the simulator (0.02) finishes long before a deadline on a loaded machine.
+    env = {"LAB_SIM_TIME_SCALE": "0.1", "LAB_MAX_SWEEP": "4", **NO_CAPS}
+    with running_lab(simulator.base_url, tmp_path_factory.mktemp("lab-data"), env) as started:
+        yield started
 
 
 def open_lab(browser, url: str) -> Page:

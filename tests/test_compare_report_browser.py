@@ -7,14 +7,11 @@ presents, not from currentTime), and the page makes no network request at all.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from compare_runs import Runs, make_runs
-from helpers import CHROMIUM, CHROMIUM_ARGS
 from lab.report import compare_runs, write_report
 from lab.store import Store, default_store_path
 
@@ -33,15 +30,6 @@ def runs(tmp_path_factory, simulator, render_cache) -> Runs:
 def _report(runs: Runs, out: Path, ids: list[str]) -> Path:
     with Store(default_store_path(runs.data_dir)) as store:
         return write_report(compare_runs(store, runs.data_dir, ids), out)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

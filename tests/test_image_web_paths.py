@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from helpers import free_port
+from helpers import NO_CAPS, running_lab
 from image_helpers import picture
 
 from lab import image_input, params, presentation as pres
@@ -48,21 +48,11 @@ def test_the_raw_body_cannot_name_a_server_file(tmp_path):
 def client(simulator, tmp_path_factory):
     from gradio_client import Client
 
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-    from lab.ui import build_demo
-
-    settings = load_settings(environ={"LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
-                                      "LAB_SIM_TIME_SCALE": "0.02", "LAB_SPEND_CAP_SESSION_USD": "none",
-                                      "LAB_SPEND_CAP_DAY_USD": "none"})
-    services = Orchestrator.create(settings, base_url=simulator.base_url)
-    demo = build_demo(services)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    c = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
-    yield c
-    c.close()
-    demo.close()
-    services.close()
+    env = {"LAB_SIM_TIME_SCALE": "0.02", **NO_CAPS}
+    with running_lab(simulator.base_url, tmp_path_factory.mktemp("lab-data"), env) as (url, _services):
+        c = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+        yield c
+        c.close()
 
 
 def test_the_api_takes_a_data_uri_and_refuses_a_server_path(client, tmp_path):

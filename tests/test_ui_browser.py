@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import WHOLE_FRAME_JS, free_port, words_broken_mid_word
+from helpers import NO_CAPS, WHOLE_FRAME_JS, running_lab, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -19,41 +19,17 @@ RUN_TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def lab_url(simulator, tmp_path_factory):
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-    from lab.ui import build_demo
-
-    settings = load_settings(environ={
-        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
-        "LAB_SIM_TIME_SCALE": "0.02",
-        "LAB_SPEND_CAP_SESSION_USD": "none",
-        "LAB_SPEND_CAP_DAY_USD": "none",
-        "LAB_MAX_SWEEP": "4",
-    })
-    services = Orchestrator.create(settings, base_url=simulator.base_url)
-    demo = build_demo(services)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
-    services.close()
+    env = {"LAB_SIM_TIME_SCALE": "0.02", "LAB_MAX_SWEEP": "4", **NO_CAPS}
+    with running_lab(simulator.base_url, tmp_path_factory.mktemp("lab-data"), env) as (url, _services):
+        yield url
 
 
 @pytest.fixture
 def slow_lab_url(make_simulator, tmp_path):
     """A lab whose every task takes 6 s: time to move a wait to the background, and to see it end."""
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-    from lab.ui import build_demo
-
     simulator = make_simulator(fixed_generation_s=300)
-    settings = load_settings(environ={"LAB_DATA_DIR": str(tmp_path / "slow-lab"), "LAB_SIM_TIME_SCALE": "0.02",
-                                      "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"})
-    services = Orchestrator.create(settings, base_url=simulator.base_url)
-    demo = build_demo(services)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
-    services.close()
+    with running_lab(simulator.base_url, tmp_path / "slow-lab", {"LAB_SIM_TIME_SCALE": "0.02", **NO_CAPS}) as (url, _):
+        yield url
 
 
 def open_lab(browser, url: str, width: int = 1440, height: int = 1000):

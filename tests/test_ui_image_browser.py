@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import free_port
+from helpers import NO_CAPS, running_lab
 from image_helpers import picture
 from playwright.sync_api import Page, expect
 
@@ -16,22 +16,9 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 @pytest.fixture(scope="module")
 def lab_url(simulator, tmp_path_factory):
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-    from lab.ui import build_demo
-
-    settings = load_settings(environ={
-        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
-        "LAB_SIM_TIME_SCALE": "0.02",
-        "LAB_SPEND_CAP_SESSION_USD": "none",
-        "LAB_SPEND_CAP_DAY_USD": "none",
-    })
-    services = Orchestrator.create(settings, base_url=simulator.base_url)
-    demo = build_demo(services)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
-    services.close()
+    env = {"LAB_SIM_TIME_SCALE": "0.02", **NO_CAPS}
+    with running_lab(simulator.base_url, tmp_path_factory.mktemp("lab-data"), env) as (url, _services):
+        yield url
 
 
 def open_lab(browser, url: str, width: int, height: int) -> Page:

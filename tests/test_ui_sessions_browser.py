@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import free_port
+from helpers import running_lab
 
 RUN_TIMEOUT_MS = 120_000
 # The page fills its panel on load: on a busy shared machine that alone took over 20 s.
@@ -21,26 +21,12 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 @pytest.fixture(scope="module")
 def lab_url(make_simulator_module, tmp_path_factory):
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-    from lab.ui import build_demo
-
     # Every task takes 8 s of wall time: long enough to reload while a sweep runs, even on a busy machine.
     sim = make_simulator_module(fixed_generation_s=400.0)
-    settings = load_settings(environ={
-        "LAB_DATA_DIR": str(tmp_path_factory.mktemp("lab-data")),
-        "LAB_SIM_TIME_SCALE": "0.02",
-        "LAB_SPEND_CAP_SESSION_USD": "0.90",
-        "LAB_SPEND_CAP_DAY_USD": "none",
-        "LAB_MAX_SWEEP": "4",
-        "LAB_HISTORY_SCOPE": "session",
-    })
-    services = Orchestrator.create(settings, base_url=sim.base_url)
-    demo = build_demo(services)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
-    services.close()
+    env = {"LAB_SIM_TIME_SCALE": "0.02", "LAB_SPEND_CAP_SESSION_USD": "0.90", "LAB_SPEND_CAP_DAY_USD": "none",
+           "LAB_MAX_SWEEP": "4", "LAB_HISTORY_SCOPE": "session"}
+    with running_lab(sim.base_url, tmp_path_factory.mktemp("lab-data"), env) as (url, _services):
+        yield url
 
 
 @pytest.fixture(scope="module")
