@@ -1,9 +1,9 @@
 """What the comparison grid costs, on 8 s 4k clips, measured side by side in one run.
 
-  proxy      lab.proxies.make_proxy (probe + encode + atomic rename) vs the bare ffmpeg
+  proxy      lab.compare.proxies.make_proxy (probe + encode + atomic rename) vs the bare ffmpeg
              command doing the same scale + encode (target <= 1.15x)
   bytes      what the grid loads (the proxies) vs the originals (target <= 15 %)
-  ssim       every pair of 8 cells (28 pairs): lab.similarity (one ffmpeg, each proxy
+  ssim       every pair of 8 cells (28 pairs): lab.compare.similarity (one ffmpeg, each proxy
              decoded once) vs one ffmpeg process per pair
 
 Clips: eight simulator renders (4k, 8 s, seeds 1-8; the simulator's picture is
@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lab import frames, proxies, similarity  # noqa: E402
+from lab import frames  # noqa: E402
+from lab.compare import proxies, similarity  # noqa: E402
 from lab.simulator.render import Renderer, RenderSpec  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "compare"

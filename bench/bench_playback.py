@@ -1,7 +1,7 @@
 """How closely the Compare grid keeps 12 takes together while they play, in a real Chromium.
 
 Side by side in one run, on the same page server, the same 12 proxies (simulator renders,
-720p, 8 s, made by lab.proxies as the app makes them):
+720p, 8 s, made by lab.compare.proxies as the app makes them):
 
   player     lab/static/compare_player.js: one control, the longest take leads, a cell more than
              about a frame away is put back on the leader's time
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from lab import proxies  # noqa: E402
+from lab.compare import proxies  # noqa: E402
 from lab.simulator.render import Renderer, RenderSpec  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "playback"

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from compare_runs import PROMPT, Runs, make_runs
-from lab import frames, proxies, similarity
-from lab.compare import CompareError, load_set
+from lab import frames
+from lab.compare import proxies, similarity
+from lab.compare.pipeline import compare_runs
+from lab.compare.report import CELL_KEYS, ReportError, write_report, zip_report
+from lab.compare.set import CompareError, load_set
 from lab.errors import MediaError
-from lab.report import CELL_KEYS, ReportError, compare_runs, write_report, zip_report
 from lab.store import Store, default_store_path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from image_helpers import picture
 
-from lab import compare, image_input, params
+from lab import image_input, params
+from lab.compare import set as compare
 from lab.store import Store
 
 

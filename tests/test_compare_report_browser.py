@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from compare_runs import Runs, make_runs
-from lab.report import compare_runs, write_report
+from lab.compare.pipeline import compare_runs
+from lab.compare.report import write_report
 from lab.store import Store, default_store_path
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

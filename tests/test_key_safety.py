@@ -277,7 +277,8 @@ def test_only_media_is_served_from_the_data_directory(browser_session, deploymen
 
 
 def test_no_comparison_report_zip_or_compare_json_holds_a_key(browser_session, deployment, tmp_path):
-    from lab.report import compare_runs, write_report, zip_report
+    from lab.compare.pipeline import compare_runs
+    from lab.compare.report import write_report, zip_report
     from lab.store import Store, default_store_path
 
     data_dir = Path(deployment["data_dir"])

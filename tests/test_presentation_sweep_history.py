@@ -69,8 +69,8 @@ def test_history_gallery_captions_come_from_history_caption(tmp_path):
 
 def test_a_seed_the_service_picked_has_one_name_everywhere():
     # It was "random seed" on a History tile, "seed random" in Compare and "picked by the service" elsewhere.
-    from lab import compare
-    from lab.compare_service import CompareService
+    from lab.compare import set as compare
+    from lab.compare.service import CompareService
 
     unseeded = record(seed=None)
     assert pres.SERVICE_SEED == "seed picked by the service" and pres.SERVICE_SEED_SHORT == "service seed"

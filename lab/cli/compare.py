@@ -42,9 +42,10 @@ def _fail(message: str, code: int = EXIT_INVALID) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.compare import CompareError, load_set
+    from lab.compare.pipeline import compare_runs
+    from lab.compare.report import write_report
+    from lab.compare.set import CompareError, load_set
     from lab.errors import LabError
-    from lab.report import compare_runs, write_report
     from lab.settings import load_settings
     from lab.store import Store, default_store_path
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import gradio as gr
 
-from lab.compare import CompareError, split_ids
-from lab.compare_service import CompareService, Opened, rating_choice
+from lab.compare.report import load_static
+from lab.compare.service import CompareService, Opened, rating_choice
+from lab.compare.set import CompareError, split_ids
 from lab.errors import LabError
 from lab.orchestrator import Orchestrator
-from lab.report import load_static
 from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."

@@ -24,16 +24,14 @@ import shutil
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
-from lab.compare import CompareSet, ensure_proxies, load_set, player_data
+from lab.compare.pipeline import Comparison
+from lab.compare.set import player_data
 from lab.errors import LabError
-from lab.similarity import PairSimilarity, similarity_matrix
-from lab.store import Store
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent.parent / "static"
 PLAYER_JS = STATIC_DIR / "compare_player.js"
 PLAYER_CSS = STATIC_DIR / "compare_player.css"
 CELL_KEYS = ("task_id", "label", "effective", "wire", "differs", "proxy", "original", "rating", "note", "picked")
@@ -41,41 +39,6 @@ CELL_KEYS = ("task_id", "label", "effective", "wire", "differs", "proxy", "origi
 
 class ReportError(LabError):
     """The report could not be written (directory exists, disk, or a secret would have been written)."""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A loaded set with its proxies and similarity figures: what the tab and the report show."""
-
-    compare_set: CompareSet
-    proxies: dict[str, Path]
-    similarity: tuple[PairSimilarity, ...]
-    problems: tuple[str, ...] = field(default=())
-
-    @property
-    def complete(self) -> bool:
-        """Every cell has a video to play."""
-        return all(c.task_id in self.proxies for c in self.compare_set.cells)
-
-
-def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *, measure: bool | str = True,
-                 visible: Iterable[str] | None = None) -> Comparison:
-    """Load the set, make (or reuse) proxies and, with ``measure``, every pair's SSIM.
-
-    ``measure="cached"`` takes only the figures already measured (instant).
-
-    Raises CompareError for a set that cannot be compared; a run without a
-    video, a proxy or a measurement that fails become problems in the result.
-    """
-    compare_set = load_set(store, ids, visible=visible)
-    proxies, problems = ensure_proxies(data_dir, compare_set)
-    similarity: list[PairSimilarity] = []
-    if measure and len(proxies) >= 2:
-        try:
-            similarity = similarity_matrix(data_dir, proxies, cached_only=measure == "cached")
-        except LabError as exc:
-            problems.append(f"similarity could not be measured: {exc}")
-    return Comparison(compare_set, proxies, tuple(similarity), tuple(problems))
 
 
 def load_static(name_or_path: str | Path) -> str:

@@ -11,7 +11,6 @@ compared.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -19,7 +18,6 @@ from typing import Any, Iterable, Sequence
 from lab import params
 from lab.presentation import SERVICE_SEED, SERVICE_SEED_SHORT
 from lab.errors import LabError
-from lab.proxies import ensure_proxy
 from lab.store import Review, Store, TaskRecord
 
 MIN_CELLS = 2
@@ -175,26 +173,6 @@ def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] |
             problem=problem, sweep_id=record.sweep_id, created_at=record.created_at,
         ))
     return CompareSet(cells=tuple(cells), unknown=tuple(unknown), problems=tuple(problems))
-
-
-def ensure_proxies(data_dir: str | Path, compare_set: CompareSet, *, workers: int = 2) -> tuple[dict[str, Path], list[str]]:
-    """Proxies of the playable cells (cached ones reused): task id -> proxy, and problems met."""
-    cells = compare_set.playable
-
-    def one(cell: Cell) -> tuple[str, Path | None, str | None]:
-        try:
-            return cell.task_id, ensure_proxy(data_dir, cell.task_id, cell.video), None
-        except LabError as exc:
-            return cell.task_id, None, f"{cell.task_id}: no proxy could be made ({exc})"
-
-    proxies, problems = {}, []
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lab-proxy") as pool:
-        for task_id, proxy, problem in pool.map(one, cells):
-            if proxy is not None:
-                proxies[task_id] = proxy
-            if problem:
-                problems.append(problem)
-    return proxies, problems
 
 
 def field_text(name: str, value: Any) -> str:

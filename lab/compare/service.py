@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from lab.compare import CompareSet, player_data
+from lab.compare.pipeline import Comparison, compare_runs
+from lab.compare.report import write_report, zip_report
+from lab.compare.set import CompareSet, player_data
 from lab.presentation import SERVICE_SEED
-from lab.report import Comparison, compare_runs, write_report, zip_report
 from lab.store import Review, Store, TaskRecord
 
 EXPORTS_DIR = "exports"
