@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -68,5 +69,17 @@ def launch(settings: Settings | None = None) -> None:
         services.close()
 
 
+def main() -> int:
+    """Serve; a bad setting or a journal that cannot be opened (a database that is down) is one line and exit 2."""
+    from lab.errors import LabError
+
+    try:
+        launch()
+    except LabError as exc:  # its message names the setting or the database's host, never a password
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    launch()
+    sys.exit(main())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from lab.db import parse_location, redact_url
 from lab.errors import SettingsError
 from lab.params import DEFAULT_BASE_URL, MODELS
 
@@ -49,6 +50,9 @@ class Settings:
     # The Space enables Hugging Face sign-in (README ``hf_oauth: true``): the signed-in user is the identity.
     hf_oauth: bool = False
     lease_s: float = 30.0
+    # None: the embedded SQLite journal in the data directory; else sqlite:///… or postgresql://… (may hold a
+    # password: kept out of repr, shown only through ``database_display``).
+    database_url: str | None = field(default=None, repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -58,6 +62,11 @@ class Settings:
     @property
     def is_simulator(self) -> bool:
         return self.backend == "simulator"
+
+    @property
+    def database_display(self) -> str:
+        """The journal's location as logs and messages may show it (no password)."""
+        return redact_url(self.database_url) if self.database_url else str(self.data_dir / "journal.sqlite3")
 
     def key_for_requests(self) -> str:
         """The key the client sends: the real one live, a placeholder for the simulator."""
@@ -162,6 +171,16 @@ def _parse_seconds(value: Any) -> float:
     return number
 
 
+def _parse_database_url(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    if "://" not in text:
+        raise ValueError("expected a URL: sqlite:///path/to/journal.sqlite3 or postgresql://user:password@host:port/dbname")
+    parse_location(text)  # ValueError on an unknown scheme or a URL naming no database
+    return text
+
+
 def _parse_mb(value: Any) -> int:
     number = float(str(value).strip())
     if number <= 0:
@@ -186,6 +205,8 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("history_scope", "LAB_HISTORY_SCOPE", _parse_history_scope, None),
     # How long a task stays claimed by a process that stopped renewing (killed): then another takes over.
     _Spec("lease_s", "LAB_LEASE_S", _parse_seconds, 30.0),
+    # Where the journal lives: unset, the SQLite file in the data directory; postgresql://… for several replicas.
+    _Spec("database_url", "LAB_DATABASE_URL", _parse_database_url, None),
     _Spec("server_name", "GRADIO_SERVER_NAME", _parse_text, "127.0.0.1"),
     _Spec("server_port", "GRADIO_SERVER_PORT", _parse_port, None),
 )
@@ -228,7 +249,8 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         try:
             values[spec.name] = spec.parse(raw)
         except (TypeError, ValueError) as exc:
-            raise SettingsError(f"Bad value {raw!r} for {spec.name} (from {where}): {exc}") from exc
+            shown = redact_url(str(raw)) if spec.name == "database_url" else raw  # a URL may hold a password
+            raise SettingsError(f"Bad value {shown!r} for {spec.name} (from {where}): {exc}") from exc
         sources[spec.name] = where
 
     api_key = (env.get("APIYI_API_KEY") or "").strip() or None
@@ -274,6 +296,7 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         # Spaces set OAUTH_CLIENT_ID only when the README front matter says hf_oauth: true.
         hf_oauth=bool((env.get("OAUTH_CLIENT_ID") or "").strip()),
         lease_s=values["lease_s"],
+        database_url=values["database_url"],
         sources=sources,
     )
 

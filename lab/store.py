@@ -1,4 +1,4 @@
-"""The SQLite journal: every task recorded the moment it has a task id, and history to query.
+"""The journal: every task recorded the moment it has a task id, and history to query.
 
 One row per task in ``tasks``; sweeps in ``sweeps``. The schema evolves only
 through the numbered ``MIGRATIONS`` below (append, never edit), each applied
@@ -6,15 +6,17 @@ once and recorded in ``_migrations``; a database is migrated wherever it is
 opened. Videos and thumbnails stay on disk; the journal holds their paths.
 The API key is never stored: nothing here has a column for it.
 
-Thread-safe: one connection guarded by a lock (WAL mode, so another process,
-e.g. the CLI beside the UI, can read and write the same file).
+The database is SQLite (a file in the data directory, the default) or
+PostgreSQL (several replicas on one server), opened from a path or URL by
+``lab.db``: the statements here are SQLite's, written portably, and ``lab.db``
+translates them; what differs in kind (the write lock, prompt search) is behind
+its ``Database``. Thread-safe: one connection guarded by a lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import statistics
 import threading
 import time
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from lab import params
+from lab.db import Database, Transaction, connect
 from lab.errors import StoreError
 
 # Journal statuses. "queued"/"in_progress"/"unknown" mirror the server; "completed" means
@@ -41,7 +44,7 @@ _STATUS_RANK = {"queued": 0, "in_progress": 0, "unknown": 0, "completed": 1, "sa
 # ---------------------------------------------------------------- migrations
 
 
-def _m001_tasks(db: sqlite3.Connection) -> None:
+def _m001_tasks(db: Transaction) -> None:
     db.execute(
         """
         CREATE TABLE tasks (
@@ -79,7 +82,7 @@ def _m001_tasks(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX tasks_sweep ON tasks (sweep_id)")
 
 
-def _m002_sweeps(db: sqlite3.Connection) -> None:
+def _m002_sweeps(db: Transaction) -> None:
     db.execute(
         """
         CREATE TABLE sweeps (
@@ -93,7 +96,7 @@ def _m002_sweeps(db: sqlite3.Connection) -> None:
     )
 
 
-def _m003_sessions_and_reservations(db: sqlite3.Connection) -> None:
+def _m003_sessions_and_reservations(db: Transaction) -> None:
     # Whose run a task or sweep is (history scope, session caps), and money held for runs not yet
     # journalled as tasks: shared by every process on the data directory (lab.budget).
     db.execute("ALTER TABLE tasks ADD COLUMN session TEXT")
@@ -113,7 +116,7 @@ def _m003_sessions_and_reservations(db: sqlite3.Connection) -> None:
     )
 
 
-def _m004_reviews(db: sqlite3.Connection) -> None:
+def _m004_reviews(db: Transaction) -> None:
     # A person's verdict on a run, apart from the task row the runner writes.
     db.execute(
         """
@@ -128,14 +131,14 @@ def _m004_reviews(db: sqlite3.Connection) -> None:
     )
 
 
-def _m005_reference_images(db: sqlite3.Connection) -> None:
+def _m005_reference_images(db: Transaction) -> None:
     # Image-to-video: the kept copy of the reference image (<data_dir>/images/<sha256>.<ext>) and
     # its hash, so history, re-run and compare find and reuse the same image.
     db.execute("ALTER TABLE tasks ADD COLUMN image_path TEXT")
     db.execute("ALTER TABLE tasks ADD COLUMN image_sha256 TEXT")
 
 
-def _m006_intents(db: sqlite3.Connection) -> None:
+def _m006_intents(db: Transaction) -> None:
     # Write-ahead: a row per submit, written before the POST, so a request whose answer never
     # arrived (a kill, a dropped connection) is still known. ``body`` is the exact wire text.
     db.execute(
@@ -164,53 +167,46 @@ def _m006_intents(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN gateway_request_id TEXT")
 
 
-def _m007_task_leases(db: sqlite3.Connection) -> None:
+def _m007_task_leases(db: Transaction) -> None:
     # One owner per task at a time: whoever polls, downloads or thumbnails a task holds its lease
     # (lab.leases); another process skips it until the lease expires (its owner died).
     db.execute("ALTER TABLE tasks ADD COLUMN lease_owner TEXT")
     db.execute("ALTER TABLE tasks ADD COLUMN lease_expires REAL")
 
 
-def _m008_final_answer(db: sqlite3.Connection) -> None:
+def _m008_final_answer(db: Transaction) -> None:
     # The server's own last word on the task (GET /videos/{id} when completed or failed), kept so
     # history shows what the server said without asking it again.
     db.execute("ALTER TABLE tasks ADD COLUMN final_answer TEXT")
 
 
-def _m009_prompt_search(db: sqlite3.Connection) -> None:
-    # Full-text search over prompts (python -m lab history -q): an FTS5 index kept by triggers.
-    db.execute("CREATE VIRTUAL TABLE tasks_fts USING fts5(prompt, content='tasks', content_rowid='rowid')")
-    db.execute("CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN "
-               "INSERT INTO tasks_fts (rowid, prompt) VALUES (new.rowid, new.prompt); END")
-    db.execute("CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN "
-               "INSERT INTO tasks_fts (tasks_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt); END")
-    db.execute("CREATE TRIGGER tasks_fts_update AFTER UPDATE OF prompt ON tasks BEGIN "
-               "INSERT INTO tasks_fts (tasks_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt); "
-               "INSERT INTO tasks_fts (rowid, prompt) VALUES (new.rowid, new.prompt); END")
-    db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
+def _m009_prompt_search(db: Transaction) -> None:
+    # Full-text search over prompts (python -m lab history -q), in the database's own terms
+    # (SQLite: an FTS5 index kept by triggers; PostgreSQL: a GIN index over to_tsvector).
+    db.database.create_prompt_search(db)
 
 
-def _m010_intent_session(db: sqlite3.Connection) -> None:
+def _m010_intent_session(db: Transaction) -> None:
     # Whose submit it was, so History shows a visitor only their own unknown outcomes.
     db.execute("ALTER TABLE intents ADD COLUMN session TEXT")
 
 
 # Append only. Each function runs once per database, in order, inside a transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
     _m010_intent_session,
 ]
 
 
-def migrate(db: sqlite3.Connection) -> list[str]:
+def migrate(database: Database) -> list[str]:
     """Apply the migrations this database has not seen; returns their names.
 
-    All in one write transaction taken up front (BEGIN IMMEDIATE), so two processes
-    opening a new journal at once cannot both run the same migration.
+    All in one write transaction that takes the journal's write lock up front
+    (``Database.immediate``), so two processes or replicas opening a new journal at
+    once cannot both run the same migration: the second finds them done.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with database.immediate() as db:
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
         done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
         applied = []
@@ -221,10 +217,6 @@ def migrate(db: sqlite3.Connection) -> list[str]:
             migration(db)
             db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
             applied.append(name)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return applied
 
 
@@ -330,7 +322,7 @@ class IntentRecord:
 _INTENT_COLUMNS = tuple(f.name for f in fields(IntentRecord))
 
 
-def _intent_from_row(row: sqlite3.Row) -> IntentRecord:
+def _intent_from_row(row: Any) -> IntentRecord:
     values = {name: row[name] for name in _INTENT_COLUMNS}
     values["request"] = json.loads(values["request"]) if values["request"] else {}
     return IntentRecord(**values)
@@ -378,7 +370,7 @@ def _to_row(name: str, value: Any) -> Any:
     return value
 
 
-def _from_row(row: sqlite3.Row) -> TaskRecord:
+def _from_row(row: Any) -> TaskRecord:
     values = {}
     for name in COLUMNS:
         value = row[name]
@@ -410,29 +402,33 @@ def _start_of_today_utc() -> float:
 
 
 class Store:
-    """The journal at ``path`` (created and migrated on open)."""
+    """The journal at ``location`` (created and migrated on open): a SQLite file's path, or a database URL.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
+    ``path`` is the SQLite file (None on PostgreSQL); ``location`` names the journal in messages
+    (a PostgreSQL URL without its password).
+    """
+
+    def __init__(self, location: str | Path) -> None:
+        self._db = connect(location)
+        self.path = self._db.path
+        self.location = self._db.display
+        self.dialect = self._db.dialect
+        self._lock = self._db._lock
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._lock:
-                migrate(self._db)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the journal {self.path}: {exc}") from exc
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({self.location!r})"
+
+    @property
+    def database(self) -> Database:
+        return self._db
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -440,33 +436,18 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _execute(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"journal {self.path}: {exc}") from exc
+    def _execute(self, sql: str, args: tuple | list = ()) -> list[Any]:
+        return self._db.execute(sql, args)
 
     @contextmanager
-    def immediate(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that every process on this journal serialises on (BEGIN IMMEDIATE).
+    def immediate(self) -> Iterator[Transaction]:
+        """One write transaction that every process on this journal serialises on (SQLite's BEGIN
+        IMMEDIATE; PostgreSQL's advisory lock of this journal, taken first).
 
-        For counters shared across processes (the spend caps): read and write inside it.
+        For counters shared across processes and replicas (the spend caps, leases): read and write inside it.
         """
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"journal {self.path}: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"journal {self.path}: {exc}") from exc
+        with self._db.immediate() as db:
+            yield db
 
     def migrations(self) -> list[str]:
         """Names of the migrations applied to this database, in order."""
@@ -602,21 +583,18 @@ class Store:
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
-        try:
-            with self.immediate() as db:
+        with self.immediate() as db:
+            db.execute(
+                f"INSERT INTO tasks ({columns}) VALUES ({marks})",
+                [_to_row(name, getattr(record, name)) for name in COLUMNS],
+            )
+            if request_id is not None:
                 db.execute(
-                    f"INSERT INTO tasks ({columns}) VALUES ({marks})",
-                    [_to_row(name, getattr(record, name)) for name in COLUMNS],
+                    "UPDATE intents SET state = 'created', task_id = ?, "
+                    "gateway_request_id = COALESCE(?, gateway_request_id), error = NULL, updated_at = ?, "
+                    "lease_owner = NULL, lease_expires = NULL WHERE request_id = ?",
+                    (task_id, gateway_request_id, now, request_id),
                 )
-                if request_id is not None:
-                    db.execute(
-                        "UPDATE intents SET state = 'created', task_id = ?, "
-                        "gateway_request_id = COALESCE(?, gateway_request_id), error = NULL, updated_at = ?, "
-                        "lease_owner = NULL, lease_expires = NULL WHERE request_id = ?",
-                        (task_id, gateway_request_id, now, request_id),
-                    )
-        except sqlite3.Error as exc:
-            raise StoreError(f"journal {self.path}: {exc}") from exc
         return record
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord:
@@ -629,20 +607,17 @@ class Store:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"unknown TaskRecord fields: {', '.join(sorted(unknown))}")
-        try:
-            with self.immediate() as db:
-                row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-                if row is None:
-                    raise StoreError(f"no task {task_id} in the journal {self.path}")
-                changes = _forward_only(row["status"], changes)
-                changes["updated_at"] = time.time()
-                assignments = ", ".join(f"{name} = ?" for name in changes)
-                rows = db.execute(
-                    f"UPDATE tasks SET {assignments} WHERE task_id = ? RETURNING *",
-                    [_to_row(name, value) for name, value in changes.items()] + [task_id],
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"journal {self.path}: {exc}") from exc
+        with self.immediate() as db:
+            row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no task {task_id} in the journal {self.location}")
+            changes = _forward_only(row["status"], changes)
+            changes["updated_at"] = time.time()
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            rows = db.execute(
+                f"UPDATE tasks SET {assignments} WHERE task_id = ? RETURNING *",
+                [_to_row(name, value) for name, value in changes.items()] + [task_id],
+            ).fetchall()
         return _from_row(rows[0])
 
     # ------------------------------------------------------------ leases
@@ -654,20 +629,17 @@ class Store:
         ``owner_alive(holder)`` False lets a lease whose holder is known dead go before it expires.
         """
         now = time.time()
-        try:
-            with self.immediate() as db:
-                row = db.execute("SELECT lease_owner, lease_expires FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-                if row is None:
-                    return None
-                held = row["lease_expires"] is not None and row["lease_expires"] > now
-                if held and (owner_alive is None or owner_alive(row["lease_owner"] or "")):
-                    return None
-                rows = db.execute(
-                    "UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? RETURNING *",
-                    (owner, now + lease_s, task_id),
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"journal {self.path}: {exc}") from exc
+        with self.immediate() as db:
+            row = db.execute("SELECT lease_owner, lease_expires FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                return None
+            held = row["lease_expires"] is not None and row["lease_expires"] > now
+            if held and (owner_alive is None or owner_alive(row["lease_owner"] or "")):
+                return None
+            rows = db.execute(
+                "UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? RETURNING *",
+                (owner, now + lease_s, task_id),
+            ).fetchall()
         return _from_row(rows[0])
 
     def release(self, task_id: str, owner: str) -> None:
@@ -702,7 +674,7 @@ class Store:
                 raise ValueError(f"a note holds at most {REVIEW_NOTE_MAX_CHARS} characters")
         with self._lock:
             if self.get(task_id) is None:
-                raise StoreError(f"no task {task_id} in the journal {self.path}")
+                raise StoreError(f"no task {task_id} in the journal {self.location}")
             old = self.reviews([task_id]).get(task_id) or Review(task_id)
             new = Review(
                 task_id,
@@ -766,13 +738,14 @@ class Store:
         return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
 
     def search(self, words: str, *, limit: int = 50, status: str | None = None) -> list[TaskRecord]:
-        """Runs whose prompt has all these words (SQLite FTS5, any word order), newest first."""
-        terms = ['"' + term.replace('"', '""') + '"' for term in words.split()]
-        if not terms:
+        """Runs whose prompt has all these words (full-text: FTS5 or PostgreSQL's, any word order), newest first."""
+        match = self._db.prompt_search(words, "t")
+        if match is None:
             return self.list_runs(limit=limit, status=status)
-        sql = ("SELECT t.* FROM tasks t JOIN tasks_fts f ON f.rowid = t.rowid WHERE tasks_fts MATCH ?"
+        join, condition, match_args = match
+        sql = (f"SELECT t.* FROM tasks t {join} WHERE {condition}"
                + (" AND t.status = ?" if status else "") + " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?")
-        args: list[Any] = [" ".join(terms), *([status] if status else []), int(limit)]
+        args: list[Any] = [*match_args, *([status] if status else []), int(limit)]
         return [_from_row(row) for row in self._execute(sql, args)]
 
     def iter_all(self) -> Iterator[TaskRecord]:
@@ -795,7 +768,8 @@ class Store:
         """Sweeps with every task finished, at least one saved, and no contact sheet yet."""
         rows = self._execute(
             "SELECT s.sweep_id FROM sweeps s JOIN tasks t ON t.sweep_id = s.sweep_id WHERE s.contact_sheet IS NULL "
-            "GROUP BY s.sweep_id HAVING SUM(t.status = 'saved') > 0 AND SUM(t.status NOT IN ('saved', 'failed')) = 0"
+            "GROUP BY s.sweep_id HAVING SUM(CASE WHEN t.status = 'saved' THEN 1 ELSE 0 END) > 0 "
+            "AND SUM(CASE WHEN t.status NOT IN ('saved', 'failed') THEN 1 ELSE 0 END) = 0"
         )
         return [row["sweep_id"] for row in rows]
 
@@ -809,8 +783,8 @@ class Store:
         rows = self._execute(
             f"""
             SELECT s.sweep_id, s.created_at, s.task_count, s.contact_sheet, s.note,
-                   COALESCE(SUM(t.status = 'saved'), 0) AS saved,
-                   COALESCE(SUM(t.status = 'failed'), 0) AS failed,
+                   COALESCE(SUM(CASE WHEN t.status = 'saved' THEN 1 ELSE 0 END), 0) AS saved,
+                   COALESCE(SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
                    COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd
             FROM sweeps s LEFT JOIN tasks t ON t.sweep_id = s.sweep_id
             {"WHERE s.session = ?" if session is not None else ""}
@@ -840,5 +814,10 @@ class Store:
 
 
 def default_store_path(data_dir: Path) -> Path:
-    """Where the journal lives inside a data directory."""
+    """Where the embedded (SQLite) journal lives inside a data directory."""
     return Path(data_dir) / "journal.sqlite3"
+
+
+def journal_location(database_url: str | None, data_dir: Path) -> str | Path:
+    """The journal a lab opens: ``database_url`` (Settings) when set, else the SQLite file in the data directory."""
+    return database_url or default_store_path(data_dir)

@@ -18,7 +18,7 @@ from lab.client import VideosClient
 from lab.runner import Runner
 from lab.settings import Settings
 from lab.slots import TaskSlots
-from lab.store import Store, default_store_path
+from lab.store import Store, journal_location
 
 # The only folders of the data directory the page may fetch from: media the lab wrote.
 # The journal (every visitor's prompts) and the simulator's render cache stay private.
@@ -117,7 +117,7 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     backend = "simulator" if simulator is not None else settings.backend
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(default_store_path(data_dir))
+    store = Store(journal_location(settings.database_url, data_dir))
     scale = settings.sim_time_scale if backend == "simulator" else 1.0
     client = VideosClient.scaled(base_url, secret, time_scale=scale)
     budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs the Python deps into .venv and Debian's chromium for the browser tests.
+# Runs every test: installs the Python deps into .venv and Debian's chromium for the browser tests, and
+# starts a throwaway PostgreSQL cluster (Debian's postgresql, installed when missing) for the journal's
+# PostgreSQL half, removed at exit. LAB_TEST_DATABASE_URL set beforehand names a server to use instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh requirements-dev.txt
@@ -8,5 +10,11 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium fonts-dejavu-core
 fi
+if [ -z "${LAB_TEST_DATABASE_URL:-}" ]; then
+  pg_dir="$(mktemp -d /tmp/lab-pg-XXXXXX)"
+  trap 'bash scripts/pg_cluster.sh stop "$pg_dir"' EXIT
+  LAB_TEST_DATABASE_URL="$(bash scripts/pg_cluster.sh start "$pg_dir")"
+  export LAB_TEST_DATABASE_URL
+fi
 export GRADIO_ANALYTICS_ENABLED=False
-exec .venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q "$@"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -12,6 +16,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Tests run the simulator fast; 0.02 turns a ~40 s fast 720p task into under a second.
 TEST_TIME_SCALE = 0.02
 LAB_ENV_PREFIXES = ("APIYI_", "LAB_", "GRADIO_SERVER_")
+# Read at import: isolated_env drops every LAB_ variable before a test runs.
+TEST_DATABASE_URL = os.environ.get("LAB_TEST_DATABASE_URL", "").strip()
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +79,53 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# ---------------------------------------------------------------- the journal on both databases
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` whose connections work in ``schema`` (libpq's options=-csearch_path=…)."""
+    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A real PostgreSQL server: LAB_TEST_DATABASE_URL (scripts/test.sh starts one), else a throwaway
+    cluster started here from Debian's packages (scripts/pg_cluster.sh). In CI the URL must be set."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("LAB_TEST_DATABASE_URL is not set: scripts/test.sh starts a PostgreSQL cluster and sets it")
+    directory = tempfile.mkdtemp(prefix="lab-pg-")  # not under pytest's tmp: the postgres user must reach it
+    script = str(REPO / "scripts" / "pg_cluster.sh")
+    started = subprocess.run(["bash", script, "start", directory], capture_output=True, text=True)
+    if started.returncode != 0:
+        subprocess.run(["bash", script, "stop", directory], capture_output=True)
+        pytest.fail(f"could not start a PostgreSQL cluster: {started.stderr.strip()[-2000:]}")
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", script, "stop", directory], capture_output=True)
+
+
+@pytest.fixture
+def postgres_journal(postgres_url: str) -> str:
+    """A journal URL of its own on the test server: a fresh schema, dropped after the test."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    yield with_schema(postgres_url, schema)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> "str | Path":
+    """Where a test's journal lives, once per backend: a SQLite file, and a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        return tmp_path / "journal.sqlite3"
+    return request.getfixturevalue("postgres_journal")

@@ -20,8 +20,8 @@ STANDARD_4K = {"model": params.STANDARD_MODEL, "prompt": "a heron in reeds", "du
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "journal.sqlite3") as opened:
+def store(journal_url) -> Store:
+    with Store(journal_url) as opened:
         yield opened
 
 
@@ -67,9 +67,9 @@ def test_a_journalled_task_holds_its_price_until_the_journal_knows_its_outcome(s
     assert (view.session_spent_usd, view.session_reserved_usd, view.session_remaining_usd) == (0.30, 0.0, 0.90)
 
 
-def test_a_task_left_running_by_another_process_blocks_the_cap(store, tmp_path):
+def test_a_task_left_running_by_another_process_blocks_the_cap(store, journal_url):
     journal_task(store, "slow_4k", STANDARD_4K, session="cli")  # journalled by a process that gave up waiting
-    other_process = Store(tmp_path / "journal.sqlite3")
+    other_process = Store(journal_url)
     try:
         budget = Budget(other_process, day_cap_usd=2.40)
         budget.reserve(1.20, session="app")
@@ -143,10 +143,10 @@ def _reserve_in_a_process(path: str, start, granted, cap: float) -> None:
                 pass
 
 
-def test_reservations_from_several_processes_on_one_data_dir_end_at_the_cap(store):
+def test_reservations_from_several_processes_on_one_journal_end_at_the_cap(store, journal_url):
     context = multiprocessing.get_context("spawn")
     start, granted = context.Barrier(4), context.Queue()
-    workers = [context.Process(target=_reserve_in_a_process, args=(str(store.path), start, granted, 1.50))
+    workers = [context.Process(target=_reserve_in_a_process, args=(str(journal_url), start, granted, 1.50))
                for _ in range(4)]
     for worker in workers:
         worker.start()
@@ -167,9 +167,9 @@ def _reserve_and_die(path: str) -> None:
     os._exit(0)  # no release: as if killed
 
 
-def test_a_dead_process_reservation_is_given_back(store):
+def test_a_dead_process_reservation_is_given_back(store, journal_url):
     context = multiprocessing.get_context("spawn")
-    worker = context.Process(target=_reserve_and_die, args=(str(store.path),))
+    worker = context.Process(target=_reserve_and_die, args=(str(journal_url),))
     worker.start()
     worker.join(60)
     budget = Budget(store, day_cap_usd=1.20)

@@ -12,8 +12,8 @@ from lab.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "journal.sqlite3") as opened:
+def store(journal_url) -> Store:
+    with Store(journal_url) as opened:
         yield opened
 
 
@@ -124,11 +124,11 @@ def test_a_page_is_its_sessions_until_forgotten_and_then_only_its_own():
     assert pages.of("page-1") == "page-1"  # forgotten: its own hash, never another visitor's session
 
 
-def test_a_cli_sweep_journals_its_plan_and_session(simulator, tmp_path):
+def test_a_cli_sweep_journals_its_plan_and_session(simulator, tmp_path, journal_url):
     from lab.client import VideosClient
     from lab.runner import Runner
 
-    with Store(tmp_path / "j.sqlite3") as journal_store, VideosClient.scaled(simulator.base_url, "sk-x",
+    with Store(journal_url) as journal_store, VideosClient.scaled(simulator.base_url, "sk-x",
                                                                               time_scale=0.02) as client:
         result = Runner(client, journal_store, tmp_path, thumbs=0, session="cli").run_sweep(body(1), seeds=[1, 2])
         state = JournalView(journal_store, "session").sweep("cli", result.sweep_id)

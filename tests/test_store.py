@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import params
+from lab.db import connect
 from lab.errors import StoreError
 from lab.store import MIGRATIONS, Store, migrate
 
@@ -20,8 +21,8 @@ def _resolution(prompt: str = "a lighthouse at dusk", **extra) -> params.Resolut
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "journal.sqlite3") as opened:
+def store(journal_url) -> Store:
+    with Store(journal_url) as opened:
         yield opened
 
 
@@ -30,17 +31,17 @@ def _submit(store: Store, task_id: str, prompt: str = "a lighthouse at dusk", **
     return store.record_submitted(task_id, resolution, {"model": params.FAST_MODEL, "prompt": prompt}, **kw)
 
 
-def test_every_migration_is_applied_once_and_recorded(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite3"
-    Store(path).close()
-    with Store(path) as reopened:
+def test_every_migration_is_applied_once_and_recorded(journal_url) -> None:
+    Store(journal_url).close()
+    with Store(journal_url) as reopened:
         assert reopened.migrations() == [m.__name__.lstrip("_") for m in MIGRATIONS]
-    db = sqlite3.connect(path)
-    assert migrate(db) == []
+    with connect(journal_url) as db:
+        assert migrate(db) == []
 
 
-def test_journal_uses_wal_mode(store: Store) -> None:
-    mode = sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0]
+def test_a_sqlite_journal_uses_wal_mode(tmp_path: Path) -> None:
+    Store(tmp_path / "journal.sqlite3").close()
+    mode = sqlite3.connect(tmp_path / "journal.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
 
@@ -78,7 +79,8 @@ def test_duplicate_task_id_is_a_store_error(store: Store) -> None:
 
 
 def test_the_journal_has_no_place_for_an_api_key(store: Store) -> None:
-    columns = [row[1] for row in sqlite3.connect(store.path).execute("PRAGMA table_info(tasks)")]
+    columns = [column for table in store.database.tables() for column in store.database.columns(table)]
+    assert "prompt" in columns
     assert not any("key" in column or "auth" in column for column in columns)
 
 
@@ -156,9 +158,8 @@ def test_concurrent_writers_from_threads_all_land(store: Store) -> None:
     assert len(store.list_runs(status="saved", limit=100)) == 16
 
 
-def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite3"
-    with Store(path) as first, Store(path) as second:
+def test_two_stores_on_one_journal_see_each_others_writes(journal_url) -> None:
+    with Store(journal_url) as first, Store(journal_url) as second:
         _submit(first, "task_a")
         assert second.get("task_a") is not None
 
@@ -169,8 +170,8 @@ def test_an_unopenable_journal_is_a_store_error(tmp_path: Path) -> None:
         Store(tmp_path / "dir.sqlite3")
 
 
-def test_stores_opening_a_new_journal_at_once_migrate_it_once(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite3"
+def test_stores_opening_a_new_journal_at_once_migrate_it_once(journal_url) -> None:
+    path = journal_url
     errors: list[Exception] = []
 
     def open_it() -> None:
@@ -215,3 +216,33 @@ def test_a_task_has_one_owner_until_its_lease_expires(store: Store) -> None:
     assert store.get("task_a").lease_owner == "owner-2"
     store.release("task_a", "owner-2")
     assert store.claim("task_a", "owner-3", lease_s=60) is not None
+
+
+def test_prompt_search_finds_every_word_in_any_order_newest_first(store: Store) -> None:
+    _submit(store, "task_a", prompt="A red fox runs through deep snow")
+    time.sleep(0.01)
+    _submit(store, "task_b", prompt="snow falls on a quiet red barn")
+    _submit(store, "task_c", prompt="a lighthouse at dusk")
+    assert [r.task_id for r in store.search("red snow")] == ["task_b", "task_a"]
+    assert [r.task_id for r in store.search("FOX")] == ["task_a"]
+    assert store.search("whale") == []
+    store.update("task_a", status="saved")
+    assert [r.task_id for r in store.search("snow", status="saved")] == ["task_a"]
+
+
+def test_two_owners_claiming_one_task_at_once_get_it_once(journal_url) -> None:
+    with Store(journal_url) as first:
+        _submit(first, "task_a")
+    winners: list[str] = []
+
+    def claim(owner: str) -> None:
+        with Store(journal_url) as mine:
+            if mine.claim("task_a", owner, lease_s=60) is not None:
+                winners.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"owner-{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1

@@ -47,15 +47,15 @@ def run(args: argparse.Namespace) -> int:
     from lab.compare.set import CompareError, load_set
     from lab.errors import LabError
     from lab.settings import load_settings
-    from lab.store import Store, default_store_path
+    from lab.store import Store, journal_location
 
     try:
         settings = load_settings()
     except LabError as exc:
         return _fail(str(exc))
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
-    journal = default_store_path(data_dir)
-    if not journal.is_file():
+    journal = journal_location(settings.database_url, data_dir)
+    if isinstance(journal, Path) and not journal.is_file():
         return _fail(f"no journal at {journal}: is --data-dir the lab's data directory?")
     out = Path(args.out).expanduser() if args.out else data_dir / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
     if out.exists() and not args.force:

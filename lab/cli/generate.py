@@ -182,7 +182,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     from lab.budget import Budget
     from lab.client import VideosClient
     from lab.settings import SIMULATOR_KEY, check_api_key, check_base_url, load_settings
-    from lab.store import Store, default_store_path
+    from lab.store import Store, journal_location
     from lab.wiring import build_runner
 
     settings = load_settings()
@@ -206,7 +206,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
         base_url = base_url or DEFAULT_BASE_URL
         backend = _backend(args, settings, api_key)
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
-    store = stack.enter_context(Store(default_store_path(data_dir)))
+    store = stack.enter_context(Store(journal_location(settings.database_url, data_dir)))
     client = stack.enter_context(
         VideosClient.scaled(base_url, api_key or SIMULATOR_KEY, time_scale=time_scale if backend == "simulator" else 1.0)
     )
@@ -269,6 +269,9 @@ def run_generate(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
+        except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
+            return _fail(str(exc))
+        try:
             result = runner.run_one(body, on_event=Progress())
         except (RequestInvalid, SettingsError) as exc:
             return _fail(str(exc))
@@ -360,6 +363,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
+        except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
+            return _fail(str(exc))
+        try:
             result = runner.run_sweep(plan, concurrency=args.concurrency, on_event=Progress())
         except (RequestInvalid, SettingsError) as exc:
             return _fail(str(exc))
@@ -377,6 +383,9 @@ def run_resume(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
+        except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
+            return _fail(str(exc))
+        try:
             skipped: list[str] = []
             results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency),
                                     on_skip=lambda record: skipped.append(record.task_id))

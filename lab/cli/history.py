@@ -46,13 +46,14 @@ def _line(record) -> str:
 def run(args: argparse.Namespace) -> int:
     from lab.errors import LabError
     from lab.settings import load_settings
-    from lab.store import Store, default_store_path
+    from lab.store import Store, journal_location
 
     if not 1 <= args.limit <= 10_000:
         return _fail("--limit must be between 1 and 10000")
     try:
-        data_dir = Path(args.data_dir).expanduser() if args.data_dir else load_settings().data_dir
-        with Store(default_store_path(data_dir)) as store:
+        settings = load_settings()
+        data_dir = Path(args.data_dir).expanduser() if args.data_dir else settings.data_dir
+        with Store(journal_location(settings.database_url, data_dir)) as store:
             if args.action == "show":
                 if not args.id:
                     return _fail("history show needs a task id or a request id")
