@@ -15,7 +15,7 @@ import sys
 
 from lab.cli import usage
 
-COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history")
+COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history", "screen")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,6 +42,7 @@ from lab.client import (
 )
 from lab.errors import ApiError, LabError, NeverSent, RequestInvalid, TaskNotFound
 from lab.leases import DEFAULT_LEASE_S, LeaseKeeper, new_owner_id, owner_may_be_alive
+from lab.lineage import changed_fields
 from lab.slots import TaskSlots
 from lab.store import INTENT_OPEN_STATES, IntentRecord, Store, TaskRecord
 from lab.sweeps import SweepItem, SweepPlan
@@ -126,6 +127,7 @@ class _Cell:
     started: float = field(default_factory=time.monotonic)
     request_id: str | None = None  # the intent, once journalled
     task_id: str | None = None  # once the server named the task
+    parent_task_id: str | None = None  # the run this one was started from (lineage)
 
     def emit(self, kind: str, status: str | None, message: str, record: TaskRecord | None = None) -> None:
         if self.on_event is None:
@@ -156,6 +158,7 @@ class Runner:
         session: str = "default",
         slots: TaskSlots | None = None,
         lease_s: float = DEFAULT_LEASE_S,
+        screener: Any = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -174,6 +177,8 @@ class Runner:
         self.owner = new_owner_id()
         self.lease_s = float(lease_s)
         self.leases = LeaseKeeper(store, self.owner, self.lease_s)
+        # lab.prescreen.background.Screener: each saved take is screened after the run, never before its result.
+        self.screener = screener
 
     # ------------------------------------------------------------ helpers
 
@@ -245,6 +250,7 @@ class Runner:
         index: int = 0,
         session: str | None = None,
         as_written: bool = False,
+        parent_task_id: str | None = None,
     ) -> RunResult:
         """Generate one video. Raises only before a task exists (RequestInvalid, BudgetExceeded, submit errors).
 
@@ -252,6 +258,8 @@ class Runner:
         for seeing how the service resolves conflicting fields); it must still pass every check.
         A submit error that may have created a task carries ``lab_request_id``: its intent in
         the journal (``store.intent``), shown by ``resume`` as an unknown outcome.
+        ``parent_task_id``: the run this one was started from; journalled with the effective
+        fields that differ from it (take lineage).
         """
         resolution = self._resolve(body)
         if as_written:
@@ -259,7 +267,8 @@ class Runner:
             resolution = dataclasses.replace(resolution, wire=json.loads(json.dumps(dict(body))))
         session = session or self.session
         reservation = self.budget.reserve(resolution.price_usd or 0.0, session) if self.budget else None
-        cell = _Cell(index=index, label=label, sweep_id=sweep_id, session=session, reservation=reservation, on_event=on_event)
+        cell = _Cell(index=index, label=label, sweep_id=sweep_id, session=session, reservation=reservation,
+                     on_event=on_event, parent_task_id=parent_task_id)
         try:
             return self._run_cell(cell, body, resolution)
         finally:
@@ -326,6 +335,7 @@ class Runner:
                 gateway_request_id=submitted.gateway_request_id,
                 lease_owner=self.owner,
                 lease_s=self.lease_s,
+                **self._lineage(cell.parent_task_id, resolution),
             )
         if cell.reservation is not None:
             # The journalled task now holds its own price until its outcome is known (lab.budget).
@@ -333,6 +343,28 @@ class Runner:
         cell.task_id = record.task_id
         cell.emit("submitted", record.status, f"submitted {record.task_id}", record)
         return record
+
+    def _lineage(self, parent_task_id: str | None, resolution: params.Resolution) -> dict[str, Any]:
+        """The parent's id and the fields this run changes from it (a parent the journal lacks is not named)."""
+        if not parent_task_id:
+            return {}
+        try:
+            parent = self.store.get(parent_task_id)
+        except LabError:
+            parent = None
+        if parent is None:
+            return {}
+        return {"parent_task_id": parent.task_id,
+                "parent_changes": changed_fields(parent.effective, resolution.effective)}
+
+    def prescreen(self, record: TaskRecord) -> None:
+        """Queue a saved take for the background pre-screen (nothing happens without a screener)."""
+        if self.screener is None or record.status != "saved" or not record.video_path:
+            return
+        try:
+            self.screener.submit(record.task_id, record.video_path)
+        except Exception:  # the pre-screen never costs a run its result
+            log.exception("could not queue the pre-screen of %s", record.task_id)
 
     def _finish(self, cell: _Cell, record: TaskRecord) -> RunResult:
         """Poll (unless known completed), download, thumbnail; every outcome lands in the journal."""
@@ -359,6 +391,7 @@ class Runner:
             message = self.client.redact(str(exc))
             return self._fail(cell, self.store.update(task_id, error=message), message)
         record = self._thumbnails(cell, record)
+        self.prescreen(record)
         cell.emit("done", record.status, f"saved {record.video_path}", record)
         return self._result(cell, record, ok=True)
 
@@ -630,6 +663,9 @@ class Runner:
             results = [self._from_journal(r) for r in finished if r is not None]
         if only is None:
             self._complete_contact_sheets()
+            if self.screener is not None:
+                for record in self.store.saved_without_screen():
+                    self.prescreen(record)
         return results
 
     def _resume_one(self, number: int, record: TaskRecord, on_event, on_skip) -> RunResult | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from lab.db import parse_location, redact_url
 from lab.errors import SettingsError
 from lab.params import DEFAULT_BASE_URL, MODELS
+from lab.prescreen.findings import Thresholds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE_YAML = REPO_ROOT / "space.yaml"
@@ -53,6 +54,8 @@ class Settings:
     # None: the embedded SQLite journal in the data directory; else sqlite:///… or postgresql://… (may hold a
     # password: kept out of repr, shown only through ``database_display``).
     database_url: str | None = field(default=None, repr=False)
+    # When the pre-screen's findings become badges (settings screen_*, see lab.prescreen.findings).
+    screen: Thresholds = field(default_factory=Thresholds)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -188,6 +191,18 @@ def _parse_mb(value: Any) -> int:
     return int(number * 1024 * 1024)
 
 
+def _parse_finite(value: Any) -> float:
+    number = float(str(value).strip())
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    return number
+
+
+# Pre-screen thresholds: one setting per Thresholds field, e.g. screen_freeze_min_s / LAB_SCREEN_FREEZE_MIN_S.
+SCREEN_SPECS: tuple[_Spec, ...] = tuple(
+    _Spec(f"screen_{f.name}", f"LAB_SCREEN_{f.name.upper()}", _parse_finite, f.default) for f in fields(Thresholds)
+)
+
 SPECS: tuple[_Spec, ...] = (
     _Spec("backend", "LAB_BACKEND", _parse_backend, "auto"),
     _Spec("base_url", "LAB_BASE_URL", _parse_optional_text, None),
@@ -209,6 +224,7 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("database_url", "LAB_DATABASE_URL", _parse_database_url, None),
     _Spec("server_name", "GRADIO_SERVER_NAME", _parse_text, "127.0.0.1"),
     _Spec("server_port", "GRADIO_SERVER_PORT", _parse_port, None),
+    *SCREEN_SPECS,
 )
 SPACE_YAML_KEYS = frozenset(spec.name for spec in SPECS) - {"server_name", "server_port"}
 
@@ -297,6 +313,7 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         hf_oauth=bool((env.get("OAUTH_CLIENT_ID") or "").strip()),
         lease_s=values["lease_s"],
         database_url=values["database_url"],
+        screen=Thresholds(**{spec.name[len("screen_"):]: values[spec.name] for spec in SCREEN_SPECS}),
         sources=sources,
     )
 

@@ -34,7 +34,9 @@ from lab.errors import StoreError
 # a good run; "failed" is the end of a failed one (not billed).
 FINISHED_STATUSES = ("saved", "failed")
 
-_JSON_FIELDS = ("request", "effective", "wire", "thumbs", "final_answer")
+_JSON_FIELDS = ("request", "effective", "wire", "thumbs", "final_answer", "parent_changes")
+# JSON columns that hold a list (the others hold an object).
+_LIST_FIELDS = ("thumbs", "parent_changes")
 _REAL_FIELDS = ("created_at", "updated_at", "cost_usd", "submitted_at", "completed_at", "saved_at", "elapsed_s",
                 "lease_expires")
 # Status only moves forward: a writer with a stale view never turns "saved" back, nor reopens an end.
@@ -191,11 +193,35 @@ def _m010_intent_session(db: Transaction) -> None:
     db.execute("ALTER TABLE intents ADD COLUMN session TEXT")
 
 
+def _m011_screens(db: Transaction) -> None:
+    # The pre-screen of each saved take (lab.prescreen): what it found as JSON, and how many
+    # badges (0: no issues found, -1: it could not run) so History can filter on it.
+    db.execute(
+        """
+        CREATE TABLE screens (
+            task_id TEXT PRIMARY KEY,
+            screened_at REAL NOT NULL,
+            issues INTEGER NOT NULL,
+            result TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX screens_issues ON screens (issues)")
+
+
+def _m012_lineage(db: Transaction) -> None:
+    # Take lineage: the run a new run was started from (History's load/re-run, Use this seed,
+    # Retry failed, a report's re-run) and which effective fields it changed (JSON list).
+    db.execute("ALTER TABLE tasks ADD COLUMN parent_task_id TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN parent_changes TEXT")
+    db.execute("CREATE INDEX tasks_parent ON tasks (parent_task_id)")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
-    _m010_intent_session,
+    _m010_intent_session, _m011_screens, _m012_lineage,
 ]
 
 
@@ -261,6 +287,8 @@ class TaskRecord:
     lease_owner: str | None = None  # the process working on it now (lab.leases), if any
     lease_expires: float | None = None
     final_answer: dict = field(default_factory=dict)  # the server's answer when the task completed or failed
+    parent_task_id: str | None = None  # the run this one was started from (lineage), if any
+    parent_changes: list = field(default_factory=list)  # effective fields that differ from the parent's
 
     @property
     def thumb_paths(self) -> list[str]:
@@ -364,7 +392,7 @@ UPDATABLE = frozenset(COLUMNS) - {"task_id", "created_at"}
 
 def _to_row(name: str, value: Any) -> Any:
     if name in _JSON_FIELDS:
-        return json.dumps(value if value is not None else ([] if name == "thumbs" else {}))
+        return json.dumps(value if value is not None else ([] if name in _LIST_FIELDS else {}))
     if isinstance(value, Path):
         return str(value)
     return value
@@ -375,7 +403,7 @@ def _from_row(row: Any) -> TaskRecord:
     for name in COLUMNS:
         value = row[name]
         if name in _JSON_FIELDS:
-            value = json.loads(value) if value else ([] if name == "thumbs" else {})
+            value = json.loads(value) if value else ([] if name in _LIST_FIELDS else {})
         elif name in _REAL_FIELDS and value is not None:
             value = float(value)
         values[name] = value
@@ -549,6 +577,8 @@ class Store:
         gateway_request_id: str | None = None,
         lease_owner: str | None = None,
         lease_s: float = 0.0,
+        parent_task_id: str | None = None,
+        parent_changes: Sequence[str] = (),
     ) -> TaskRecord:
         """Journal a task the moment its id is known; with ``request_id``, its intent gets the id too, atomically."""
         now = time.time()
@@ -580,6 +610,8 @@ class Store:
             gateway_request_id=gateway_request_id,
             lease_owner=lease_owner,
             lease_expires=now + lease_s if lease_owner else None,
+            parent_task_id=parent_task_id,
+            parent_changes=list(parent_changes),
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
@@ -691,6 +723,58 @@ class Store:
             )
         return new
 
+    # ------------------------------------------------------------ pre-screens and lineage
+
+    def record_screen(self, task_id: str, result: Mapping[str, Any], *, screened_at: float | None = None) -> None:
+        """Journal a take's pre-screen (``lab.prescreen.findings.Screen.to_json()``), replacing an older one."""
+        self._execute(
+            "INSERT INTO screens (task_id, screened_at, issues, result) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(task_id) DO UPDATE SET screened_at = excluded.screened_at, issues = excluded.issues, "
+            "result = excluded.result",
+            (task_id, screened_at if screened_at is not None else time.time(), int(result.get("issues", -1)),
+             json.dumps(dict(result), ensure_ascii=False, allow_nan=False)),
+        )
+
+    def screens(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The journalled pre-screens of these tasks (task id -> the screen's JSON); unscreened ones are absent."""
+        ids = list(dict.fromkeys(task_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._execute(f"SELECT task_id, result FROM screens WHERE task_id IN ({marks})", chunk):
+                try:
+                    found[row["task_id"]] = json.loads(row["result"])
+                except ValueError:
+                    continue
+        return found
+
+    def saved_without_screen(self) -> list[TaskRecord]:
+        """Saved videos never pre-screened (made before the pre-screen, or a kill before it ran), oldest first."""
+        rows = self._execute("SELECT t.* FROM tasks t LEFT JOIN screens s ON s.task_id = t.task_id "
+                             "WHERE t.status = 'saved' AND t.video_path IS NOT NULL AND s.task_id IS NULL "
+                             "ORDER BY t.created_at")
+        return [_from_row(row) for row in rows]
+
+    def children(self, task_id: str) -> list[TaskRecord]:
+        """Runs started from this one, oldest first."""
+        rows = self._execute("SELECT * FROM tasks WHERE parent_task_id = ? ORDER BY created_at, rowid", (task_id,))
+        return [_from_row(row) for row in rows]
+
+    def lineage(self, task_id: str, *, limit: int = 50) -> list[TaskRecord]:
+        """This run's ancestors, nearest first (the parent, its parent, ...); stops at a loop or ``limit``."""
+        chain: list[TaskRecord] = []
+        seen = {task_id}
+        record = self.get(task_id)
+        while record is not None and record.parent_task_id and len(chain) < limit:
+            if record.parent_task_id in seen:
+                break
+            seen.add(record.parent_task_id)
+            record = self.get(record.parent_task_id)
+            if record is not None:
+                chain.append(record)
+        return chain
+
     def sweep_row(self, sweep_id: str) -> dict[str, Any] | None:
         """A sweep's ``session``, ``plan`` (cells' ``{"label", "body"}``, [] if not kept) and ``contact_sheet``."""
         rows = self._execute("SELECT session, plan, contact_sheet FROM sweeps WHERE sweep_id = ?", (sweep_id,))
@@ -718,9 +802,14 @@ class Store:
         return _from_row(rows[0]) if rows else None
 
     def list_runs(self, limit: int = 50, query: str | None = None, status: str | None = None, offset: int = 0,
-                  session: str | None = None) -> list[TaskRecord]:
-        """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` and ``session`` exactly."""
+                  session: str | None = None, no_issues: bool = False) -> list[TaskRecord]:
+        """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` and ``session`` exactly.
+
+        ``no_issues``: only takes whose pre-screen found nothing.
+        """
         where, args = [], []
+        if no_issues:
+            where.append("task_id IN (SELECT task_id FROM screens WHERE issues = 0)")
         if session is not None:
             where.append("session = ?")
             args.append(session)

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from lab import params
 from lab.budget import Budget
 from lab.client import VideosClient
+from lab.prescreen.background import Screener
 from lab.runner import Runner
 from lab.settings import Settings
 from lab.slots import TaskSlots
@@ -48,6 +49,7 @@ class Wiring:
     budget: Budget
     slots: TaskSlots
     runner: Runner
+    screener: Screener | None = None
     simulator: Any = None
     _secret: str = field(default="", repr=False)
 
@@ -85,11 +87,13 @@ class Wiring:
         client = VideosClient(self.visitor_base_url, key)
         try:
             yield build_runner(self.settings, client, self.store, self.data_dir, backend=VISITOR_BACKEND,
-                               budget=self.budget, slots=self.slots), client
+                               budget=self.budget, slots=self.slots, screener=self.screener), client
         finally:
             client.close()
 
     def close(self) -> None:
+        if self.screener is not None:
+            self.screener.close()
         self.client.close()
         self.store.close()
         if self.simulator is not None:
@@ -97,10 +101,11 @@ class Wiring:
 
 
 def build_runner(settings: Settings, client: VideosClient, store: Store, data_dir: Path, *, backend: str,
-                 budget: Budget | None, slots: TaskSlots | None = None, thumbs: int = 5) -> Runner:
+                 budget: Budget | None, slots: TaskSlots | None = None, thumbs: int = 5,
+                 screener: Screener | None = None) -> Runner:
     """The one place a Runner is built (the app, a visitor's key, the CLI): same limits and lease everywhere."""
     return Runner(client, store, data_dir, budget=budget, slots=slots, thumbs=thumbs, backend=backend,
-                  download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s)
+                  download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s, screener=screener)
 
 
 def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> Wiring:
@@ -124,6 +129,8 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
     # the slots cap tasks in flight per session and for the whole lab.
     slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session)
-    runner = build_runner(settings, client, store, data_dir, backend=backend, budget=budget, slots=slots)
+    screener = Screener(store, data_dir, settings.screen)
+    runner = build_runner(settings, client, store, data_dir, backend=backend, budget=budget, slots=slots,
+                          screener=screener)
     return Wiring(settings=settings, base_url=base_url, backend=backend, client=client, store=store, budget=budget,
-                  slots=slots, runner=runner, simulator=simulator, _secret=secret)
+                  slots=slots, runner=runner, screener=screener, simulator=simulator, _secret=secret)

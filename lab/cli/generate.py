@@ -181,6 +181,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
     """A Runner on the backend chosen from flags and settings; the simulator if no key or URL."""
     from lab.budget import Budget
     from lab.client import VideosClient
+    from lab.prescreen.background import Screener
     from lab.settings import SIMULATOR_KEY, check_api_key, check_base_url, load_settings
     from lab.store import Store, journal_location
     from lab.wiring import build_runner
@@ -211,7 +212,12 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack):
         VideosClient.scaled(base_url, api_key or SIMULATOR_KEY, time_scale=time_scale if backend == "simulator" else 1.0)
     )
     budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
-    return build_runner(settings, client, store, data_dir, backend=backend, budget=budget, thumbs=max(0, args.thumbs))
+    # Saved takes are pre-screened in the background while the command runs; it waits for
+    # them before it exits (closed before the journal: callbacks run last-in, first-out).
+    screener = Screener(store, data_dir, settings.screen)
+    stack.callback(screener.close, wait=True)
+    return build_runner(settings, client, store, data_dir, backend=backend, budget=budget, thumbs=max(0, args.thumbs),
+                        screener=screener)
 
 
 def _backend(args: argparse.Namespace, settings, api_key: str | None) -> str:

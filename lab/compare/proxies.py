@@ -30,6 +30,17 @@ CRF = 26
 KEYFRAME_INTERVAL_S = 1.0
 AUDIO_BITRATE = "64k"
 
+SCALE = (f"scale='if(gte(iw,ih),min({MAX_SIDE},iw),-2)':'if(gte(iw,ih),-2,min({MAX_SIDE},ih))'"
+         ":flags=bicubic,setsar=1")
+# The proxy's codecs, shared with the pre-screen (lab.prescreen), which writes the same proxy
+# from the decode its detectors ride on.
+ENCODE_ARGS = (
+    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF), "-pix_fmt", "yuv420p",
+    "-force_key_frames", f"expr:gte(t,n_forced*{KEYFRAME_INTERVAL_S})",
+    "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2",
+    "-movflags", "+faststart",
+)
+
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -50,16 +61,10 @@ def proxy_args(source: str | os.PathLike, dest: str | os.PathLike) -> list[str]:
     sides, and keyframes are forced by time, so no probe is needed: the proxy
     costs one ffmpeg run.
     """
-    scale = (f"scale='if(gte(iw,ih),min({MAX_SIDE},iw),-2)':'if(gte(iw,ih),-2,min({MAX_SIDE},ih))'"
-             ":flags=bicubic,setsar=1")
     return [
         "-v", "error", "-y", "-i", str(source),
         "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
-        "-vf", scale,
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF), "-pix_fmt", "yuv420p",
-        "-force_key_frames", f"expr:gte(t,n_forced*{KEYFRAME_INTERVAL_S})",
-        "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2",
-        "-movflags", "+faststart", "-f", "mp4", str(dest),
+        "-vf", SCALE, *ENCODE_ARGS, "-f", "mp4", str(dest),
     ]
 
 
@@ -86,7 +91,7 @@ def make_proxy(source: str | os.PathLike, dest: str | os.PathLike, *, timeout: f
     return dest
 
 
-def _lock_for(key: str) -> threading.Lock:
+def proxy_lock(key: str) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())
 
@@ -99,7 +104,7 @@ def ensure_proxy(data_dir: str | os.PathLike, task_id: str, source: str | os.Pat
     """
     dest = proxy_path(data_dir, task_id)
     source = check_video_file(source)
-    with _lock_for(str(dest)):
+    with proxy_lock(str(dest)):
         try:
             if dest.is_file() and dest.stat().st_size > 0 and dest.stat().st_mtime >= source.stat().st_mtime:
                 return dest

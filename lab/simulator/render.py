@@ -4,7 +4,9 @@ The picture follows from the request: the seed picks the gradient colours, its
 motion and the tone; the prompt and seed are written on every frame beside
 "SIMULATED" and a running clock, so frames differ over time and nobody takes
 the clip for Veo output. Same prompt, seed and parameters give byte-identical
-files (bitexact flags, no metadata, one x264 thread).
+files (bitexact flags, no metadata, one x264 thread). Markers in the prompt plant
+faults at known times (a freeze, a black start, silence, no audio, a cut, flicker):
+see ``lab.simulator.planted``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from lab.simulator.planted import audio_filters, background_filters, has_audio, parse_markers, picture_filters
 
 FPS = 24
 AUDIO_RATE = 48000
@@ -137,8 +141,9 @@ def ffmpeg_command(spec: RenderSpec, out: Path, font: Path, prompt_file: Path, l
     font_opt = f"fontfile={_escape_path(font)}"
     # The big word drifts across the frame so motion is visible even in the picture alone.
     drift_y = f"(h-th)/2+sin(t*1.3+{seed % 628}/100)*h/6"
+    planted = parse_markers(spec.prompt, spec.duration)
+    background = f"format=yuv420p,scale={spec.width}:{spec.height}:flags=fast_bilinear"
     filters = [
-        f"format=yuv420p,scale={spec.width}:{spec.height}:flags=fast_bilinear",
         f"drawtext={font_opt}:text=SIMULATED:fontsize={big}:fontcolor=white@0.85:borderw={max(1, big // 20)}"
         f":bordercolor=black@0.6:x=(w-tw)/2+sin(t*0.9)*w/8:y={drift_y}",
         f"drawtext={font_opt}:textfile={_escape_path(prompt_file)}:expansion=none:fontsize={small}"
@@ -149,19 +154,30 @@ def ffmpeg_command(spec: RenderSpec, out: Path, font: Path, prompt_file: Path, l
         f"drawtext={font_opt}:text='%{{pts\\:hms}}':fontsize={small}:fontcolor=white:box=1"
         f":boxcolor=black@0.55:boxborderw={small // 2}:x=w-tw-{small}:y=h-th-{small}",
     ]
+    # Planted faults (lab.simulator.planted): a cut changes the picture under the text,
+    # the others act on the finished frame, so a freeze stops the clock too.
+    graph = [f"[0:v]{background}[bg]", *background_filters(planted, "bg", "shot"),
+             f"[shot]{','.join(filters)}[pic]", *picture_filters(planted, FPS, "pic", "v")]
     tone = 220 + seed % 440
     audio_src = f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}"
+    inputs = ["-f", "lavfi", "-i", video_src]
+    maps = ["-map", "[v]"]
+    audio_codec: list[str] = []
+    if has_audio(planted):
+        graph.append(f"[1:a]{','.join(['aformat=channel_layouts=stereo', *audio_filters(planted)])}[a]")
+        inputs += ["-f", "lavfi", "-i", audio_src]
+        maps += ["-map", "[a]"]
+        audio_codec = ["-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2", "-flags:a", "+bitexact"]
     return [
         _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", video_src,
-        "-f", "lavfi", "-i", audio_src,
-        "-filter_complex", f"[0:v]{','.join(filters)}[v];[1:a]aformat=channel_layouts=stereo[a]",
-        "-map", "[v]", "-map", "[a]",
+        *inputs,
+        "-filter_complex", ";".join(graph),
+        *maps,
         "-t", str(spec.duration),
         "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(CRF_BY_RESOLUTION.get(spec.resolution, 30)), "-pix_fmt", "yuv420p",
         "-threads", "1", "-g", str(FPS * 2),
-        "-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2",
-        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        *audio_codec,
+        "-fflags", "+bitexact", "-flags:v", "+bitexact",
         "-map_metadata", "-1", "-movflags", "+faststart",
         "-f", "mp4", str(out),
     ]
