@@ -246,3 +246,25 @@ def test_two_owners_claiming_one_task_at_once_get_it_once(journal_url) -> None:
     for thread in threads:
         thread.join()
     assert len(winners) == 1
+
+
+def test_a_pre_screen_is_kept_per_task_and_no_issues_filters_on_it(store: Store) -> None:
+    for task_id in ("task_clean", "task_frozen", "task_unscreened"):
+        _submit(store, task_id)
+        store.update(task_id, status="saved", video_path=f"/x/{task_id}.mp4")
+    store.record_screen("task_clean", {"ok": True, "issues": 0, "badges": []})
+    store.record_screen("task_frozen", {"ok": True, "issues": 0, "badges": []})
+    store.record_screen("task_frozen", {"ok": True, "issues": 1, "badges": [{"text": "frozen 1.0–2.0 s"}]})
+    assert store.screens(["task_frozen", "task_unscreened"]) == {
+        "task_frozen": {"ok": True, "issues": 1, "badges": [{"text": "frozen 1.0–2.0 s"}]}}
+    assert [r.task_id for r in store.list_runs(no_issues=True)] == ["task_clean"]
+    assert [r.task_id for r in store.saved_without_screen()] == ["task_unscreened"]
+
+
+def test_lineage_journals_the_parent_its_changes_and_lists_the_chain(store: Store) -> None:
+    _submit(store, "task_first")
+    _submit(store, "task_second", parent_task_id="task_first", parent_changes=["seed"])
+    _submit(store, "task_third", parent_task_id="task_second", parent_changes=["prompt", "seed"])
+    assert store.get("task_third").parent_changes == ["prompt", "seed"]
+    assert [r.task_id for r in store.lineage("task_third")] == ["task_second", "task_first"]
+    assert [r.task_id for r in store.children("task_first")] == ["task_second"]
