@@ -328,6 +328,26 @@ class Database:
         raise NotImplementedError
 
 
+def _switch_to_wal(db: sqlite3.Connection, wait_s: float) -> None:
+    """Put the journal in WAL mode, waiting up to ``wait_s`` for other connections doing the same.
+
+    While several connections open a new file at once, the switch answers "database is locked"
+    at once, without the busy handler waiting (measured: 0.00 s with busy_timeout at 10 s), so
+    it is retried here for a bounded time.
+    """
+    deadline = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 class SQLiteDatabase(Database):
     """The embedded journal: a file, WAL mode so the CLI beside the app reads and writes it too."""
 
@@ -341,8 +361,8 @@ class SQLiteDatabase(Database):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=10000")
+            _switch_to_wal(self._db, wait_s=10.0)
             self._db.execute("PRAGMA synchronous=NORMAL")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the journal {path}: {exc}") from exc
