@@ -172,5 +172,7 @@ def test_a_dead_process_reservation_is_given_back(store, journal_url):
     worker = context.Process(target=_reserve_and_die, args=(str(journal_url),))
     worker.start()
     worker.join(60)
+    assert worker.exitcode == 0
     budget = Budget(store, day_cap_usd=1.20)
+    assert budget.view(session="killed").session_reserved_usd == 1.20  # it did reserve, and never released
     budget.reserve(1.20)  # the dead process's $1.20 no longer counts
