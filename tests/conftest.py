@@ -33,10 +33,36 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data_dir
 
 
+def _run_root(factory: pytest.TempPathFactory) -> Path:
+    """The run's temp root, shared by its xdist workers (each worker's own base dir is inside it)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Gradio caches served files under one temp dir by content hash; workers serving the same video
+    # must not write one file at once, so each worker has its own.
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None and "GRADIO_TEMP_DIR" not in os.environ:
+        os.environ["GRADIO_TEMP_DIR"] = str(factory.getbasetemp() / "gradio")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser modules first: they are the longest, so no worker is left with one at the end of the run."""
+    browser_modules = {item.module for item in items if "browser" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: getattr(item, "module", None) not in browser_modules)
+
+
 @pytest.fixture(scope="session")
 def render_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One render cache for the whole run: identical requests render once."""
-    return tmp_path_factory.mktemp("render-cache")
+    """One render cache for the whole run, shared by the workers: identical requests render once.
+
+    Safe across processes: a clip is rendered to a scratch name and renamed into place.
+    """
+    cache = _run_root(tmp_path_factory) / "render-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture(scope="session")
