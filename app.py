@@ -17,8 +17,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from fastapi import FastAPI  # noqa: E402
 
 from lab import ui  # noqa: E402
-from lab.orchestrator import Orchestrator  # noqa: E402
 from lab.settings import Settings, load_settings  # noqa: E402
+from lab.wiring import AppServices, open_app  # noqa: E402
 
 DEFAULT_PORT = 7860
 MALLOC_ARENAS = 2
@@ -40,14 +40,14 @@ def _fewer_malloc_arenas() -> None:
         pass
 
 
-def create_app(settings: Settings | None = None) -> tuple[FastAPI, Orchestrator]:
+def create_app(settings: Settings | None = None) -> tuple[FastAPI, AppServices]:
     """The server app (the lab at /) and the services it runs on (the caller closes them).
 
     Without a key the services start the lab's private simulator.
     """
     settings = settings or load_settings()
     app = FastAPI(title="Veo Prompt Lab", docs_url=None, redoc_url=None, openapi_url=None)
-    services = Orchestrator.create(settings, base_url=settings.base_url)
+    services = open_app(settings)
     ui.mount(app, ui.build_demo(services), settings, path="/")
     return app, services
 

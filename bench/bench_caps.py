@@ -101,7 +101,7 @@ def app_and_cli(time_scale: float, cache: Path, tmp: Path) -> bool:
     from gradio_client import Client
 
     from lab.settings import load_settings
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
     from lab.ui import build_demo
 
     cap = 1.50
@@ -109,7 +109,7 @@ def app_and_cli(time_scale: float, cache: Path, tmp: Path) -> bool:
     with SimulatorServer(SimConfig(time_scale=time_scale, render_cache=cache, fixed_generation_s=60.0)) as sim:
         settings = load_settings(environ={"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": str(time_scale),
                                           "LAB_SPEND_CAP_DAY_USD": str(cap), "LAB_MAX_SWEEP": "8"})
-        services = Orchestrator.create(settings, base_url=sim.base_url, api_key="sk-bench")
+        services = open_app(settings, base_url=sim.base_url, api_key="sk-bench")
         demo = build_demo(services)
         _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
         client = Client(url, verbose=False, download_files=False)

@@ -87,7 +87,7 @@ def count_part() -> None:
 SERVER = """
 import sys, tempfile
 from pathlib import Path
-from lab.orchestrator import Orchestrator
+from lab.wiring import open_app
 from lab.settings import load_settings
 from lab.simulator.server import SimConfig, SimulatorServer
 from lab.ui import build_demo
@@ -95,7 +95,7 @@ data_dir = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
 sim = SimulatorServer(SimConfig(time_scale=0.02, render_cache=data_dir / "renders")).start()
 settings = load_settings(environ={"LAB_DATA_DIR": str(data_dir), "LAB_MAX_SWEEP": "8",
                                   "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"})
-services = Orchestrator.create(settings, base_url=sim.base_url, api_key="sk-bench-hostile")
+services = open_app(settings, base_url=sim.base_url, api_key="sk-bench-hostile")
 build_demo(services).launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), quiet=True)
 """
 

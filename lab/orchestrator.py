@@ -1,10 +1,11 @@
 """Runs, sweeps and resume for the UI and the API: the runner plus what sits around it in a server.
 
-Gradio-free. Around ``Runner`` it adds: a visitor's own key (a runner for one
-call), the set of tasks this process is still waiting on (``InFlight``, so
-"Fetch unfinished" never polls a task twice), the server's answer for "sent vs
-answered", and a sweep's ZIP export. Results are view-models from
-``lab.presentation``; the API key stays inside the wiring.
+Gradio-free; built by ``lab.wiring.open_app`` (the UI gets it as ``AppServices.runs``).
+Around ``Runner`` it adds: a visitor's own key (a runner for one call), the set of
+tasks this process is still waiting on (``InFlight``, so "Fetch unfinished" never
+polls a task twice), the server's answer for "sent vs answered", and a sweep's ZIP
+export. Results are view-models from ``lab.presentation``; the API key stays inside
+the wiring.
 """
 
 from __future__ import annotations
@@ -15,23 +16,22 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from lab import frames, params
-from lab.budget import BudgetView
+from lab.access import visitor_key_problem
 from lab.client import VideosClient
 from lab.errors import LabError, RequestInvalid
 from lab.export import export_zip
 from lab.presentation import RunOutcome, SweepOutcome, final_sweep_cell
 from lab.runner import Event, RunResult, Runner, SweepResult
-from lab.settings import Settings
 from lab.store import Store, TaskRecord
 from lab.sessions import JournalView, RunningWork
 from lab.sweeps import SweepItem, SweepPlan
 from lab.waits import InFlight
-from lab.wiring import Wiring, wire
 
-HISTORY_LIMIT = 200
+if TYPE_CHECKING:  # wiring builds the orchestrator: only the type comes from there
+    from lab.wiring import Wiring
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class ResumeReport:
 class Orchestrator:
     """The lab's verbs for one process, shared by all sessions."""
 
-    def __init__(self, wiring: Wiring) -> None:
+    def __init__(self, wiring: "Wiring") -> None:
         self.wiring = wiring
         self.in_flight = InFlight()
         self._resume_lock = threading.Lock()
@@ -54,15 +54,6 @@ class Orchestrator:
         # journal as each session may see it (history_scope).
         self.running = RunningWork()
         self.journal = JournalView(wiring.store, wiring.settings.history_scope, self.running)
-
-    @classmethod
-    def create(cls, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> "Orchestrator":
-        """Services on ``base_url`` (default: settings); with neither, a private simulator."""
-        return cls(wire(settings, base_url=base_url, api_key=api_key))
-
-    @property
-    def settings(self) -> Settings:
-        return self.wiring.settings
 
     @property
     def store(self) -> Store:
@@ -77,29 +68,23 @@ class Orchestrator:
 
     # ------------------------------------------------------------ around the runs
 
-    def spend(self, session: str) -> BudgetView:
-        return self.wiring.budget.view(session)
-
     def median_elapsed(self, resolution: params.Resolution) -> float | None:
         eff = resolution.effective
         if not (eff.get("model") and eff.get("resolution") and eff.get("duration")):
             return None
         return self.store.median_elapsed(eff["model"], eff["resolution"], eff["duration"])
 
-    def visitor_key_problem(self, key: str) -> str | None:
-        """Why a pasted key cannot be used, or None. Says nothing about the key's value."""
-        if not self.settings.allow_visitor_key:
-            return "This lab does not accept visitors' own keys."
-        if not key or any(ch.isspace() for ch in key) or len(key) < 8 or len(key) > 512:
-            return "That does not look like an API key (no spaces; APIYI keys start with sk-)."
-        return None
+    def sweep_zip(self, sweep_id: str) -> Path | None:
+        """The sweep's ZIP export, when it has been written."""
+        path = self.wiring.data_dir / "exports" / f"{sweep_id}.zip"
+        return path if path.is_file() else None
 
     @contextmanager
     def _runner_for(self, visitor_key: str | None) -> Iterator[tuple[Runner, VideosClient]]:
         if not visitor_key:
             yield self.wiring.runner, self.wiring.client
             return
-        problem = self.visitor_key_problem(visitor_key)
+        problem = visitor_key_problem(visitor_key, self.wiring.settings.allow_visitor_key)
         if problem:
             raise RequestInvalid(problem)
         with self.wiring.runner_with_key(visitor_key) as pair:
@@ -173,7 +158,7 @@ class Orchestrator:
         try:
             with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
                 result: SweepResult = runner.run_sweep(
-                    plan, concurrency=self.settings.max_concurrent_per_session, on_event=tracking, session=session,
+                    plan, concurrency=self.wiring.settings.max_concurrent_per_session, on_event=tracking, session=session,
                     sweep_id=sweep_id,
                 )
             zip_path = None
@@ -210,7 +195,7 @@ class Orchestrator:
                 return ResumeReport([], held)
             self.in_flight.claim(todo)
             try:
-                results = self.wiring.runner.resume(concurrency=self.settings.max_concurrent_per_session,
+                results = self.wiring.runner.resume(concurrency=self.wiring.settings.max_concurrent_per_session,
                                                     only=set(todo))
             finally:
                 self.in_flight.release(todo)
@@ -255,28 +240,6 @@ class Orchestrator:
     def waited_on(self, record: TaskRecord) -> bool:
         """Whether a wait of this process still holds the task (it will land in the journal by itself)."""
         return self.in_flight.holds(record.task_id, record.created_at)
-
-    # ------------------------------------------------------------ history (only what the session may see)
-
-    def history(self, query: str | None, session: str) -> list[TaskRecord]:
-        """Journalled runs matching ``query`` (prompt text), newest first; only the session's own with
-        ``history_scope: session``."""
-        return self.journal.runs(session, (query or "").strip() or None, limit=HISTORY_LIMIT)
-
-    def record(self, task_id: str, session: str) -> TaskRecord:
-        record = self.journal.run(session, task_id)
-        if record is None:  # another session's run is as unknown as a missing one
-            raise LabError(f"No run {task_id!r} in the journal.")
-        return record
-
-    def history_body(self, task_id: str, session: str) -> dict[str, Any]:
-        """The body as the user wrote it (so the precedence they explored comes back too)."""
-        record = self.record(task_id, session)
-        return dict(record.request or record.wire)
-
-    def history_video(self, task_id: str, session: str) -> str | None:
-        record = self.record(task_id, session)
-        return record.video_path if record.video_path and Path(record.video_path).is_file() else None
 
 
 def new_sweep_id() -> str:

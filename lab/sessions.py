@@ -19,10 +19,13 @@ import secrets
 import threading
 from dataclasses import dataclass
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lab.store import FINISHED_STATUSES, IntentRecord, Store, SweepRecord, TaskRecord
+from lab.errors import LabError
+from lab.store import FINISHED_STATUSES, IntentRecord, Review, Store, SweepRecord, TaskRecord
 
+HISTORY_LIMIT = 200
 BROWSER_PREFIX = "b-"
 HF_PREFIX = "hf:"
 _BROWSER_ID = re.compile(r"b-[A-Za-z0-9_-]{24,64}")
@@ -138,12 +141,34 @@ class JournalView:
     def _may_see(self, owner: str | None, session: str) -> bool:
         return self.scope == "all" or owner == session
 
-    def runs(self, session: str, query: str | None = None, *, limit: int = 200) -> list[TaskRecord]:
-        return self.store.list_runs(limit=limit, query=query, session=self._filter(session))
+    def runs(self, session: str, query: str | None = None, *, limit: int = HISTORY_LIMIT) -> list[TaskRecord]:
+        """Journalled runs whose prompt holds ``query`` (blank: all), newest first."""
+        return self.store.list_runs(limit=limit, query=(query or "").strip() or None, session=self._filter(session))
 
     def run(self, session: str, task_id: str) -> TaskRecord | None:
         record = self.store.get(task_id)
         return record if record is not None and self._may_see(record.session, session) else None
+
+    def require(self, session: str, task_id: str) -> TaskRecord:
+        """The run, or LabError: another session's run is as unknown as a missing one."""
+        record = self.run(session, task_id)
+        if record is None:
+            raise LabError(f"No run {task_id!r} in the journal.")
+        return record
+
+    def body(self, session: str, task_id: str) -> dict[str, Any]:
+        """The run's body as the user wrote it (so the precedence they explored comes back too)."""
+        record = self.require(session, task_id)
+        return dict(record.request or record.wire)
+
+    def video(self, session: str, task_id: str) -> str | None:
+        """The run's saved video, when it is on disk."""
+        record = self.require(session, task_id)
+        return record.video_path if record.video_path and Path(record.video_path).is_file() else None
+
+    def reviews(self, records: Sequence[TaskRecord]) -> dict[str, Review]:
+        """The reviews of runs this session was shown."""
+        return self.store.reviews(r.task_id for r in records)
 
     def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
         return self.store.sweeps(limit=limit, session=self._filter(session))

@@ -1,7 +1,9 @@
 """The one place that reads the environment and space.yaml, into one typed ``Settings``.
 
-Precedence: environment variable > space.yaml > built-in default. A bad value
-raises ``SettingsError`` naming the setting, the value and where it came from.
+Precedence: a command-line flag (``flags``, the CLI's) > environment variable >
+space.yaml > built-in default. A bad value raises ``SettingsError`` naming the
+setting, the value and where it came from. "auto" becomes live with a key and
+the simulator without, here and nowhere else.
 """
 
 from __future__ import annotations
@@ -247,15 +249,23 @@ def read_space_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | None = None) -> Settings:
-    """Read settings from the environment and space.yaml (``LAB_SPACE_YAML`` points elsewhere)."""
+def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | None = None, *,
+                  flags: Mapping[str, Any] | None = None) -> Settings:
+    """Read settings from the environment and space.yaml (``LAB_SPACE_YAML`` points elsewhere).
+
+    ``flags``: a command's own values by setting name (``api_key`` too), None where not given;
+    they win over everything and errors name them as ``--base-url`` etc.
+    """
     env = os.environ if environ is None else environ
+    flags = {name: value for name, value in (flags or {}).items() if value is not None}
     yaml_path = Path(space_yaml or env.get("LAB_SPACE_YAML") or DEFAULT_SPACE_YAML)
     from_yaml = read_space_yaml(yaml_path)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for spec in SPECS:
-        if env.get(spec.env, "").strip() != "":
+        if spec.name in flags:
+            raw, where = flags[spec.name], _flag(spec.name)
+        elif env.get(spec.env, "").strip() != "":
             raw, where = env[spec.env], f"environment variable {spec.env}"
         elif spec.name in from_yaml:
             raw, where = from_yaml[spec.name], f"{yaml_path.name} key '{spec.name}'"
@@ -269,9 +279,10 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
             raise SettingsError(f"Bad value {shown!r} for {spec.name} (from {where}): {exc}") from exc
         sources[spec.name] = where
 
-    api_key = (env.get("APIYI_API_KEY") or "").strip() or None
+    key_source = _flag("api_key") if "api_key" in flags else "environment APIYI_API_KEY"
+    api_key = (flags["api_key"] if "api_key" in flags else env.get("APIYI_API_KEY") or "").strip() or None
     if api_key:
-        check_api_key(api_key, "environment APIYI_API_KEY")
+        check_api_key(api_key, key_source)
     backend = values["backend"]
     if backend == "auto":
         backend = "live" if api_key else "simulator"
@@ -283,9 +294,9 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
     base_url = values["base_url"]
     if backend == "live":
         base_url = base_url or DEFAULT_BASE_URL
-    elif not sources["base_url"].startswith("environment"):
+    elif not sources["base_url"].startswith(("environment", "--")):
         # The simulator is embedded and its URL known only once it runs; only an explicit
-        # LAB_BASE_URL points the lab at a simulator started elsewhere.
+        # LAB_BASE_URL (or --base-url) points the lab at a simulator started elsewhere.
         base_url = None
     if base_url:
         check_base_url(base_url, sources["base_url"])
@@ -316,6 +327,10 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         screen=Thresholds(**{spec.name[len("screen_"):]: values[spec.name] for spec in SCREEN_SPECS}),
         sources=sources,
     )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+", re.ASCII)

@@ -1,8 +1,10 @@
-"""One place that builds the lab's back end from Settings: client, journal, budget, slots, runner.
+"""The composition root: the one place that builds the lab from Settings, for the app and the CLI.
 
-The app builds one ``Wiring`` at start and closes it at exit. A visitor's own key
-gets a runner of its own for one call (``Wiring.runner_with_key``) sharing the
-journal, budget and slots, so their tasks count against the same caps.
+``wire`` builds the back end (client, journal, budget, slots, runner; the private
+simulator when no base URL is set); ``open_app`` adds what the UI is handed, one
+``AppServices`` built at start and closed at exit; ``open_cli`` is the CLI's. A
+visitor's own key gets a runner of its own for one call (``Wiring.runner_with_key``)
+sharing the journal, budget and slots, so their tasks count against the same caps.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from lab import params
+from lab.access import Access
 from lab.budget import Budget
 from lab.client import VideosClient
+from lab.compare.service import CompareService
+from lab.orchestrator import Orchestrator
 from lab.prescreen.background import Screener
+from lab.private_simulator import start_private_simulator
 from lab.runner import Runner
+from lab.sessions import JournalView
 from lab.settings import Settings
 from lab.slots import TaskSlots
 from lab.store import Store, journal_location
@@ -47,7 +54,7 @@ class Wiring:
     client: VideosClient
     store: Store
     budget: Budget
-    slots: TaskSlots
+    slots: TaskSlots | None
     runner: Runner
     screener: Screener | None = None
     simulator: Any = None
@@ -91,9 +98,10 @@ class Wiring:
         finally:
             client.close()
 
-    def close(self) -> None:
+    def close(self, *, wait_for_screens: bool = False) -> None:
+        """``wait_for_screens``: finish the pre-screens under way first (the CLI's; the app drops them)."""
         if self.screener is not None:
-            self.screener.close()
+            self.screener.close(wait=wait_for_screens)
         self.client.close()
         self.store.close()
         if self.simulator is not None:
@@ -108,29 +116,69 @@ def build_runner(settings: Settings, client: VideosClient, store: Store, data_di
                   download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s, screener=screener)
 
 
-def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> Wiring:
-    """The back end on ``base_url`` (default: settings); with neither, a private simulator (its own random key)."""
+def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None, thumbs: int = 5,
+         limit_in_flight: bool = True) -> Wiring:
+    """The back end on ``base_url`` (default: settings); with neither, a private simulator (its own random key).
+
+    ``limit_in_flight`` False: no task slots (the CLI's ``--concurrency`` is the user's own limit).
+    """
     simulator = None
     base_url = base_url or settings.base_url
-    if base_url is None:
-        from lab.private_simulator import start_private_simulator
-
-        simulator, api_key = start_private_simulator(settings.sim_time_scale, Path(settings.data_dir) / "renders")
-        base_url = simulator.base_url
-    secret = api_key or settings.key_for_requests()
-    # The backend is a setting, not a guess from the URL: a live service behind a loopback proxy is live.
-    backend = "simulator" if simulator is not None else settings.backend
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(journal_location(settings.database_url, data_dir))
-    scale = settings.sim_time_scale if backend == "simulator" else 1.0
-    client = VideosClient.scaled(base_url, secret, time_scale=scale)
+    try:
+        if base_url is None:
+            # The same render cache for the app and the CLI: a clip rendered once is not rendered again.
+            simulator, api_key = start_private_simulator(settings.sim_time_scale, data_dir / "renders")
+            base_url = simulator.base_url
+        secret = api_key or settings.key_for_requests()
+        # The backend is a setting (settings decide "auto" once), not a guess from the URL: a live
+        # service behind a loopback proxy is live.
+        backend = "simulator" if simulator is not None else settings.backend
+        scale = settings.sim_time_scale if backend == "simulator" else 1.0
+        client = VideosClient.scaled(base_url, secret, time_scale=scale)
+    except BaseException:
+        store.close()
+        if simulator is not None:
+            simulator.stop()
+        raise
     budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
     # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
     # the slots cap tasks in flight per session and for the whole lab.
-    slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session)
+    slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session) if limit_in_flight else None
     screener = Screener(store, data_dir, settings.screen)
     runner = build_runner(settings, client, store, data_dir, backend=backend, budget=budget, slots=slots,
-                          screener=screener)
+                          thumbs=thumbs, screener=screener)
     return Wiring(settings=settings, base_url=base_url, backend=backend, client=client, store=store, budget=budget,
                   slots=slots, runner=runner, screener=screener, simulator=simulator, _secret=secret)
+
+
+def open_cli(settings: Settings, *, thumbs: int = 5) -> Wiring:
+    """The CLI's back end: the app's, with the command's thumbnail count and no task slots."""
+    return wire(settings, thumbs=thumbs, limit_in_flight=False)
+
+
+@dataclass(frozen=True)
+class AppServices:
+    """What the UI is handed, built once at start: runs, the journal as each session may see it, one compare
+    service, and the key and banner policy. The API key stays inside ``runs``; the caller closes it."""
+
+    settings: Settings
+    runs: Orchestrator
+    journal: JournalView
+    compare: CompareService
+    access: Access
+
+    def close(self) -> None:
+        self.runs.close()
+
+
+def open_app(settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> AppServices:
+    """The app's services on ``base_url`` (default: settings); with neither, a private simulator."""
+    wiring = wire(settings, base_url=base_url, api_key=api_key)
+    runs = Orchestrator(wiring)
+    access = Access(wiring.budget, wiring.backend, wiring.has_server_key, settings.allow_visitor_key,
+                    wiring.snippet_base_url)
+    return AppServices(settings, runs, runs.journal, CompareService(wiring.store, wiring.data_dir, wiring.secrets),
+                       access)

@@ -29,12 +29,12 @@ NO_CAPS = {"LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"}
 def running_lab(base_url: str, data_dir: str | Path, env: dict[str, str], api_key: str | None = None
                 ) -> Iterator[tuple[str, object]]:
     """The app on a free loopback port against ``base_url`` (a simulator): yields (url, services)."""
-    from lab.orchestrator import Orchestrator
     from lab.settings import load_settings
     from lab.ui import build_demo
+    from lab.wiring import open_app
 
-    services = Orchestrator.create(load_settings(environ={"LAB_DATA_DIR": str(data_dir), **env}),
-                                   base_url=base_url, api_key=api_key)
+    services = open_app(load_settings(environ={"LAB_DATA_DIR": str(data_dir), **env}),
+                        base_url=base_url, api_key=api_key)
     try:
         demo = build_demo(services)
         _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)

@@ -129,7 +129,7 @@ def test_rows_show_a_short_task_id_that_copies_in_full(swept: Page, lab):
     for row in range(4):
         code = page.locator(f"#sweep-task-{row} code")
         full = code.get_attribute("title")
-        assert services.store.get(full) is not None, f"{full!r} is not a journalled task id"
+        assert services.runs.store.get(full) is not None, f"{full!r} is not a journalled task id"
         shown = code.inner_text()
         assert len(shown) < len(full) and shown.startswith(full[:5]) and shown.endswith(full[-4:])
         for selector in (f"#sweep-task-{row} code", f"#sweep-label-{row} p"):

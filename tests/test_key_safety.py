@@ -249,20 +249,20 @@ def test_no_log_line_holds_a_key(browser_session, deployment):
 
 def test_a_key_that_does_not_look_like_one_is_refused_without_echoing_it(deployment):
     services = deployment["services"]
-    problem = services.visitor_key_problem("not a key")
+    problem = services.access.key_problem("not a key")
     assert problem and "not a key" not in problem
 
 
 @pytest.mark.parametrize("typed", ["sk-with space", ""])
 def test_visitor_keys_are_refused_when_the_lab_does_not_allow_them(typed, tmp_path):
     from lab.settings import load_settings
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
 
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path), "LAB_ALLOW_VISITOR_KEY": "false",
                               "LAB_BASE_URL": "http://127.0.0.1:9/v1"})
-    services = Orchestrator.create(settings, api_key="sk-lab-simulator")
+    services = open_app(settings, api_key="sk-lab-simulator")
     try:
-        assert re.search("does not accept", services.visitor_key_problem(typed) or "")
+        assert re.search("does not accept", services.access.key_problem(typed) or "")
     finally:
         services.close()
 

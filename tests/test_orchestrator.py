@@ -9,8 +9,8 @@ import requests
 
 from lab import params
 from lab.client import VideosClient
-from lab.orchestrator import Orchestrator
 from lab.settings import load_settings
+from lab.wiring import open_app
 
 CONTENT = "GET /v1/videos/{id}/content"
 BODY = {"model": params.FAST_MODEL, "prompt": "a heron lifting off a misty pond", "duration": "4"}
@@ -31,7 +31,7 @@ def sim(make_simulator):
 def services(sim, tmp_path):
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
                               "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"})
-    orchestrator = Orchestrator.create(settings, base_url=sim.base_url, api_key="sk-orchestrator-test")
+    orchestrator = open_app(settings, base_url=sim.base_url, api_key="sk-orchestrator-test").runs
     yield orchestrator
     orchestrator.close()
 

@@ -17,10 +17,10 @@ SUBMIT = {"model": params.FAST_MODEL, "prompt": "a fox in the snow", "duration":
 
 
 def keyless_services(data_dir: Path):
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
 
     settings = load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
-    return Orchestrator.create(settings)
+    return open_app(settings).runs
 
 
 def test_the_embedded_simulator_listens_on_loopback_only(tmp_path):

@@ -73,13 +73,13 @@ def app_on(make_simulator, tmp_path):
     """Start the lab (gradio_client) on a data directory against a simulator; closed after the test."""
     from gradio_client import Client
 
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
     from lab.ui import build_demo
 
     started = []
 
     def start(sim, data_dir: Path, **settings: str):
-        services = Orchestrator.create(_lab_settings(data_dir, **settings), base_url=sim.base_url, api_key="sk-app")
+        services = open_app(_lab_settings(data_dir, **settings), base_url=sim.base_url, api_key="sk-app")
         demo = build_demo(services)
         _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))

@@ -32,11 +32,11 @@ def lab_settings(data_dir: Path, **extra: str):
 @pytest.fixture(scope="module")
 def lab(simulator, tmp_path_factory):
     """The lab on a free port, talking to the test simulator with a key that must never leak."""
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
     from lab.ui import build_demo
 
     data_dir = tmp_path_factory.mktemp("lab-data")
-    services = Orchestrator.create(lab_settings(data_dir), base_url=simulator.base_url, api_key=SECRET)
+    services = open_app(lab_settings(data_dir), base_url=simulator.base_url, api_key=SECRET)
     demo = build_demo(services)
     # No run_history argument on purpose: the lab's Blocks turns it off by default.
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
@@ -108,12 +108,12 @@ def test_generate_refuses_an_invalid_request_before_sending_it(client, lab):
     from gradio_client.exceptions import AppError
 
     _, services, _ = lab
-    before = len(services.store.list_runs(limit=1000))
+    before = len(services.runs.store.list_runs(limit=1000))
     with pytest.raises(AppError, match='needs a duration of "8"'):
         client.predict(body(metadata={"resolution": "1080p"}), api_name="/generate")
     with pytest.raises(AppError, match="not valid JSON"):
         client.predict("{not json", api_name="/generate")
-    assert len(services.store.list_runs(limit=1000)) == before
+    assert len(services.runs.store.list_runs(limit=1000)) == before
 
 
 def test_sweep_of_three_seeds_gives_three_results_and_a_contact_sheet(client):
@@ -208,11 +208,11 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
     from lab.ui import build_demo
 
-    services = Orchestrator.create(lab_settings(tmp_path, LAB_SPEND_CAP_SESSION_USD="1.00"),
-                                   base_url=simulator.base_url)
+    services = open_app(lab_settings(tmp_path, LAB_SPEND_CAP_SESSION_USD="1.00"),
+                        base_url=simulator.base_url)
     demo = build_demo(services)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
@@ -223,7 +223,7 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
         with pytest.raises(AppError, match="Nothing was sent"):
             client.predict(body(), "1, 2, 3, 4", 0, "", api_name="/sweep")  # 4 × $0.30
         client.close()
-        assert services.store.list_runs() == []
+        assert services.runs.store.list_runs() == []
     finally:
         demo.close()
         services.close()
@@ -232,11 +232,11 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
 def test_a_failed_task_is_data_with_a_plain_reason(make_simulator, tmp_path):
     from gradio_client import Client
 
-    from lab.orchestrator import Orchestrator
+    from lab.wiring import open_app
     from lab.ui import build_demo
 
     failing = make_simulator(faults={"failed": 1.0})
-    services = Orchestrator.create(lab_settings(tmp_path), base_url=failing.base_url)
+    services = open_app(lab_settings(tmp_path), base_url=failing.base_url)
     demo = build_demo(services)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
@@ -246,7 +246,7 @@ def test_a_failed_task_is_data_with_a_plain_reason(make_simulator, tmp_path):
         assert video is None
         assert summary["ok"] is False and summary["status"] == "failed"
         assert "not billed" in summary["message"] and summary["cost_usd"] == 0
-        assert services.store.get(summary["task_id"]).status == "failed"  # journalled
+        assert services.runs.store.get(summary["task_id"]).status == "failed"  # journalled
     finally:
         demo.close()
         services.close()

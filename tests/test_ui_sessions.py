@@ -11,10 +11,10 @@ import gradio as gr
 import pytest
 
 from lab import params, sweeps
-from lab.orchestrator import Orchestrator
 from lab.sessions import session_identity
 from lab.ui import history, session, single, sweep
 from lab.ui.events import PAGES, session_of
+from lab.wiring import open_app
 
 FAST = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4"}
 
@@ -39,14 +39,14 @@ def lab(make_simulator, tmp_path):
     sim = make_simulator(faults={"failed": 0.5}, fault_seed=3)
 
     def start(scope: str):
-        services = Orchestrator.create(settings_for(tmp_path / scope, scope), base_url=sim.base_url, api_key="sk-t")
+        services = open_app(settings_for(tmp_path / scope, scope), base_url=sim.base_url, api_key="sk-t")
         alice, bob = session_identity(None)[0], session_identity(None)[0]
-        runs = {alice: [services.run_one(params.with_seed({**FAST, "prompt": "alice's fox"}, 1), session=alice,
+        runs = {alice: [services.runs.run_one(params.with_seed({**FAST, "prompt": "alice's fox"}, 1), session=alice,
                                          on_event=None)]}
-        runs[bob] = [services.run_one(params.with_seed({**FAST, "prompt": "bob's heron"}, 2), session=bob,
+        runs[bob] = [services.runs.run_one(params.with_seed({**FAST, "prompt": "bob's heron"}, 2), session=bob,
                                       on_event=None)]
         plan = sweeps.prepare({**FAST, "prompt": "bob's sweep"}, max_sweep=4, seeds_text="1, 2, 3, 4")
-        bob_sweep = services.run_sweep(plan, session=bob, on_event=None)
+        bob_sweep = services.runs.run_sweep(plan, session=bob, on_event=None)
         with gr.Blocks():
             with gr.Tabs() as tabs:
                 with gr.Tab("s"):
@@ -115,7 +115,7 @@ def test_a_reloaded_page_is_the_same_session(lab):
     stored = session.identify(None, None, SimpleNamespace(session_hash="first-page"))
     assert session.identify(stored, None, SimpleNamespace(session_hash="reloaded-page")) == stored
     first, reloaded = SimpleNamespace(session_hash="first-page"), SimpleNamespace(session_hash="reloaded-page")
-    t.services.run_one(params.with_seed(FAST, 9), session=session_of(first), on_event=None)
+    t.services.runs.run_one(params.with_seed(FAST, 9), session=session_of(first), on_event=None)
     assert len(history.list_runs(t.services, t.history, None, reloaded)[t.history.table]) == 1
     signed_in = session.identify(stored, SimpleNamespace(username="alice"), SimpleNamespace(session_hash="p3"))
     assert signed_in == stored  # the browser keeps its id; the identity is the Hugging Face user
@@ -135,7 +135,7 @@ def test_retry_failed_reruns_only_failed_rows_into_the_same_sweep(lab):
         assert state.cells[index].record.task_id == task_id  # saved rows are not sent again
     for index in failed:
         assert state.cells[index].record.task_id not in {r.task_id for r in t.bob_sweep.results}
-    submitted = [r for r in t.services.store.list_sweep(t.bob_sweep.sweep_id)]
+    submitted = [r for r in t.services.runs.store.list_sweep(t.bob_sweep.sweep_id)]
     assert len(submitted) == 4 + len(failed)
 
 
@@ -144,11 +144,11 @@ def test_a_reloaded_page_reattaches_to_a_single_run_in_flight_and_fills_it(make_
     import time
 
     sim = make_simulator(fixed_generation_s=100.0)  # 2 s
-    services = Orchestrator.create(settings_for(tmp_path, "session"), base_url=sim.base_url, api_key="sk-t")
+    services = open_app(settings_for(tmp_path, "session"), base_url=sim.base_url, api_key="sk-t")
     try:
         me = session_identity(None)[0]
         submitted = threading.Event()
-        worker = threading.Thread(target=services.run_one, args=(params.with_seed(FAST, 5),),
+        worker = threading.Thread(target=services.runs.run_one, args=(params.with_seed(FAST, 5),),
                                   kwargs={"session": me, "on_event": lambda e: e.kind == "submitted" and submitted.set()})
         worker.start()
         assert submitted.wait(120)
@@ -182,12 +182,12 @@ def test_a_reloaded_page_reattaches_to_a_single_run_in_flight_and_fills_it(make_
 def test_history_shows_a_sessions_own_unknown_outcome_submits_and_no_one_elses(make_simulator, tmp_path):
     # Every submit gets a 500: the request may have created (and billed) a task the journal never heard of.
     sim = make_simulator(faults={"server_500": 1.0}, fault_seed=1)
-    services = Orchestrator.create(settings_for(tmp_path, "session"), base_url=sim.base_url, api_key="sk-t")
+    services = open_app(settings_for(tmp_path, "session"), base_url=sim.base_url, api_key="sk-t")
     try:
         bob, alice = session_identity(None)[0], session_identity(None)[0]
         with pytest.raises(Exception):
-            services.run_one(params.with_seed({**FAST, "prompt": "bob's lost heron"}, 5), session=bob, on_event=None)
-        [intent] = services.store.unresolved_intents()
+            services.runs.run_one(params.with_seed({**FAST, "prompt": "bob's lost heron"}, 5), session=bob, on_event=None)
+        [intent] = services.runs.store.unresolved_intents()
         assert intent.session == bob
         with gr.Blocks():
             history_tab = history.build()
@@ -206,6 +206,6 @@ def test_history_shows_a_sessions_own_unknown_outcome_submits_and_no_one_elses(m
         assert intent.request_id in history.list_runs(services, history_tab, None, page_of(bob))[history_tab.attention]
         after = history.dismiss_unknown(services, history_tab, listed[history_tab.attention_ids], None, page_of(bob))
         assert after[history_tab.attention] == "" and after[history_tab.dismiss]["visible"] is False
-        assert services.store.intent(intent.request_id).state == "checked"
+        assert services.runs.store.intent(intent.request_id).state == "checked"
     finally:
         services.close()

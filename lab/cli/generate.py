@@ -1,7 +1,7 @@
 """`python -m lab generate | sweep | resume`: videos from the command line, journalled.
 
 With neither ``--api-key``/``APIYI_API_KEY`` nor ``--base-url`` the embedded
-simulator is started and used. Progress goes to stderr (a line per event, or
+simulator is started and used: ``lab.wiring`` builds the back end, as for the app. Progress goes to stderr (a line per event, or
 one rewritten status line on a terminal); the LAST stdout line is a JSON
 summary: ``{ok, tasks: [{task_id, status, video, thumbnails, preview,
 cost_usd, error}], contact_sheet, cost_usd}``. An invalid request exits 2
@@ -177,56 +177,27 @@ def _body_from_args(args: argparse.Namespace) -> dict:
     return body
 
 
-def _open_runner(args: argparse.Namespace, stack: ExitStack):
-    """A Runner on the backend chosen from flags and settings; the simulator if no key or URL."""
-    from lab.budget import Budget
-    from lab.client import VideosClient
-    from lab.prescreen.background import Screener
-    from lab.settings import SIMULATOR_KEY, check_api_key, check_base_url, load_settings
-    from lab.store import Store, journal_location
-    from lab.wiring import build_runner
+def _settings(args: argparse.Namespace):
+    """Settings with this command's flags on top (settings decide "auto" = live with a key, once)."""
+    from lab.settings import load_settings
 
-    settings = load_settings()
-    if args.base_url:
-        check_base_url(args.base_url, "--base-url")
-    if args.api_key:
-        check_api_key(args.api_key, "--api-key")
-    api_key = args.api_key or settings.api_key
-    base_url = args.base_url or settings.base_url
-    time_scale = args.sim_time_scale or settings.sim_time_scale
-    if not base_url and not api_key:
-        from lab.private_simulator import start_private_simulator
-
-        server, api_key = start_private_simulator(time_scale, None)
-        stack.callback(server.stop)
-        base_url, backend = server.base_url, "simulator"
-        print(f"using the embedded simulator at {base_url} (time scale {time_scale:g})", file=sys.stderr)
-    else:
-        from lab.params import DEFAULT_BASE_URL
-
-        base_url = base_url or DEFAULT_BASE_URL
-        backend = _backend(args, settings, api_key)
-    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
-    store = stack.enter_context(Store(journal_location(settings.database_url, data_dir)))
-    client = stack.enter_context(
-        VideosClient.scaled(base_url, api_key or SIMULATOR_KEY, time_scale=time_scale if backend == "simulator" else 1.0)
-    )
-    budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
-    # Saved takes are pre-screened in the background while the command runs; it waits for
-    # them before it exits (closed before the journal: callbacks run last-in, first-out).
-    screener = Screener(store, data_dir, settings.screen)
-    stack.callback(screener.close, wait=True)
-    return build_runner(settings, client, store, data_dir, backend=backend, budget=budget, thumbs=max(0, args.thumbs),
-                        screener=screener)
+    return load_settings(flags={"base_url": args.base_url, "api_key": args.api_key, "backend": args.backend,
+                                "data_dir": args.data_dir, "sim_time_scale": args.sim_time_scale})
 
 
-def _backend(args: argparse.Namespace, settings, api_key: str | None) -> str:
-    """--backend, else LAB_BACKEND when set, else live with a key (this command's too) and the simulator without."""
-    if args.backend:
-        return args.backend
-    if settings.sources.get("backend", "default") != "default" and settings.backend in ("simulator", "live"):
-        return settings.backend
-    return "live" if api_key else "simulator"
+def _open_runner(args: argparse.Namespace, stack: ExitStack, settings=None):
+    """The runner ``lab.wiring`` builds for the CLI (the app's back end; the private simulator without a key or URL)."""
+    from lab.wiring import open_cli
+
+    settings = settings or _settings(args)
+    wiring = open_cli(settings, thumbs=max(0, args.thumbs))
+    # Saved takes are pre-screened in the background while the command runs; it waits for them
+    # before it exits (the screener closes before the journal).
+    stack.callback(wiring.close, wait_for_screens=True)
+    if wiring.simulator is not None:
+        print(f"using the embedded simulator at {wiring.base_url} (time scale {settings.sim_time_scale:g})",
+              file=sys.stderr)
+    return wiring.runner
 
 
 def _copy_out(out: str | None, paths: list[Path], *, single: bool) -> dict:
@@ -355,11 +326,11 @@ def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
 
 def run_sweep(args: argparse.Namespace) -> int:
     from lab.errors import LabError, RequestInvalid, SettingsError
-    from lab.settings import load_settings
 
     try:
+        settings = _settings(args)
         body = _body_from_args(args)
-        plan = _sweep_plan(args, body, load_settings().max_sweep)
+        plan = _sweep_plan(args, body, settings.max_sweep)
     except RequestInvalid as exc:
         return _fail(f"invalid request: {exc}", errors=exc.errors or [])
     except (ValueError, OSError, SettingsError) as exc:
@@ -368,7 +339,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     with ExitStack() as stack:
         try:
-            runner = _open_runner(args, stack)
+            runner = _open_runner(args, stack, settings)
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
             return _fail(str(exc))
         try:

@@ -1,9 +1,11 @@
 """The Gradio prompt lab: the only package that imports gradio.
 
 ``app`` is the shell (banner, visitor key, tabs, launch options); ``single``,
-``sweep`` and ``history`` are one tab each; ``api`` holds the public endpoints;
-``events`` what their handlers share. Handlers are thin: component values go
-through ``lab.presentation`` and ``lab.params`` into ``lab.orchestrator``.
+``sweep``, ``history`` and ``compare`` are one tab each; ``session`` is the
+visitor's session across reloads; ``api`` holds the public endpoints; ``events``
+what their handlers share. Handlers are thin: component values go through
+``lab.presentation`` and ``lab.params`` into the one ``lab.wiring.AppServices``
+the app builds at start (runs, journal, compare, access).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import gradio as gr
 
 from lab import image_input, params, presentation as pres, sweeps
 from lab.errors import LabError
-from lab.orchestrator import Orchestrator
 from lab.ui.events import bind, generation, raise_for_ui, session_of
+from lab.wiring import AppServices
 
 
 @dataclass
@@ -74,29 +74,29 @@ def api_resolve(body_text: str) -> dict:
     return pres.no_path_keys(params.resolve(_parse(body_text)).to_json())
 
 
-def api_generate(services: Orchestrator, body_text: str, request: gr.Request):
+def api_generate(services: AppServices, body_text: str, request: gr.Request):
     body = _valid_body(body_text)
     try:
-        outcome = services.run_one(body, session=session_of(request), on_event=None)
+        outcome = services.runs.run_one(body, session=session_of(request), on_event=None)
     except LabError as err:
         raise gr.Error(pres.failure_note(err)) from err
     # A failed task is data: no video, and the summary says why.
     return outcome.video, pres.no_path_keys(outcome.summary())
 
 
-def api_sweep(services: Orchestrator, body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
+def api_sweep(services: AppServices, body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
               request: gr.Request):
     body = _valid_body(body_text)
     try:
         plan = sweeps.prepare(body, max_sweep=services.settings.max_sweep, seeds_text=seeds_text,
                               random_count=random_count, variants_text=variants_text)
-        outcome = services.run_sweep(plan, session=session_of(request), on_event=None)
+        outcome = services.runs.run_sweep(plan, session=session_of(request), on_event=None)
     except LabError as err:
         raise_for_ui(err)
     return outcome.contact_sheet, outcome.zip_path, pres.no_path_keys(outcome.summary())
 
 
-def connect(api: ApiComponents, services: Orchestrator) -> None:
+def connect(api: ApiComponents, services: AppServices) -> None:
     busy = generation(services.settings.max_concurrent_total)
     api.resolve.click(api_resolve, api.body, api.resolution, api_name="resolve")
     api.generate.click(bind(api_generate, services), api.body, [api.video, api.summary], api_name="generate", **busy)

@@ -2,7 +2,7 @@
 
 Layout first, events last; each tab module builds its layout (returning a
 dataclass of its components) and connects its module-level handlers to the
-services passed in. Every UI event is ``api_visibility="private"``; the public
+services passed in (``lab.wiring.AppServices``, built once at start). Every UI event is ``api_visibility="private"``; the public
 endpoints are in ``lab.ui.api``.
 
 The API key never enters a component, a State or a JSON output: the services
@@ -17,14 +17,12 @@ from typing import Any
 
 import gradio as gr
 
-from lab import presentation as pres
-from lab.orchestrator import Orchestrator
 from lab.presets import load_presets
 from lab.settings import Settings
 from lab.ui import api, compare, history, session, single, sweep
 from lab.ui.events import PRIVATE, bind, session_of
 from lab.waits import StopWaiting
-from lab.wiring import served_media_dirs
+from lab.wiring import AppServices, served_media_dirs
 
 CSS = """
 .lab-banner {font-size: 0.9em}
@@ -89,21 +87,14 @@ class Shell:
     tabs: Any = None
 
 
-def banner(services: Orchestrator, session: str, *, visitor_key: bool = False) -> str:
-    settings = services.settings
-    return pres.banner_text(services.spend(session), backend=services.backend,
-                            has_server_key=services.wiring.has_server_key, visitor_key=visitor_key,
-                            session_cap=settings.spend_cap_session_usd, day_cap=settings.spend_cap_day_usd)
+def banner_for(services: AppServices, key: str | None, request: gr.Request) -> str:
+    return services.access.banner(session_of(request), visitor_key=bool(key))
 
 
-def banner_for(services: Orchestrator, key: str | None, request: gr.Request) -> str:
-    return banner(services, session_of(request), visitor_key=bool(key))
-
-
-def use_visitor_key(services: Orchestrator, shell: Shell, typed: str, request: gr.Request) -> dict:
+def use_visitor_key(services: AppServices, shell: Shell, typed: str, request: gr.Request) -> dict:
     """Move a pasted key into session state and clear the box, so the page keeps no copy."""
     typed = (typed or "").strip()
-    problem = services.visitor_key_problem(typed)
+    problem = services.access.key_problem(typed)
     if problem:
         return {shell.key_box: "", shell.key_note: f"**Not used:** {problem}"}
     note = ("Using **your key** for runs from this tab, against the live APIYI service. It is held on the "
@@ -113,18 +104,18 @@ def use_visitor_key(services: Orchestrator, shell: Shell, typed: str, request: g
             shell.banner: banner_for(services, typed, request)}
 
 
-def forget_visitor_key(services: Orchestrator, shell: Shell, request: gr.Request) -> dict:
+def forget_visitor_key(services: AppServices, shell: Shell, request: gr.Request) -> dict:
     return {shell.visitor_key: None, shell.key_box: "", shell.key_note: "Your key is forgotten.",
             shell.banner: banner_for(services, None, request)}
 
 
-def _build_shell(services: Orchestrator) -> Shell:
+def _build_shell(services: AppServices) -> Shell:
     gr.Markdown("# Veo Prompt Lab")
-    banner_md = gr.Markdown(banner(services, "anonymous"), elem_classes=["lab-banner"], elem_id="lab-banner")
+    banner_md = gr.Markdown(services.access.banner("anonymous"), elem_classes=["lab-banner"], elem_id="lab-banner")
     # A visitor's own key: moved from the box into server-side session state on "Use",
     # and the box cleared, so the page keeps no copy (run history is off, events private).
     visitor_key = gr.State(None)
-    with gr.Accordion("Use your own APIYI key", open=False, visible=services.settings.allow_visitor_key):
+    with gr.Accordion("Use your own APIYI key", open=False, visible=services.access.allow_visitor_key):
         with gr.Row():
             key_box = gr.Textbox(
                 label="Your APIYI key", type="password", max_lines=1, scale=4, elem_id="visitor-key",
@@ -136,7 +127,7 @@ def _build_shell(services: Orchestrator) -> Shell:
     return Shell(banner_md, visitor_key, key_box, use_key, forget_key, key_note)
 
 
-def build_demo(services: Orchestrator) -> gr.Blocks:
+def build_demo(services: AppServices) -> gr.Blocks:
     """The whole lab as one Blocks over ``services`` (the caller owns them and closes them)."""
     settings = services.settings
     presets = load_presets()

@@ -18,11 +18,11 @@ from typing import Any
 import gradio as gr
 
 from lab.compare.report import load_static
-from lab.compare.service import CompareService, Opened, rating_choice
+from lab.compare.service import Opened, rating_choice
 from lab.compare.set import CompareError, split_ids
 from lab.errors import LabError
-from lab.orchestrator import Orchestrator
 from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
+from lab.wiring import AppServices
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
 
@@ -115,31 +115,27 @@ def build() -> CompareTab:
 # ---------------------------------------------------------------- handlers
 
 
-def _service(services: Orchestrator) -> CompareService:
-    return CompareService(services.store, services.settings.data_dir, services.wiring.secrets)
-
-
-def _visible(services: Orchestrator, request: gr.Request | None) -> set[str] | None:
+def _visible(services: AppServices, request: gr.Request | None) -> set[str] | None:
     """The task ids this visitor may compare: all, or only their session's own when history is scoped."""
     if services.journal.scope == "all":
         return None
     return {r.task_id for r in services.journal.runs(session_of(request), limit=100_000)}
 
 
-def list_choices(services: Orchestrator, tab: CompareTab, request: gr.Request) -> dict:
-    records = services.history(None, session_of(request))
-    return {tab.runs: gr.update(choices=_service(services).choices(records))}
+def list_choices(services: AppServices, tab: CompareTab, request: gr.Request) -> dict:
+    records = services.journal.runs(session_of(request))
+    return {tab.runs: gr.update(choices=services.compare.choices(records))}
 
 
 def _wanted(runs: list[str] | None, ids_text: str | None) -> list[str]:
     return split_ids([*(runs or []), ids_text or ""])
 
 
-def open_set(services: Orchestrator, tab: CompareTab, runs: list[str] | None, ids_text: str | None,
+def open_set(services: AppServices, tab: CompareTab, runs: list[str] | None, ids_text: str | None,
              request: gr.Request) -> dict:
     wanted = _wanted(runs, ids_text)
     try:
-        opened = _service(services).open(wanted, visible=_visible(services, request))
+        opened = services.compare.open(wanted, visible=_visible(services, request))
     except LabError as err:
         # Said in the status line, not as an error badge on every output: nothing was changed.
         return {tab.status: f"**Cannot compare:** {err}"}
@@ -152,32 +148,32 @@ def _show(tab: CompareTab, opened: Opened, wanted: list[str]) -> dict:
             tab.cell: gr.update(choices=choices, value=choices[0][1] if choices else None)}
 
 
-def measure_set(services: Orchestrator, tab: CompareTab, current: list[str], request: gr.Request) -> dict:
+def measure_set(services: AppServices, tab: CompareTab, current: list[str], request: gr.Request) -> dict:
     """The similarity figures, after the player is already up (the player updates in place)."""
     if not current:
         return {}
     try:
-        return {tab.player: _service(services).measure(current, visible=_visible(services, request)).player}
+        return {tab.player: services.compare.measure(current, visible=_visible(services, request)).player}
     except LabError as err:
         return {tab.status: f"Similarity could not be measured: {html.escape(str(err))}"}
 
 
-def load_review(services: Orchestrator, tab: CompareTab, task_id: str | None) -> dict:
+def load_review(services: AppServices, tab: CompareTab, task_id: str | None) -> dict:
     if not task_id:
         return {tab.rating: "none", tab.note: "", tab.picked: False, tab.review_status: ""}
-    review = _service(services).review_of(task_id)
+    review = services.compare.review_of(task_id)
     return {tab.rating: rating_choice(review.rating), tab.note: review.note, tab.picked: review.picked,
             tab.review_status: ""}
 
 
-def save_review(services: Orchestrator, tab: CompareTab, current: list[str], task_id: str | None, rating: str,
+def save_review(services: AppServices, tab: CompareTab, current: list[str], task_id: str | None, rating: str,
                 note: str, picked: bool, request: gr.Request) -> dict:
     if not task_id or not current:
         raise gr.Error("Open a comparison and choose a cell first.")
     visible = _visible(services, request)
     if visible is not None and task_id not in visible:
         raise gr.Error("That run is not yours to review.")
-    service = _service(services)
+    service = services.compare
     try:
         review = service.review(task_id, rating=rating, note=note or "", picked=picked)
         # Cached figures only: a review must not wait for (or start) a measurement.
@@ -188,20 +184,20 @@ def save_review(services: Orchestrator, tab: CompareTab, current: list[str], tas
     return {tab.player: opened.player, tab.review_status: f"Saved {saved}".strip()}
 
 
-def download_report(services: Orchestrator, current: list[str], request: gr.Request) -> Any:
+def download_report(services: AppServices, current: list[str], request: gr.Request) -> Any:
     if not current:
         raise gr.Error("Open a comparison first.")
     try:
-        archive, _data = _service(services).report_zip(current, visible=_visible(services, request))
+        archive, _data = services.compare.report_zip(current, visible=_visible(services, request))
     except LabError as err:
         raise_for_ui(err)
     return gr.update(value=str(archive), visible=True)
 
 
-def api_compare(services: Orchestrator, ids: str, request: gr.Request) -> tuple[dict, str]:
+def api_compare(services: AppServices, ids: str, request: gr.Request) -> tuple[dict, str]:
     """Public: task or sweep ids (comma or space separated) -> (compare.json, the report as a ZIP)."""
     try:
-        archive, data = _service(services).report_zip(split_ids(ids or ""), visible=_visible(services, request))
+        archive, data = services.compare.report_zip(split_ids(ids or ""), visible=_visible(services, request))
     except CompareError as err:
         raise gr.Error(str(err)) from err
     except LabError as err:
@@ -212,7 +208,7 @@ def api_compare(services: Orchestrator, ids: str, request: gr.Request) -> tuple[
 # ---------------------------------------------------------------- events
 
 
-def connect(demo: gr.Blocks, tab: CompareTab, services: Orchestrator) -> None:
+def connect(demo: gr.Blocks, tab: CompareTab, services: AppServices) -> None:
     listing = bind(list_choices, services, tab)
     demo.load(listing, None, tab.runs, show_progress="hidden", **PRIVATE)
     tab.refresh.click(listing, None, tab.runs, **PRIVATE)
@@ -227,7 +223,7 @@ def connect(demo: gr.Blocks, tab: CompareTab, services: Orchestrator) -> None:
     tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare")
 
 
-def connect_sweep(sweep: Any, tab: CompareTab, services: Orchestrator, tabs: Any) -> None:
+def connect_sweep(sweep: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:
     """The sweep grid's "Compare these": its finished sweep opens here, similarity after."""
     shown = sweep.compare.click(bind(compare_from, services, tab, tabs), sweep.sweep_ids,
                                 {*tab.opened, tab.ids, tabs}, **PRIVATE)
@@ -235,12 +231,12 @@ def connect_sweep(sweep: Any, tab: CompareTab, services: Orchestrator, tabs: Any
                **PRIVATE)
 
 
-def compare_from(services: Orchestrator, tab: CompareTab, tabs: Any, ids: list[str] | str | None,
+def compare_from(services: AppServices, tab: CompareTab, tabs: Any, ids: list[str] | str | None,
                  request: gr.Request) -> dict:
     """"Compare these" elsewhere (the sweep grid): open those ids here and show the tab."""
     wanted = split_ids(ids or [])
     try:
-        opened = _service(services).open(wanted, visible=_visible(services, request))
+        opened = services.compare.open(wanted, visible=_visible(services, request))
     except LabError as err:
         raise_for_ui(err)
     return {**_show(tab, opened, wanted), tab.ids: " ".join(wanted), tabs: gr.Tabs(selected="compare")}

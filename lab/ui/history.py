@@ -9,10 +9,10 @@ import gradio as gr
 
 from lab import presentation as pres
 from lab.errors import LabError
-from lab.orchestrator import Orchestrator
 from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
 from lab.ui.single import SingleTab, generate_event
 from lab.waits import StopWaiting
+from lab.wiring import AppServices
 
 NOTHING_SELECTED = "Select a run above."
 FILTER_DEBOUNCE_MS = 300
@@ -109,10 +109,10 @@ def build() -> HistoryTab:
 # ---------------------------------------------------------------- handlers
 
 
-def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, request: gr.Request) -> dict:
+def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request: gr.Request) -> dict:
     session = session_of(request)
-    records = services.history(query, session)
-    view = pres.history_view(records, services.store.reviews(r.task_id for r in records))
+    records = services.journal.runs(session, query)
+    view = pres.history_view(records, services.journal.reviews(records))
     groups = services.journal.sweeps(session)
     unknown = services.journal.unknown_outcomes(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
@@ -122,7 +122,7 @@ def list_runs(services: Orchestrator, tab: HistoryTab, query: str | None, reques
             tab.attention_ids: [intent.request_id for intent in unknown]}
 
 
-def dismiss_unknown(services: Orchestrator, tab: HistoryTab, request_ids: list[str], query: str | None,
+def dismiss_unknown(services: AppServices, tab: HistoryTab, request_ids: list[str], query: str | None,
                     request: gr.Request) -> dict:
     """Only the submits the notice listed when clicked: one that turned unknown since stays listed."""
     services.journal.dismiss_unknown(session_of(request), request_ids or [])
@@ -135,7 +135,7 @@ def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
     return chosen[index] if index is not None and index < len(chosen) else None
 
 
-def select_run(services: Orchestrator, tab: HistoryTab, which: str, ids: dict, evt: gr.SelectData,
+def select_run(services: AppServices, tab: HistoryTab, which: str, ids: dict, evt: gr.SelectData,
                request: gr.Request) -> dict:
     """A click in the table or the gallery selects that run."""
     index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -145,18 +145,18 @@ def select_run(services: Orchestrator, tab: HistoryTab, which: str, ids: dict, e
     task_id = chosen[index]
     try:
         session = session_of(request)
-        return {tab.choice: task_id, tab.selected: pres.history_detail(services.record(task_id, session)),
-                tab.video: services.history_video(task_id, session)}
+        return {tab.choice: task_id, tab.selected: pres.history_detail(services.journal.require(session, task_id)),
+                tab.video: services.journal.video(session, task_id)}
     except LabError as err:
         raise_for_ui(err)
 
 
-def to_form(services: Orchestrator, single: SingleTab, tabs: Any, task_id: str | None, request: gr.Request) -> dict:
+def to_form(services: AppServices, single: SingleTab, tabs: Any, task_id: str | None, request: gr.Request) -> dict:
     """The selected run's body as the user wrote it, back in the single-run form."""
     if not task_id:
         raise gr.Error("Select a run in the history first.")
     try:
-        body = services.history_body(task_id, session_of(request))
+        body = services.journal.body(session_of(request), task_id)
     except LabError as err:
         raise_for_ui(err)
     return {**single.form.updates(pres.form_from_body(body)), tabs: gr.Tabs(selected="single")}
@@ -165,7 +165,7 @@ def to_form(services: Orchestrator, single: SingleTab, tabs: Any, task_id: str |
 # ---------------------------------------------------------------- events
 
 
-def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: Orchestrator, stops: StopWaiting,
+def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: AppServices, stops: StopWaiting,
             visitor_key: Any, tabs: Any) -> Any:
     """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
     listing = bind(list_runs, services, tab)

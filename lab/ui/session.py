@@ -21,7 +21,6 @@ import gradio as gr
 
 from lab import presentation as pres
 from lab.errors import LabError
-from lab.orchestrator import Orchestrator
 from lab.sessions import SweepState, session_identity
 from lab.store import FINISHED_STATUSES
 from lab.settings import Settings
@@ -31,6 +30,7 @@ from lab.ui.history import HistoryTab
 from lab.ui.single import SingleTab
 from lab.ui.sweep import SweepTab
 from lab.waits import EventPump
+from lab.wiring import AppServices
 
 # Not a secret: gr.BrowserState encrypts in the page with a key the page holds. It only keeps
 # the stored value stable across restarts; the id itself is checked (lab.sessions).
@@ -126,7 +126,7 @@ def _grid(sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, 
     return out, seen
 
 
-def _sweep_view(services: Orchestrator, sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
+def _sweep_view(services: AppServices, sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
     """The whole sweep tab for ``state``: status, rows, and once it is over the sheet, ZIP and Retry."""
     out, seen = _grid(sweep, state, seen)
     done = sum(1 for c in state.cells if c.finished)
@@ -141,12 +141,12 @@ def _sweep_view(services: Orchestrator, sweep: SweepTab, state: SweepState, seen
     out[sweep.status] = (f"**Sweep** `{state.sweep_id}`: {saved} of {len(state.cells)} saved · "
                          f"**cost** {pres.money(cost)}" + (f" · {state.open_cells} still unfinished"
                                                            if state.open_cells else ""))
-    zip_path = services.wiring.data_dir / "exports" / f"{state.sweep_id}.zip"
+    zip_path = services.runs.sweep_zip(state.sweep_id)
     sheet = state.contact_sheet if state.contact_sheet and Path(state.contact_sheet).is_file() else None
     out.update({
         sweep.sheet_image: sheet,
         sweep.sheet_download: gr.update(value=sheet, visible=sheet is not None),
-        sweep.zip_download: gr.update(value=str(zip_path) if zip_path.is_file() else None, visible=zip_path.is_file()),
+        sweep.zip_download: gr.update(value=str(zip_path) if zip_path else None, visible=zip_path is not None),
         sweep.retry: gr.update(visible=bool(state.retry_cells())),
     })
     return out, seen
@@ -166,12 +166,12 @@ def _single_view(single: SingleTab, record: Any, *, in_flight: bool) -> dict:
 # ---------------------------------------------------------------- re-attach on load, and the timer
 
 
-def reattach(services: Orchestrator, parts: SessionParts, single: SingleTab, sweep: SweepTab, tabs: Any,
+def reattach(services: AppServices, parts: SessionParts, single: SingleTab, sweep: SweepTab, tabs: Any,
              request: gr.Request) -> dict:
     """Show the session's sweep and single run again; in flight, select its tab and start filling it."""
     session = session_of(request)
     journal = services.journal
-    active = journal.active(session, services.waited_on)
+    active = journal.active(session, services.runs.waited_on)
     out: dict = {parts.attached: None, parts.ticker: gr.Timer(active=False), parts.seen: {}}
     sweep_id = active.ref if active is not None and active.kind == "sweep" else journal.latest_sweep(session)
     state = journal.sweep(session, sweep_id) if sweep_id else None
@@ -188,7 +188,7 @@ def reattach(services: Orchestrator, parts: SessionParts, single: SingleTab, swe
     return out
 
 
-def tick(services: Orchestrator, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
+def tick(services: AppServices, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
          data: dict, request: gr.Request) -> dict:
     """One step of filling re-attached work from the journal; when it is over, the timer stops and History
     is listed again (it has a new run)."""
@@ -211,12 +211,12 @@ def tick(services: Orchestrator, parts: SessionParts, single: SingleTab, sweep: 
     record = services.journal.run(session, attached.get("ref"))
     if record is None:
         return stop()
-    in_flight = record.status not in FINISHED_STATUSES and services.waited_on(record)
+    in_flight = record.status not in FINISHED_STATUSES and services.runs.waited_on(record)
     out = _single_view(single, record, in_flight=in_flight)
     return out if in_flight else {**out, **stop()}
 
 
-def open_sweep(services: Orchestrator, parts: SessionParts, sweep: SweepTab, tabs: Any, sweep_id: str | None,
+def open_sweep(services: AppServices, parts: SessionParts, sweep: SweepTab, tabs: Any, sweep_id: str | None,
                request: gr.Request) -> dict:
     """A sweep from History back in the grid (and filled on, if it still runs)."""
     if not sweep_id:
@@ -231,13 +231,13 @@ def open_sweep(services: Orchestrator, parts: SessionParts, sweep: SweepTab, tab
     return out
 
 
-def retry_failed(services: Orchestrator, sweep: SweepTab, key: Any, data: dict, request: gr.Request):
+def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, request: gr.Request):
     """Run the shown sweep's failed and never-sent rows again, with their exact requests, into the same rows."""
     session, sweep_id, visitor_key = session_of(request), data[sweep.shown], data[key]
     if not sweep_id:
         raise gr.Error("No sweep on screen to retry.")
     try:
-        items = services.retry_cells(sweep_id, session)
+        items = services.runs.retry_cells(sweep_id, session)
     except LabError as err:
         raise_for_ui(err)
     if not items:
@@ -247,7 +247,7 @@ def retry_failed(services: Orchestrator, sweep: SweepTab, key: Any, data: dict, 
     waiting = {sweep.rows[item.index].label: f"**{item.label}** · waiting… (retry)" for item in items}
     yield {sweep.status: f"Retrying {len(items)} row(s) of `{sweep_id}`.", **waiting,
            sweep.retry: gr.update(visible=False)}
-    pump = EventPump(lambda on_event: services.run_sweep(items, session=session, on_event=on_event,
+    pump = EventPump(lambda on_event: services.runs.run_sweep(items, session=session, on_event=on_event,
                                                           visitor_key=visitor_key, sweep_id=sweep_id))
     for event in pump:
         if event is None or getattr(event, "index", None) is None or event.index >= len(items):
@@ -271,7 +271,7 @@ def retry_failed(services: Orchestrator, sweep: SweepTab, key: Any, data: dict, 
         raise gr.Error(note)
     if pump.error is not None:
         raise pump.error
-    outcome = services.finish_retry(sweep_id, session, visitor_key)
+    outcome = services.runs.finish_retry(sweep_id, session, visitor_key)
     state = services.journal.sweep(session, sweep_id)
     out, _ = _sweep_view(services, sweep, state, None) if state is not None else ({}, {})
     if outcome is not None:
@@ -283,7 +283,7 @@ def retry_failed(services: Orchestrator, sweep: SweepTab, key: Any, data: dict, 
 
 
 def connect(demo: gr.Blocks, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
-            services: Orchestrator, tabs: Any, history_item: Any, visitor_key: Any, banner: Any, banner_fn: Any,
+            services: AppServices, tabs: Any, history_item: Any, visitor_key: Any, banner: Any, banner_fn: Any,
             runs: list) -> Any:
     """The session's events; returns the Retry failed event (the shell refreshes the banner after it)."""
     fields = draft_fields(single, sweep)

@@ -10,11 +10,11 @@ import gradio as gr
 
 from lab import image_input, params, presentation as pres
 from lab.errors import LabError, RequestInvalid
-from lab.orchestrator import Orchestrator
 from lab.presets import Preset
 from lab.store import FINISHED_STATUSES
 from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
 from lab.waits import EventPump, StopWaiting
+from lab.wiring import AppServices
 
 THUMB_COUNT = 5
 STOP_KEY = "single"
@@ -374,7 +374,7 @@ def roll_seed() -> str:
     return str(params.random_seed())
 
 
-def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key: Any, data: dict,
+def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key: Any, data: dict,
                  request: gr.Request):
     """Generate one video, streaming its stages; stops waiting (not the task) when asked."""
     session = session_of(request)
@@ -390,7 +390,7 @@ def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key
     # Raw mode sends the JSON as written; a multipart (image) body always goes out as the lab builds it.
     as_written = bool(values["raw_mode"]) and not params.is_multipart(resolved.wire)
     seed_out = resolved.effective["seed"]
-    median = services.median_elapsed(resolved)
+    median = services.runs.median_elapsed(resolved)
     visitor_key = data[key]
     sent = wire_text(page_wire(body if as_written else resolved.wire))
     with stops.running((session, STOP_KEY)) as started:
@@ -398,7 +398,7 @@ def run_generate(services: Orchestrator, stops: StopWaiting, tab: SingleTab, key
         yield {tab.progress: pres.stage_markdown("queued", 0, median, None, "Submitting…"), tab.video: None,
                tab.thumbs: None, tab.check: "", tab.sent: sent, tab.answer: None, tab.summary: "",
                **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
-        pump = EventPump(lambda on_event: services.run_one(body, session=session, on_event=on_event,
+        pump = EventPump(lambda on_event: services.runs.run_one(body, session=session, on_event=on_event,
                                                             visitor_key=visitor_key, as_written=as_written))
         for event in pump:
             if event is not None:
@@ -442,7 +442,7 @@ def _result(tab: SingleTab, outcome: pres.RunOutcome) -> dict:
     }
 
 
-def check_background(services: Orchestrator, tab: SingleTab, waiting: list) -> dict:
+def check_background(services: AppServices, tab: SingleTab, waiting: list, request: gr.Request) -> dict:
     """Show a task the page stopped waiting for once it has ended; stop the timer when none is left.
 
     "Ended" is when its run lets go of it (``waited_on``), not when the journal first says saved:
@@ -450,17 +450,17 @@ def check_background(services: Orchestrator, tab: SingleTab, waiting: list) -> d
     """
     still, done = [], []
     for task_id in waiting or []:
-        record = services.store.get(task_id)
+        record = services.journal.run(session_of(request), task_id)
         if record is None:
-            continue  # not in this journal: nothing to show
-        if record.status in FINISHED_STATUSES and not services.waited_on(record):
+            continue  # not in this journal (or not this session's): nothing to show
+        if record.status in FINISHED_STATUSES and not services.runs.waited_on(record):
             done.append(record)
         else:
             still.append(task_id)
     out: dict = {tab.background: still, tab.watch: gr.Timer(active=bool(still))}
     if done:
         latest = done[-1]
-        outcome = services.ended_outcome(latest)
+        outcome = services.runs.ended_outcome(latest)
         out.update(_result(tab, outcome))
         out[tab.progress] = pres.background_done_text(latest)
         out[tab.sent] = wire_text(page_wire(latest.wire)) if latest.wire else None
@@ -492,9 +492,9 @@ def stop_waiting(stops: StopWaiting, which: str, request: gr.Request):
     return gr.skip()
 
 
-def fetch_unfinished(services: Orchestrator) -> str:
+def fetch_unfinished(services: AppServices) -> str:
     try:
-        report = services.resume()
+        report = services.runs.resume()
     except LabError as err:
         raise_for_ui(err)
     if report.busy:
@@ -505,7 +505,7 @@ def fetch_unfinished(services: Orchestrator) -> str:
 # ---------------------------------------------------------------- events
 
 
-def generate_event(trigger: Any, services: Orchestrator, stops: StopWaiting, tab: SingleTab, visitor_key: Any):
+def generate_event(trigger: Any, services: AppServices, stops: StopWaiting, tab: SingleTab, visitor_key: Any):
     """Attach Generate to ``trigger`` (a listener such as ``button.click`` or ``dependency.then``)."""
     return trigger(
         bind(run_generate, services, stops, tab, visitor_key),
@@ -514,13 +514,13 @@ def generate_event(trigger: Any, services: Orchestrator, stops: StopWaiting, tab
     )
 
 
-def connect(demo: gr.Blocks, tab: SingleTab, services: Orchestrator, stops: StopWaiting, presets: Sequence[Preset],
+def connect(demo: gr.Blocks, tab: SingleTab, services: AppServices, stops: StopWaiting, presets: Sequence[Preset],
             visitor_key: Any) -> list:
     """The tab's events; returns those that may change what was spent (the shell refreshes the banner)."""
     panel_outputs = {tab.effective, tab.gate, tab.wire_note, tab.form_errors, tab.wire_code, tab.curl_code,
                      tab.python_code, tab.generate, tab.image_info, tab.crop,
                      *(c for name, c in tab.form.fields.items() if name in MARKABLE)}
-    refresh = bind(refresh_panel, services.wiring.snippet_base_url, tab)
+    refresh = bind(refresh_panel, services.access.snippet_base_url, tab)
     for component in tab.form.fields.values():
         component.change(refresh, tab.form.components, panel_outputs, trigger_mode="always_last", **INSTANT)
     # .input: only the user's click; a loaded body that needs raw mode shows itself (Form.updates).

@@ -9,10 +9,11 @@ import gradio as gr
 
 from lab import params, presentation as pres, sweeps
 from lab.errors import LabError, RequestInvalid
-from lab.orchestrator import Orchestrator, new_sweep_id
+from lab.orchestrator import new_sweep_id
 from lab.ui.events import INSTANT, PRIVATE, bind, generation, session_of
 from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
+from lab.wiring import AppServices
 
 STOP_KEY = "sweep"
 
@@ -182,7 +183,7 @@ def sweep_problem(tab: SweepTab, single: SingleTab, data: dict, max_sweep: int) 
     return None
 
 
-def estimate(services: Orchestrator, tab: SweepTab, single: SingleTab, data: dict) -> dict:
+def estimate(services: AppServices, tab: SweepTab, single: SingleTab, data: dict) -> dict:
     """The sweep's size and worst-case cost, priced with the model the sweep will use (raw body's in raw mode).
 
     Run sweep is enabled only when the sweep can run; otherwise the estimate says why, once.
@@ -210,7 +211,7 @@ def _empty_grid(tab: SweepTab) -> dict:
     return out
 
 
-def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single: SingleTab, key: Any, data: dict,
+def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: SingleTab, key: Any, data: dict,
               request: gr.Request):
     """Run the sweep, filling each row as its task moves; stops waiting (not the tasks) when asked."""
     session = session_of(request)
@@ -247,7 +248,7 @@ def run_sweep(services: Orchestrator, stops: StopWaiting, tab: SweepTab, single:
         sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
         yield {tab.status: head, **grid, **hidden_downloads, tab.row_requests: row_requests, tab.shown: sweep_id,
                tab.retry: gr.update(visible=False)}
-        pump = EventPump(lambda on_event: services.run_sweep(plan, session=session, on_event=on_event,
+        pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, on_event=on_event,
                                                               visitor_key=visitor_key, sweep_id=sweep_id))
         finished = 0
         for event in pump:
@@ -302,7 +303,7 @@ def use_seed(single: SingleTab, tabs: Any, index: int, row_requests: list) -> di
 # ---------------------------------------------------------------- events
 
 
-def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: Orchestrator, stops: StopWaiting,
+def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServices, stops: StopWaiting,
             visitor_key: Any, tabs: Any) -> Any:
     """The tab's events; returns the sweep event (the shell refreshes the banner after it)."""
     estimate_inputs = {tab.seeds, tab.random_count, tab.variants, *single.form.components}
