@@ -11,11 +11,21 @@
  * leader is sped up or slowed down (up to 10 %) until it is back on its frame, and
  * only one more than a quarter second away is put back on its time by a seek. Frame steps
  * land in the middle of a frame (k + 0.5) / fps so every decoder shows frame k.
+ *
+ * Extensions (the review layer, compare modes) live in files of their own and hook in here:
+ *   ComparePlayer.extend(function (player) { ... })  runs for every player mounted (now and later)
+ *   player.on(name, fn) / player.off(name, fn)       events: "time" {t} (each paint), "seek" {t},
+ *       "play", "pause", "mode" {mode}, "enlarge" {entry, on}, "update" {data}, "destroy"
+ *   player.cells[i]: {data, video, node, media, slot, letter}  (slot: a box under the cell's head)
+ *   player.scrubTrack (the scrubber's box, for markers), player.aside (a column beside the grid),
+ *   player.controls, player.seek(t), player.pause(), player.time(), player.duration(), player.cellOf(taskId)
  */
 (function () {
   "use strict";
   if (window.ComparePlayer) return;
 
+  // Extensions loaded before the player queue themselves here (script order does not matter).
+  var EXTENSIONS = (window.ComparePlayerExtensions || []).slice();
   var SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2];
   var FIELD_ORDER = ["seed", "model", "resolution", "aspect_ratio", "duration", "size", "image", "cost_usd", "status"];
 
@@ -55,8 +65,27 @@
     this.row = null;
     this._raf = null;
     this._flicker = null;
+    this._handlers = {};
     this.build();
   }
+
+  Player.prototype.on = function (name, fn) { (this._handlers[name] = this._handlers[name] || []).push(fn); return this; };
+
+  Player.prototype.off = function (name, fn) {
+    this._handlers[name] = (this._handlers[name] || []).filter(function (f) { return f !== fn; });
+    return this;
+  };
+
+  Player.prototype.emit = function (name, detail) {
+    (this._handlers[name] || []).slice().forEach(function (fn) {
+      // One extension's bug must not stop the player (or the other extensions).
+      try { fn(detail || {}); } catch (err) { if (window.console) console.error(err); }
+    });
+  };
+
+  Player.prototype.cellOf = function (taskId) {
+    return this.cells.filter(function (c) { return c.data.task_id === taskId; })[0] || null;
+  };
 
   Player.prototype.build = function () {
     var self = this;
@@ -87,7 +116,8 @@
     speed.addEventListener("change", function () { self.setRate(parseFloat(speed.value)); });
     this.muteButton = el("button", {class: "cp-mute", type: "button", text: "Mute all",
       onclick: function () { self.hear(null); }});
-    var controls = [this.playButton, back, fwd, this.scrubber, this.clock,
+    this.scrubTrack = el("div", {class: "cp-scrub-track"}, [this.scrubber]);
+    var controls = [this.playButton, back, fwd, this.scrubTrack, this.clock,
       el("label", {class: "cp-opt"}, [loop, document.createTextNode(" loop")]), speed, this.muteButton];
     if (playable.length === 2) {
       this.modeSelect = el("select", {class: "cp-mode", "aria-label": "A/B mode"}, [
@@ -96,7 +126,8 @@
       this.modeSelect.addEventListener("change", function () { self.setMode(self.modeSelect.value); });
       controls.push(this.modeSelect);
     }
-    this.root.appendChild(el("div", {class: "cp-controls"}, controls));
+    this.controls = el("div", {class: "cp-controls"}, controls);
+    this.root.appendChild(this.controls);
 
     // A/B wipe slider, shown in wipe mode only
     this.wipe = el("input", {class: "cp-wipe", type: "range", min: "0", max: "100", step: "0.5", value: "50",
@@ -108,7 +139,8 @@
     // Cells
     this.grid = el("div", {class: "cp-grid cp-n" + Math.min(data.cells.length, 12)});
     data.cells.forEach(function (cell, index) { self.cells.push(self.buildCell(cell, index)); });
-    this.root.appendChild(this.grid);
+    this.aside = el("aside", {class: "cp-aside"});
+    this.root.appendChild(el("div", {class: "cp-stage"}, [this.grid, this.aside]));
     if (data.problems && data.problems.length) {
       this.root.appendChild(el("ul", {class: "cp-problems"}, data.problems.map(function (p) { return el("li", {text: p}); })));
     }
@@ -182,8 +214,11 @@
         "data-field": "negative_prompt", text: "negative: " + cell.fields.negative_prompt}));
     }
     var review = el("div", {class: "cp-review"});
-    var node = el("div", {class: "cp-cell", "data-task": cell.task_id}, [media, head, fields, prompt].concat(extra, [review]));
+    var slot = el("div", {class: "cp-slot"});
+    var node = el("div", {class: "cp-cell", "data-task": cell.task_id}, [media, head, slot, fields, prompt].concat(extra, [review]));
     entry.node = node;
+    entry.media = media;
+    entry.slot = slot;
     entry.review = review;
     this.renderReview(entry);
     this.grid.appendChild(node);
@@ -224,6 +259,7 @@
     var frame = leader && leader.frame >= 0 && !this.playing ? leader.frame : Math.floor(t * this.fps + 1e-3);
     this.clock.textContent = fmt(t) + " / " + fmt(this.duration()) + " · frame " + frame;
     this.playButton.textContent = this.playing ? "❚❚ Pause all" : "▶ Play all";
+    this.emit("time", {t: t});
   };
 
   Player.prototype.play = function () {
@@ -244,6 +280,7 @@
     });
     this.tick();
     this.paint();
+    this.emit("play");
     return Promise.all(started);
   };
 
@@ -256,6 +293,7 @@
     var t = this.time();
     this.playable().forEach(function (c) { if (c !== this.leader() && c.duration > t) c.video.currentTime = t; }, this);
     this.paint();
+    this.emit("pause");
   };
 
   Player.prototype.toggle = function () { if (this.playing) this.pause(); else this.play(); };
@@ -308,6 +346,7 @@
     t = Math.max(0, Math.min(t, this.duration()));
     this.playable().forEach(function (c) { c.video.currentTime = Math.min(t, Math.max(0, c.duration - 0.5 / self.fps)); });
     this.paint();
+    this.emit("seek", {t: t});
   };
 
   Player.prototype.lastFrame = function () { return Math.max(0, Math.round(this.duration() * this.fps) - 1); };
@@ -339,6 +378,7 @@
     var on = !entry.node.classList.contains("cp-big");
     this.cells.forEach(function (c) { c.node.classList.remove("cp-big"); });
     if (on) entry.node.classList.add("cp-big");
+    this.emit("enlarge", {entry: entry, on: on});
   };
 
   Player.prototype.setMode = function (mode) {
@@ -351,6 +391,7 @@
     this._flicker = null;
     var pair = this.playable();
     pair.forEach(function (c) { c.node.classList.remove("cp-hidden"); c.video.style.clipPath = ""; });
+    this.emit("mode", {mode: mode});
     if (mode === "wipe") this.applyWipe();
     if (mode === "flicker") {
       var showB = false;
@@ -492,11 +533,13 @@
     this.data = data;
     this.cells.forEach(function (entry, i) { entry.data = data.cells[i]; this.renderReview(entry); }, this);
     this.renderSimilarity();
+    this.emit("update", {data: data});
     return true;
   };
 
   Player.prototype.destroy = function () {
     this.pause();
+    this.emit("destroy");
     if (this._flicker) clearInterval(this._flicker);
     if (this._resize) this._resize.disconnect();
     document.removeEventListener("keydown", this._keys);
@@ -515,12 +558,25 @@
     };
   };
 
+  var mounted = [];
+
   window.ComparePlayer = {
     mount: function (root, data) {
       if (root.comparePlayer && root.comparePlayer.update(data)) return root.comparePlayer;
-      if (root.comparePlayer) root.comparePlayer.destroy();
-      root.comparePlayer = new Player(root, data);
-      return root.comparePlayer;
+      if (root.comparePlayer) {
+        root.comparePlayer.destroy();
+        mounted = mounted.filter(function (p) { return p !== root.comparePlayer; });
+      }
+      var player = new Player(root, data);
+      root.comparePlayer = player;
+      mounted.push(player);
+      EXTENSIONS.forEach(function (fn) { try { fn(player); } catch (err) { if (window.console) console.error(err); } });
+      return player;
+    },
+    /* fn(player) runs for every player mounted from now on and for those already mounted. */
+    extend: function (fn) {
+      EXTENSIONS.push(fn);
+      mounted.forEach(function (player) { try { fn(player); } catch (err) { if (window.console) console.error(err); } });
     }
   };
 })();
