@@ -15,7 +15,7 @@ import sys
 
 from lab.cli import usage
 
-COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history", "screen")
+COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history", "screen", "journal")
 
 
 def build_parser() -> argparse.ArgumentParser:
