@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from typing import Iterator, Protocol
@@ -49,6 +50,11 @@ def owner_may_be_alive(owner: str) -> bool:
     except OSError:  # EPERM: it exists, under another user
         return True
     return True
+
+
+def live_lease(lease_owner: str | None, lease_expires: float | None, now: float | None = None) -> bool:
+    """Someone (this process, another one, a replica on another machine) holds it until its lease expires."""
+    return bool(lease_owner) and (lease_expires or 0.0) > (time.time() if now is None else now)
 
 
 class LeaseKeeper:

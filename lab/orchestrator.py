@@ -23,6 +23,7 @@ from lab.access import visitor_key_problem
 from lab.client import VideosClient
 from lab.errors import LabError, RequestInvalid
 from lab.export import export_zip
+from lab.leases import live_lease
 from lab.presentation import RunOutcome, SweepOutcome, final_sweep_cell
 from lab.runner import Event, RunResult, Runner, SweepResult
 from lab.store import Store, TaskRecord
@@ -238,8 +239,11 @@ class Orchestrator:
                             cost_usd=round(sum(r.cost_usd for r in results), 2), elapsed_s=0.0, sweep_id=sweep_id)
 
     def waited_on(self, record: TaskRecord) -> bool:
-        """Whether a wait of this process still holds the task (it will land in the journal by itself)."""
-        return self.in_flight.holds(record.task_id, record.created_at)
+        """Whether a wait still holds the task (it will land in the journal by itself): one of this process,
+        or another process's live lease as ``record`` (read from the journal) shows it (a replica, a resume)."""
+        if self.in_flight.holds(record.task_id, record.created_at):
+            return True
+        return live_lease(record.lease_owner, record.lease_expires)
 
 
 def new_sweep_id() -> str:

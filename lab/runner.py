@@ -291,6 +291,12 @@ class Runner:
                 self._release(record.task_id)
         return self._from_journal(result)
 
+    def _release_sweep(self, sweep_id: str) -> None:
+        try:
+            self.store.release_sweep(sweep_id, self.owner)
+        except LabError as exc:  # the lease then simply expires
+            log.warning("could not release the lease on %s: %s", sweep_id, exc)
+
     def _release(self, task_id: str) -> None:
         try:
             self.store.release(task_id, self.owner)
@@ -559,16 +565,23 @@ class Runner:
                 record = self.store.get(cell.task_id) if cell.task_id else None
                 return self._fail(cell, record, message)
 
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pairs))), thread_name_prefix="sweep") as pool:
-                results = tuple(self._from_journal(r) for r in pool.map(run, range(len(pairs))))
-        finally:
-            if reservation is not None:
-                reservation.release()
-        sheet = self.write_contact_sheet(sweep_id, results, [body.get("prompt") for body, _ in pairs],
-                                          resolutions[0].effective) if contact_sheet else None
-        if sheet is not None:
-            self.store.record_sweep(sweep_id, len(pairs), contact_sheet=sheet)
+        # Leased while it runs, contact sheet included: a page on another replica re-attaches to it.
+        with self.leases.hold():
+            self.store.lease_sweep(sweep_id, self.owner, self.lease_s)
+            try:
+                try:
+                    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pairs))),
+                                            thread_name_prefix="sweep") as pool:
+                        results = tuple(self._from_journal(r) for r in pool.map(run, range(len(pairs))))
+                finally:
+                    if reservation is not None:
+                        reservation.release()
+                sheet = self.write_contact_sheet(sweep_id, results, [body.get("prompt") for body, _ in pairs],
+                                                  resolutions[0].effective) if contact_sheet else None
+                if sheet is not None:
+                    self.store.record_sweep(sweep_id, len(pairs), contact_sheet=sheet)
+            finally:
+                self._release_sweep(sweep_id)
         return SweepResult(
             sweep_id=sweep_id,
             results=results,

@@ -197,13 +197,15 @@ class JournalView:
         cells = tuple(SweepCell(index, str(item.get("label")), dict(item.get("body") or {}),
                                 latest.get(str(item.get("label"))))
                       for index, item in enumerate(plan))
-        return SweepState(sweep_id, cells, self.running.sweep_running(sweep_id), row["contact_sheet"])
+        # Running here, or leased by another process (a replica behind the same load balancer, a CLI sweep).
+        running = self.running.sweep_running(sweep_id) or row["leased"]
+        return SweepState(sweep_id, cells, running, row["contact_sheet"])
 
     def latest_sweep(self, session: str) -> str | None:
         """The session's newest sweep (its own, whatever the scope): a reloaded page shows it again."""
-        running = self.running.sweeps_of(session)
+        running = self.running.sweeps_of(session) or self.store.leased_sweeps(session)
         if running:
-            return running[-1]
+            return running[-1] if self.running.sweeps_of(session) else running[0]
         own = self.store.sweeps(limit=1, session=session)
         return own[0].sweep_id if own else None
 
@@ -215,10 +217,14 @@ class JournalView:
         return None
 
     def active(self, session: str, waited_on: Callable[[TaskRecord], bool]) -> ActiveWork | None:
-        """The session's run or sweep still in flight in this process (``waited_on``: a wait here holds it)."""
+        """The session's run or sweep still in flight, here or in another process or replica (``waited_on``:
+        a wait holds the task)."""
         running = self.running.sweeps_of(session)
         if running:
             return ActiveWork("sweep", running[-1])
+        elsewhere = self.store.leased_sweeps(session)
+        if elsewhere:
+            return ActiveWork("sweep", elsewhere[0])
         single = self.latest_single(session)
         if single is not None and single.status not in FINISHED_STATUSES and waited_on(single):
             return ActiveWork("single", single.task_id)

@@ -217,7 +217,7 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("spend_cap_day_usd", "LAB_SPEND_CAP_DAY_USD", _parse_cap, None),
     _Spec("allow_visitor_key", "LAB_ALLOW_VISITOR_KEY", _parse_bool, False),
     _Spec("sim_time_scale", "LAB_SIM_TIME_SCALE", _parse_scale, 1.0),
-    _Spec("download_max_mb", "LAB_DOWNLOAD_MAX_MB", _parse_mb, 1024),
+    _Spec("download_max_mb", "LAB_DOWNLOAD_MAX_MB", _parse_mb, 1024 * 1024 * 1024),  # a default is a parsed value: bytes
     # None: "session" on a Hugging Face Space (SPACE_ID is set), "all" elsewhere.
     _Spec("history_scope", "LAB_HISTORY_SCOPE", _parse_history_scope, None),
     # How long a task stays claimed by a process that stopped renewing (killed): then another takes over.

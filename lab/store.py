@@ -217,11 +217,18 @@ def _m012_lineage(db: Transaction) -> None:
     db.execute("CREATE INDEX tasks_parent ON tasks (parent_task_id)")
 
 
+def _m013_sweep_lease(db: Transaction) -> None:
+    # Which process runs a sweep now (renewed like a task's lease): a page reloaded on another replica,
+    # or beside a CLI sweep, sees it is still running and fills it from the journal.
+    db.execute("ALTER TABLE sweeps ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE sweeps ADD COLUMN lease_expires REAL")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
-    _m010_intent_session, _m011_screens, _m012_lineage,
+    _m010_intent_session, _m011_screens, _m012_lineage, _m013_sweep_lease,
 ]
 
 
@@ -560,6 +567,7 @@ class Store:
         expires = time.time() + lease_s
         self._execute("UPDATE intents SET lease_expires = ? WHERE lease_owner = ? AND state = 'sending'", (expires, owner))
         self._execute("UPDATE tasks SET lease_expires = ? WHERE lease_owner = ?", (expires, owner))
+        self._execute("UPDATE sweeps SET lease_expires = ? WHERE lease_owner = ?", (expires, owner))
 
     def record_submitted(
         self,
@@ -776,12 +784,29 @@ class Store:
         return chain
 
     def sweep_row(self, sweep_id: str) -> dict[str, Any] | None:
-        """A sweep's ``session``, ``plan`` (cells' ``{"label", "body"}``, [] if not kept) and ``contact_sheet``."""
-        rows = self._execute("SELECT session, plan, contact_sheet FROM sweeps WHERE sweep_id = ?", (sweep_id,))
+        """A sweep's ``session``, ``plan`` (cells' ``{"label", "body"}``, [] if not kept), ``contact_sheet``
+        and ``leased`` (some process, here or on another replica, runs it now)."""
+        rows = self._execute("SELECT session, plan, contact_sheet, lease_expires FROM sweeps WHERE sweep_id = ?",
+                             (sweep_id,))
         if not rows:
             return None
         return {"session": rows[0]["session"], "plan": json.loads(rows[0]["plan"]) if rows[0]["plan"] else [],
-                "contact_sheet": rows[0]["contact_sheet"]}
+                "contact_sheet": rows[0]["contact_sheet"], "leased": (rows[0]["lease_expires"] or 0.0) > time.time()}
+
+    def lease_sweep(self, sweep_id: str, owner: str, lease_s: float) -> None:
+        """Mark the sweep as run by ``owner`` (renewed with its other leases, ``renew_leases``)."""
+        self._execute("UPDATE sweeps SET lease_owner = ?, lease_expires = ? WHERE sweep_id = ?",
+                      (owner, time.time() + lease_s, sweep_id))
+
+    def release_sweep(self, sweep_id: str, owner: str) -> None:
+        self._execute("UPDATE sweeps SET lease_owner = NULL, lease_expires = NULL WHERE sweep_id = ? AND lease_owner = ?",
+                      (sweep_id, owner))
+
+    def leased_sweeps(self, session: str) -> list[str]:
+        """The session's sweeps some process runs now (a live lease), newest first."""
+        rows = self._execute("SELECT sweep_id FROM sweeps WHERE session = ? AND lease_expires > ? "
+                             "ORDER BY created_at DESC", (session, time.time()))
+        return [row["sweep_id"] for row in rows]
 
     # ------------------------------------------------------------ reads
 

@@ -77,3 +77,7 @@ def test_database_url_is_read_from_the_environment_and_kept_out_of_repr(tmp_path
     assert settings.database_url == "postgresql://lab:hunter2@db/lab"
     assert "hunter2" not in repr(settings) and settings.database_display == "postgresql://lab:***@db/lab"
     assert load_settings({}, tmp_path / "none.yaml").database_url is None
+
+
+def test_without_space_yaml_the_download_cap_is_1024_mib_not_1024_bytes(tmp_path: Path) -> None:
+    assert load_settings({}, tmp_path / "none.yaml").download_max_bytes == 1024 * 1024 * 1024

@@ -134,3 +134,14 @@ def test_a_cli_sweep_journals_its_plan_and_session(simulator, tmp_path, journal_
         state = JournalView(journal_store, "session").sweep("cli", result.sweep_id)
     assert [(c.label, c.body["metadata"]["seed"], c.record.status) for c in state.cells] == [
         ("seed 1", 1, "saved"), ("seed 2", 2, "saved")]
+
+
+def test_a_sweep_another_process_runs_is_running_here_until_its_lease_expires(store):
+    view = JournalView(store, "session")  # this process runs nothing
+    store.record_sweep("sweep_x", 2, session="b-me", plan=[])
+    store.lease_sweep("sweep_x", "other-host:1:abc", lease_s=60)
+    active = view.active("b-me", lambda record: False)
+    assert (active.kind, active.ref) == ("sweep", "sweep_x") and view.sweep("b-me", "sweep_x").running
+    assert view.active("b-other", lambda record: False) is None
+    store.lease_sweep("sweep_x", "other-host:1:abc", lease_s=-1)  # what a killed replica's lease becomes
+    assert view.active("b-me", lambda record: False) is None and not view.sweep("b-me", "sweep_x").running
