@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lab import params, sweeps
-from lab.orchestrator import Orchestrator
 from lab.settings import load_settings
+from lab.wiring import open_app
 
 BODY = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4"}
 SESSION = "b-" + "r" * 24
@@ -22,8 +22,8 @@ def replicas(simulator, journal_url, tmp_path: Path):
                               "LAB_DATABASE_URL": url, "LAB_HISTORY_SCOPE": "session",
                               "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"},
                              tmp_path / "none.yaml")
-    first = Orchestrator.create(settings, base_url=simulator.base_url)
-    second = Orchestrator.create(settings, base_url=simulator.base_url)
+    first = open_app(settings, base_url=simulator.base_url).runs
+    second = open_app(settings, base_url=simulator.base_url).runs
     yield first, second
     first.close()
     second.close()
