@@ -15,7 +15,7 @@ import sys
 
 from lab.cli import usage
 
-COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history", "screen", "journal")
+COMMAND_MODULES = ("resolve", "simulator", "thumbs", "generate", "compare", "history", "screen", "journal", "review")
 
 
 def build_parser() -> argparse.ArgumentParser:

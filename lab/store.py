@@ -39,6 +39,9 @@ _JSON_FIELDS = ("request", "effective", "wire", "thumbs", "final_answer", "paren
 _LIST_FIELDS = ("thumbs", "parent_changes")
 _REAL_FIELDS = ("created_at", "updated_at", "cost_usd", "submitted_at", "completed_at", "saved_at", "elapsed_s",
                 "lease_expires")
+# A take's current review status: its latest status event (ties by event id, as lab.review orders them).
+_REVIEW_STATUS_IS = ("COALESCE((SELECT e.status_to FROM review_status_events e WHERE e.task_id = {table}.task_id "
+                     "ORDER BY e.at DESC, e.event_id DESC LIMIT 1), 'needs_review') = ?")
 # Status only moves forward: a writer with a stale view never turns "saved" back, nor reopens an end.
 _STATUS_RANK = {"queued": 0, "in_progress": 0, "unknown": 0, "completed": 1, "saved": 2, "failed": 2}
 
@@ -224,11 +227,51 @@ def _m013_sweep_lease(db: Transaction) -> None:
     db.execute("ALTER TABLE sweeps ADD COLUMN lease_expires REAL")
 
 
+def _m014_review_comments_and_status(db: Transaction) -> None:
+    # Review that comes back (lab.review): comments pinned to a take and a time or range, with their
+    # drawing as JSON shapes in 0-1 frame coordinates, and status changes as events that are never
+    # overwritten (the current status is the latest). Ids are UUIDs made where the review was written,
+    # so an import inserts what is not there yet and importing twice adds nothing.
+    db.execute(
+        """
+        CREATE TABLE review_comments (
+            comment_id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL,
+            t_in REAL NOT NULL,
+            t_out REAL,
+            body TEXT NOT NULL,
+            written_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            shapes TEXT NOT NULL,
+            session TEXT,
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX review_comments_task ON review_comments (task_id, t_in)")
+    db.execute(
+        """
+        CREATE TABLE review_status_events (
+            event_id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL,
+            status_from TEXT NOT NULL,
+            status_to TEXT NOT NULL,
+            written_by TEXT NOT NULL,
+            at REAL NOT NULL,
+            session TEXT,
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX review_status_task ON review_status_events (task_id, at)")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
     _m010_intent_session, _m011_screens, _m012_lineage, _m013_sweep_lease,
+    _m014_review_comments_and_status,
 ]
 
 
@@ -827,12 +870,17 @@ class Store:
         return _from_row(rows[0]) if rows else None
 
     def list_runs(self, limit: int = 50, query: str | None = None, status: str | None = None, offset: int = 0,
-                  session: str | None = None, no_issues: bool = False) -> list[TaskRecord]:
+                  session: str | None = None, no_issues: bool = False,
+                  review_status: str | None = None) -> list[TaskRecord]:
         """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` and ``session`` exactly.
 
-        ``no_issues``: only takes whose pre-screen found nothing.
+        ``no_issues``: only takes whose pre-screen found nothing. ``review_status``: only takes whose
+        current review status (lab.review) is this one.
         """
         where, args = [], []
+        if review_status:
+            where.append(_REVIEW_STATUS_IS.format(table="tasks"))
+            args.append(review_status)
         if no_issues:
             where.append("task_id IN (SELECT task_id FROM screens WHERE issues = 0)")
         if session is not None:
@@ -851,15 +899,19 @@ class Store:
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
 
-    def search(self, words: str, *, limit: int = 50, status: str | None = None) -> list[TaskRecord]:
+    def search(self, words: str, *, limit: int = 50, status: str | None = None,
+               review_status: str | None = None) -> list[TaskRecord]:
         """Runs whose prompt has all these words (full-text: FTS5 or PostgreSQL's, any word order), newest first."""
         match = self._db.prompt_search(words, "t")
         if match is None:
-            return self.list_runs(limit=limit, status=status)
+            return self.list_runs(limit=limit, status=status, review_status=review_status)
         join, condition, match_args = match
         sql = (f"SELECT t.* FROM tasks t {join} WHERE {condition}"
-               + (" AND t.status = ?" if status else "") + " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?")
-        args: list[Any] = [*match_args, *([status] if status else []), int(limit)]
+               + (" AND t.status = ?" if status else "")
+               + (" AND " + _REVIEW_STATUS_IS.format(table="t") if review_status else "")
+               + " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?")
+        args: list[Any] = [*match_args, *([status] if status else []), *([review_status] if review_status else []),
+                           int(limit)]
         return [_from_row(row) for row in self._execute(sql, args)]
 
     def iter_all(self) -> Iterator[TaskRecord]:
