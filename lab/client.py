@@ -11,7 +11,7 @@ it cannot tell them apart). Three verbs map to the three endpoints, and
   POST can create a second billed task.
 - ``get(task_id)`` is a GET: retried on 429 (honouring Retry-After), 5xx and
   connection errors, with exponential backoff and jitter (urllib3 ``Retry``).
-- ``download(task_id, dest)`` streams ``/content`` to ``<dest>.part`` in 1 MiB
+- ``download(task_id, dest)`` streams ``/content`` to a temp file beside ``dest`` in 1 MiB
   chunks (constant memory, size cap), refuses anything that is not an MP4,
   verifies the file decodes with the expected size and duration, then renames
   it into place atomically. "Not completed yet" (400) and 502 right after
@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
 import time
-import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -43,6 +41,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from lab import multipart, params
+from lab.datadir import DataDir, atomic_write
 from lab.errors import (
     ApiError,
     AuthError,
@@ -237,7 +236,7 @@ def video_path_for(data_dir: Path, task_id: str) -> Path:
     """``<data_dir>/runs/<task_id>.mp4``, refused unless it resolves inside ``data_dir``."""
     name = safe_task_id(task_id)
     root = Path(data_dir).resolve()
-    path = (root / "runs" / f"{name}.mp4").resolve()
+    path = DataDir(root).video(name).resolve()
     if not path.is_relative_to(root):
         raise UnsafeTaskId(f"Refusing to write outside the data directory: {path}", code="unsafe_task_id")
     return path
@@ -632,7 +631,7 @@ class VideosClient:
         max_bytes: int = DEFAULT_MAX_BYTES,
         verify: bool = True,
     ) -> Path:
-        """Stream /content to ``dest`` (via ``dest.part``), verify it, rename atomically.
+        """Stream /content to ``dest`` (via ``datadir.atomic_write``), verify it, rename it into place.
 
         Raises ContentNotReady when /content stays "not completed" (or 502) for the
         whole content window, MediaError when the answer is not a usable MP4 of
@@ -640,47 +639,44 @@ class VideosClient:
         """
         task_id = safe_task_id(task_id)
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # A name of this call's own: two processes fetching one task never share a .part file.
-        part = dest.with_name(f"{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
         window_end = time.monotonic() + self.retry.content_window_s
         not_ready = 0
         cut_off = 0
-        while True:
-            try:
-                self._download_once(task_id, part, max_bytes=max_bytes)
-                break
-            except ContentNotReady as exc:
-                not_ready += 1
-                pause = self.retry.content_sleep(not_ready)
-                if time.monotonic() + pause > window_end:
-                    raise ContentNotReady(
-                        f"{exc.message}; still not downloadable after {self.retry.content_window_s:.0f} s. "
-                        "The task is completed (and billed): run `python -m lab resume` to fetch it later",
-                        status=exc.status, code=exc.code, task_id=task_id,
-                    ) from None
-                log.info("content of %s not ready (%s); retrying in %.2f s", task_id, exc.message, pause)
-                time.sleep(pause)
-            except ServerError as exc:
-                # status None: the connection broke (or the body was cut off); start again.
-                cut_off += 1
-                if exc.status is not None or cut_off >= self.retry.download_attempts:
-                    raise
-                log.info("download of %s broke off (%s); restarting", task_id, exc.message)
         try:
-            if verify:
-                verify_video(part, expected_size=expected_size, expected_duration=expected_duration, task_id=task_id)
-            os.replace(part, dest)
-        except OSError as exc:  # the part file removed under us, a full disk: the video stays on the server
-            part.unlink(missing_ok=True)
+            # A temp file of this call's own: two processes fetching one task never share one.
+            with atomic_write(dest) as out:
+                while True:
+                    try:
+                        self._download_once(task_id, out, max_bytes=max_bytes)
+                        break
+                    except ContentNotReady as exc:
+                        not_ready += 1
+                        pause = self.retry.content_sleep(not_ready)
+                        if time.monotonic() + pause > window_end:
+                            raise ContentNotReady(
+                                f"{exc.message}; still not downloadable after {self.retry.content_window_s:.0f} s. "
+                                "The task is completed (and billed): run `python -m lab resume` to fetch it later",
+                                status=exc.status, code=exc.code, task_id=task_id,
+                            ) from None
+                        log.info("content of %s not ready (%s); retrying in %.2f s", task_id, exc.message, pause)
+                        time.sleep(pause)
+                    except ServerError as exc:
+                        # status None: the connection broke (or the body was cut off); start again.
+                        cut_off += 1
+                        if exc.status is not None or cut_off >= self.retry.download_attempts:
+                            raise
+                        log.info("download of %s broke off (%s); restarting", task_id, exc.message)
+                if verify:
+                    out.flush()
+                    verify_video(Path(out.name), expected_size=expected_size, expected_duration=expected_duration,
+                                 task_id=task_id)
+        except OSError as exc:  # a full disk, the temp file removed under us: the video stays on the server
             raise MediaError(f"download: cannot move the video into place at {dest}: {exc.strerror or exc}",
                              task_id=task_id) from exc
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
         return dest
 
-    def _download_once(self, task_id: str, part: Path, *, max_bytes: int) -> None:
+    def _download_once(self, task_id: str, out: BinaryIO, *, max_bytes: int) -> None:
+        """One GET of /content into ``out`` (emptied first: a broken-off attempt starts again)."""
         try:
             response = self._get_session.get(
                 self._url(f"/videos/{task_id}/content"),
@@ -716,37 +712,31 @@ class VideosClient:
                 )
             received = 0
             head = b""
+            out.seek(0)
+            out.truncate()
             try:
-                with open(part, "wb") as out:
-                    for chunk in response.iter_content(CHUNK_BYTES):
-                        if not chunk:
-                            continue
-                        if len(head) < 12:
-                            head += chunk[: 12 - len(head)]
-                            if len(head) >= 12 and head[4:8] != b"ftyp":
-                                raise MediaError(
-                                    "download: the answer is not an MP4 (no 'ftyp' box at the start)", task_id=task_id
-                                )
-                        received += len(chunk)
-                        if received > max_bytes:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    if not chunk:
+                        continue
+                    if len(head) < 12:
+                        head += chunk[: 12 - len(head)]
+                        if len(head) >= 12 and head[4:8] != b"ftyp":
                             raise MediaError(
-                                f"download: more than the {max_bytes / 2**20:.0f} MiB cap; stopped", task_id=task_id
+                                "download: the answer is not an MP4 (no 'ftyp' box at the start)", task_id=task_id
                             )
-                        out.write(chunk)
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise MediaError(
+                            f"download: more than the {max_bytes / 2**20:.0f} MiB cap; stopped", task_id=task_id
+                        )
+                    out.write(chunk)
             except requests.RequestException as exc:
-                part.unlink(missing_ok=True)
                 raise self._transport_error(exc, "download", posted=False, task_id=task_id) from None
             except OSError as exc:  # disk full, permissions: the video stays on the server
-                part.unlink(missing_ok=True)
-                raise MediaError(f"download: cannot write {part}: {exc.strerror or exc}", task_id=task_id) from exc
-            except BaseException:
-                part.unlink(missing_ok=True)
-                raise
+                raise MediaError(f"download: cannot write {out.name}: {exc.strerror or exc}", task_id=task_id) from exc
             if len(head) < 12 or head[4:8] != b"ftyp":
-                part.unlink(missing_ok=True)
                 raise MediaError(f"download: the answer is not an MP4 ({received} bytes, no 'ftyp' box)", task_id=task_id)
             if length and length.isdigit() and received != int(length):
-                part.unlink(missing_ok=True)
                 raise self._error(
                     ServerError, f"download: cut off after {received} of {length} bytes", task_id=task_id
                 )

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from lab.datadir import atomic_write
 from lab.errors import LabError
 from lab.store import TaskRecord
 
@@ -111,17 +112,13 @@ def export_zip(
         if secret and secret in text:
             raise ExportError("Refusing to export: the manifest would contain the API key.")
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    part = out_path.with_suffix(out_path.suffix + ".part")
     try:
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with atomic_write(out_path) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(_entry(MANIFEST_NAME), text)
             # PNG, JPEG, WebP and MP4 are already compressed: store them.
             for path, name in ([(sheet, sheet_name)] if sheet is not None else []) + files:
                 with path.open("rb") as source, archive.open(_entry(name, path, zipfile.ZIP_STORED), "w") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
-        part.replace(out_path)
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise ExportError(f"Could not write {out_path.name}: {exc}") from exc
     return out_path

@@ -38,6 +38,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from lab.datadir import atomic_write
 from lab.errors import MediaError
 
 __all__ = [
@@ -662,15 +663,16 @@ def save_contact_sheet(rows: Sequence[SheetRow], out_path: str | os.PathLike, ma
     """Render contact_sheet(rows, header=header) and write it as PNG; returns the path.
 
     The header's text is also stored in the PNG (Title, Description), where viewers and search find it.
+    Written whole or not at all (``atomic_write``).
     """
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     text = PngInfo()
     if header is not None:
         text.add_itxt("Title", header.title)
         text.add_itxt("Description", "\n".join(header.lines))
-    contact_sheet(rows, max_width=max_width, header=header).save(out_path, format="PNG", optimize=False,
-                                                                   pnginfo=text)
+    sheet = contact_sheet(rows, max_width=max_width, header=header)
+    with atomic_write(out_path) as out:
+        sheet.save(out, format="PNG", optimize=False, pnginfo=text)
     return out_path
 
 
@@ -682,7 +684,7 @@ def animated_preview(
 ) -> Path:
     """A small looping animation of ``frames`` evenly spread frames (WebP, or GIF by suffix).
 
-    For grids where a video player per cell is too heavy. One ffmpeg pass.
+    For grids where a video player per cell is too heavy. One ffmpeg pass. Written whole or not at all.
     """
     if frames < 1 or fps <= 0:
         raise ValueError("frames must be >= 1 and fps > 0")
@@ -690,11 +692,11 @@ def animated_preview(
     # Mid-points of equal slices: even spacing, and no black first frame.
     fractions = [(k + 0.5) / frames for k in range(frames)]
     images = extract_at(path, fractions=fractions, width=width)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "GIF" if out_path.suffix.lower() == ".gif" else "WEBP"
     extra = {"quality": 70, "method": 4} if fmt == "WEBP" else {"optimize": False}
-    images[0].save(
-        out_path, format=fmt, save_all=True, append_images=images[1:],
-        duration=round(1000 / fps), loop=0, **extra,
-    )
+    with atomic_write(out_path) as out:
+        images[0].save(
+            out, format=fmt, save_all=True, append_images=images[1:],
+            duration=round(1000 / fps), loop=0, **extra,
+        )
     return out_path

@@ -18,13 +18,13 @@ import base64
 import binascii
 import hashlib
 import io
-import os
 import re
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from lab import params
+from lab.datadir import DataDir, atomic_write
 from lab.errors import RequestInvalid
 from lab.params import IMAGE_FIELD, IMAGE_MAX_BYTES, ImageFacts
 
@@ -250,22 +250,6 @@ def load(source: Any) -> ImageFacts:
 # ---------------------------------------------------------------- the kept copy
 
 
-def images_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "images"
-
-
-def _write_atomically(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".image-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def keep(source: Any, data_dir: Path) -> ImageFacts:
     """Copy the image to ``<data_dir>/images/<sha256>.<ext>`` (once per content); facts name the copy.
 
@@ -273,26 +257,22 @@ def keep(source: Any, data_dir: Path) -> ImageFacts:
     or was a data: URI. Raises ImageInputError.
     """
     facts = load(source)
-    target = images_dir(data_dir) / f"{facts.sha256}.{facts.extension}"
+    target = DataDir(data_dir).image(facts.sha256, facts.extension)
     try:
         if not target.exists():
             if source_kind(source) == "data":
                 data = decode_data_uri(source)
-                _write_atomically(target, lambda handle: handle.write(data))
+                with atomic_write(target) as handle:
+                    handle.write(data)
             else:
-                with open(facts.path or source, "rb") as original:
-                    _write_atomically(target, lambda handle: _copy_stream(original, handle))
+                with open(facts.path or source, "rb") as original, atomic_write(target) as handle:
+                    shutil.copyfileobj(original, handle, _HASH_CHUNK)
     except OSError as exc:
         raise ImageInputError(f"Cannot keep a copy of the image in {target.parent}: {exc.strerror or exc}", "unwritable") from exc
     return ImageFacts(
         source=facts.source, path=str(target.resolve()), mime=facts.mime, width=facts.width,
         height=facts.height, size_bytes=facts.size_bytes, sha256=facts.sha256,
     )
-
-
-def _copy_stream(source, target) -> None:
-    for chunk in iter(lambda: source.read(_HASH_CHUNK), b""):
-        target.write(chunk)
 
 
 # ---------------------------------------------------------------- crop & scale
@@ -370,10 +350,11 @@ def save_fitted(source: Any, size: str | tuple[int, int], data_dir: Path) -> Ima
     facts = inspect_bytes(data, f"{original.source} (cropped and scaled to {fitted.width}x{fitted.height})")
     if not facts.ok:
         raise ImageInputError(facts.error or "The fitted image cannot be used.", facts.error_code or "invalid")
-    target = images_dir(data_dir) / f"{facts.sha256}.{facts.extension}"
+    target = DataDir(data_dir).image(facts.sha256, facts.extension)
     try:
         if not target.exists():
-            _write_atomically(target, lambda handle: handle.write(data))
+            with atomic_write(target) as handle:
+                handle.write(data)
     except OSError as exc:
         raise ImageInputError(f"Cannot save the fitted image in {target.parent}: {exc.strerror or exc}", "unwritable") from exc
     return ImageFacts(

@@ -77,7 +77,7 @@ class Orchestrator:
 
     def sweep_zip(self, sweep_id: str) -> Path | None:
         """The sweep's ZIP export, when it has been written."""
-        path = self.wiring.data_dir / "exports" / f"{sweep_id}.zip"
+        path = self.wiring.files.export(sweep_id)
         return path if path.is_file() else None
 
     @contextmanager
@@ -165,7 +165,7 @@ class Orchestrator:
             zip_path = None
             records = [(r.label, r.record) for r in result.results if r.record is not None]
             if records:
-                zip_path = export_zip(records, self.wiring.data_dir / "exports" / f"{result.sweep_id}.zip",
+                zip_path = export_zip(records, self.wiring.files.export(result.sweep_id),
                                       contact_sheet=result.contact_sheet, sweep_id=result.sweep_id,
                                       secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])])
         finally:
@@ -231,7 +231,7 @@ class Orchestrator:
         if sheet is not None:
             self.store.record_sweep(sweep_id, len(results), contact_sheet=sheet)
         records = [(r.label, r.record) for r in results if r.record is not None]
-        zip_path = export_zip(records, self.wiring.data_dir / "exports" / f"{sweep_id}.zip", contact_sheet=sheet,
+        zip_path = export_zip(records, self.wiring.files.export(sweep_id), contact_sheet=sheet,
                               sweep_id=sweep_id,
                               secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])]) if records else None
         return SweepOutcome(cells=[final_sweep_cell(r) for r in results], results=results,

@@ -21,14 +21,12 @@ import dataclasses
 import datetime
 import json
 import logging
-import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from lab import image_input, params, sweeps
 from lab.client import (
@@ -40,6 +38,7 @@ from lab.client import (
     verify_video,
     video_path_for,
 )
+from lab.datadir import DataDir, atomic_write, leftovers
 from lab.errors import ApiError, LabError, NeverSent, RequestInvalid, TaskNotFound
 from lab.leases import DEFAULT_LEASE_S, LeaseKeeper, new_owner_id, owner_may_be_alive
 from lab.lineage import changed_fields
@@ -163,6 +162,7 @@ class Runner:
         self.client = client
         self.store = store
         self.data_dir = Path(data_dir).resolve()
+        self.files = DataDir(self.data_dir)
         self.budget = budget
         self.thumbs = thumbs
         self.thumb_width = thumb_width
@@ -444,7 +444,7 @@ class Runner:
             return record  # another owner saved it while this one waited: that is success
         if not self._already_there(dest, record):
             # Half-written files of owners whose lease ran out (killed mid-download): this owner holds it now.
-            for stale in dest.parent.glob(f"{dest.name}.*.part"):
+            for stale in leftovers(dest):
                 stale.unlink(missing_ok=True)
             cell.emit("downloading", record.status, f"downloading to {dest.name}", record)
             self.client.download(
@@ -480,31 +480,25 @@ class Runner:
     def _thumbnails(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
         """Thumbnails and a preview, journalled as ``{path, t}``; a failure here is noted, the saved video stays good.
 
-        Each file is written under a name of its own and renamed into place, so two owners never
-        leave a half-written image.
+        Each file is written whole or not at all (``atomic_write``), so two owners never leave a
+        half-written image.
         """
         if self.thumbs <= 0 or not record.video_path:
             return record
         from lab import frames  # lazy: ffmpeg and Pillow only when needed
 
         task_id = safe_task_id(record.task_id)
-        thumbs_dir = self.data_dir / "thumbs"
-        thumbs_dir.mkdir(parents=True, exist_ok=True)
         try:
             shots = frames.thumbnails(record.video_path, count=self.thumbs, width=self.thumb_width)
             thumbs = []
             for number, (image, at) in enumerate(zip(shots.images, shots.times), start=1):
-                path = thumbs_dir / f"{task_id}_{number}.jpg"
-                with _written_in_place(path) as scratch:
-                    image.convert("RGB").save(scratch, format="JPEG", quality=85)
+                path = self.files.thumb(task_id, number)
+                with atomic_write(path) as out:
+                    image.convert("RGB").save(out, format="JPEG", quality=85)
                 thumbs.append({"path": str(path), "t": round(float(at), 3)})
             preview = None
             if self.preview:
-                target = self.data_dir / "previews" / f"{task_id}.webp"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with _written_in_place(target) as scratch:
-                    frames.animated_preview(record.video_path, scratch)
-                preview = str(target)
+                preview = str(frames.animated_preview(record.video_path, self.files.preview(task_id)))
             record = self.store.update(task_id, thumbs=thumbs, preview_path=preview)
             cell.emit("thumbnails", record.status, f"{len(thumbs)} thumbnails", record)
         except (LabError, OSError, ValueError) as exc:
@@ -641,12 +635,8 @@ class Runner:
             rows.append(frames.SheetRow(title=title, images=images, times=stamps, meta=meta, text=text))
         if not any(row.images for row in rows):
             return None
-        out = self.data_dir / "sheets" / f"{safe_task_id(sweep_id)}.png"
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with _written_in_place(out) as scratch:
-                frames.save_contact_sheet(rows, scratch, header=header)
-            return out
+            return frames.save_contact_sheet(rows, self.files.sheet(safe_task_id(sweep_id)), header=header)
         except (OSError, ValueError) as exc:
             log.warning("contact sheet for %s failed: %s", sweep_id, exc)
             return None
@@ -730,14 +720,3 @@ class Runner:
         """Submits that were sent but never named a task, and no live process is still sending:
         each may have created (and billed) a task. Never re-sent; a person checks the account."""
         return self.store.unresolved_intents(include_in_flight=False)
-
-
-@contextmanager
-def _written_in_place(path: Path) -> Iterator[Path]:
-    """A scratch name beside ``path`` (same suffix) to write to; renamed onto ``path`` if the block succeeds."""
-    scratch = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        yield scratch
-        os.replace(scratch, path)
-    finally:
-        scratch.unlink(missing_ok=True)

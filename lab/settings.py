@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from lab.datadir import DataDir
 from lab.db import parse_location, redact_url
 from lab.errors import SettingsError
 from lab.params import DEFAULT_BASE_URL, MODELS
@@ -71,7 +72,7 @@ class Settings:
     @property
     def database_display(self) -> str:
         """The journal's location as logs and messages may show it (no password)."""
-        return redact_url(self.database_url) if self.database_url else str(self.data_dir / "journal.sqlite3")
+        return redact_url(self.database_url) if self.database_url else str(DataDir(self.data_dir).journal)
 
     def key_for_requests(self) -> str:
         """The key the client sends: the real one live, a placeholder for the simulator."""

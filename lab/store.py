@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from lab import params
+from lab.datadir import DataDir
 from lab.db import Database, Transaction, connect
 from lab.errors import StoreError
 
@@ -981,7 +982,7 @@ class Store:
 
 def default_store_path(data_dir: Path) -> Path:
     """Where the embedded (SQLite) journal lives inside a data directory."""
-    return Path(data_dir) / "journal.sqlite3"
+    return DataDir(data_dir).journal
 
 
 def journal_location(database_url: str | None, data_dir: Path) -> str | Path:

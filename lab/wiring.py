@@ -20,6 +20,7 @@ from lab.budget import Budget
 from lab.client import VideosClient
 from lab.compare.service import CompareService
 from lab.orchestrator import Orchestrator
+from lab.datadir import DataDir
 from lab.prescreen.background import Screener
 from lab.private_simulator import start_private_simulator
 from lab.runner import Runner
@@ -28,20 +29,13 @@ from lab.settings import Settings
 from lab.slots import TaskSlots
 from lab.store import Store, journal_location
 
-# The only folders of the data directory the page may fetch from: media the lab wrote.
-# The journal (every visitor's prompts) and the simulator's render cache stay private.
-# images/: kept reference images (named by sha256), shown again when history re-runs an image request.
-MEDIA_DIRS = ("runs", "thumbs", "previews", "sheets", "exports", "proxies", "images")
 # Journal backend kind of tasks sent with a visitor's key: only that visitor's key can fetch them.
 VISITOR_BACKEND = "visitor"
 
 
 def served_media_dirs(data_dir: Path) -> list[str]:
-    """The data directory's media folders (created, so Gradio can allow them before the first run)."""
-    folders = [Path(data_dir) / name for name in MEDIA_DIRS]
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    return [str(folder) for folder in folders]
+    """The data directory's media folders (``DataDir.media_dirs``), created, as strings for Gradio."""
+    return [str(folder) for folder in DataDir(data_dir).media_dirs()]
 
 
 @dataclass
@@ -63,6 +57,11 @@ class Wiring:
     @property
     def data_dir(self) -> Path:
         return Path(self.settings.data_dir)
+
+    @property
+    def files(self) -> DataDir:
+        """Where each kind of file lives in the data directory."""
+        return DataDir(self.settings.data_dir)
 
     @property
     def has_server_key(self) -> bool:
@@ -130,7 +129,7 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     try:
         if base_url is None:
             # The same render cache for the app and the CLI: a clip rendered once is not rendered again.
-            simulator, api_key = start_private_simulator(settings.sim_time_scale, data_dir / "renders")
+            simulator, api_key = start_private_simulator(settings.sim_time_scale, DataDir(data_dir).renders)
             base_url = simulator.base_url
         secret = api_key or settings.key_for_requests()
         # The backend is a setting (settings decide "auto" once), not a guess from the URL: a live

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from lab.compare.pipeline import compare_runs
     from lab.compare.report import write_report
     from lab.compare.set import CompareError, load_set
+    from lab.datadir import DataDir
     from lab.errors import LabError
     from lab.settings import load_settings
     from lab.store import Store, journal_location
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     journal = journal_location(settings.database_url, data_dir)
     if isinstance(journal, Path) and not journal.is_file():
         return _fail(f"no journal at {journal}: is --data-dir the lab's data directory?")
-    out = Path(args.out).expanduser() if args.out else data_dir / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
+    out = Path(args.out).expanduser() if args.out else DataDir(data_dir).report()
     if out.exists() and not args.force:
         return _fail(f"{out} already exists; choose another --out or add --force to replace it")
     try:

@@ -68,8 +68,9 @@ def _interrupt(signum, frame) -> None:
 def _data_dir_renders():
     """DATA_DIR/renders from the lab's settings, or None (the simulator's own default) if they can't load."""
     try:
+        from lab.datadir import DataDir
         from lab.settings import load_settings
 
-        return load_settings().data_dir / "renders"
+        return DataDir(load_settings().data_dir).renders
     except Exception:  # bad settings should not stop a local simulator; the default cache works
         return None

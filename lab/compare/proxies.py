@@ -9,7 +9,7 @@ click away.
 The proxy keeps the original's frame rate and timing (no ``fps`` filter), so a
 frame step in the player and a frame index in the similarity figures mean the
 same frame as in the original. A keyframe every second keeps seeking (scrubbing,
-frame steps) cheap for the browser. Written to a ``.part`` file and renamed,
+frame steps) cheap for the browser. Written through ``datadir.atomic_write``,
 so a reader sees a whole proxy or none.
 """
 
@@ -20,10 +20,10 @@ import threading
 from pathlib import Path
 
 from lab.client import safe_task_id
+from lab.datadir import DataDir, atomic_write
 from lab.errors import LabError, MediaError
 from lab.frames import check_video_file, ffmpeg_error_line, run_ffmpeg
 
-PROXY_DIR = "proxies"
 MAX_SIDE = 960
 # Visually clean for a review grid at a tenth of the bytes of a typical 4k download.
 CRF = 26
@@ -51,7 +51,7 @@ def proxy_path(data_dir: str | os.PathLike, task_id: str) -> Path:
         name = safe_task_id(task_id)
     except LabError as exc:
         raise MediaError(str(exc)) from exc
-    return Path(data_dir) / PROXY_DIR / f"{name}.mp4"
+    return DataDir(data_dir).proxy(name)
 
 
 def proxy_args(source: str | os.PathLike, dest: str | os.PathLike) -> list[str]:
@@ -76,18 +76,15 @@ def make_proxy(source: str | os.PathLike, dest: str | os.PathLike, *, timeout: f
         # Decoding 4k runs faster than real time on 2 cores, but a shared box can be far slower;
         # the limit only stops a hung encode, so it is generous (10 s per MB, 2 min at least).
         timeout = 120.0 + 10.0 * source.stat().st_size / 1e6
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.stem}.{os.getpid()}.{threading.get_ident()}.part.mp4")
     try:
-        proc = run_ffmpeg(proxy_args(source, part), path=source, timeout=timeout)
-        if proc.returncode != 0 or not part.is_file() or part.stat().st_size == 0:
-            stderr = proc.stderr.decode("utf-8", "replace")
-            raise MediaError(f"could not make a proxy of {source.name}: {ffmpeg_error_line(stderr)}")
-        os.replace(part, dest)
+        with atomic_write(dest) as out:
+            part = Path(out.name)  # ffmpeg writes by name; atomic_write syncs and renames the same file
+            proc = run_ffmpeg(proxy_args(source, part), path=source, timeout=timeout)
+            if proc.returncode != 0 or part.stat().st_size == 0:
+                stderr = proc.stderr.decode("utf-8", "replace")
+                raise MediaError(f"could not make a proxy of {source.name}: {ffmpeg_error_line(stderr)}")
     except OSError as exc:
         raise MediaError(f"could not write the proxy {dest}: {exc}") from exc
-    finally:
-        part.unlink(missing_ok=True)
     return dest
 
 

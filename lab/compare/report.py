@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import json
 import shutil
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Iterable
 
 from lab.compare.pipeline import Comparison
 from lab.compare.set import player_data
+from lab.datadir import atomic_dir, atomic_write
 from lab.errors import LabError
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
@@ -147,59 +147,39 @@ def write_report(
         raise ReportError(f"{out_dir} exists and is not a directory")
     media: dict[str, tuple[str | None, str | None]] = {}
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+        with atomic_dir(out_dir) as work:
+            (work / "media").mkdir()
+            for cell in comparison.compare_set.cells:
+                proxy = comparison.proxies.get(cell.task_id)
+                proxy_ref = original_ref = None
+                if proxy is not None:
+                    proxy_ref = f"media/{cell.task_id}.mp4"
+                    shutil.copyfile(proxy, work / proxy_ref)
+                    if with_originals and cell.video is not None:
+                        original_ref = f"media/originals/{cell.task_id}.mp4"
+                        (work / "media" / "originals").mkdir(exist_ok=True)
+                        shutil.copyfile(cell.video, work / original_ref)
+                media[cell.task_id] = (proxy_ref, original_ref)
+            data_text = json.dumps(compare_json(comparison, media), ensure_ascii=False, indent=2)
+            page = report_html(comparison, media)
+            _check_secrets([data_text, page], secrets)
+            (work / "compare.json").write_text(data_text, encoding="utf-8")
+            (work / "index.html").write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise ReportError(f"cannot write into {out_dir.parent}: {exc.strerror or exc}") from exc
-    try:
-        (work / "media").mkdir()
-        for cell in comparison.compare_set.cells:
-            proxy = comparison.proxies.get(cell.task_id)
-            proxy_ref = original_ref = None
-            if proxy is not None:
-                proxy_ref = f"media/{cell.task_id}.mp4"
-                shutil.copyfile(proxy, work / proxy_ref)
-                if with_originals and cell.video is not None:
-                    original_ref = f"media/originals/{cell.task_id}.mp4"
-                    (work / "media" / "originals").mkdir(exist_ok=True)
-                    shutil.copyfile(cell.video, work / original_ref)
-            media[cell.task_id] = (proxy_ref, original_ref)
-        data_text = json.dumps(compare_json(comparison, media), ensure_ascii=False, indent=2)
-        page = report_html(comparison, media)
-        _check_secrets([data_text, page], secrets)
-        (work / "compare.json").write_text(data_text, encoding="utf-8")
-        (work / "index.html").write_text(page, encoding="utf-8")
-        work.chmod(0o755)
-        if out_dir.exists():
-            trash = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
-            out_dir.rename(trash)
-            work.rename(out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            work.rename(out_dir)
-    except OSError as exc:
-        shutil.rmtree(work, ignore_errors=True)
         raise ReportError(f"could not write the report {out_dir}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return out_dir
 
 
 def zip_report(report_dir: str | Path, zip_path: str | Path) -> Path:
     """The report directory as one ZIP (videos stored, text deflated), written atomically."""
     report_dir, zip_path = Path(report_dir), Path(zip_path)
-    part = zip_path.with_name(zip_path.name + ".part")
     try:
-        zip_path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with atomic_write(zip_path) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(report_dir.rglob("*")):
                 if path.is_file():
                     name = f"{report_dir.name}/{path.relative_to(report_dir).as_posix()}"
                     stored = zipfile.ZIP_STORED if path.suffix == ".mp4" else zipfile.ZIP_DEFLATED
                     archive.write(path, name, compress_type=stored)
-        part.replace(zip_path)
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise ReportError(f"could not write {zip_path.name}: {exc.strerror or exc}") from exc
     return zip_path

@@ -22,10 +22,10 @@ from urllib.parse import quote
 from lab.compare.pipeline import Comparison, compare_runs
 from lab.compare.report import write_report, zip_report
 from lab.compare.set import CompareSet, player_data
+from lab.datadir import DataDir
 from lab.presentation import SERVICE_SEED
 from lab.store import Review, Store, TaskRecord
 
-EXPORTS_DIR = "exports"
 RATINGS = {"👍": 1, "👎": -1, "none": None}
 
 
@@ -147,5 +147,5 @@ class CompareService:
         with tempfile.TemporaryDirectory(prefix="lab-report-") as work:
             report = write_report(comparison, Path(work) / name, with_originals=with_originals, secrets=self.secrets)
             data = json.loads((report / "compare.json").read_text(encoding="utf-8"))
-            archive = zip_report(report, self.data_dir / EXPORTS_DIR / f"{name}.zip")
+            archive = zip_report(report, DataDir(self.data_dir).export(name))
         return archive, data

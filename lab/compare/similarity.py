@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from lab.datadir import DataDir, atomic_write
 from lab.errors import MediaError
 from lab.frames import VideoInfo, ffmpeg_error_line, probe, run_ffmpeg
 
-CACHE_DIR = "similarity"
 # Bump when the measurement changes, so old cached figures are not served.
 METHOD_VERSION = 1
 MIN_ANALYSIS_SIDE = 32
@@ -140,7 +140,7 @@ def measure_pairs(
 
 
 def _cache_file(data_dir: Path, a: str, b: str) -> Path:
-    return Path(data_dir) / CACHE_DIR / f"{a}__{b}.json"
+    return DataDir(data_dir).similarity_pair(a, b)
 
 
 def _read_cached(path: Path, a: str, b: str) -> PairSimilarity | None:
@@ -155,11 +155,8 @@ def _read_cached(path: Path, a: str, b: str) -> PairSimilarity | None:
 
 
 def _write_cached(path: Path, result: PairSimilarity) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".ssim-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_write(path, "w", encoding="utf-8") as handle:
         json.dump({**asdict(result), "version": METHOD_VERSION}, handle)
-    os.replace(temp, path)
 
 
 def ordered(a: str, b: str) -> tuple[str, str]:

@@ -7,11 +7,12 @@ without a picture gives a ``Screen`` whose ``error`` says why.
 from __future__ import annotations
 
 import os
-import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 from lab.compare.proxies import ENCODE_ARGS
-from lab.errors import LabError
+from lab.datadir import atomic_write
+from lab.errors import LabError, MediaError
 from lab.frames import check_video_file, ffmpeg_error_line, run_ffmpeg
 from lab.prescreen.detectors import parse, screen_args
 from lab.prescreen.findings import Screen, Thresholds
@@ -37,27 +38,21 @@ def screen_file(source: str | os.PathLike, thresholds: Thresholds | None = None,
     A failed run leaves no proxy behind and returns the reason in ``Screen.error``.
     """
     thresholds = thresholds or Thresholds()
-    part = None
     try:
         source = check_video_file(source)
-        if proxy is not None:
-            proxy = Path(proxy)
-            proxy.parent.mkdir(parents=True, exist_ok=True)
-            part = proxy.with_name(f".{proxy.stem}.{os.getpid()}.{threading.get_ident()}.screen.part.mp4")
-        args = screen_args(str(source), thresholds, proxy=str(part) if part else None, proxy_encode=list(ENCODE_ARGS))
-        proc = run_ffmpeg(args, path=source, timeout=timeout or _timeout(source))
-        stderr = proc.stderr.decode("utf-8", "replace")
-        if proc.returncode != 0:
-            return Screen(error=_why(stderr, source), thresholds=thresholds)
-        if part is not None:
-            if not part.is_file() or part.stat().st_size == 0:
-                return Screen(error="ffmpeg wrote no proxy", thresholds=thresholds)
-            os.replace(part, proxy)
+        with ExitStack() as stack:
+            # ffmpeg writes the proxy by name; atomic_write syncs and renames that file, or drops it on an error.
+            part = Path(stack.enter_context(atomic_write(proxy)).name) if proxy is not None else None
+            args = screen_args(str(source), thresholds, proxy=str(part) if part else None,
+                               proxy_encode=list(ENCODE_ARGS))
+            proc = run_ffmpeg(args, path=source, timeout=timeout or _timeout(source))
+            stderr = proc.stderr.decode("utf-8", "replace")
+            if proc.returncode != 0:
+                raise MediaError(_why(stderr, source))
+            if part is not None and part.stat().st_size == 0:
+                raise MediaError("ffmpeg wrote no proxy")
         return parse(stderr, thresholds)
     except LabError as exc:
         return Screen(error=str(exc), thresholds=thresholds)
     except OSError as exc:
         return Screen(error=f"could not write the proxy: {exc.strerror or exc}", thresholds=thresholds)
-    finally:
-        if part is not None:
-            part.unlink(missing_ok=True)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from lab import image_input
+from lab.datadir import atomic_write
 from lab.params import IMAGE_FIELD, IMAGE_MAX_BYTES, ImageFacts
 
 # The fields TaskSubmitReq itself holds; everything else becomes metadata.
@@ -54,11 +53,8 @@ def _refuse(status: int, message: str, code: str = "invalid_request") -> ImageFo
 def _keep_upload(data: bytes, facts: ImageFacts, upload_dir: Path) -> ImageFacts:
     target = upload_dir / f"{facts.sha256}.{facts.extension}"
     if not target.exists():
-        upload_dir.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".upload-", dir=upload_dir)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(target) as handle:
             handle.write(data)
-        os.replace(temp, target)
     return ImageFacts(source="upload", path=str(target), mime=facts.mime, width=facts.width, height=facts.height,
                       size_bytes=facts.size_bytes, sha256=facts.sha256)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import tempfile
 import textwrap
@@ -22,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab.datadir import atomic_write
 from lab.simulator.planted import audio_filters, background_filters, has_audio, parse_markers, picture_filters
 
 FPS = 24
@@ -239,12 +239,13 @@ class Renderer:
             work_dir = Path(work)
             label = f"SIMULATED  seed {spec.seed}  {spec.model}  {spec.resolution} {spec.aspect_ratio}  {spec.duration}s"
             prompt_file, label_file = write_labels(spec.prompt, label, spec.width, spec.height, font, work_dir)
-            partial = work_dir / "out.mp4"
-            command = ffmpeg_command(spec, partial, font, prompt_file, label_file)
-            result = subprocess.run(command, capture_output=True, text=True, errors="replace")
-            if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
-                raise RenderError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-800:]}")
-            os.replace(partial, path)  # atomic: readers see a whole file or none
+            # atomic: readers (other workers sharing the cache) see a whole file or none
+            with atomic_write(path) as out:
+                partial = Path(out.name)
+                command = ffmpeg_command(spec, partial, font, prompt_file, label_file)
+                result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+                if result.returncode != 0 or partial.stat().st_size == 0:
+                    raise RenderError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-800:]}")
         return path
 
 
@@ -258,9 +259,6 @@ def ensure_font(directory: Path) -> Path:
     loaded = ImageFont.load_default(size=20)
     source = getattr(loaded, "path", None)
     data = source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".font-", dir=directory)
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_write(font) as handle:
         handle.write(data)
-    os.replace(temp, font)
     return font

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab.datadir import atomic_write
 from lab.simulator.render import (
     AUDIO_RATE,
     CRF_BY_RESOLUTION,
@@ -135,10 +135,10 @@ class ImageRenderer(Renderer):
             label = (f"SIMULATED from image {spec.image_sha256[:8]}  seed {spec.seed}  {spec.model}  "
                      f"{spec.resolution} {spec.aspect_ratio}  {spec.duration}s")
             prompt_file, label_file = write_labels(spec.prompt, label, spec.width, spec.height, font, work_dir)
-            partial = work_dir / "out.mp4"
-            command = image_ffmpeg_command(spec, start_frame, partial, font, prompt_file, label_file)
-            result = subprocess.run(command, capture_output=True, text=True, errors="replace")
-            if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
-                raise RenderError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-800:]}")
-            os.replace(partial, path)
+            with atomic_write(path) as out:
+                partial = Path(out.name)
+                command = image_ffmpeg_command(spec, start_frame, partial, font, prompt_file, label_file)
+                result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+                if result.returncode != 0 or partial.stat().st_size == 0:
+                    raise RenderError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-800:]}")
         return path

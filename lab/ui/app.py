@@ -12,7 +12,6 @@ hold it on the server.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -22,6 +21,7 @@ from lab.settings import Settings
 from lab.ui import api, compare, history, session, single, sweep
 from lab.ui.events import PRIVATE, bind, session_of
 from lab.waits import StopWaiting
+from lab.datadir import DataDir
 from lab.wiring import AppServices, served_media_dirs
 
 CSS = """
@@ -137,7 +137,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
     # per round of 20 visitors in bench/bench_rounds.py, kept until the cache expires).
     # Not images/: a reference image goes back into the form as an input, where a static file would
     # arrive as its server path (refused there) instead of as an upload.
-    gr.set_static_paths([d for d in served_media_dirs(settings.data_dir) if Path(d).name != "images"])
+    files = DataDir(settings.data_dir)
+    gr.set_static_paths([str(d) for d in files.media_dirs() if d != files.images])
     with LabBlocks(title="Veo Prompt Lab", delete_cache=(3600, 86400)) as demo:
         shell = _build_shell(services)
         session_parts = session.build(settings)
