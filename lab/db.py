@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from lab.errors import StoreError
+from lab.errors import StoreError, StoreUnavailable
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
 ROWID = "lab_rowid"
@@ -484,7 +484,7 @@ class PostgresDatabase(Database):
                 return self._conn
             except psycopg.OperationalError as exc:
                 if time.monotonic() + delay > deadline:
-                    raise StoreError(f"cannot reach the journal database at {self.location.host} "
+                    raise StoreUnavailable(f"cannot reach the journal database at {self.location.host} "
                                      f"({self.display}): {_first_line(exc)}") from None
             except psycopg.Error as exc:
                 raise StoreError(f"cannot open the journal {self.display}: {_first_line(exc)}") from None
@@ -497,7 +497,7 @@ class PostgresDatabase(Database):
         try:
             return connection.execute(translate(sql), tuple(args))
         except psycopg.Error as exc:
-            raise self.error(_first_line(exc)) from None
+            raise self._error(exc) from None
 
     def execute(self, sql: str, args: Sequence[Any] | tuple = ()) -> list[Any]:
         import psycopg
@@ -508,7 +508,7 @@ class PostgresDatabase(Database):
                 cursor = conn.execute(translate(sql), tuple(args))
                 return cursor.fetchall() if cursor.description else []
             except psycopg.Error as exc:
-                raise self.error(_first_line(exc)) from None
+                raise self._error(exc) from None
 
     @contextmanager
     def immediate(self) -> Iterator[Transaction]:
@@ -521,7 +521,15 @@ class PostgresDatabase(Database):
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
                     yield Transaction(self, conn)
             except psycopg.Error as exc:
-                raise self.error(_first_line(exc)) from None
+                raise self._error(exc) from None
+
+    def _error(self, exc: BaseException) -> StoreError:
+        import psycopg
+
+        # A lost connection, a server shutting down, a lock not granted in time: the same write may work soon.
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreUnavailable(f"journal {self.display} ({self.location.host}): {_first_line(exc)}")
+        return self.error(_first_line(exc))
 
     # ------------------------------------------------------------ dialect
 

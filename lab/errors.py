@@ -46,6 +46,10 @@ class StoreError(LabError):
     """The journal database could not be read or written."""
 
 
+class StoreUnavailable(StoreError):
+    """The journal's database cannot be reached now (a server restart, a lost connection): try the write again."""
+
+
 class ApiError(LabError):
     """The video API (live or simulated) answered with an error."""
 

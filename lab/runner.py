@@ -39,7 +39,7 @@ from lab.client import (
     video_path_for,
 )
 from lab.datadir import DataDir, atomic_write, leftovers
-from lab.errors import ApiError, LabError, NeverSent, RequestInvalid, TaskNotFound
+from lab.errors import ApiError, LabError, NeverSent, RequestInvalid, StoreUnavailable, TaskNotFound
 from lab.leases import DEFAULT_LEASE_S, LeaseKeeper, new_owner_id, owner_may_be_alive
 from lab.lineage import changed_fields
 from lab.slots import TaskSlots
@@ -49,6 +49,9 @@ from lab.sweeps import SweepItem, SweepPlan
 log = logging.getLogger(__name__)
 
 EVENT_KINDS = ("submitted", "status", "downloading", "saved", "thumbnails", "failed", "done")
+# How long the journal write of a task that exists (created, billed, saved) keeps being tried while the
+# journal's database cannot be reached (a PostgreSQL restart): a paid task must land in the journal.
+JOURNAL_RETRY_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class Runner:
         self.slots = slots
         self.owner = new_owner_id()
         self.lease_s = float(lease_s)
+        self.journal_retry_s = JOURNAL_RETRY_S
         self.leases = LeaseKeeper(store, self.owner, self.lease_s)
         # lab.prescreen.background.Screener: each saved take is screened after the run, never before its result.
         self.screener = screener
@@ -291,6 +295,25 @@ class Runner:
                 self._release(record.task_id)
         return self._from_journal(result)
 
+    def _journalled(self, task_id: str, write: Callable[[], TaskRecord]) -> TaskRecord:
+        """``write()``, tried again while the journal's database cannot be reached (for up to ``journal_retry_s``).
+
+        For what a task that exists must not lose: its id, its bill, its saved video. Each write is safe to
+        repeat (an update sets fields; the submit's write first looks for the row an earlier try committed).
+        """
+        deadline = time.monotonic() + self.journal_retry_s
+        delay = 0.5
+        while True:
+            try:
+                return write()
+            except StoreUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error("task %s exists but could not be journalled: %s", task_id, exc)
+                    raise
+                log.warning("journal unreachable, task %s not journalled yet (trying again): %s", task_id, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     def _release_sweep(self, sweep_id: str) -> None:
         try:
             self.store.release_sweep(sweep_id, self.owner)
@@ -328,21 +351,24 @@ class Runner:
                 exc.lab_request_id = cell.request_id
                 raise
             # The task exists (and may be billed): journal it before anything else can fail.
-            record = self.store.record_submitted(
-                submitted.task_id,
-                resolution,
-                body,
-                cell.sweep_id,
-                variant_label=cell.label,
-                status=submitted.status if submitted.status in ("queued", "in_progress") else "queued",
-                base_url_kind=self.backend,
-                session=cell.session,
-                request_id=cell.request_id,
-                gateway_request_id=submitted.gateway_request_id,
-                lease_owner=self.owner,
-                lease_s=self.lease_s,
-                **self._lineage(cell.parent_task_id, resolution),
-            )
+            def journal_task() -> TaskRecord:  # an earlier try may have committed before its answer was lost
+                return self.store.get(submitted.task_id) or self.store.record_submitted(
+                    submitted.task_id,
+                    resolution,
+                    body,
+                    cell.sweep_id,
+                    variant_label=cell.label,
+                    status=submitted.status if submitted.status in ("queued", "in_progress") else "queued",
+                    base_url_kind=self.backend,
+                    session=cell.session,
+                    request_id=cell.request_id,
+                    gateway_request_id=submitted.gateway_request_id,
+                    lease_owner=self.owner,
+                    lease_s=self.lease_s,
+                    **self._lineage(cell.parent_task_id, resolution),
+                )
+
+            record = self._journalled(submitted.task_id, journal_task)
         if cell.reservation is not None:
             # The journalled task now holds its own price until its outcome is known (lab.budget).
             cell.reservation.attach(record.task_id, resolution.price_usd)
@@ -408,12 +434,19 @@ class Runner:
         def on_status(status: TaskStatus) -> None:
             if status.status != last["status"] and status.status not in ("completed", "failed"):
                 last["status"] = status.status
-                updated = self.store.update(task_id, status=status.status)
+                try:
+                    updated = self.store.update(task_id, status=status.status)
+                except StoreUnavailable as exc:  # a passing status: the poll goes on, the end is journalled
+                    log.warning("status %s of %s not journalled: %s", status.status, task_id, exc)
+                    return
                 cell.emit("status", status.status, status.status, updated)
 
         expected = None
         if record.model and record.resolution and record.duration:
-            expected = self.store.median_elapsed(record.model, record.resolution, record.duration)
+            try:
+                expected = self.store.median_elapsed(record.model, record.resolution, record.duration)
+            except StoreUnavailable as exc:  # only a hint for the progress: the poll goes on without it
+                log.warning("expected time of %s not read: %s", task_id, exc)
         # A resumed task counts the time since it was submitted against its deadline.
         already = max(0.0, time.time() - (record.submitted_at or time.time()))
         final = self.client.wait(
@@ -426,11 +459,11 @@ class Runner:
         now = time.time()
         if final.status == "failed":
             reason = final.error_message or "the server reported the task failed (no detail given)"
-            return self.store.update(task_id, status="failed", error=self.client.redact(reason), completed_at=now,
-                                     final_answer=final.raw)
+            return self._journalled(task_id, lambda: self.store.update(
+                task_id, status="failed", error=self.client.redact(reason), completed_at=now, final_answer=final.raw))
         price = params.price_usd(record.model or "") or 0.0
-        record = self.store.update(task_id, status="completed", cost_usd=price, completed_at=now, error=None,
-                                   final_answer=final.raw)
+        record = self._journalled(task_id, lambda: self.store.update(
+            task_id, status="completed", cost_usd=price, completed_at=now, error=None, final_answer=final.raw))
         if cell.reservation is not None:
             cell.reservation.charge(price)
         cell.emit("status", "completed", "completed", record)
@@ -455,14 +488,9 @@ class Runner:
                 max_bytes=self.download_max_bytes,
             )
         now = time.time()
-        record = self.store.update(
-            task_id,
-            status="saved",
-            video_path=str(dest),
-            saved_at=now,
-            elapsed_s=round(now - (record.submitted_at or now), 3),
-            error=None,
-        )
+        elapsed = round(now - (record.submitted_at or now), 3)
+        record = self._journalled(task_id, lambda: self.store.update(
+            task_id, status="saved", video_path=str(dest), saved_at=now, elapsed_s=elapsed, error=None))
         cell.emit("saved", "saved", str(dest), record)
         return record
 
