@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from lab import frames, params
+from lab import params
 from lab.access import visitor_key_problem
 from lab.client import VideosClient
 from lab.errors import LabError, RequestInvalid
@@ -123,28 +123,13 @@ class Orchestrator:
         with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
             result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written)
             answer = self._answer(result.task_id, client)
-        return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=self._delivered(result))
-
-    @staticmethod
-    def _delivered(result: RunResult) -> dict[str, Any] | None:
-        """The saved video's pixel size and length, to set beside the lab's prediction."""
-        if not (result.ok and result.video_path):
-            return None
-        return Orchestrator._probe(result.video_path)
-
-    @staticmethod
-    def _probe(video_path: str | Path) -> dict[str, Any] | None:
-        try:
-            info = frames.probe(video_path)
-        except LabError:
-            return None
-        return {"size": f"{info.width}x{info.height}", "duration_s": round(info.duration, 2)}
+        delivered = result.record.delivered if result.ok and result.record is not None else None
+        return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=delivered)
 
     def ended_outcome(self, record: TaskRecord) -> RunOutcome:
         """A journalled run that has ended (one a page stopped waiting for), as a waited-for run shows it."""
         saved = record.status == "saved" and record.video_path and Path(record.video_path).is_file()
-        return RunOutcome.of_record(record, backend=self.backend,
-                                    delivered=self._probe(record.video_path) if saved else None)
+        return RunOutcome.of_record(record, backend=self.backend, delivered=record.delivered if saved else None)
 
     def run_sweep(self, plan: SweepPlan | Sequence[SweepItem], *, session: str,
                   on_event: Callable[[Event], None] | None, visitor_key: str | None = None,

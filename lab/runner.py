@@ -2,7 +2,7 @@
 
 ``Runner.run_one(body)``: resolve (invalid: RequestInvalid, no HTTP) → reserve
 budget (BudgetExceeded: no HTTP) → submit → journal at once → poll → download
-and verify → thumbnails and an animated preview → journal. Cost is recorded
+and verify → thumbnails (the video's size and length from the same scan) → journal. Cost is recorded
 only when the server reports ``completed`` (only completed tasks are billed).
 
 Once a task id exists, anything that goes wrong is *data*: the RunResult says
@@ -153,7 +153,7 @@ class Runner:
         budget: Any = None,
         thumbs: int = 5,
         thumb_width: int = 320,
-        preview: bool = True,
+        preview: bool = False,
         deadlines_s: Mapping[str, float] | None = None,
         download_max_bytes: int | None = None,
         backend: str = "live",
@@ -506,7 +506,8 @@ class Runner:
         return True
 
     def _thumbnails(self, cell: _Cell, record: TaskRecord) -> TaskRecord:
-        """Thumbnails and a preview, journalled as ``{path, t}``; a failure here is noted, the saved video stays good.
+        """Thumbnails (and, with ``preview``, an animated preview), journalled as ``{path, t}`` with the video's
+        size and length; a failure here is noted, the saved video stays good.
 
         Each file is written whole or not at all (``atomic_write``), so two owners never leave a
         half-written image.
@@ -527,7 +528,10 @@ class Runner:
             preview = None
             if self.preview:
                 preview = str(frames.animated_preview(record.video_path, self.files.preview(task_id)))
-            record = self.store.update(task_id, thumbs=thumbs, preview_path=preview)
+            info = shots.info  # the scan read the video's size and length: journalled, never probed again
+            record = self.store.update(task_id, thumbs=thumbs, preview_path=preview,
+                                       video_size=f"{info.width}x{info.height}",
+                                       video_duration_s=round(info.duration, 2))
             cell.emit("thumbnails", record.status, f"{len(thumbs)} thumbnails", record)
         except (LabError, OSError, ValueError) as exc:
             log.warning("thumbnails of %s failed: %s", task_id, exc)

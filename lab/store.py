@@ -267,12 +267,32 @@ def _m014_review_comments_and_status(db: Transaction) -> None:
     db.execute("CREATE INDEX review_status_task ON review_status_events (task_id, at)")
 
 
+def _m015_delivered_video(db: Transaction) -> None:
+    # What the saved video is (pixel size, seconds), read once by the thumbnails' scan and shown beside
+    # the lab's prediction; before this, every finished run probed its video again with ffmpeg.
+    db.execute("ALTER TABLE tasks ADD COLUMN video_size TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN video_duration_s REAL")
+
+
+def _m016_thumbs_with_times(db: Transaction) -> None:
+    # Thumbnails journalled before their frame times were (bare paths) get the one shape,
+    # {"path", "t": null}, so readers need not know both. A data migration: a few old rows, rewritten once.
+    rows = db.execute("SELECT task_id, thumbs FROM tasks WHERE thumbs LIKE ?", ('["%',)).fetchall()
+    for row in rows:
+        try:
+            thumbs = json.loads(row["thumbs"])
+        except ValueError:
+            continue
+        shaped = [t if isinstance(t, dict) else {"path": str(t), "t": None} for t in thumbs]
+        db.execute("UPDATE tasks SET thumbs = ? WHERE task_id = ?", (json.dumps(shaped), row["task_id"]))
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
     _m010_intent_session, _m011_screens, _m012_lineage, _m013_sweep_lease,
-    _m014_review_comments_and_status,
+    _m014_review_comments_and_status, _m015_delivered_video, _m016_thumbs_with_times,
 ]
 
 
@@ -340,16 +360,25 @@ class TaskRecord:
     final_answer: dict = field(default_factory=dict)  # the server's answer when the task completed or failed
     parent_task_id: str | None = None  # the run this one was started from (lineage), if any
     parent_changes: list = field(default_factory=list)  # effective fields that differ from the parent's
+    video_size: str | None = None  # what the saved video is ("1280x720"), from the thumbnails' scan
+    video_duration_s: float | None = None
 
     @property
     def thumb_paths(self) -> list[str]:
-        """Thumbnail files in order (``thumbs`` holds ``{"path", "t"}``; rows before that, bare paths)."""
-        return [str(t["path"]) if isinstance(t, Mapping) else str(t) for t in self.thumbs]
+        """Thumbnail files in order (``thumbs`` holds ``{"path", "t"}``)."""
+        return [str(t["path"]) for t in self.thumbs]
 
     @property
     def thumb_times(self) -> list[float | None]:
-        """Each thumbnail's frame time in seconds, as journalled (None for rows that predate it)."""
-        return [float(t["t"]) if isinstance(t, Mapping) and t.get("t") is not None else None for t in self.thumbs]
+        """Each thumbnail's frame time in seconds, as journalled (None for rows that predate it: migration 016)."""
+        return [None if t.get("t") is None else float(t["t"]) for t in self.thumbs]
+
+    @property
+    def delivered(self) -> dict[str, Any] | None:
+        """The saved video's pixel size and length, to set beside the prediction (None until its thumbnails are made)."""
+        if self.video_size is None:
+            return None
+        return {"size": self.video_size, "duration_s": self.video_duration_s}
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

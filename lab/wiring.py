@@ -109,14 +109,17 @@ class Wiring:
 
 def build_runner(settings: Settings, client: VideosClient, store: Store, data_dir: Path, *, backend: str,
                  budget: Budget | None, slots: TaskSlots | None = None, thumbs: int = 5,
-                 screener: Screener | None = None) -> Runner:
-    """The one place a Runner is built (the app, a visitor's key, the CLI): same limits and lease everywhere."""
-    return Runner(client, store, data_dir, budget=budget, slots=slots, thumbs=thumbs, backend=backend,
+                 screener: Screener | None = None, preview: bool = False) -> Runner:
+    """The one place a Runner is built (the app, a visitor's key, the CLI): same limits and lease everywhere.
+
+    ``preview``: also an animated WebP per saved run (the CLI's ``--preview``; no page shows one).
+    """
+    return Runner(client, store, data_dir, budget=budget, slots=slots, thumbs=thumbs, preview=preview, backend=backend,
                   download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s, screener=screener)
 
 
 def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None, thumbs: int = 5,
-         limit_in_flight: bool = True) -> Wiring:
+         limit_in_flight: bool = True, preview: bool = False) -> Wiring:
     """The back end on ``base_url`` (default: settings); with neither, a private simulator (its own random key).
 
     ``limit_in_flight`` False: no task slots (the CLI's ``--concurrency`` is the user's own limit).
@@ -148,14 +151,14 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session) if limit_in_flight else None
     screener = Screener(store, data_dir, settings.screen)
     runner = build_runner(settings, client, store, data_dir, backend=backend, budget=budget, slots=slots,
-                          thumbs=thumbs, screener=screener)
+                          thumbs=thumbs, screener=screener, preview=preview)
     return Wiring(settings=settings, base_url=base_url, backend=backend, client=client, store=store, budget=budget,
                   slots=slots, runner=runner, screener=screener, simulator=simulator, _secret=secret)
 
 
-def open_cli(settings: Settings, *, thumbs: int = 5) -> Wiring:
-    """The CLI's back end: the app's, with the command's thumbnail count and no task slots."""
-    return wire(settings, thumbs=thumbs, limit_in_flight=False)
+def open_cli(settings: Settings, *, thumbs: int = 5, preview: bool = False) -> Wiring:
+    """The CLI's back end: the app's, with the command's thumbnail count (and ``--preview``) and no task slots."""
+    return wire(settings, thumbs=thumbs, limit_in_flight=False, preview=preview)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,17 @@ def test_generate_without_key_or_url_uses_the_embedded_simulator(isolated_env: P
     (task,) = result["tasks"]
     assert result["ok"] and task["status"] == "saved" and result["cost_usd"] == 0.3
     assert Path(task["video"]).is_file() and Path(task["video"]).is_relative_to(isolated_env)
-    assert len(task["thumbnails"]) == 5 and Path(task["preview"]).is_file()
+    assert len(task["thumbnails"]) == 5 and task["preview"] is None  # no animated preview unless asked
     assert "embedded simulator" in proc.stderr
+
+
+def test_generate_with_preview_also_writes_an_animated_webp(make_simulator, isolated_env: Path) -> None:
+    sim = make_simulator()
+    proc = lab("generate", *BASIC, "--preview", "--thumbs", "1", "--base-url", sim.base_url, "--sim-time-scale", TIME_SCALE)
+    assert proc.returncode == 0, proc.stderr
+    (task,) = summary(proc)["tasks"]
+    assert Path(task["preview"]) == isolated_env / "previews" / f"{task['task_id']}.webp"
+    assert Path(task["preview"]).read_bytes()[8:12] == b"WEBP"
 
 
 def test_generate_prints_one_progress_line_per_event_on_stderr(make_simulator) -> None:

@@ -67,16 +67,27 @@ def charged_ids(server) -> list[str]:
 # ---------------------------------------------------------------- one run
 
 
-def test_one_run_saves_the_video_thumbnails_and_preview_and_journals_them(simulator, store, data_dir) -> None:
+def test_one_run_saves_the_video_and_thumbnails_and_journals_them(simulator, store, data_dir) -> None:
     result = make_runner(simulator, store, data_dir).run_one(body())
     assert result.ok and result.status == "saved"
     assert result.video_path.is_file() and result.video_path.parent == data_dir.resolve() / "runs"
     assert len(result.thumbs) == 3 and all(p.is_file() for p in result.thumbs)
-    assert result.preview_path.is_file()
     record = store.get(result.task_id)
     assert record == result.record
     assert (record.status, record.cost_usd, record.seed, record.size) == ("saved", 0.30, 5, "1280x720")
     assert record.base_url_kind == "simulator" and record.elapsed_s > 0
+
+
+def test_a_saved_run_makes_no_animated_preview_unless_asked(simulator, store, data_dir) -> None:
+    plain = make_runner(simulator, store, data_dir).run_one(body())
+    assert plain.preview_path is None and not (data_dir / "previews").exists()
+    asked = make_runner(simulator, store, data_dir, preview=True).run_one(body())
+    assert asked.preview_path == data_dir.resolve() / "previews" / f"{asked.task_id}.webp" and asked.preview_path.is_file()
+
+
+def test_the_thumbnails_journal_what_the_saved_video_is(simulator, store, data_dir) -> None:
+    result = make_runner(simulator, store, data_dir).run_one(body())
+    assert store.get(result.task_id).delivered == {"size": "1280x720", "duration_s": 4.0}
 
 
 def test_events_arrive_in_order_from_submitted_to_done(simulator, store, data_dir) -> None:

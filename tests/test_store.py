@@ -39,6 +39,23 @@ def test_every_migration_is_applied_once_and_recorded(journal_url) -> None:
         assert migrate(db) == []
 
 
+def test_thumbnails_journalled_as_bare_paths_are_migrated_once_to_path_and_time(journal_url, monkeypatch) -> None:
+    import lab.store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:-1])  # a journal from before migration 016
+    with Store(journal_url) as old:
+        _submit(old, "task_a")
+        old.update("task_a", status="saved", thumbs=["/x/task_a_1.jpg", "/x/task_a_2.jpg"])
+        _submit(old, "task_b")
+        old.update("task_b", status="saved", thumbs=[{"path": "/x/task_b_1.jpg", "t": 0.2}])
+    monkeypatch.undo()
+    with Store(journal_url) as migrated:
+        assert migrated.get("task_a").thumbs == [{"path": "/x/task_a_1.jpg", "t": None},
+                                                 {"path": "/x/task_a_2.jpg", "t": None}]
+        assert migrated.get("task_a").thumb_paths == ["/x/task_a_1.jpg", "/x/task_a_2.jpg"]
+        assert migrated.get("task_b").thumbs == [{"path": "/x/task_b_1.jpg", "t": 0.2}]  # already in shape
+
+
 def test_a_sqlite_journal_uses_wal_mode(tmp_path: Path) -> None:
     Store(tmp_path / "journal.sqlite3").close()
     mode = sqlite3.connect(tmp_path / "journal.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
@@ -56,8 +73,9 @@ def test_submitted_task_is_journalled_with_its_effective_request(store: Store) -
 
 def test_update_changes_only_the_given_fields(store: Store) -> None:
     _submit(store, "task_a")
-    updated = store.update("task_a", status="saved", video_path="/x/task_a.mp4", thumbs=["/x/1.jpg"], cost_usd=0.3)
-    assert (updated.status, updated.video_path, updated.thumbs, updated.cost_usd) == ("saved", "/x/task_a.mp4", ["/x/1.jpg"], 0.3)
+    thumbs = [{"path": "/x/1.jpg", "t": 0.2}]
+    updated = store.update("task_a", status="saved", video_path="/x/task_a.mp4", thumbs=thumbs, cost_usd=0.3)
+    assert (updated.status, updated.video_path, updated.thumbs, updated.cost_usd) == ("saved", "/x/task_a.mp4", thumbs, 0.3)
     assert updated.prompt == "a lighthouse at dusk"
 
 

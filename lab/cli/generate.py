@@ -39,6 +39,12 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--thumbs", type=int_between(0, 50), default=5, help="thumbnails per video (default 5; 0 for none)")
 
 
+def _add_preview(parser: argparse.ArgumentParser) -> None:
+    # Not for resume: a preview is made only when asked for, by the command that asked.
+    parser.add_argument("--preview", action="store_true",
+                        help="also write an animated WebP of each saved video (DATA_DIR/previews/TASK.webp)")
+
+
 def _add_request(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("request (flags override --body)")
     group.add_argument("--body", help="a raw request body as JSON, or - to read it from stdin")
@@ -67,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="generate one video (journalled; resumable)")
     _add_request(generate)
     _add_shared(generate)
+    _add_preview(generate)
     generate.set_defaults(func=run_generate)
     json_usage_errors(generate)
 
@@ -77,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--prompts-file", help="prompt variants, one per line (each runs with every seed)")
     sweep.add_argument("--concurrency", type=int_between(1, 64), default=4, help="tasks running at once (default 4)")
     _add_shared(sweep)
+    _add_preview(sweep)
     sweep.set_defaults(func=run_sweep)
     json_usage_errors(sweep)
 
@@ -190,7 +198,7 @@ def _open_runner(args: argparse.Namespace, stack: ExitStack, settings=None):
     from lab.wiring import open_cli
 
     settings = settings or _settings(args)
-    wiring = open_cli(settings, thumbs=max(0, args.thumbs))
+    wiring = open_cli(settings, thumbs=max(0, args.thumbs), preview=getattr(args, "preview", False))
     # Saved takes are pre-screened in the background while the command runs; it waits for them
     # before it exits (the screener closes before the journal).
     stack.callback(wiring.close, wait_for_screens=True)
