@@ -287,12 +287,29 @@ def _m016_thumbs_with_times(db: Transaction) -> None:
         db.execute("UPDATE tasks SET thumbs = ? WHERE task_id = ?", (json.dumps(shaped), row["task_id"]))
 
 
+def _m017_compare_offsets(db: Transaction) -> None:
+    # Per-take offsets (in frames) of a comparison, so takes whose action starts at different
+    # moments line up; kept per set of runs (its task ids, sorted and joined) and carried into reports.
+    db.execute(
+        """
+        CREATE TABLE compare_offsets (
+            set_key TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            frames INTEGER NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (set_key, task_id)
+        )
+        """
+    )
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
     _m010_intent_session, _m011_screens, _m012_lineage, _m013_sweep_lease,
     _m014_review_comments_and_status, _m015_delivered_video, _m016_thumbs_with_times,
+    _m017_compare_offsets,
 ]
 
 
@@ -836,6 +853,26 @@ class Store:
                              "WHERE t.status = 'saved' AND t.video_path IS NOT NULL AND s.task_id IS NULL "
                              "ORDER BY t.created_at")
         return [_from_row(row) for row in rows]
+
+    def set_offsets(self, set_key: str, offsets: Mapping[str, int]) -> None:
+        """Keep a comparison's per-take offsets in frames (0 removes a take's offset)."""
+        now = time.time()
+        with self.immediate() as db:
+            for task_id, frames in offsets.items():
+                if int(frames) == 0:
+                    db.execute("DELETE FROM compare_offsets WHERE set_key = ? AND task_id = ?", (set_key, task_id))
+                else:
+                    db.execute(
+                        "INSERT INTO compare_offsets (set_key, task_id, frames, updated_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(set_key, task_id) DO UPDATE SET frames = excluded.frames, "
+                        "updated_at = excluded.updated_at",
+                        (set_key, task_id, int(frames), now),
+                    )
+
+    def offsets(self, set_key: str) -> dict[str, int]:
+        """A comparison's per-take offsets in frames (takes without one are absent)."""
+        rows = self._execute("SELECT task_id, frames FROM compare_offsets WHERE set_key = ?", (set_key,))
+        return {row["task_id"]: int(row["frames"]) for row in rows}
 
     def children(self, task_id: str) -> list[TaskRecord]:
         """Runs started from this one, oldest first."""

@@ -288,3 +288,35 @@ def test_the_report_page_references_nothing_outside_itself(runs: Runs, store: St
     page = page.replace("http://www.w3.org/2000/svg", "")  # the SVG namespace name, never fetched
     assert "http://" not in page and "https://" not in page
     assert "<link" not in page and "@import" not in page and "url(" not in page
+
+
+def test_offsets_are_kept_with_the_set_whatever_order_it_is_named_in_and_carried_into_the_report(
+        runs: Runs, store: Store, tmp_path: Path) -> None:
+    from lab.compare.service import CompareService
+
+    service = CompareService(store, runs.data_dir)
+    kept = service.save_offsets([runs.seed1, runs.seed2], {runs.seed2: 12.4, "task_elsewhere": 3, runs.seed1: 0})
+    try:
+        assert kept == {runs.seed2: 12, runs.seed1: 0}
+        comparison = compare_runs(store, runs.data_dir, [runs.seed2, runs.seed1])
+        cells = json.loads((write_report(comparison, tmp_path / "r") / "compare.json").read_text())["cells"]
+        assert {c["task_id"]: c["offset_frames"] for c in cells} == {runs.seed2: 12, runs.seed1: 0}
+        with pytest.raises(ValueError):
+            service.save_offsets([runs.seed1, runs.seed2], {runs.seed1: "soon"})
+    finally:
+        service.save_offsets([runs.seed1, runs.seed2], {runs.seed2: 0})
+
+
+def test_each_cell_carries_its_pre_screen_and_its_parent_into_the_report(runs: Runs, store: Store,
+                                                                         tmp_path: Path) -> None:
+    store.record_screen(runs.seed2, {"ok": True, "issues": 1, "badges": [
+        {"kind": "cut", "text": "1 cut", "at": 1.5, "title": "Hard cut at 1.5 s."}]})
+    store.update(runs.seed2, parent_task_id=runs.seed1, parent_changes=["seed"])
+    try:
+        out = write_report(compare_runs(store, runs.data_dir, [runs.seed1, runs.seed2]), tmp_path / "r")
+    finally:
+        store.update(runs.seed2, parent_task_id=None, parent_changes=[])
+    cells = json.loads((out / "compare.json").read_text())["cells"]
+    assert cells[1]["screen"]["badges"][0]["text"] == "1 cut"
+    assert cells[1]["parent"] == {"task_id": runs.seed1, "in_set": True, "changes": ["seed"]}
+    assert "from A (changed seed)" in (out / "index.html").read_text()

@@ -6,8 +6,12 @@ data is embedded as JSON, the videos are the proxies beside it (and the
 originals, only when asked for). ``compare.json`` holds exactly::
 
     {"cells": [{"task_id", "label", "effective", "wire", "differs", "proxy", "original",
-                "rating", "note", "picked"}],
+                "rating", "note", "picked", "screen", "parent", "offset_frames"}],
      "similarity": [{"a", "b", "ssim_mean", "ssim_min", "timeline"}]}
+
+``screen`` is the take's pre-screen (badges, stretches) or null, ``parent`` the run it
+was started from (``task_id``, ``in_set``, ``changes``) or null, ``offset_frames`` the
+offset the set keeps for it.
 
 An existing directory is never merged into: refused, or replaced as a whole
 with ``force``. The report is built in a hidden sibling directory and renamed
@@ -30,11 +34,17 @@ from lab.compare.pipeline import Comparison
 from lab.compare.set import player_data
 from lab.datadir import atomic_dir, atomic_write
 from lab.errors import LabError
+from lab.lineage import describe_changes
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 PLAYER_JS = STATIC_DIR / "compare_player.js"
 PLAYER_CSS = STATIC_DIR / "compare_player.css"
-CELL_KEYS = ("task_id", "label", "effective", "wire", "differs", "proxy", "original", "rating", "note", "picked")
+# Compare modes past the wipe (flip, difference, offsets, solo) and the pre-screen badges: a second
+# file on the player's extension point, inlined beside it.
+MODES_JS = STATIC_DIR / "compare_modes.js"
+MODES_CSS = STATIC_DIR / "compare_modes.css"
+CELL_KEYS = ("task_id", "label", "effective", "wire", "differs", "proxy", "original", "rating", "note", "picked",
+             "screen", "parent", "offset_frames")
 
 
 class ReportError(LabError):
@@ -49,8 +59,13 @@ def load_static(name_or_path: str | Path) -> str:
 def compare_json(comparison: Comparison, media: dict[str, tuple[str | None, str | None]]) -> dict[str, Any]:
     """The compare.json object (exactly the documented keys)."""
     cells = []
+    in_set = set(comparison.compare_set.task_ids)
     for cell in comparison.compare_set.cells:
         proxy, original = media.get(cell.task_id, (None, None))
+        parent = None
+        if cell.parent_task_id:
+            parent = {"task_id": cell.parent_task_id, "in_set": cell.parent_task_id in in_set,
+                      "changes": list(cell.parent_changes)}
         cells.append({
             "task_id": cell.task_id,
             "label": cell.label,
@@ -62,6 +77,9 @@ def compare_json(comparison: Comparison, media: dict[str, tuple[str | None, str 
             "rating": cell.review.rating,
             "note": cell.review.note,
             "picked": cell.review.picked,
+            "screen": cell.screen,
+            "parent": parent,
+            "offset_frames": cell.offset_frames,
         })
     return {"cells": cells, "similarity": [s.to_json() for s in comparison.similarity]}
 
@@ -78,8 +96,16 @@ def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str |
                        similarity_note=None if comparison.similarity else "No similarity figures: fewer than two videos.")
     title = title or f"Comparison of {len(cset.cells)} runs"
     created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    letters = {cell.task_id: chr(65 + n) for n, cell in enumerate(cset.cells)}
+
+    def lineage(cell) -> str:
+        if cell.parent_task_id not in letters:
+            return ""
+        return (f" · from {letters[cell.parent_task_id]} ({html.escape(describe_changes(list(cell.parent_changes)))})")
+
     wires = "\n".join(
-        f"<details><summary>{chr(65 + n)} · {html.escape(cell.label)} · <code>{html.escape(cell.task_id)}</code></summary>"
+        f"<details><summary>{chr(65 + n)} · {html.escape(cell.label)} · <code>{html.escape(cell.task_id)}</code>"
+        f"{lineage(cell)}</summary>"
         f"<pre>{html.escape(json.dumps(cell.wire, ensure_ascii=False, indent=2))}</pre></details>"
         for n, cell in enumerate(cset.cells)
     )
@@ -99,13 +125,16 @@ body {{ margin: 0 auto; max-width: 1600px; padding: 16px 20px 40px; background: 
 </style>
 <style>
 {load_static(PLAYER_CSS)}
+{load_static(MODES_CSS)}
 </style>
 </head>
 <body>
 <header class="report-head">
 <h1>{html.escape(title)}</h1>
 <p>Made {created} by Veo Prompt Lab. Play, scrub and step (← / →) all cells together; the grid plays light proxies
-(long side ≤ 960 px). Marked fields (≠) differ between the cells. Offline: this page loads nothing from the network.</p>
+(long side ≤ 960 px). Marked fields (≠) differ between the cells. Badges are the lab's pre-screen of each take
+(click one to go there). Keys 1–9 show one take full size, D the difference of two, S or Shift+1–9 hear one take alone.
+Offline: this page loads nothing from the network.</p>
 </header>
 <main id="player"></main>
 <section class="wires">
@@ -115,6 +144,9 @@ body {{ margin: 0 auto; max-width: 1600px; padding: 16px 20px 40px; background: 
 <script type="application/json" id="compare-data">{_script_json(data)}</script>
 <script>
 {load_static(PLAYER_JS)}
+</script>
+<script>
+{load_static(MODES_JS)}
 </script>
 <script>
 window.player = ComparePlayer.mount(document.getElementById("player"),

@@ -21,11 +21,13 @@ from urllib.parse import quote
 
 from lab.compare.pipeline import Comparison, compare_runs
 from lab.compare.report import write_report, zip_report
-from lab.compare.set import CompareSet, player_data
+from lab.compare.set import CompareSet, load_set, player_data
 from lab.datadir import DataDir
 from lab.presentation import SERVICE_SEED
 from lab.store import Review, Store, TaskRecord
 
+# Ten seconds at 24 fps either way: more is another take, not the same action started late.
+MAX_OFFSET_FRAMES = 240
 RATINGS = {"👍": 1, "👎": -1, "none": None}
 
 
@@ -133,6 +135,25 @@ class CompareService:
     def review(self, task_id: str, *, rating: str | None, note: str, picked: bool) -> Review:
         """Save a cell's rating ("👍", "👎", "none"), note and pick. Raises ValueError or StoreError."""
         return self.store.set_review(task_id, rating=rating_value(rating), note=note, picked=bool(picked))
+
+    def save_offsets(self, ids: Any, offsets: Any, *, visible: Iterable[str] | None = None) -> dict[str, int]:
+        """Keep the per-take offsets (frames, -240..240) of the set ``ids`` names; returns what was kept.
+
+        Only the set's own takes count (anything else is ignored); raises CompareError for a set that
+        cannot be loaded, ValueError for offsets that are not a mapping of whole numbers.
+        """
+        cset = load_set(self.store, ids, visible=visible)
+        if not isinstance(offsets, dict):
+            raise ValueError("offsets must map task ids to frames")
+        kept: dict[str, int] = {}
+        for task_id in cset.task_ids:
+            if task_id in offsets:
+                value = offsets[task_id]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                    raise ValueError(f"the offset of {task_id} is not a number of frames")
+                kept[task_id] = max(-MAX_OFFSET_FRAMES, min(MAX_OFFSET_FRAMES, int(round(value))))
+        self.store.set_offsets(cset.key, kept)
+        return kept
 
     def review_of(self, task_id: str) -> Review:
         return self.store.reviews([task_id]).get(task_id) or Review(task_id)

@@ -18,6 +18,8 @@ from typing import Any, Iterable, Sequence
 from lab import params
 from lab.presentation import SERVICE_SEED, SERVICE_SEED_SHORT
 from lab.errors import LabError
+from lab.lineage import describe_changes
+from lab.prescreen.findings import MEANINGS
 from lab.store import Review, Store, TaskRecord
 
 MIN_CELLS = 2
@@ -48,6 +50,10 @@ class Cell:
     problem: str | None = None
     sweep_id: str | None = None
     created_at: float = 0.0
+    screen: dict[str, Any] | None = None  # the journalled pre-screen (lab.prescreen), None if not screened yet
+    parent_task_id: str | None = None  # lineage: the run this one was started from
+    parent_changes: tuple[str, ...] = ()
+    offset_frames: int = 0  # shown this many frames later (positive) or earlier, to line up the action
 
     @property
     def playable(self) -> bool:
@@ -70,6 +76,15 @@ class CompareSet:
 
     def cell(self, task_id: str) -> Cell:
         return next(c for c in self.cells if c.task_id == task_id)
+
+    @property
+    def key(self) -> str:
+        return set_key(self.task_ids)
+
+
+def set_key(task_ids: Iterable[str]) -> str:
+    """The journal's name of a set of runs (its offsets are kept under it): whatever order they were given in."""
+    return ",".join(sorted(set(task_ids)))
 
 
 def split_ids(values: Iterable[str] | str) -> list[str]:
@@ -156,6 +171,8 @@ def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] |
         raise CompareError(f"Found {found_text} to compare; give at least {MIN_CELLS}{detail}.")
 
     reviews = store.reviews([r.task_id for r in records])
+    screens = store.screens([r.task_id for r in records])
+    offsets = store.offsets(set_key(r.task_id for r in records))
     resolved = [(record, *effective_request(record)) for record in records]
     shown = [_label_fields(record, effective) for record, effective, _wire in resolved]
     differs = tuple(name for name in LABEL_FIELDS if len({repr(values[name]) for values in shown}) > 1)
@@ -171,8 +188,26 @@ def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] |
             task_id=record.task_id, label=label, status=record.status, effective=effective, wire=wire,
             fields=fields_shown, differs=differs, video=video, review=reviews.get(record.task_id, Review(record.task_id)),
             problem=problem, sweep_id=record.sweep_id, created_at=record.created_at,
+            screen=screens.get(record.task_id), parent_task_id=record.parent_task_id,
+            parent_changes=tuple(record.parent_changes or ()), offset_frames=offsets.get(record.task_id, 0),
         ))
     return CompareSet(cells=tuple(cells), unknown=tuple(unknown), problems=tuple(problems))
+
+
+def screen_for_player(screen: dict[str, Any] | None) -> dict[str, Any]:
+    """A cell's pre-screen as the player shows it: its badges, or that it is still being screened."""
+    if not screen:
+        return {"state": "pending", "badges": []}
+    return {"state": "done" if screen.get("ok") else "failed", "badges": list(screen.get("badges") or []),
+            "issues": screen.get("issues")}
+
+
+def parent_for_player(cell: Cell, letters: dict[str, str]) -> dict[str, Any] | None:
+    """The run a cell was started from: its letter when it is in the set, and what changed."""
+    if not cell.parent_task_id:
+        return None
+    return {"task_id": cell.parent_task_id, "letter": letters.get(cell.parent_task_id),
+            "changes": describe_changes(list(cell.parent_changes))}
 
 
 def field_text(name: str, value: Any) -> str:
@@ -213,6 +248,7 @@ def player_data(
 ) -> dict[str, Any]:
     """What the player script reads: ``media`` maps task id -> (proxy URL, original URL)."""
     cells = []
+    letters = {cell.task_id: chr(65 + n) for n, cell in enumerate(compare_set.cells)}
     for cell in compare_set.cells:
         proxy, original = media.get(cell.task_id, (None, None))
         width, height = _frame_size(cell)
@@ -231,9 +267,14 @@ def player_data(
             "rating": cell.review.rating,
             "note": cell.review.note,
             "picked": cell.review.picked,
+            "screen": screen_for_player(cell.screen),
+            "parent": parent_for_player(cell, letters),
+            "offset_frames": cell.offset_frames,
         })
     return {
         "fps": 24,
+        "set_key": compare_set.key,
+        "badge_meanings": MEANINGS,
         "cells": cells,
         "similarity": [s.to_json() if hasattr(s, "to_json") else dict(s) for s in similarity],
         "similarity_note": similarity_note,

@@ -19,6 +19,9 @@
  *   player.cells[i]: {data, video, node, media, slot, letter}  (slot: a box under the cell's head)
  *   player.scrubTrack (the scrubber's box, for markers), player.aside (a column beside the grid),
  *   player.controls, player.seek(t), player.pause(), player.time(), player.duration(), player.cellOf(taskId)
+ *   player.ownsKey(event): whether a keydown is this player's (shown, nobody typing, no Ctrl/Alt/Meta)
+ *   player.setOffset(entry, frames): a cell shows the frame that many frames after (negative: before)
+ *       the shared clock, so takes whose action starts at different moments line up (data.offset_frames)
  */
 (function () {
   "use strict";
@@ -156,7 +159,8 @@
     var self = this;
     var letter = String.fromCharCode(65 + index);
     var media = el("div", {class: "cp-media"});
-    var entry = {data: cell, video: null, frame: -1, duration: 0, node: null, letter: letter};
+    var entry = {data: cell, video: null, frame: -1, duration: 0, node: null, letter: letter,
+      offset: (cell.offset_frames || 0) / this.fps};
     if (cell.proxy) {
       var video = el("video", {src: cell.proxy, preload: "auto", playsinline: "", muted: "",
         "data-task": cell.task_id});
@@ -245,7 +249,25 @@
 
   Player.prototype.duration = function () { var l = this.leader(); return l ? l.duration : 0; };
 
-  Player.prototype.time = function () { var l = this.leader(); return l ? l.video.currentTime : 0; };
+  /* The shared clock: the leader's time less its own offset. */
+  Player.prototype.time = function () { var l = this.leader(); return l ? l.video.currentTime - l.offset : 0; };
+
+  /* Where a cell should be at clock t: its offset applied, kept inside the take. */
+  Player.prototype.target = function (c, t) {
+    return Math.max(0, Math.min(t + (c.offset || 0), Math.max(0, (c.duration || t) - 0.5 / this.fps)));
+  };
+
+  /* Whether a cell has a frame to show at clock t (its offset may put it before its start or past its end). */
+  Player.prototype.inside = function (c, t) {
+    var at = t + (c.offset || 0);
+    return at >= 0 && !(c.duration && at >= c.duration);
+  };
+
+  Player.prototype.setOffset = function (c, frames) {
+    c.offset = frames / this.fps;
+    c.data.offset_frames = frames;
+    if (!this.playing) this.seek(this.time());
+  };
 
   Player.prototype.updateRange = function () {
     this.scrubber.max = String(this.duration());
@@ -271,10 +293,11 @@
     this.playing = true;
     cells.forEach(function (c) {
       c.video.playbackRate = self.rate;
-      if (Math.abs(c.video.currentTime - t) > 0.5 / self.fps) c.video.currentTime = Math.min(t, c.duration || t);
+      var at = self.target(c, t);
+      if (Math.abs(c.video.currentTime - at) > 0.5 / self.fps) c.video.currentTime = at;
     });
     var started = cells.map(function (c) {
-      if (c.duration && t >= c.duration) return Promise.resolve();
+      if (c !== self.leader() && !self.inside(c, t)) return Promise.resolve();
       var p = c.video.play();
       return p && p.catch ? p.catch(function () {}) : Promise.resolve();
     });
@@ -291,7 +314,7 @@
     this.playable().forEach(function (c) { c.video.pause(); });
     // Followers stop a few ms apart: put them on the leader's frame.
     var t = this.time();
-    this.playable().forEach(function (c) { if (c !== this.leader() && c.duration > t) c.video.currentTime = t; }, this);
+    this.playable().forEach(function (c) { if (c !== this.leader()) c.video.currentTime = this.target(c, t); }, this);
     this.paint();
     this.emit("pause");
   };
@@ -310,18 +333,23 @@
     var self = this;
     if (!this.playing) return;
     var leader = this.leader();
-    var t = leader.video.currentTime;
+    var t = this.time();
     this.playable().forEach(function (c) {
       if (c === leader) return;
-      if (c.duration && t >= c.duration) return;  // a shorter take has ended; it waits at its end
+      if (!self.inside(c, t)) {
+        // Before its offset start it holds its first frame; past its end (a shorter take) it waits there.
+        if (!c.video.paused) c.video.pause();
+        if (t + c.offset < 0 && c.video.currentTime > 0.5 / self.fps) c.video.currentTime = 0;
+        return;
+      }
       // A follower a hair ahead ends first: play() would restart it from 0; it waits for the loop.
       if (c.video.ended) return;
       if (c.video.paused && !leader.video.paused) c.video.play().catch(function () {});
       if (c.video.seeking) return;
-      var drift = c.video.currentTime - t;
+      var drift = c.video.currentTime - (t + c.offset);
       var rate = self.rate;
       if (Math.abs(drift) > SEEK_DRIFT_S) {
-        c.video.currentTime = t;
+        c.video.currentTime = self.target(c, t);
         self.realigned += 1;
       } else if (Math.abs(drift) > 0.5 / self.fps) {
         rate = self.rate * (1 - Math.max(-MAX_STEER, Math.min(MAX_STEER, drift / STEER_WITHIN_S)));
@@ -334,7 +362,7 @@
 
   Player.prototype.onLeaderEnded = function () {
     if (this.loop && this.playing) {
-      this.playable().forEach(function (c) { c.video.currentTime = 0; });
+      this.playable().forEach(function (c) { c.video.currentTime = this.target(c, 0); }, this);
       this.play();
     } else {
       this.pause();
@@ -344,7 +372,7 @@
   Player.prototype.seek = function (t) {
     var self = this;
     t = Math.max(0, Math.min(t, this.duration()));
-    this.playable().forEach(function (c) { c.video.currentTime = Math.min(t, Math.max(0, c.duration - 0.5 / self.fps)); });
+    this.playable().forEach(function (c) { c.video.currentTime = self.target(c, t); });
     this.paint();
     this.emit("seek", {t: t});
   };
@@ -355,7 +383,7 @@
     if (this.playing) this.pause();
     var leader = this.leader();
     if (!leader) return;
-    var current = Math.floor(leader.video.currentTime * this.fps + 1e-3);
+    var current = Math.floor(this.time() * this.fps + 1e-3);
     var target = Math.max(0, Math.min(this.lastFrame(), current + direction));
     this.seek((target + 0.5) / this.fps);
   };
@@ -410,13 +438,21 @@
     if (pair.length === 2 && this.mode === "wipe") pair[1].video.style.clipPath = "inset(0 0 0 " + this.wipe.value + "%)";
   };
 
-  Player.prototype.onKey = function (event) {
-    if (!this.root.isConnected || !this.root.offsetParent) return;
+  /* Whether a keydown is this player's: it is on the page and shown, and nobody is typing. */
+  Player.prototype.ownsKey = function (event) {
+    if (!this.root.isConnected || !this.root.offsetParent) return false;
+    if (event.ctrlKey || event.metaKey || event.altKey) return false;
     var target = event.target;
     var typing = target && (target.tagName === "TEXTAREA" || target.tagName === "SELECT" ||
       (target.tagName === "INPUT" && target.type !== "range" && target.type !== "checkbox"));
-    if (typing) return;
-    if (target && target.tagName === "INPUT" && target.type === "range" && !this.root.contains(target)) return;
+    if (typing) return false;
+    if (target && target.tagName === "INPUT" && target.type === "range" && !this.root.contains(target)) return false;
+    return true;
+  };
+
+  Player.prototype.onKey = function (event) {
+    if (!this.ownsKey(event)) return;
+    var target = event.target;
     if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
       event.preventDefault();
       this.step(event.key === "ArrowLeft" ? -1 : 1);
@@ -553,8 +589,9 @@
       realigned: this.realigned,
       cells: this.playable().map(function (c) {
         return {task_id: c.data.task_id, time: c.video.currentTime, frame: c.frame, paused: c.video.paused,
-                muted: c.video.muted, ready: c.video.readyState, duration: c.duration};
-      })
+                muted: c.video.muted, ready: c.video.readyState, duration: c.duration,
+                offset_frames: Math.round((c.offset || 0) * this.fps)};
+      }, this)
     };
   };
 

@@ -26,10 +26,13 @@ from lab.wiring import AppServices
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
 
-PLAYER_HEAD = (f"<style>{load_static('compare_player.css')}</style>\n"
-               f"<script>{load_static('compare_player.js')}</script>")
-# Runs inside the gr.HTML element; `props.value` is the player's data as JSON text.
+PLAYER_HEAD = (f"<style>{load_static('compare_player.css')}\n{load_static('compare_modes.css')}</style>\n"
+               f"<script>{load_static('compare_player.js')}</script>\n"
+               f"<script>{load_static('compare_modes.js')}</script>")
+# Runs inside the gr.HTML element; `props.value` is the player's data as JSON text. An offset typed
+# into a cell comes back as the element's submit event, carrying {set_key, offsets}.
 PLAYER_JS = """
+element.addEventListener('cp-offsets', (event) => trigger('submit', event.detail));
 function render() {
   const host = element.querySelector('.cmp-host');
   if (!host || !window.ComparePlayer) return;
@@ -72,7 +75,9 @@ def build() -> CompareTab:
     """The tab's layout (call inside ``gr.Tab``)."""
     gr.Markdown(
         "Play takes side by side from one control: **space** plays or pauses, **← / →** step one frame, the "
-        "scrubber moves every cell. The grid plays light proxies (≤ 960 px); each cell links its original."
+        "scrubber moves every cell; **1–9** show one take full size (again for the grid), **D** the difference of "
+        "two, **S** or **Shift+1–9** hear one take alone. The badges under a take are its pre-screen (click one to "
+        "go there). The grid plays light proxies (≤ 960 px); each cell links its original."
     )
     # Not equal_height: that stretched the two buttons into 118 px slabs beside a tall multi-select.
     with gr.Row():
@@ -184,6 +189,20 @@ def save_review(services: AppServices, tab: CompareTab, current: list[str], task
     return {tab.player: opened.player, tab.review_status: f"Saved {saved}".strip()}
 
 
+def save_offsets(services: AppServices, tab: CompareTab, current: list[str], event: gr.EventData,
+                 request: gr.Request) -> dict:
+    """A cell's offset changed in the player: keep the set's offsets (carried into its report)."""
+    detail = getattr(event, "_data", None) or {}
+    if not current or not isinstance(detail, dict) or "offsets" not in detail:
+        return {}
+    try:
+        kept = _service(services).save_offsets(current, detail["offsets"], visible=_visible(services, request))
+    except (LabError, ValueError) as err:
+        return {tab.review_status: f"Offsets not saved: {html.escape(str(err))}"}
+    shown = ", ".join(f"{frames:+d}" for frames in kept.values() if frames) or "none"
+    return {tab.review_status: f"Offsets saved ({shown} frames)"}
+
+
 def download_report(services: AppServices, current: list[str], request: gr.Request) -> Any:
     if not current:
         raise gr.Error("Open a comparison first.")
@@ -219,6 +238,8 @@ def connect(demo: gr.Blocks, tab: CompareTab, services: AppServices) -> None:
                     show_progress="hidden", **PRIVATE)
     tab.save.click(bind(save_review, services, tab), [tab.current, tab.cell, tab.rating, tab.note, tab.picked],
                    {tab.player, tab.review_status}, **PRIVATE)
+    tab.player.submit(bind(save_offsets, services, tab), tab.current, tab.review_status, show_progress="hidden",
+                      **PRIVATE)
     tab.download.click(bind(download_report, services), tab.current, tab.report, **PRIVATE)
     tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare")
 
