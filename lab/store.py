@@ -293,11 +293,11 @@ def _m017_compare_offsets(db: Transaction) -> None:
     db.execute(
         """
         CREATE TABLE compare_offsets (
-            set_key TEXT NOT NULL,
+            set_ids TEXT NOT NULL,
             task_id TEXT NOT NULL,
             frames INTEGER NOT NULL,
             updated_at REAL NOT NULL,
-            PRIMARY KEY (set_key, task_id)
+            PRIMARY KEY (set_ids, task_id)
         )
         """
     )
@@ -854,24 +854,24 @@ class Store:
                              "ORDER BY t.created_at")
         return [_from_row(row) for row in rows]
 
-    def set_offsets(self, set_key: str, offsets: Mapping[str, int]) -> None:
+    def set_offsets(self, set_ids: str, offsets: Mapping[str, int]) -> None:
         """Keep a comparison's per-take offsets in frames (0 removes a take's offset)."""
         now = time.time()
         with self.immediate() as db:
             for task_id, frames in offsets.items():
                 if int(frames) == 0:
-                    db.execute("DELETE FROM compare_offsets WHERE set_key = ? AND task_id = ?", (set_key, task_id))
+                    db.execute("DELETE FROM compare_offsets WHERE set_ids = ? AND task_id = ?", (set_ids, task_id))
                 else:
                     db.execute(
-                        "INSERT INTO compare_offsets (set_key, task_id, frames, updated_at) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(set_key, task_id) DO UPDATE SET frames = excluded.frames, "
+                        "INSERT INTO compare_offsets (set_ids, task_id, frames, updated_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(set_ids, task_id) DO UPDATE SET frames = excluded.frames, "
                         "updated_at = excluded.updated_at",
-                        (set_key, task_id, int(frames), now),
+                        (set_ids, task_id, int(frames), now),
                     )
 
-    def offsets(self, set_key: str) -> dict[str, int]:
+    def offsets(self, set_ids: str) -> dict[str, int]:
         """A comparison's per-take offsets in frames (takes without one are absent)."""
-        rows = self._execute("SELECT task_id, frames FROM compare_offsets WHERE set_key = ?", (set_key,))
+        rows = self._execute("SELECT task_id, frames FROM compare_offsets WHERE set_ids = ?", (set_ids,))
         return {row["task_id"]: int(row["frames"]) for row in rows}
 
     def children(self, task_id: str) -> list[TaskRecord]:

@@ -286,3 +286,9 @@ def test_lineage_journals_the_parent_its_changes_and_lists_the_chain(store: Stor
     assert store.get("task_third").parent_changes == ["prompt", "seed"]
     assert [r.task_id for r in store.lineage("task_third")] == ["task_second", "task_first"]
     assert [r.task_id for r in store.children("task_first")] == ["task_second"]
+
+
+def test_compare_offsets_are_kept_per_set_and_zero_removes_one(store: Store) -> None:
+    store.set_offsets("task_a,task_b", {"task_a": 12, "task_b": -3})
+    store.set_offsets("task_a,task_b", {"task_b": 0})
+    assert store.offsets("task_a,task_b") == {"task_a": 12} and store.offsets("task_a,task_c") == {}
