@@ -42,7 +42,8 @@ def test_every_migration_is_applied_once_and_recorded(journal_url) -> None:
 def test_thumbnails_journalled_as_bare_paths_are_migrated_once_to_path_and_time(journal_url, monkeypatch) -> None:
     import lab.store as store_module
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:-1])  # a journal from before migration 016
+    before = MIGRATIONS[:MIGRATIONS.index(store_module._m016_thumbs_with_times)]
+    monkeypatch.setattr(store_module, "MIGRATIONS", before)  # a journal from before migration 016
     with Store(journal_url) as old:
         _submit(old, "task_a")
         old.update("task_a", status="saved", thumbs=["/x/task_a_1.jpg", "/x/task_a_2.jpg"])
