@@ -1,7 +1,7 @@
 """How close lab.frames gets to the speed limit for 5 thumbnails (width 320).
 
 Compares, in one run, on clips generated into bench/out/:
-  lab        lab.frames.extract_thumbnails (packet scan + one ffmpeg pass, all in)
+  lab        lab.frames.thumbnails (packet scan + one ffmpeg pass, all in)
   cli        the bare ffmpeg command doing the same select+scale pass with the
              frame indices already known: the practical limit
   decode_all imageio_ffmpeg.read_frames over every full-size frame, picking and
@@ -59,7 +59,7 @@ def wanted_indices(path: Path) -> tuple[list[int], tuple[int, int]]:
 
 
 def run_lab(path: Path) -> list[Image.Image]:
-    return frames.extract_thumbnails(path, count=COUNT, width=WIDTH)
+    return list(frames.thumbnails(path, count=COUNT, width=WIDTH).images)
 
 
 def run_lab_single_pass(path: Path) -> list[Image.Image]:

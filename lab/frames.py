@@ -18,8 +18,7 @@ Two extraction strategies, picked per call from the keyframe layout:
   summed GOP decodes plus a per-input overhead cost under half of the single
   pass, i.e. long videos with regular keyframes (a 60 s clip with a keyframe every
   few seconds). Measured on 2 cores: single pass wins 3-5x on 8 s clips, seeking
-  wins on long files; see bench/bench_thumbs.py and the notes in
-  /work/shared/reference/gradio6-notes.md section 4.4.
+  wins on long files; bench/bench_thumbs.py measures both.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ __all__ = [
     "check_video_file",
     "contact_sheet",
     "extract_at",
-    "extract_thumbnails",
     "ffmpeg_error_line",
     "frame_index",
     "probe",
@@ -400,13 +398,9 @@ class Thumbnails:
 
 
 def thumbnails(path: str | os.PathLike, count: int = 5, width: int = 320) -> Thumbnails:
-    """Like extract_thumbnails, plus each frame's time and a VideoInfo (exact nframes)."""
+    """``count`` evenly spread thumbnails (5 gives DEFAULT_FRACTIONS: no black first frame), each frame's
+    time, and a VideoInfo (exact nframes)."""
     return _extract(path, thumbnail_fractions(count), None, width, "auto")
-
-
-def extract_thumbnails(path: str | os.PathLike, count: int = 5, width: int = 320) -> list[Image.Image]:
-    """``count`` evenly spread thumbnails; 5 gives DEFAULT_FRACTIONS (no black first frame)."""
-    return list(thumbnails(path, count, width).images)
 
 
 def thumbnail_fractions(count: int) -> tuple[float, ...]:

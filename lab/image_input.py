@@ -7,7 +7,7 @@ HTTP call and answer in plain words: a remote URL, an unreadable file, a file
 over 20 MB, something that is not a JPEG/PNG/WebP image.
 
 ``inspect`` never raises (problems come back in ``ImageFacts.error``);
-``load``/``keep``/``save_fitted`` raise ``ImageInputError``. ``resolve`` is
+``load``/``keep`` raise ``ImageInputError``. ``resolve`` is
 ``params.resolve`` for a body that may name an image: it reads the image here
 (I/O), so ``params`` stays pure. No gradio, no HTTP.
 """
@@ -329,38 +329,6 @@ def fit(source: Any, size: str | tuple[int, int]):
         flat.paste(rgba, mask=rgba.getchannel("A"))
         image = flat
     return ImageOps.fit(image.convert("RGB"), (width, height), method=3, centering=(0.5, 0.5))  # 3 = LANCZOS
-
-
-def save_fitted(source: Any, size: str | tuple[int, int], data_dir: Path) -> ImageFacts:
-    """``fit`` the image and keep the result under ``<data_dir>/images``; facts name it. Raises ImageInputError.
-
-    A JPEG stays a JPEG (quality 95); a PNG or WebP becomes a PNG (lossless). A PNG over the
-    20 MB limit (a 4k photo can be) is saved as a JPEG instead.
-    """
-    original = load(source)
-    fitted = fit(source, size)
-    encodings = [("PNG", {}), ("JPEG", {"quality": 95})] if original.mime != "image/jpeg" else [("JPEG", {"quality": 95})]
-    data = b""
-    for name, options in encodings:
-        buffer = io.BytesIO()
-        fitted.save(buffer, format=name, **options)
-        data = buffer.getvalue()
-        if len(data) <= IMAGE_MAX_BYTES:
-            break
-    facts = inspect_bytes(data, f"{original.source} (cropped and scaled to {fitted.width}x{fitted.height})")
-    if not facts.ok:
-        raise ImageInputError(facts.error or "The fitted image cannot be used.", facts.error_code or "invalid")
-    target = DataDir(data_dir).image(facts.sha256, facts.extension)
-    try:
-        if not target.exists():
-            with atomic_write(target) as handle:
-                handle.write(data)
-    except OSError as exc:
-        raise ImageInputError(f"Cannot save the fitted image in {target.parent}: {exc.strerror or exc}", "unwritable") from exc
-    return ImageFacts(
-        source=facts.source, path=str(target.resolve()), mime=facts.mime, width=facts.width,
-        height=facts.height, size_bytes=facts.size_bytes, sha256=facts.sha256,
-    )
 
 
 def with_kept_image(body: Mapping[str, Any], data_dir: Path) -> Mapping[str, Any]:

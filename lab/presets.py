@@ -63,10 +63,3 @@ def load_presets(directory: str | Path | None = None) -> list[Preset]:
         raise PresetError(f"Duplicate preset name {', '.join(duplicates)} in {folder}")
     return presets
 
-
-def preset_by_name(presets: list[Preset], name: str) -> Preset:
-    """The preset called ``name``; PresetError when there is none."""
-    for preset in presets:
-        if preset.name == name:
-            return preset
-    raise PresetError(f"No preset called {name!r}")

@@ -7,9 +7,14 @@ runs and its draft. The id is only ever generated here; a stored value that
 does not look like one is replaced, so nobody can pose as ``hf:someone`` or
 as the CLI's session by editing their browser storage.
 
-``JournalView`` is the only way the UI reads runs: with ``history_scope:
-session`` every query is filtered by the session, and a task or sweep of
-another session is as unknown as a missing one.
+``JournalView`` is the journal as one session may see it: History, the
+Compare list, reopened sweeps and re-attached runs read through it. With
+``history_scope: session`` every query is filtered by the session, and a task
+or sweep of another session is as unknown as a missing one. (The run and
+compare services read the journal themselves, for the runs this view handed
+the page.) ``SweepState`` is a sweep's rows as the journal knows them,
+``RunningWork`` the sweeps a thread of this process is running, and
+``Identities`` which session each open page belongs to.
 """
 
 from __future__ import annotations

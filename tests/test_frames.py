@@ -186,7 +186,7 @@ def test_duplicate_points_give_one_image_each_in_request_order(indexed_clip: Pat
 
 
 def test_thumbnails_are_the_requested_width_and_keep_the_aspect(av_clip: Path) -> None:
-    images = frames.extract_thumbnails(av_clip, count=3, width=200)
+    images = frames.thumbnails(av_clip, count=3, width=200).images
     assert [im.size for im in images] == [(200, 112)] * 3
 
 
@@ -333,7 +333,7 @@ def bad_files(tmp_path: Path, indexed_clip: Path, media_dir: Path) -> dict[str, 
                                   "audio_only", "directory", "fifo"])
 def test_bad_input_raises_media_error(bad_files: dict[str, Path], kind: str) -> None:
     with pytest.raises(MediaError):
-        frames.extract_thumbnails(bad_files[kind])
+        frames.thumbnails(bad_files[kind])
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated"])

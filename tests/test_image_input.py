@@ -167,16 +167,6 @@ def test_fit_flattens_transparency_onto_white(tmp_path):
     assert fitted.mode == "RGB" and fitted.getpixel((10, 10)) == (255, 255, 255)
 
 
-def test_save_fitted_keeps_the_result_and_it_matches_the_size(tmp_path):
-    path = make_image(tmp_path / "in.jpg", size=(1024, 1024), fmt="JPEG")
-    facts = image_input.save_fitted(str(path), "720x1280", tmp_path / "data")
-    assert facts.ok and (facts.width, facts.height) == (720, 1280)
-    assert facts.mime == "image/jpeg"
-    assert image_input.matches_size(facts, "720x1280")
-    with Image.open(facts.path) as saved:
-        assert saved.size == (720, 1280)
-
-
 def test_sniff_and_source_kind_are_pure():
     assert image_input.sniff(b"\xff\xd8\xff\xe0") == "image/jpeg"
     assert image_input.sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"

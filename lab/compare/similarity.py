@@ -159,11 +159,6 @@ def _write_cached(path: Path, result: PairSimilarity) -> None:
         json.dump({**asdict(result), "version": METHOD_VERSION}, handle)
 
 
-def ordered(a: str, b: str) -> tuple[str, str]:
-    """A pair in its canonical (cache) order."""
-    return (a, b) if a <= b else (b, a)
-
-
 def all_pairs(task_ids: Iterable[str]) -> list[tuple[str, str]]:
     """Every unordered pair of distinct ids, each in canonical order."""
     unique = sorted(set(task_ids))

@@ -27,8 +27,6 @@ from lab import image_input
 from lab.datadir import atomic_write
 from lab.params import IMAGE_FIELD, IMAGE_MAX_BYTES, ImageFacts
 
-# The fields TaskSubmitReq itself holds; everything else becomes metadata.
-KNOWN_FIELDS = ("model", "prompt", "seconds", "size", "duration", "metadata", IMAGE_FIELD)
 MAX_FIELDS = 64
 MAX_FILES = 8
 # Headers and text fields on top of the image: a body over this is refused before it is read.

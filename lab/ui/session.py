@@ -36,7 +36,6 @@ from lab.wiring import AppServices
 # the stored value stable across restarts; the id itself is checked (lab.sessions).
 BROWSER_STATE_SECRET = "veo-prompt-lab-session"
 TICK_S = 1.0
-SWEEP_FIELDS = ("sweep_seeds", "sweep_random", "sweep_variants")
 
 
 @dataclass
