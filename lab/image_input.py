@@ -8,8 +8,10 @@ over 20 MB, something that is not a JPEG/PNG/WebP image.
 
 ``inspect`` never raises (problems come back in ``ImageFacts.error``);
 ``load``/``keep`` raise ``ImageInputError``. ``resolve`` is
-``params.resolve`` for a body that may name an image: it reads the image here
-(I/O), so ``params`` stays pure. No gradio, no HTTP.
+``params.resolve`` for a body that may name an image: it reads the image here,
+once (``facts_for``), and passes its facts down, so ``params`` stays pure; a
+caller that resolves the same image again (each row of a sweep, the kept copy)
+passes the facts it has instead of reading again. No gradio, no HTTP.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import base64
 import binascii
 import hashlib
 import io
+import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -44,6 +46,7 @@ _OTHER_MAGIC = (
     (b"PK\x03\x04", "a ZIP archive"),
 )
 _HASH_CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class ImageInputError(RequestInvalid):
@@ -239,6 +242,33 @@ def _inspect_path(path: Path) -> ImageFacts:
     )
 
 
+def facts_for(body: Any) -> ImageFacts | None:
+    """What ``body``'s reference image is (one read), or None when it names none (or several: params says so)."""
+    if not isinstance(body, Mapping) or IMAGE_FIELD not in body:
+        return None
+    value = body[IMAGE_FIELD]
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            return None
+        value = value[0]
+    if isinstance(value, Mapping):  # a wire body's file part: the file it names
+        value = value.get("path")
+    return inspect(value)
+
+
+def resolve(body: Any, *, image: ImageFacts | None = None, multipart: bool | None = None) -> params.Resolution:
+    """``params.resolve`` with the body's image read here, once (``image``: already read, not read again).
+
+    Never raises.
+    """
+    if image is None:
+        try:
+            image = facts_for(body)
+        except Exception:  # noqa: BLE001 - inspect never raises; a bug must not either (params reports the body)
+            log.exception("could not read the reference image of a body")
+    return params.resolve(body, image=image, multipart=multipart)
+
+
 def load(source: Any) -> ImageFacts:
     """Like ``inspect``, but raises ImageInputError when the image cannot be used."""
     facts = inspect(source)
@@ -250,29 +280,43 @@ def load(source: Any) -> ImageFacts:
 # ---------------------------------------------------------------- the kept copy
 
 
-def keep(source: Any, data_dir: Path) -> ImageFacts:
+def keep(source: Any, data_dir: Path, facts: ImageFacts | None = None) -> ImageFacts:
     """Copy the image to ``<data_dir>/images/<sha256>.<ext>`` (once per content); facts name the copy.
 
     History, re-run and compare use the copy, so they still work when the original moves
-    or was a data: URI. Raises ImageInputError.
+    or was a data: URI. ``facts``: what was already read of ``source`` (then a copy in place
+    is not read again, and a new copy is checked against its sha256 as it is written).
+    Raises ImageInputError.
     """
-    facts = load(source)
+    facts = facts if facts is not None and facts.ok and facts.sha256 else load(source)
     target = DataDir(data_dir).image(facts.sha256, facts.extension)
     try:
         if not target.exists():
             if source_kind(source) == "data":
                 data = decode_data_uri(source)
+                if hashlib.sha256(data).hexdigest() != facts.sha256:
+                    raise ImageInputError("The image changed while the lab read it; try again.", "unreadable")
                 with atomic_write(target) as handle:
                     handle.write(data)
             else:
                 with open(facts.path or source, "rb") as original, atomic_write(target) as handle:
-                    shutil.copyfileobj(original, handle, _HASH_CHUNK)
+                    _copy_checked(original, handle, facts.sha256)
     except OSError as exc:
         raise ImageInputError(f"Cannot keep a copy of the image in {target.parent}: {exc.strerror or exc}", "unwritable") from exc
     return ImageFacts(
         source=facts.source, path=str(target.resolve()), mime=facts.mime, width=facts.width,
         height=facts.height, size_bytes=facts.size_bytes, sha256=facts.sha256,
     )
+
+
+def _copy_checked(source, target, sha256: str | None) -> None:
+    """Copy while hashing: a file that changed since it was read is not kept under the old hash."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: source.read(_HASH_CHUNK), b""):
+        digest.update(chunk)
+        target.write(chunk)
+    if sha256 is not None and digest.hexdigest() != sha256:
+        raise ImageInputError("The image changed while the lab read it; try again.", "unreadable")
 
 
 # ---------------------------------------------------------------- crop & scale
@@ -331,24 +375,30 @@ def fit(source: Any, size: str | tuple[int, int]):
     return ImageOps.fit(image.convert("RGB"), (width, height), method=3, centering=(0.5, 0.5))  # 3 = LANCZOS
 
 
-def with_kept_image(body: Mapping[str, Any], data_dir: Path) -> Mapping[str, Any]:
-    """``body`` naming the lab's own copy of its image (``keep``), so the journal and re-runs can rely on it.
+def with_kept_image(body: Mapping[str, Any], data_dir: Path,
+                    facts: ImageFacts | None = None) -> tuple[Mapping[str, Any], ImageFacts | None]:
+    """``body`` naming the lab's own copy of its image (``keep``), so the journal and re-runs can rely on it,
+    and the copy's facts.
 
-    Returns ``body`` itself when it names no usable image or already names its kept copy
-    (an unusable one is for ``params.resolve`` to report). Raises ImageInputError when the
-    copy cannot be written.
+    ``facts``: what was already read of the body's image (not read again). Returns ``body``
+    itself (and ``facts``) when it names no usable image or already names its kept copy (an
+    unusable one is for ``params.resolve`` to report). Raises ImageInputError when the copy
+    cannot be written.
     """
     if not isinstance(body, Mapping) or IMAGE_FIELD not in body:
-        return body
+        return body, facts
     value = body[IMAGE_FIELD]
     if isinstance(value, (list, tuple)) and len(value) == 1:
         value = value[0]
-    if not isinstance(value, str) or not inspect(value).ok:
-        return body
-    kept = keep(value, data_dir)
+    if not isinstance(value, str):
+        return body, facts
+    facts = facts if facts is not None else inspect(value)
+    if not facts.ok:
+        return body, facts
+    kept = keep(value, data_dir, facts)
     if value == kept.path:
-        return body
-    return {**body, IMAGE_FIELD: kept.path}
+        return body, kept
+    return {**body, IMAGE_FIELD: kept.path}, kept
 
 
 def check_confined(body: Any, roots: Sequence[str | Path]) -> None:

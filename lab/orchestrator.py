@@ -16,9 +16,9 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from lab import params
+from lab import image_input, params, sweeps
 from lab.access import visitor_key_problem
 from lab.client import VideosClient
 from lab.errors import LabError, RequestInvalid
@@ -115,13 +115,15 @@ class Orchestrator:
     # ------------------------------------------------------------ runs
 
     def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
-                visitor_key: str | None = None, as_written: bool = False) -> RunOutcome:
+                visitor_key: str | None = None, as_written: bool = False,
+                image: params.ImageFacts | None = None) -> RunOutcome:
         """Generate one video; raises LabError only when no task was created.
 
-        ``as_written`` sends the body itself, not its canonical form (raw mode).
+        ``as_written`` sends the body itself, not its canonical form (raw mode). ``image``: the
+        body's reference image as the caller already read it (not read again).
         """
         with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
-            result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written)
+            result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written, image=image)
             answer = self._answer(result.task_id, client)
         delivered = result.record.delivered if result.ok and result.record is not None else None
         return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=delivered)
@@ -131,10 +133,26 @@ class Orchestrator:
         saved = record.status == "saved" and record.video_path and Path(record.video_path).is_file()
         return RunOutcome.of_record(record, backend=self.backend, delivered=record.delivered if saved else None)
 
-    def run_sweep(self, plan: SweepPlan | Sequence[SweepItem], *, session: str,
+    # ------------------------------------------------------------ sweeps: the limit is the runner's
+
+    @property
+    def max_sweep(self) -> int:
+        return self.wiring.runner.max_sweep
+
+    def count_sweep(self, seeds_text: str | None, random_count: Any, variants_text: str | None) -> int:
+        """How many tasks these fields ask for (``max_sweep + 1`` for anything past the limit). RequestInvalid."""
+        return sweeps.count_tasks(seeds_text, random_count, variants_text, max_sweep=self.max_sweep)
+
+    def plan_sweep(self, body: dict, *, seeds_text: str | None = None, random_count: Any = 0,
+                   variants_text: str | None = None, image: params.ImageFacts | None = None) -> SweepPlan:
+        """The checked plan of a sweep under the lab's limit (``image``: already read). Raises RequestInvalid."""
+        return self.wiring.runner.plan_sweep(body, image=image, seeds_text=seeds_text, random_count=random_count,
+                                             variants_text=variants_text)
+
+    def run_sweep(self, plan: SweepPlan, *, session: str,
                   on_event: Callable[[Event], None] | None, visitor_key: str | None = None,
                   sweep_id: str | None = None) -> SweepOutcome:
-        """Run a checked plan (``lab.sweeps.prepare``), then write its contact sheet and ZIP.
+        """Run a checked plan (``plan_sweep``, ``retry_cells``), then write its contact sheet and ZIP.
 
         ``sweep_id`` (default: a new one): an existing sweep's id runs ``plan`` into that sweep
         (``retry_failed``). While it runs, a reloaded page of ``session`` re-attaches to it.
@@ -189,12 +207,13 @@ class Orchestrator:
         finally:
             self._resume_lock.release()
 
-    def retry_cells(self, sweep_id: str, session: str) -> list[SweepItem]:
-        """A finished sweep's failed and never-submitted cells, with their exact requests (empty: none)."""
+    def retry_cells(self, sweep_id: str, session: str) -> SweepPlan | None:
+        """A finished sweep's failed and never-submitted cells as a plan, with their exact requests (None: none)."""
         state = self.journal.sweep(session, sweep_id)
         if state is None:
             raise LabError(f"No sweep {sweep_id!r} in the journal.")
-        return [SweepItem(cell.index, cell.label, cell.body, _seed_of(cell.body)) for cell in state.retry_cells()]
+        items = [SweepItem(cell.index, cell.label, cell.body, _seed_of(cell.body)) for cell in state.retry_cells()]
+        return self.wiring.runner.plan_rows(items) if items else None
 
     def finish_retry(self, sweep_id: str, session: str, visitor_key: str | None = None) -> SweepOutcome | None:
         """After a retry: the whole sweep's contact sheet and ZIP again, from each row's latest task."""
@@ -212,7 +231,7 @@ class Orchestrator:
                         for c in state.cells)
         sheet = self.wiring.runner.write_contact_sheet(
             sweep_id, results, [c.body.get("prompt") for c in state.cells],
-            params.resolve(state.cells[0].body).effective if state.cells else {})
+            image_input.resolve(state.cells[0].body).effective if state.cells else {})
         if sheet is not None:
             self.store.record_sweep(sweep_id, len(results), contact_sheet=sheet)
         records = [(r.label, r.record) for r in results if r.record is not None]

@@ -1,11 +1,13 @@
-"""The request core: one body in, one resolved request out. Pure; imports nothing of the lab.
+"""The request core: one body in, one resolved request out. Pure: no I/O, imports nothing of the lab.
 
 ``resolve(body)`` turns whatever a user wrote (form values, CLI flags or a raw
 JSON body exactly as in the vendor's docs) into a ``Resolution``: the
 effective values, which field won and what it overrode, errors and warnings
 in plain words, the wire body that will be POSTed, and the price. The UI, the
 CLI, the client and the simulator all use this one result, so the precedence
-is applied in exactly one place.
+is applied in exactly one place. A reference image is read by the caller
+(``lab.image_input.resolve`` reads it and passes its ``ImageFacts`` here); this
+module never opens a file.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ _FORM_FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?")
 
 @dataclass(frozen=True)
 class ImageFacts:
-    """What the request core needs to know about a reference image (read by ``lab.image_input``).
+    """What the request core needs to know about a reference image (read by ``lab.image_input``, passed in).
 
     ``error``/``error_code`` say why the image cannot be sent; then the other facts may be None.
     ``path`` is the file that would be uploaded (None until there is one, e.g. a data: URI not kept).
@@ -624,9 +626,10 @@ def resolve(body: Any, *, image: ImageFacts | None = None, multipart: bool | Non
 
     A body with ``input_reference`` (a path or a data: URI) is an image-to-video request,
     sent as multipart: only ``seconds`` sets its length (``duration`` is ignored and the
-    video falls back to 4 s). Its image is read through ``lab.image_input`` (the only I/O
-    here) unless the caller passes what it already read as ``image``. ``multipart=True``
-    reads a body by the multipart rules without an image (how the openai SDK sends one).
+    video falls back to 4 s). ``image`` is what the caller read of that image
+    (``lab.image_input.resolve`` reads it once and passes it; nothing is read here); a body
+    naming an image without it is refused (``not_read``). ``multipart=True`` reads a body
+    by the multipart rules without an image (how the openai SDK sends one).
     """
     try:
         return _resolve(body, image, multipart)
@@ -762,14 +765,6 @@ def _multipart_metadata(body: Mapping, metadata: Mapping) -> dict[str, Any]:
     return {key: _form_value(key, value) for key, value in merged.items()}
 
 
-def _inspect_image(value: Any) -> ImageFacts:
-    from lab.image_input import inspect  # the one I/O of the request core, and only for an image
-
-    if isinstance(value, Mapping):  # a wire body's file part: re-read the file it names
-        value = value.get("path")
-    return inspect(value)
-
-
 def _read_image(body: Mapping, image: ImageFacts | None, out: _Collector) -> ImageFacts | None:
     if IMAGE_FIELD not in body:
         return image
@@ -785,9 +780,10 @@ def _read_image(body: Mapping, image: ImageFacts | None, out: _Collector) -> Ima
         if not value:
             out.error(IMAGE_FIELD, "required", "input_reference is empty: give one image (a file path or a data: URI).")
             return None
-        value = value[0]
-    if image is None:
-        image = _inspect_image(value)
+    if image is None:  # the caller reads the image (lab.image_input.resolve); nothing is opened here
+        out.error(IMAGE_FIELD, "not_read", "The reference image was not read before the request was checked, "
+                  "so it cannot be sent (a bug in the lab: read it with lab.image_input.resolve).")
+        return None
     if not image.ok:
         out.error(IMAGE_FIELD, image.error_code or "invalid_value", image.error or "The image cannot be used.")
         return None

@@ -161,6 +161,7 @@ class Runner:
         slots: TaskSlots | None = None,
         lease_s: float = DEFAULT_LEASE_S,
         screener: Any = None,
+        max_sweep: int = sweeps.DEFAULT_MAX_SWEEP,
     ) -> None:
         self.client = client
         self.store = store
@@ -183,6 +184,8 @@ class Runner:
         self.leases = LeaseKeeper(store, self.owner, self.lease_s)
         # lab.prescreen.background.Screener: each saved take is screened after the run, never before its result.
         self.screener = screener
+        # The most tasks one sweep may run: checked here, where the work is done, whoever planned it.
+        self.max_sweep = max_sweep
 
     # ------------------------------------------------------------ helpers
 
@@ -191,8 +194,9 @@ class Runner:
             return self.deadlines_s[resolution]
         return self.client.poll.deadline_for(resolution)
 
-    def _resolve(self, body: Mapping[str, Any]) -> params.Resolution:
-        resolution = params.resolve(body)
+    def _resolve(self, body: Mapping[str, Any], image: params.ImageFacts | None = None) -> params.Resolution:
+        """``body`` resolved (its image read once, unless ``image`` is what was already read); RequestInvalid if not ok."""
+        resolution = params.resolve(body, image=image) if image is not None else image_input.resolve(body)
         if not resolution.ok:
             raise RequestInvalid(resolution.error_text(), errors=[e.to_dict() for e in resolution.errors])
         encode_wire(resolution.wire)  # text that cannot go on the wire is refused here, before any journal or HTTP
@@ -206,8 +210,8 @@ class Runner:
         """
         if resolution.image is None:
             return body, resolution
-        kept = image_input.with_kept_image(body, self.data_dir)
-        return (body, resolution) if kept is body else (kept, self._resolve(kept))
+        kept, facts = image_input.with_kept_image(body, self.data_dir, resolution.image)
+        return (body, resolution) if kept is body else (kept, self._resolve(kept, facts))
 
     def _result(self, cell: _Cell, record: TaskRecord | None, *, ok: bool, error: str | None = None) -> RunResult:
         if record is None:
@@ -255,6 +259,7 @@ class Runner:
         session: str | None = None,
         as_written: bool = False,
         parent_task_id: str | None = None,
+        image: params.ImageFacts | None = None,
     ) -> RunResult:
         """Generate one video. Raises only before a task exists (RequestInvalid, BudgetExceeded, submit errors).
 
@@ -263,9 +268,10 @@ class Runner:
         A submit error that may have created a task carries ``lab_request_id``: its intent in
         the journal (``store.intent``), shown by ``resume`` as an unknown outcome.
         ``parent_task_id``: the run this one was started from; journalled with the effective
-        fields that differ from it (take lineage).
+        fields that differ from it (take lineage). ``image``: the facts of the body's reference
+        image when the caller has read it already (it is not read again).
         """
-        resolution = self._resolve(body)
+        resolution = self._resolve(body, image)
         if as_written:
             # The journal's wire stays "what was POSTed"; the effective values stay the lab's prediction.
             resolution = dataclasses.replace(resolution, wire=json.loads(json.dumps(dict(body))))
@@ -540,35 +546,40 @@ class Runner:
 
     # ------------------------------------------------------------ sweeps
 
+    def plan_sweep(self, body: Mapping[str, Any], *, image: params.ImageFacts | None = None,
+                   **inputs: Any) -> SweepPlan:
+        """``sweeps.prepare`` under this runner's ``max_sweep`` (``inputs``: seeds_text, seeds, random_count,
+        variants_text, variants). The body's image is read once for every row, unless ``image`` is what
+        the caller already read. Raises RequestInvalid."""
+        if image is None:
+            image = image_input.facts_for(body)
+        return sweeps.prepare(body, max_sweep=self.max_sweep, image=image, **inputs)
+
+    def plan_rows(self, items: Sequence[SweepItem]) -> SweepPlan:
+        """Rows planned before (a sweep's failed rows, run again) checked as a plan; their image read once."""
+        return sweeps.checked(items, max_sweep=self.max_sweep, image=image_input.facts_for(items[0].body) if items else None)
+
     def run_sweep(
         self,
-        items: Sequence[SweepItem] | SweepPlan | Mapping[str, Any],
+        plan: SweepPlan,
         *,
-        seeds: Sequence[int] | None = None,
-        prompts: Sequence[str] = (),
         concurrency: int = 4,
         on_event: Callable[[Event], None] | None = None,
         sweep_id: str | None = None,
         session: str | None = None,
         contact_sheet: bool = True,
     ) -> SweepResult:
-        """Run many tasks at once (≤ ``concurrency``); a failed one is recorded and the rest carry on.
+        """Run a checked plan (``plan_sweep``, ``plan_rows`` or ``sweeps.prepare``), ≤ ``concurrency`` tasks at
+        once; a failed one is recorded and the rest carry on.
 
-        ``items``: a ``SweepPlan`` from ``sweeps.prepare`` (already checked against the
-        limits), ``SweepItem``s from ``sweeps.plan``, or one body with ``seeds=`` (and
-        optional ``prompts=`` variants). Every item is valid before anything is sent: one
-        invalid body raises RequestInvalid before any HTTP call; so does a budget refusal.
+        A plan past ``max_sweep``, or with an invalid row, raises RequestInvalid before any HTTP
+        call; so does a budget refusal.
         """
         started = time.monotonic()
-        if isinstance(items, Mapping):
-            if not seeds:
-                raise RequestInvalid("A sweep of one request needs seeds: run_sweep(body, seeds=[1, 2, 3]).")
-            items = sweeps.plan(items, seeds, prompts)
-        if isinstance(items, SweepPlan):
-            planned, resolutions = list(items.items), list(items.resolutions)
-        else:
-            planned = list(items)
-            resolutions = sweeps.check(planned)
+        if not isinstance(plan, SweepPlan):
+            raise TypeError(f"run_sweep takes a SweepPlan (Runner.plan_sweep), not {type(plan).__name__}")
+        sweeps.check_plan(plan, max_sweep=self.max_sweep)
+        planned, resolutions = list(plan.items), list(plan.resolutions)
         pairs = [(item.body, item.label) for item in planned]
         total = sum(r.price_usd or 0.0 for r in resolutions)
         reservation = self.budget.reserve(total, session or self.session) if self.budget else None

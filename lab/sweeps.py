@@ -25,6 +25,8 @@ from lab.errors import RequestInvalid
 
 # Seeds are read lazily and refused past max_sweep, so this only bounds what a caller may hand in:
 # a million characters (some 90,000 ten-digit seeds) still gets the clearer "too many tasks" answer.
+# The most tasks one sweep may run unless the settings say otherwise (LAB_MAX_SWEEP).
+DEFAULT_MAX_SWEEP = 8
 SEEDS_TEXT_MAX_CHARS = 1_000_000
 # Each variant is a prompt (at most PROMPT_MAX_CHARS); this bounds the text before any line is split.
 VARIANTS_TEXT_MAX_CHARS = 1_000_000
@@ -223,13 +225,18 @@ def plan(body: Mapping[str, Any], seeds: Sequence[int], variants: Sequence[str] 
     return items
 
 
-def check(items: Sequence[SweepItem], *, max_sweep: int | None = None) -> list[params.Resolution]:
-    """Resolve every item; RequestInvalid stating each distinct reason once, with the rows it concerns."""
+def check(items: Sequence[SweepItem], *, max_sweep: int | None = None,
+          image: params.ImageFacts | None = None) -> list[params.Resolution]:
+    """Resolve every item; RequestInvalid stating each distinct reason once, with the rows it concerns.
+
+    ``image``: the facts of the reference image the sweep's body names (every row names the same
+    one; read once by the caller, ``lab.image_input.facts_for``).
+    """
     if not items:
         raise RequestInvalid("A sweep needs at least one request.")
     if max_sweep is not None and len(items) > max_sweep:
         raise _too_many(f"{len(items):,}", max_sweep, 1)
-    resolutions = [params.resolve(item.body) for item in items]
+    resolutions = [params.resolve(item.body, image=image) for item in items]
     rows_of: dict[str, list[str]] = {}
     errors = []
     for item, resolution in zip(items, resolutions):
@@ -241,6 +248,21 @@ def check(items: Sequence[SweepItem], *, max_sweep: int | None = None) -> list[p
         raise RequestInvalid("\n".join(f"{_rows_text(rows)}: {reason}" for reason, rows in rows_of.items()),
                              errors=errors)
     return resolutions
+
+
+def checked(items: Sequence[SweepItem], *, max_sweep: int, image: params.ImageFacts | None = None) -> SweepPlan:
+    """Rows planned before (``plan``, or a sweep's rows from the journal) as a checked plan. Raises RequestInvalid."""
+    return SweepPlan(tuple(items), tuple(check(items, max_sweep=max_sweep, image=image)))
+
+
+def check_plan(sweep: SweepPlan, *, max_sweep: int) -> None:
+    """RequestInvalid unless ``sweep`` is one the runner may send: 1..max_sweep rows, each resolved and valid."""
+    if not sweep.items:
+        raise RequestInvalid("A sweep needs at least one request.")
+    if len(sweep.items) > max_sweep:
+        raise _too_many(f"{len(sweep.items):,}", max_sweep, 1)
+    if len(sweep.resolutions) != len(sweep.items) or not all(r.ok for r in sweep.resolutions):
+        raise RequestInvalid("A sweep plan must hold one valid resolution per row (make it with sweeps.prepare).")
 
 
 def _rows_text(labels: Sequence[str], shown: int = 3) -> str:
@@ -258,11 +280,13 @@ def prepare(
     variants_text: str | None = None,
     variants: Sequence[str] = (),
     rng: random.Random | None = None,
+    image: params.ImageFacts | None = None,
 ) -> SweepPlan:
     """Every sweep goes through here: limits first (linear, before any per-item work), then each item resolved.
 
     Seeds come from ``seeds_text`` and/or ``seeds``, plus ``random_count`` random ones;
-    variants from ``variants_text`` and/or ``variants``. Raises RequestInvalid.
+    variants from ``variants_text`` and/or ``variants``. ``image``: the facts of the body's
+    reference image (``lab.image_input.facts_for``), used for every row. Raises RequestInvalid.
     """
     variant_list = list(variants) + parse_variants(variants_text, max_count=max(0, max_sweep - len(variants)))
     if len(variant_list) > max_sweep:
@@ -277,7 +301,7 @@ def prepare(
     if not seed_list:
         raise RequestInvalid("A sweep needs at least one seed: list them (1, 2, 3) or ask for random ones.")
     items = plan(body, seed_list, variant_list)
-    return SweepPlan(tuple(items), tuple(check(items, max_sweep=max_sweep)))
+    return checked(items, max_sweep=max_sweep, image=image)
 
 
 def _printable(text: str) -> str:

@@ -110,12 +110,14 @@ class Wiring:
 def build_runner(settings: Settings, client: VideosClient, store: Store, data_dir: Path, *, backend: str,
                  budget: Budget | None, slots: TaskSlots | None = None, thumbs: int = 5,
                  screener: Screener | None = None, preview: bool = False) -> Runner:
-    """The one place a Runner is built (the app, a visitor's key, the CLI): same limits and lease everywhere.
+    """The one place a Runner is built (the app, a visitor's key, the CLI): same limits (download size, sweep
+    size) and lease everywhere.
 
     ``preview``: also an animated WebP per saved run (the CLI's ``--preview``; no page shows one).
     """
     return Runner(client, store, data_dir, budget=budget, slots=slots, thumbs=thumbs, preview=preview, backend=backend,
-                  download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s, screener=screener)
+                  download_max_bytes=settings.download_max_bytes, lease_s=settings.lease_s, screener=screener,
+                  max_sweep=settings.max_sweep)
 
 
 def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None = None, thumbs: int = 5,

@@ -37,7 +37,7 @@ def make_runs(data_dir: Path, simulator, failing_simulator) -> Runs:
             return Runner(client, store, data_dir, thumbs=0, preview=False)
 
         good = runner(simulator)
-        sweep = good.run_sweep(BODY, seeds=[1, 2], contact_sheet=False)
+        sweep = good.run_sweep(good.plan_sweep(BODY, seeds=[1, 2]), contact_sheet=False)
         assert sweep.ok, [r.error for r in sweep.results]
         again = good.run_one({**BODY, "metadata": {"resolution": "720p", "seed": 1}})
         portrait = good.run_one({**BODY, "metadata": {"resolution": "720p", "aspectRatio": "9:16", "seed": 3}})

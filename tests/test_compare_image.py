@@ -10,7 +10,7 @@ from lab.store import Store
 
 
 def journal(store: Store, task_id: str, body: dict) -> None:
-    store.record_submitted(task_id, params.resolve(body), body, "sweep_images")
+    store.record_submitted(task_id, image_input.resolve(body), body, "sweep_images")
 
 
 def test_runs_from_different_images_differ_on_image_and_text_runs_say_no_image(tmp_path):

@@ -194,7 +194,8 @@ def test_resume_makes_the_thumbnails_and_contact_sheet_a_killed_sweep_never_made
     with Store(tmp_path / "journal.sqlite3") as store:
         client = VideosClient.scaled(simulator.base_url, "sk-x", time_scale=float(TIME_SCALE))
         # What a kill right after the saves leaves: videos saved, no thumbnails, no previews, no sheet.
-        swept = Runner(client, store, tmp_path, thumbs=0).run_sweep(body, seeds=[1, 2], contact_sheet=False)
+        runner = Runner(client, store, tmp_path, thumbs=0)
+        swept = runner.run_sweep(runner.plan_sweep(body, seeds=[1, 2]), contact_sheet=False)
         assert swept.ok and swept.contact_sheet is None
         results = Runner(client, store, tmp_path, thumbs=3).resume()
         assert sorted(r.task_id for r in results) == sorted(r.task_id for r in swept.results)

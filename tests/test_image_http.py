@@ -164,7 +164,7 @@ def test_the_openai_sdk_form_without_an_image_is_a_text_request_read_by_seconds(
 
 def test_the_client_sends_an_image_request_as_multipart_and_gets_the_video(simulator, tmp_path):
     image = image_input.keep(str(picture(tmp_path / "in" / "shot.png", size=(1280, 720))), tmp_path / "data")
-    resolution = params.resolve({**FIELDS, "input_reference": image.path, "seconds": "4", "metadata": {"seed": 5}})
+    resolution = image_input.resolve({**FIELDS, "input_reference": image.path, "seconds": "4", "metadata": {"seed": 5}})
     assert resolution.ok and resolution.transport == "multipart"
     client = VideosClient.scaled(simulator.base_url, KEY, time_scale=TIME_SCALE)
     submitted = client.submit(resolution.wire)
@@ -177,7 +177,7 @@ def test_the_client_sends_an_image_request_as_multipart_and_gets_the_video(simul
 def test_a_missing_image_file_is_refused_before_anything_is_sent(make_simulator, tmp_path):
     sim = make_simulator()
     kept = image_input.keep(str(picture(tmp_path / "shot.png")), tmp_path / "data")
-    wire = params.resolve({**FIELDS, "input_reference": kept.path}).wire
+    wire = image_input.resolve({**FIELDS, "input_reference": kept.path}).wire
     Path(kept.path).unlink()
     client = VideosClient.scaled(sim.base_url, KEY, time_scale=TIME_SCALE)
     with pytest.raises(RequestInvalid, match="nothing was sent"):
@@ -236,7 +236,7 @@ def test_a_429_re_sends_the_whole_upload_and_the_key_never_reaches_a_log(tmp_pat
     thread.start()
     try:
         kept = image_input.keep(str(picture(tmp_path / "shot.png")), tmp_path / "data")
-        wire = params.resolve({**FIELDS, "input_reference": kept.path, "seconds": "8"}).wire
+        wire = image_input.resolve({**FIELDS, "input_reference": kept.path, "seconds": "8"}).wire
         client = VideosClient(f"http://127.0.0.1:{server.server_port}/v1", KEY,
                               retry=RetryPolicy(backoff_factor=0.0, backoff_jitter_s=0.0))
         with caplog.at_level(logging.DEBUG):

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from lab import params
-from lab.params import FAST_MODEL, IMAGE_FIELD, ImageFacts, resolve
+# The image is read by the caller (image_input.resolve reads it once); params itself opens nothing.
+from lab.image_input import resolve
+from lab.params import FAST_MODEL, IMAGE_FIELD, ImageFacts
 
 PROMPT = "The lighthouse lamp turns on as the camera rises"
 
@@ -223,3 +225,17 @@ def test_form_preview_lists_the_fields_and_the_file(still):
     preview = params.form_preview(wire)
     assert preview.splitlines()[0] == "multipart/form-data"
     assert "  seconds=8" in preview and "input_reference=@" in preview and "image/png" in preview
+
+
+def test_params_opens_no_file_a_body_naming_an_image_needs_the_facts_its_caller_read(still):
+    result = params.resolve(image_body(still, seconds="8"))
+    assert not result.ok and (IMAGE_FIELD, "not_read") in codes(result) and result.wire is None
+
+
+def test_params_imports_nothing_of_the_lab():
+    import ast
+
+    tree = ast.parse(Path(params.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name == "lab" or name.startswith("lab.") for name in imported)

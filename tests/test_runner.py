@@ -13,7 +13,7 @@ from lab.budget import Budget
 from lab.client import VideosClient
 from lab.errors import BudgetExceeded, RequestInvalid
 from lab.runner import EVENT_KINDS, Event, Runner
-from lab.sweeps import plan as plan_seeds
+from lab.sweeps import checked, plan as plan_seeds
 from lab.store import Store
 
 TIME_SCALE = 0.02
@@ -127,7 +127,27 @@ def test_an_invalid_request_raises_before_any_http_call(make_simulator, store, d
 def test_a_sweep_with_one_invalid_body_sends_nothing(make_simulator, store, data_dir) -> None:
     sim = make_simulator()
     with pytest.raises(RequestInvalid):
-        make_runner(sim, store, data_dir).run_sweep(plan_seeds(body(), [1], ["a fox", " "]))
+        make_runner(sim, store, data_dir).run_sweep(checked(plan_seeds(body(), [1], ["a fox", " "]), max_sweep=8))
+    assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
+
+
+def test_the_runner_refuses_a_plan_past_its_max_sweep_before_any_http_call(make_simulator, store, data_dir) -> None:
+    sim = make_simulator()
+    planned_elsewhere = checked(plan_seeds(body(), [1, 2, 3]), max_sweep=8)  # a caller with a looser limit
+    with pytest.raises(RequestInvalid, match="more than this lab allows at once"):
+        make_runner(sim, store, data_dir, max_sweep=2).run_sweep(planned_elsewhere)
+    assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
+    assert store.list_runs() == []
+
+
+def test_the_runner_refuses_a_plan_with_an_unchecked_invalid_row(make_simulator, store, data_dir) -> None:
+    from lab.sweeps import SweepPlan
+
+    sim = make_simulator()
+    items = plan_seeds(body(), [1], ["a fox", " "])
+    unchecked = SweepPlan(tuple(items), tuple(params.resolve(item.body) for item in items))
+    with pytest.raises(RequestInvalid):
+        make_runner(sim, store, data_dir).run_sweep(unchecked)
     assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
 
 
@@ -135,7 +155,7 @@ def test_a_budget_refusal_raises_before_any_http_call(make_simulator, store, dat
     sim = make_simulator()
     runner = make_runner(sim, store, data_dir, budget=Budget(store, session_cap_usd=0.50))
     with pytest.raises(BudgetExceeded):
-        runner.run_sweep(plan_seeds(body(), [1, 2]))
+        runner.run_sweep(checked(plan_seeds(body(), [1, 2]), max_sweep=8))
     assert sim.ledger()["requests"].get(SUBMIT, 0) == 0
 
 
@@ -173,7 +193,7 @@ def test_a_task_past_its_deadline_stays_unfinished_for_resume(make_simulator, st
 
 def test_a_sweep_saves_every_seed_and_writes_a_contact_sheet_row_each(simulator, store, data_dir) -> None:
     recorder = Recorder()
-    result = make_runner(simulator, store, data_dir).run_sweep(plan_seeds(body(), [1, 2, 3, 4]), concurrency=4, on_event=recorder)
+    result = make_runner(simulator, store, data_dir).run_sweep(checked(plan_seeds(body(), [1, 2, 3, 4]), max_sweep=8), concurrency=4, on_event=recorder)
     assert result.ok and len(result.results) == 4
     assert [r.label for r in result.results] == ["seed 1", "seed 2", "seed 3", "seed 4"]
     assert [store.get(r.task_id).seed for r in result.results] == [1, 2, 3, 4]
@@ -186,7 +206,7 @@ def test_a_sweep_saves_every_seed_and_writes_a_contact_sheet_row_each(simulator,
 
 def test_a_variant_sweeps_contact_sheet_is_titled_with_every_variant_model_and_size(simulator, store, data_dir) -> None:
     items = plan_seeds(body(), [1], ["a lighthouse at dusk", "a red fox running through deep snow at dawn"])
-    result = make_runner(simulator, store, data_dir).run_sweep(items, concurrency=2)
+    result = make_runner(simulator, store, data_dir).run_sweep(checked(items, max_sweep=8), concurrency=2)
     assert result.ok
     with Image.open(result.contact_sheet) as sheet:
         title, description = sheet.text["Title"], sheet.text["Description"].splitlines()
@@ -205,13 +225,14 @@ def test_prompt_variants_times_seeds_make_one_task_each() -> None:
 
 
 def test_a_sweep_of_one_body_takes_seeds_directly(simulator, store, data_dir) -> None:
-    result = make_runner(simulator, store, data_dir, thumbs=1).run_sweep(body(), seeds=[8, 9], concurrency=2)
+    runner = make_runner(simulator, store, data_dir, thumbs=1)
+    result = runner.run_sweep(runner.plan_sweep(body(), seeds=[8, 9]), concurrency=2)
     assert [(r.label, r.status) for r in result.results] == [("seed 8", "saved"), ("seed 9", "saved")]
 
 
 def test_a_sweep_carries_on_past_failed_tasks(make_simulator, store, data_dir) -> None:
     sim = make_simulator(faults={"failed": 0.5}, fault_seed=4)
-    result = make_runner(sim, store, data_dir).run_sweep(plan_seeds(body(), [1, 2, 3, 4, 5, 6]), concurrency=3)
+    result = make_runner(sim, store, data_dir).run_sweep(checked(plan_seeds(body(), [1, 2, 3, 4, 5, 6]), max_sweep=8), concurrency=3)
     statuses = [r.status for r in result.results]
     assert set(statuses) <= {"saved", "failed"} and "failed" in statuses and "saved" in statuses
     assert not result.ok
@@ -223,7 +244,7 @@ def test_a_sweep_carries_on_past_failed_tasks(make_simulator, store, data_dir) -
 )
 def test_every_fault_ends_saved_or_clearly_failed_never_charged_twice_or_left_behind(make_simulator, store, data_dir, fault) -> None:
     sim = make_simulator(faults={fault: 0.5}, fault_seed=7)
-    result = make_runner(sim, store, data_dir).run_sweep(plan_seeds(body(), [1, 2, 3, 4]), concurrency=4)
+    result = make_runner(sim, store, data_dir).run_sweep(checked(plan_seeds(body(), [1, 2, 3, 4]), max_sweep=8), concurrency=4)
     for run in result.results:
         # A submit answered 5xx (or cut off) may have created a task: "outcome_unknown", not "not_submitted".
         assert run.status in ("saved", "failed", "not_submitted", "outcome_unknown"), run

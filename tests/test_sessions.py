@@ -130,7 +130,8 @@ def test_a_cli_sweep_journals_its_plan_and_session(simulator, tmp_path, journal_
 
     with Store(journal_url) as journal_store, VideosClient.scaled(simulator.base_url, "sk-x",
                                                                               time_scale=0.02) as client:
-        result = Runner(client, journal_store, tmp_path, thumbs=0, session="cli").run_sweep(body(1), seeds=[1, 2])
+        runner = Runner(client, journal_store, tmp_path, thumbs=0, session="cli")
+        result = runner.run_sweep(runner.plan_sweep(body(1), seeds=[1, 2]))
         state = JournalView(journal_store, "session").sweep("cli", result.sweep_id)
     assert [(c.label, c.body["metadata"]["seed"], c.record.status) for c in state.cells] == [
         ("seed 1", 1, "saved"), ("seed 2", 2, "saved")]

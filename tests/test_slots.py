@@ -53,6 +53,6 @@ def test_a_sweep_wider_than_the_global_cap_queues_and_saves_every_video(simulato
         client = VideosClient.scaled(simulator.base_url, "sk-slots", time_scale=TIME_SCALE)
         runner = Runner(client, store, tmp_path, slots=slots, thumbs=1, preview=False)
         body = {"model": params.FAST_MODEL, "prompt": "slots: a paper boat on a pond", "duration": "4"}
-        result = runner.run_sweep(body, seeds=[1, 2, 3, 4, 5], concurrency=5)
+        result = runner.run_sweep(runner.plan_sweep(body, seeds=[1, 2, 3, 4, 5]), concurrency=5)
     assert [r.status for r in result.results] == ["saved"] * 5
     assert slots.peak_in_flight == 2

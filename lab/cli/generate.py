@@ -229,9 +229,9 @@ def _copy_out(out: str | None, paths: list[Path], *, single: bool) -> dict:
 
 
 def _validate(body: dict):
-    from lab import params
+    from lab import image_input
 
-    resolution = params.resolve(body)
+    resolution = image_input.resolve(body)
     for warning in resolution.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return resolution
@@ -257,7 +257,7 @@ def run_generate(args: argparse.Namespace) -> int:
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
             return _fail(str(exc))
         try:
-            result = runner.run_one(body, on_event=Progress())
+            result = runner.run_one(body, on_event=Progress(), image=resolution.image)  # the image read once
         except (RequestInvalid, SettingsError) as exc:
             return _fail(str(exc))
         except LabError as exc:
@@ -304,8 +304,8 @@ def _unknown_outcomes(runner) -> list[dict]:
     return found
 
 
-def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
-    """The sweep's checked plan (sweeps.prepare: limits before any per-item work); ValueError/RequestInvalid if not."""
+def _sweep_inputs(args: argparse.Namespace) -> dict:
+    """The sweep's seeds and variants as the runner plans them (``Runner.plan_sweep``); ValueError if unusable."""
     from lab import sweeps
 
     if args.count is not None and args.count < 1:
@@ -328,8 +328,7 @@ def _sweep_plan(args: argparse.Namespace, body: dict, max_sweep: int):
             variants_text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"--prompts-file {args.prompts_file} is not UTF-8 text (byte {exc.start})") from None
-    return sweeps.prepare(body, max_sweep=max_sweep, seeds_text=args.seeds, random_count=args.count,
-                          variants_text=variants_text)
+    return {"seeds_text": args.seeds, "random_count": args.count, "variants_text": variants_text}
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -338,18 +337,21 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         body = _body_from_args(args)
-        plan = _sweep_plan(args, body, settings.max_sweep)
-    except RequestInvalid as exc:
-        return _fail(f"invalid request: {exc}", errors=exc.errors or [])
+        inputs = _sweep_inputs(args)
     except (ValueError, OSError, SettingsError) as exc:
         return _fail(str(exc))
-    for warning in dict.fromkeys(w for r in plan.resolutions for w in r.warnings):
-        print(f"warning: {warning}", file=sys.stderr)
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack, settings)
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
             return _fail(str(exc))
+        try:
+            # The runner plans it under the lab's limit (max_sweep), before any HTTP call.
+            plan = runner.plan_sweep(body, **inputs)
+        except RequestInvalid as exc:
+            return _fail(f"invalid request: {exc}", errors=exc.errors or [])
+        for warning in dict.fromkeys(w for r in plan.resolutions for w in r.warnings):
+            print(f"warning: {warning}", file=sys.stderr)
         try:
             result = runner.run_sweep(plan, concurrency=args.concurrency, on_event=Progress())
         except (RequestInvalid, SettingsError) as exc:

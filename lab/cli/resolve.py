@@ -12,7 +12,8 @@ import json
 import sys
 
 from lab.cli.usage import json_usage_errors
-from lab.params import BODY_MAX_BYTES, Issue, parse_json, refusal, resolve
+from lab.image_input import resolve
+from lab.params import BODY_MAX_BYTES, Issue, parse_json, refusal
 
 EXIT_INVALID = 2
 

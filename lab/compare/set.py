@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from lab import params
+from lab import image_input, params
 from lab.presentation import SERVICE_SEED, SERVICE_SEED_SHORT
 from lab.errors import LabError
 from lab.lineage import describe_changes
@@ -98,10 +98,10 @@ def split_ids(values: Iterable[str] | str) -> list[str]:
 
 
 def effective_request(record: TaskRecord) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(effective values, wire body) of a journalled run, as params.resolve computes them."""
+    """(effective values, wire body) of a journalled run, as params.resolve computes them (its image read here)."""
     for body in (record.request, record.wire):
         if body:
-            resolution = params.resolve(body)
+            resolution = image_input.resolve(body)
             if resolution.ok:
                 return dict(resolution.effective), dict(resolution.wire or record.wire or {})
     return dict(record.effective or {}), dict(record.wire or {})

@@ -21,6 +21,7 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from lab.image_input import resolve as resolve_reading_image
 from lab.params import BODY_MAX_BYTES, resolve
 from lab.simulator.config import SimConfig
 from lab.simulator.decode import decode_submit, read_body_limited
@@ -79,7 +80,8 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         if problem is not None:
             return task_error(400, "parse_request_failed", problem)
         try:
-            resolution = resolve(body)
+            # A JSON body naming an image: read it as the lab does (params reads nothing itself).
+            resolution = resolve_reading_image(body)
             if not resolution.ok:
                 return rejection(resolution, body)
         except Exception:  # noqa: BLE001 - a bug in reading a body is still no reason for a 5xx

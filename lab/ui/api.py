@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from lab import image_input, params, presentation as pres, sweeps
+from lab import image_input, params, presentation as pres
 from lab.errors import LabError
 from lab.ui.events import bind, generation, raise_for_ui, session_of
 from lab.wiring import AppServices
@@ -62,22 +62,23 @@ def _parse(body_text: Any) -> Any:
     return body
 
 
-def _valid_body(body_text: Any) -> dict:
+def _valid_body(body_text: Any) -> tuple[dict, params.Resolution]:
+    """The body and its resolution (its image read once, here); gr.Error when it is invalid."""
     body = _parse(body_text)
-    resolution = params.resolve(body)
+    resolution = image_input.resolve(body)
     if not resolution.ok:
         raise gr.Error("The request is invalid: " + resolution.error_text())
-    return body
+    return body, resolution
 
 
 def api_resolve(body_text: str) -> dict:
-    return pres.no_path_keys(params.resolve(_parse(body_text)).to_json())
+    return pres.no_path_keys(image_input.resolve(_parse(body_text)).to_json())
 
 
 def api_generate(services: AppServices, body_text: str, request: gr.Request):
-    body = _valid_body(body_text)
+    body, resolution = _valid_body(body_text)
     try:
-        outcome = services.runs.run_one(body, session=session_of(request), on_event=None)
+        outcome = services.runs.run_one(body, session=session_of(request), on_event=None, image=resolution.image)
     except LabError as err:
         raise gr.Error(pres.failure_note(err)) from err
     # A failed task is data: no video, and the summary says why.
@@ -86,10 +87,10 @@ def api_generate(services: AppServices, body_text: str, request: gr.Request):
 
 def api_sweep(services: AppServices, body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
               request: gr.Request):
-    body = _valid_body(body_text)
+    body, resolution = _valid_body(body_text)
     try:
-        plan = sweeps.prepare(body, max_sweep=services.settings.max_sweep, seeds_text=seeds_text,
-                              random_count=random_count, variants_text=variants_text)
+        plan = services.runs.plan_sweep(body, seeds_text=seeds_text, random_count=random_count,
+                                        variants_text=variants_text, image=resolution.image)
         outcome = services.runs.run_sweep(plan, session=session_of(request), on_event=None)
     except LabError as err:
         raise_for_ui(err)

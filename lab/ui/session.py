@@ -236,9 +236,10 @@ def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, r
     if not sweep_id:
         raise gr.Error("No sweep on screen to retry.")
     try:
-        items = services.runs.retry_cells(sweep_id, session)
+        plan = services.runs.retry_cells(sweep_id, session)
     except LabError as err:
         raise_for_ui(err)
+    items = plan.items if plan is not None else ()
     if not items:
         yield {sweep.status: "Nothing to retry: every row is saved or still unfinished.",
                sweep.retry: gr.update(visible=False)}
@@ -246,7 +247,7 @@ def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, r
     waiting = {sweep.rows[item.index].label: f"**{item.label}** · waiting… (retry)" for item in items}
     yield {sweep.status: f"Retrying {len(items)} row(s) of `{sweep_id}`.", **waiting,
            sweep.retry: gr.update(visible=False)}
-    pump = EventPump(lambda on_event: services.runs.run_sweep(items, session=session, on_event=on_event,
+    pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, on_event=on_event,
                                                           visitor_key=visitor_key, sweep_id=sweep_id))
     for event in pump:
         if event is None or getattr(event, "index", None) is None or event.index >= len(items):

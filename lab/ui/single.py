@@ -225,7 +225,10 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
 
 
 def resolve_form(values: Mapping[str, Any]) -> tuple[dict | None, params.Resolution | None, str | None]:
-    """(raw body, its resolution, None) or (None, None, why the form cannot be read)."""
+    """(raw body, its resolution, None) or (None, None, why the form cannot be read).
+
+    The form's image is read here, once per event; its facts travel on in ``resolution.image``.
+    """
     try:
         body = pres.body_from_form(**values)
         # The image input hands over a path in Gradio's upload folder; a path typed into the
@@ -233,7 +236,7 @@ def resolve_form(values: Mapping[str, Any]) -> tuple[dict | None, params.Resolut
         image_input.check_confined(body, [upload_folder()])
     except RequestInvalid as err:
         return None, None, str(err)
-    return body, params.resolve(body), None
+    return body, image_input.resolve(body), None
 
 
 def upload_folder() -> str:
@@ -384,7 +387,7 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
         raise gr.Error(problem)
     if data[tab.randomize]:
         body = params.with_seed(body, params.random_seed())
-        resolved = params.resolve(body)
+        resolved = params.resolve(body, image=resolved.image)  # the same image: not read again
     if not resolved.ok:
         raise gr.Error("The request is invalid: " + resolved.error_text())
     # Raw mode sends the JSON as written; a multipart (image) body always goes out as the lab builds it.
@@ -399,7 +402,8 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
                tab.thumbs: None, tab.check: "", tab.sent: sent, tab.answer: None, tab.summary: "",
                **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
         pump = EventPump(lambda on_event: services.runs.run_one(body, session=session, on_event=on_event,
-                                                            visitor_key=visitor_key, as_written=as_written))
+                                                                 visitor_key=visitor_key, as_written=as_written,
+                                                                 image=resolved.image))
         for event in pump:
             if event is not None:
                 task_id = event.task_id or task_id

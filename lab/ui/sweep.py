@@ -9,7 +9,8 @@ import gradio as gr
 
 from lab import params, presentation as pres, sweeps
 from lab.errors import LabError, RequestInvalid
-from lab.orchestrator import new_sweep_id
+from lab.orchestrator import Orchestrator, new_sweep_id
+from lab.sweeps import SweepPlan
 from lab.ui.events import INSTANT, PRIVATE, bind, generation, session_of
 from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
@@ -167,20 +168,20 @@ def build(max_rows: int) -> SweepTab:
 NEEDS_PROMPT = "Add a prompt on **Single run** first (or prompt variants here)."
 
 
-def sweep_problem(tab: SweepTab, single: SingleTab, data: dict, max_sweep: int) -> str | None:
-    """Why this sweep cannot run as the form and the sweep fields stand, said once; None when it can."""
-    body, resolved, problem = resolve_form(single.form.values(data))
+def sweep_plan(runs: Orchestrator, tab: SweepTab, data: dict, form: tuple) -> tuple[SweepPlan | None, str | None]:
+    """(the sweep's checked plan, None), or (None, why it cannot run, said once), for the form as resolved
+    (``form``: ``resolve_form``'s answer, so its image is read once per event) and the sweep fields."""
+    body, resolved, problem = form
     if problem:
-        return problem
+        return None, problem
     try:
-        if not sweeps.parse_variants(data[tab.variants], max_count=max_sweep) and any(
+        if not sweeps.parse_variants(data[tab.variants], max_count=runs.max_sweep) and any(
                 e.field == "prompt" and e.code == "required" for e in resolved.errors):
-            return NEEDS_PROMPT
-        sweeps.prepare(body, max_sweep=max_sweep, seeds_text=data[tab.seeds], random_count=data[tab.random_count],
-                       variants_text=data[tab.variants])
+            return None, NEEDS_PROMPT
+        return runs.plan_sweep(body, seeds_text=data[tab.seeds], random_count=data[tab.random_count],
+                               variants_text=data[tab.variants], image=resolved.image), None
     except RequestInvalid as err:
-        return str(err)
-    return None
+        return None, str(err)
 
 
 def estimate(services: AppServices, tab: SweepTab, single: SingleTab, data: dict) -> dict:
@@ -188,19 +189,19 @@ def estimate(services: AppServices, tab: SweepTab, single: SingleTab, data: dict
 
     Run sweep is enabled only when the sweep can run; otherwise the estimate says why, once.
     """
-    _, resolved, _ = resolve_form(single.form.values(data))
+    form = resolve_form(single.form.values(data))
+    resolved = form[1]
     model = resolved.effective.get("model") if resolved is not None else None
-    settings = services.settings
+    runs = services.runs
     try:
-        count = sweeps.count_tasks(data[tab.seeds], data[tab.random_count], data[tab.variants],
-                                   max_sweep=settings.max_sweep)
-        why = sweep_problem(tab, single, data, settings.max_sweep) if 0 < count <= settings.max_sweep else None
+        count = runs.count_sweep(data[tab.seeds], data[tab.random_count], data[tab.variants])
     except RequestInvalid as err:
         return {tab.estimate: f"**Cannot run:** {err}", tab.run: gr.update(interactive=False)}
+    why = sweep_plan(runs, tab, data, form)[1] if 0 < count <= runs.max_sweep else None
     if why:
         return {tab.estimate: f"**Cannot run:** {why}", tab.run: gr.update(interactive=False)}
-    text = pres.sweep_estimate_text(model, count, settings.max_sweep, settings.max_concurrent_per_session)
-    return {tab.estimate: text, tab.run: gr.update(interactive=0 < count <= settings.max_sweep)}
+    text = pres.sweep_estimate_text(model, count, runs.max_sweep, services.settings.max_concurrent_per_session)
+    return {tab.estimate: text, tab.run: gr.update(interactive=0 < count <= runs.max_sweep)}
 
 
 def _empty_grid(tab: SweepTab) -> dict:
@@ -217,16 +218,9 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
     session = session_of(request)
     # Run sweep is disabled while the estimate names a problem; a click that gets here anyway is told the
     # same one sentence in the status, not a popup per seed.
-    why = sweep_problem(tab, single, data, len(tab.rows))
+    plan, why = sweep_plan(services.runs, tab, data, resolve_form(single.form.values(data)))
     if why:
         yield {tab.status: f"**Cannot run:** {why}"}
-        return
-    body, resolved, _ = resolve_form(single.form.values(data))
-    try:
-        plan = sweeps.prepare(body, max_sweep=len(tab.rows), seeds_text=data[tab.seeds],
-                              random_count=data[tab.random_count], variants_text=data[tab.variants])
-    except RequestInvalid as err:
-        yield {tab.status: f"**Cannot run:** {err}"}
         return
     items = plan.items
     visitor_key = data[key]
@@ -242,7 +236,7 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
                 row.prompt: pres.literal_markdown(item.variant_text) if item.variant_text else "",
                 row.use_seed: gr.update(value="Use this prompt + seed" if item.variant_text else "Use this seed"),
             })
-        cost = params.sweep_price_usd(resolved.effective["model"], len(items))
+        cost = params.sweep_price_usd(plan.resolutions[0].effective["model"], len(items))
         head = f"Running {len(items)} tasks (up to ${cost:.2f})." if cost is not None else ""
         row_requests = [dict(item.body) for item in items]
         sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
