@@ -175,6 +175,10 @@ class JournalView:
         """The reviews of runs this session was shown."""
         return self.store.reviews(r.task_id for r in records)
 
+    def may_see(self, session: str, task_id: str) -> bool:
+        """Whether ``session`` may see the run ``task_id`` (False for an unknown id: the two look the same)."""
+        return self.run(session, task_id) is not None
+
     def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
         return self.store.sweeps(limit=limit, session=self._filter(session))
 

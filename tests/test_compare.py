@@ -14,7 +14,7 @@ import pytest
 from compare_runs import PROMPT, Runs, make_runs
 from lab import frames
 from lab.compare import proxies, similarity
-from lab.compare.pipeline import compare_runs
+from lab.compare.pipeline import Measure, compare_runs
 from lab.compare.report import CELL_KEYS, ReportError, write_report, zip_report
 from lab.compare.set import CompareError, load_set
 from lab.errors import MediaError
@@ -227,8 +227,17 @@ def test_more_than_twelve_runs_are_refused(tmp_path: Path) -> None:
             load_set(journal, ["sweep_big"])
 
 
-def test_runs_outside_the_visible_set_count_as_unknown(runs: Runs, store: Store) -> None:
-    cset = load_set(store, [runs.seed1, runs.seed2, runs.portrait], visible={runs.seed1, runs.seed2})
+def test_measure_none_takes_no_figures_and_cached_takes_only_measured_ones(runs: Runs, store: Store,
+                                                                          tmp_path: Path) -> None:
+    ids = [runs.seed1, runs.seed2]  # tmp_path as the data directory: no figure is cached yet
+    assert compare_runs(store, tmp_path, ids, measure=Measure.NONE).similarity == ()
+    assert compare_runs(store, tmp_path, ids, measure=Measure.CACHED).similarity == ()
+    measured = compare_runs(store, tmp_path, ids, measure=Measure.ALL).similarity
+    assert len(measured) == 1 and compare_runs(store, tmp_path, ids, measure=Measure.CACHED).similarity == measured
+
+
+def test_runs_the_caller_may_not_see_count_as_unknown(runs: Runs, store: Store) -> None:
+    cset = load_set(store, [runs.seed1, runs.seed2, runs.portrait], may_see={runs.seed1, runs.seed2}.__contains__)
     assert cset.task_ids == [runs.seed1, runs.seed2] and cset.unknown == (runs.portrait,)
 
 

@@ -75,6 +75,20 @@ def test_with_all_scope_everyone_sees_every_run(store):
     assert view.run("b-a", "task_b") is not None
 
 
+def test_a_session_may_see_its_own_run_and_neither_anothers_nor_a_missing_one(store):
+    journal(store, "task_mine", "b-mine")
+    journal(store, "task_theirs", "b-theirs")
+    view = JournalView(store, "session")
+    assert view.may_see("b-mine", "task_mine")
+    assert not view.may_see("b-mine", "task_theirs") and not view.may_see("b-mine", "task_nope")
+
+
+def test_with_all_scope_a_session_may_see_any_run_that_exists(store):
+    journal(store, "task_theirs", "b-theirs")
+    view = JournalView(store, "all")
+    assert view.may_see("b-mine", "task_theirs") and not view.may_see("b-mine", "task_nope")
+
+
 # ---------------------------------------------------------------- sweeps from the journal
 
 

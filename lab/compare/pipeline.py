@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Sequence
 
 from lab.compare.proxies import ensure_proxy
 from lab.compare.set import Cell, CompareSet, load_set
 from lab.compare.similarity import PairSimilarity, similarity_matrix
 from lab.errors import LabError
 from lab.store import Store
+
+
+class Measure(Enum):
+    """How much similarity to take when opening a set."""
+
+    NONE = "none"  # proxies only: the player can start
+    CACHED = "cached"  # the figures already measured, nothing new (instant)
+    ALL = "all"  # every pair, measuring the ones not cached yet
 
 
 @dataclass(frozen=True)
@@ -35,21 +44,22 @@ class Comparison:
         return all(c.task_id in self.proxies for c in self.compare_set.cells)
 
 
-def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *, measure: bool | str = True,
-                 visible: Iterable[str] | None = None) -> Comparison:
-    """Load the set, make (or reuse) proxies and, with ``measure``, every pair's SSIM.
+def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *, measure: Measure = Measure.ALL,
+                 may_see: Callable[[str], bool] | None = None) -> Comparison:
+    """Load the set, make (or reuse) proxies and every pair's SSIM as ``measure`` says.
 
-    ``measure="cached"`` takes only the figures already measured (instant).
+    ``may_see`` (task id -> bool), when given, says which runs the caller may
+    see; any other run counts as unknown.
 
     Raises CompareError for a set that cannot be compared; a run without a
     video, a proxy or a measurement that fails become problems in the result.
     """
-    compare_set = load_set(store, ids, visible=visible)
+    compare_set = load_set(store, ids, may_see=may_see)
     proxies, problems = ensure_proxies(data_dir, compare_set)
     similarity: list[PairSimilarity] = []
-    if measure and len(proxies) >= 2:
+    if measure is not Measure.NONE and len(proxies) >= 2:
         try:
-            similarity = similarity_matrix(data_dir, proxies, cached_only=measure == "cached")
+            similarity = similarity_matrix(data_dir, proxies, cached_only=measure is Measure.CACHED)
         except LabError as exc:
             problems.append(f"similarity could not be measured: {exc}")
     return Comparison(compare_set, proxies, tuple(similarity), tuple(problems))

@@ -16,10 +16,10 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
-from lab.compare.pipeline import Comparison, compare_runs
+from lab.compare.pipeline import Comparison, Measure, compare_runs
 from lab.compare.report import write_report, zip_report
 from lab.compare.set import CompareSet, load_set, player_data
 from lab.datadir import DataDir
@@ -102,9 +102,9 @@ class CompareService:
                            problems=comparison.problems, similarity_note=note)
         return json.dumps(data, ensure_ascii=False)
 
-    def open(self, ids: Any, *, visible: Iterable[str] | None = None) -> Opened:
+    def open(self, ids: Any, *, may_see: Callable[[str], bool] | None = None) -> Opened:
         """Load the set and make its proxies; no similarity yet. Raises CompareError."""
-        comparison = compare_runs(self.store, self.data_dir, ids, measure=False, visible=visible)
+        comparison = compare_runs(self.store, self.data_dir, ids, measure=Measure.NONE, may_see=may_see)
         cset = comparison.compare_set
         playable = len(comparison.proxies)
         message = f"**{len(cset.cells)} runs**, {playable} with a video"
@@ -117,10 +117,10 @@ class CompareService:
         note = "Measuring similarity in the background…" if playable >= 2 else "Fewer than two videos: nothing to measure."
         return Opened(comparison, self._player(comparison, note), message)
 
-    def measure(self, ids: Any, *, visible: Iterable[str] | None = None, cached_only: bool = False) -> Opened:
+    def measure(self, ids: Any, *, may_see: Callable[[str], bool] | None = None, cached_only: bool = False) -> Opened:
         """The same set with every pair's SSIM (cached pairs are instant; ``cached_only`` measures nothing)."""
-        comparison = compare_runs(self.store, self.data_dir, ids, measure="cached" if cached_only else True,
-                                  visible=visible)
+        comparison = compare_runs(self.store, self.data_dir, ids,
+                                  measure=Measure.CACHED if cached_only else Measure.ALL, may_see=may_see)
         pairs = comparison.similarity
         note = None if pairs or cached_only else "Fewer than two videos: nothing to measure."
         if pairs:
@@ -160,9 +160,9 @@ class CompareService:
 
     # ------------------------------------------------------------ the report
 
-    def report_zip(self, ids: Any, *, visible: Iterable[str] | None = None, with_originals: bool = False) -> tuple[Path, dict]:
+    def report_zip(self, ids: Any, *, may_see: Callable[[str], bool] | None = None, with_originals: bool = False) -> tuple[Path, dict]:
         """The standalone report as a ZIP in the served exports folder, and its compare.json."""
-        comparison = compare_runs(self.store, self.data_dir, ids, measure=True, visible=visible)
+        comparison = compare_runs(self.store, self.data_dir, ids, measure=Measure.ALL, may_see=may_see)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"compare-{stamp}-{uuid.uuid4().hex[:6]}"
         with tempfile.TemporaryDirectory(prefix="lab-report-") as work:

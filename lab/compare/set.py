@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from lab import image_input, params
 from lab.presentation import SERVICE_SEED, SERVICE_SEED_SHORT
@@ -139,17 +139,16 @@ def _sweep_order(record: TaskRecord) -> tuple:
     return (record.prompt or "", record.seed is None, record.seed or 0, record.created_at)
 
 
-def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] | None = None) -> CompareSet:
+def load_set(store: Store, ids: Sequence[str] | str, *, may_see: Callable[[str], bool] | None = None) -> CompareSet:
     """The runs named by ``ids`` (task ids or sweep ids, expanded in order), ready to compare.
 
-    ``visible``, when given, is the set of task ids the caller may see; anything
-    else counts as unknown (a session never learns of another's runs).
+    ``may_see`` (task id -> bool), when given, says whether the caller may see a
+    run; any other run counts as unknown (a session never learns of another's runs).
     Raises CompareError when fewer than 2 or more than 12 runs are found.
     """
     wanted = split_ids(ids)
     if not wanted:
         raise CompareError("Give at least two task ids or a sweep id to compare.")
-    allowed = None if visible is None else set(visible)
     records: list[TaskRecord] = []
     unknown: list[str] = []
     for item in wanted:
@@ -157,8 +156,8 @@ def load_set(store: Store, ids: Sequence[str] | str, *, visible: Iterable[str] |
         if _ID_PATTERN.match(item):
             record = store.get(item)
             found = [record] if record is not None else sorted(store.list_sweep(item), key=_sweep_order)
-        if allowed is not None:
-            found = [r for r in found if r.task_id in allowed]
+        if may_see is not None:
+            found = [r for r in found if may_see(r.task_id)]
         if not found:
             unknown.append(item)
         records += [r for r in found if r.task_id not in {s.task_id for s in records}]

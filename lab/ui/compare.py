@@ -11,9 +11,10 @@ public endpoint (ids in, the report's compare.json and ZIP out).
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -120,11 +121,9 @@ def build() -> CompareTab:
 # ---------------------------------------------------------------- handlers
 
 
-def _visible(services: AppServices, request: gr.Request | None) -> set[str] | None:
-    """The task ids this visitor may compare: all, or only their session's own when history is scoped."""
-    if services.journal.scope == "all":
-        return None
-    return {r.task_id for r in services.journal.runs(session_of(request), limit=100_000)}
+def _may_see(services: AppServices, request: gr.Request | None) -> Callable[[str], bool]:
+    """Whether this visitor may compare a run: the journal view asks its scope about one id at a time."""
+    return functools.partial(services.journal.may_see, session_of(request))
 
 
 def list_choices(services: AppServices, tab: CompareTab, request: gr.Request) -> dict:
@@ -140,7 +139,7 @@ def open_set(services: AppServices, tab: CompareTab, runs: list[str] | None, ids
              request: gr.Request) -> dict:
     wanted = _wanted(runs, ids_text)
     try:
-        opened = services.compare.open(wanted, visible=_visible(services, request))
+        opened = services.compare.open(wanted, may_see=_may_see(services, request))
     except LabError as err:
         # Said in the status line, not as an error badge on every output: nothing was changed.
         return {tab.status: f"**Cannot compare:** {err}"}
@@ -158,7 +157,7 @@ def measure_set(services: AppServices, tab: CompareTab, current: list[str], requ
     if not current:
         return {}
     try:
-        return {tab.player: services.compare.measure(current, visible=_visible(services, request)).player}
+        return {tab.player: services.compare.measure(current, may_see=_may_see(services, request)).player}
     except LabError as err:
         return {tab.status: f"Similarity could not be measured: {html.escape(str(err))}"}
 
@@ -175,14 +174,14 @@ def save_review(services: AppServices, tab: CompareTab, current: list[str], task
                 note: str, picked: bool, request: gr.Request) -> dict:
     if not task_id or not current:
         raise gr.Error("Open a comparison and choose a cell first.")
-    visible = _visible(services, request)
-    if visible is not None and task_id not in visible:
+    may_see = _may_see(services, request)
+    if not may_see(task_id):
         raise gr.Error("That run is not yours to review.")
     service = services.compare
     try:
         review = service.review(task_id, rating=rating, note=note or "", picked=picked)
         # Cached figures only: a review must not wait for (or start) a measurement.
-        opened = service.measure(current, visible=visible, cached_only=True)
+        opened = service.measure(current, may_see=may_see, cached_only=True)
     except (LabError, ValueError) as err:
         raise gr.Error(str(err)) from err
     saved = " · ".join(x for x in (rating_choice(review.rating), "picked" if review.picked else "") if x and x != "none")
@@ -207,7 +206,7 @@ def download_report(services: AppServices, current: list[str], request: gr.Reque
     if not current:
         raise gr.Error("Open a comparison first.")
     try:
-        archive, _data = services.compare.report_zip(current, visible=_visible(services, request))
+        archive, _data = services.compare.report_zip(current, may_see=_may_see(services, request))
     except LabError as err:
         raise_for_ui(err)
     return gr.update(value=str(archive), visible=True)
@@ -216,7 +215,7 @@ def download_report(services: AppServices, current: list[str], request: gr.Reque
 def api_compare(services: AppServices, ids: str, request: gr.Request) -> tuple[dict, str]:
     """Public: task or sweep ids (comma or space separated) -> (compare.json, the report as a ZIP)."""
     try:
-        archive, data = services.compare.report_zip(split_ids(ids or ""), visible=_visible(services, request))
+        archive, data = services.compare.report_zip(split_ids(ids or ""), may_see=_may_see(services, request))
     except CompareError as err:
         raise gr.Error(str(err)) from err
     except LabError as err:
@@ -257,7 +256,7 @@ def compare_from(services: AppServices, tab: CompareTab, tabs: Any, ids: list[st
     """"Compare these" elsewhere (the sweep grid): open those ids here and show the tab."""
     wanted = split_ids(ids or [])
     try:
-        opened = services.compare.open(wanted, visible=_visible(services, request))
+        opened = services.compare.open(wanted, may_see=_may_see(services, request))
     except LabError as err:
         raise_for_ui(err)
     return {**_show(tab, opened, wanted), tab.ids: " ".join(wanted), tabs: gr.Tabs(selected="compare")}
