@@ -328,6 +328,19 @@ class Database:
         raise NotImplementedError
 
 
+_PROMPT_WORD = re.compile(r"[^\W_]+")
+
+
+def prompt_words(text: str) -> list[str] | None:
+    """The words a prompt search looks for: runs of letters and digits, lower-cased.
+
+    None for blank text (no filter); an empty list for text with no word in it (nothing matches).
+    """
+    if not text.split():
+        return None
+    return [word.lower() for word in _PROMPT_WORD.findall(text)]
+
+
 def _switch_to_wal(db: sqlite3.Connection, wait_s: float) -> None:
     """Put the journal in WAL mode, waiting up to ``wait_s`` for other connections doing the same.
 
@@ -398,10 +411,14 @@ class SQLiteDatabase(Database):
                 raise self.error(exc) from exc
 
     def prompt_search(self, words: str, alias: str = "t") -> tuple[str, str, list[Any]] | None:
-        terms = ['"' + term.replace('"', '""') + '"' for term in words.split()]
-        if not terms:
+        terms = prompt_words(words)
+        if terms is None:
             return None
-        return f"JOIN tasks_fts ON tasks_fts.rowid = {alias}.rowid", "tasks_fts MATCH ?", [" ".join(terms)]
+        if not terms:
+            return "", "1 = 0", []
+        # Each word quoted (no FTS syntax) and a prefix ("word"*): all must match, any order.
+        query = " ".join('"' + term + '"*' for term in terms)
+        return f"JOIN tasks_fts ON tasks_fts.rowid = {alias}.rowid", "tasks_fts MATCH ?", [query]
 
     def create_prompt_search(self, db: Transaction) -> None:
         # An FTS5 index kept by triggers.
@@ -534,10 +551,14 @@ class PostgresDatabase(Database):
     # ------------------------------------------------------------ dialect
 
     def prompt_search(self, words: str, alias: str = "t") -> tuple[str, str, list[Any]] | None:
-        if not words.split():
+        terms = prompt_words(words)
+        if terms is None:
             return None
+        if not terms:
+            return "", "1 = 0", []
         vector = PG_PROMPT_VECTOR.format(column=f"{alias}.prompt")
-        return "", f"{vector} @@ plainto_tsquery('simple', ?)", [words]
+        # Letters and digits only, so each term is a plain lexeme; ":*" makes it a prefix, "&" wants all.
+        return "", f"{vector} @@ to_tsquery('simple', ?)", [" & ".join(f"{term}:*" for term in terms)]
 
     def create_prompt_search(self, db: Transaction) -> None:
         # A GIN index over the same expression the search uses; PostgreSQL keeps it current itself.

@@ -147,8 +147,8 @@ class JournalView:
         return self.scope == "all" or owner == session
 
     def runs(self, session: str, query: str | None = None, *, limit: int = HISTORY_LIMIT) -> list[TaskRecord]:
-        """Journalled runs whose prompt holds ``query`` (blank: all), newest first."""
-        return self.store.list_runs(limit=limit, query=(query or "").strip() or None, session=self._filter(session))
+        """The runs this session may see, newest first; ``query``: prompt words (``Store.search``)."""
+        return self.store.search(query, session=self._filter(session), limit=limit)
 
     def run(self, session: str, task_id: str) -> TaskRecord | None:
         record = self.store.get(task_id)

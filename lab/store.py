@@ -936,10 +936,10 @@ class Store:
         rows = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
         return _from_row(rows[0]) if rows else None
 
-    def list_runs(self, limit: int = 50, query: str | None = None, status: str | None = None, offset: int = 0,
+    def list_runs(self, limit: int = 50, status: str | None = None, offset: int = 0,
                   session: str | None = None, no_issues: bool = False,
                   review_status: str | None = None) -> list[TaskRecord]:
-        """Newest first; ``query`` matches prompt text (case-insensitive), ``status`` and ``session`` exactly.
+        """Newest first; ``status`` and ``session`` match exactly. (To filter by prompt words: ``search``.)
 
         ``no_issues``: only takes whose pre-screen found nothing. ``review_status``: only takes whose
         current review status (lab.review) is this one.
@@ -953,10 +953,6 @@ class Store:
         if session is not None:
             where.append("session = ?")
             args.append(session)
-        if query:
-            where.append("prompt LIKE ? ESCAPE '\\'")
-            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.append(f"%{escaped}%")
         if status:
             where.append("status = ?")
             args.append(status)
@@ -966,20 +962,38 @@ class Store:
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
 
-    def search(self, words: str, *, limit: int = 50, status: str | None = None,
-               review_status: str | None = None) -> list[TaskRecord]:
-        """Runs whose prompt has all these words (full-text: FTS5 or PostgreSQL's, any word order), newest first."""
-        match = self._db.prompt_search(words, "t")
+    def search(self, words: str | None, *, session: str | None = None, status: str | None = None,
+               no_issues: bool = False, review_status: str | None = None, limit: int = 50,
+               offset: int = 0) -> list[TaskRecord]:
+        """Runs whose prompt has all these words, in any order, newest first: THE prompt search (History, CLI).
+
+        Words are runs of letters and digits (punctuation is ignored, so nothing typed is read as
+        query syntax); each also matches as the start of a longer one ("lightho" finds
+        "lighthouse"), so a filter typed a letter at a time narrows as it goes; case is ignored.
+        Blank ``words``: every run; text with no word in it: none. ``session``, ``status``,
+        ``no_issues`` and ``review_status`` filter as in ``list_runs``. The full-text dialect
+        (FTS5 or PostgreSQL's) is ``Database.prompt_search``.
+        """
+        match = self._db.prompt_search(words or "", "t")
         if match is None:
-            return self.list_runs(limit=limit, status=status, review_status=review_status)
+            return self.list_runs(limit=limit, status=status, offset=offset, session=session, no_issues=no_issues,
+                                  review_status=review_status)
         join, condition, match_args = match
-        sql = (f"SELECT t.* FROM tasks t {join} WHERE {condition}"
-               + (" AND t.status = ?" if status else "")
-               + (" AND " + _REVIEW_STATUS_IS.format(table="t") if review_status else "")
-               + " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?")
-        args: list[Any] = [*match_args, *([status] if status else []), *([review_status] if review_status else []),
-                           int(limit)]
-        return [_from_row(row) for row in self._execute(sql, args)]
+        where, args = [condition], list(match_args)
+        if review_status:
+            where.append(_REVIEW_STATUS_IS.format(table="t"))
+            args.append(review_status)
+        if no_issues:
+            where.append("t.task_id IN (SELECT task_id FROM screens WHERE issues = 0)")
+        if session is not None:
+            where.append("t.session = ?")
+            args.append(session)
+        if status:
+            where.append("t.status = ?")
+            args.append(status)
+        sql = (f"SELECT t.* FROM tasks t {join} WHERE " + " AND ".join(where)
+               + " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ? OFFSET ?")
+        return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
 
     def iter_all(self) -> Iterator[TaskRecord]:
         for row in self._execute("SELECT * FROM tasks ORDER BY created_at"):

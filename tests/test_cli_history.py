@@ -56,6 +56,17 @@ def test_history_searches_prompts_by_words_in_any_order_and_filters_by_status(is
     assert [t["task_id"] for t in last_json(lab("history", "--status", "saved"))["tasks"]] == ["task_fox"]
 
 
+def test_history_q_finds_what_the_history_tab_finds_for_the_same_words(isolated_env: Path) -> None:
+    from lab.sessions import JournalView
+
+    journal(isolated_env)
+    with Store(isolated_env / "journal.sqlite3") as store:
+        tab = {q: [r.task_id for r in JournalView(store, "all").runs("b-anyone", q)] for q in ("hero ree", "sno")}
+    assert tab == {"hero ree": ["task_reeds", "task_heron"], "sno": ["task_fox"]}
+    for words, found in tab.items():
+        assert [t["task_id"] for t in last_json(lab("history", "-q", words))["tasks"]] == found
+
+
 def test_history_show_prints_one_run_or_one_submit_as_json(isolated_env: Path) -> None:
     journal(isolated_env)
     run = last_json(lab("history", "show", "task_heron"))

@@ -103,16 +103,46 @@ def test_the_journal_has_no_place_for_an_api_key(store: Store) -> None:
     assert not any("key" in column or "auth" in column for column in columns)
 
 
-def test_list_runs_is_newest_first_and_filters_by_prompt_text(store: Store) -> None:
+def test_list_runs_is_newest_first_and_search_filters_by_prompt_words(store: Store) -> None:
     _submit(store, "task_a", prompt="A lighthouse at dusk")
     time.sleep(0.01)
     _submit(store, "task_b", prompt="a red fox in snow")
     time.sleep(0.01)
     _submit(store, "task_c", prompt="Lighthouse keeper, 100% rain")
     assert [r.task_id for r in store.list_runs()] == ["task_c", "task_b", "task_a"]
-    assert [r.task_id for r in store.list_runs(query="LIGHTHOUSE")] == ["task_c", "task_a"]
-    assert [r.task_id for r in store.list_runs(query="100%")] == ["task_c"]
+    assert [r.task_id for r in store.search("LIGHTHOUSE")] == ["task_c", "task_a"]
+    assert [r.task_id for r in store.search("100%")] == ["task_c"]
     assert [r.task_id for r in store.list_runs(limit=1)] == ["task_c"]
+
+
+def test_search_wants_every_word_in_any_order_and_a_word_may_be_a_prefix(store: Store) -> None:
+    _submit(store, "task_a", prompt="A lighthouse at dusk")
+    _submit(store, "task_b", prompt="dusk over a lighthouse, crème sky")
+    _submit(store, "task_c", prompt="a lighthouse at noon")
+    assert {r.task_id for r in store.search("dusk lighthouse")} == {"task_a", "task_b"}
+    assert {r.task_id for r in store.search("lightho du")} == {"task_a", "task_b"}  # typed a letter at a time
+    assert [r.task_id for r in store.search("SKY")] == ["task_b"]  # case ignored
+    assert store.search("dusk noon") == []
+
+
+@pytest.mark.parametrize(("typed", "found"), [
+    ('lighthouse" OR "fox', []), ("lighthouse OR fox", []), ("NEAR(lighthouse fox)", []), ("prompt:fox", []),
+    ("-fox", ["task_b"]), ("fox*", ["task_b"]), ("^fox", ["task_b"]), ('"', []), ("(", []), ("%", []),
+])
+def test_search_reads_words_and_no_query_syntax_from_what_was_typed(store: Store, typed: str, found: list) -> None:
+    _submit(store, "task_a", prompt="a lighthouse at dusk")
+    _submit(store, "task_b", prompt="a red fox in snow")
+    assert [r.task_id for r in store.search(typed)] == found
+
+
+def test_search_filters_by_session_and_status_as_well_as_words(store: Store) -> None:
+    _submit(store, "task_mine", prompt="a red fox", session="b-mine")
+    _submit(store, "task_theirs", prompt="a red fox", session="b-theirs")
+    _submit(store, "task_failed", prompt="a red fox", session="b-mine")
+    store.update("task_failed", status="failed")
+    assert {r.task_id for r in store.search("fox", session="b-mine")} == {"task_mine", "task_failed"}
+    assert [r.task_id for r in store.search("fox", session="b-mine", status="failed")] == ["task_failed"]
+    assert [r.task_id for r in store.search("", session="b-theirs")] == ["task_theirs"]
 
 
 def test_list_runs_filters_by_status(store: Store) -> None:

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("history", help="list, search (full text over prompts) and show journalled runs")
     parser.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     parser.add_argument("id", nargs="?", help="with show: a task id, or a request id (req_...) of a submit")
-    parser.add_argument("-q", "--query", help="only runs whose prompt has all these words (SQLite FTS5)")
+    parser.add_argument("-q", "--query", help="only runs whose prompt has all these words, any order "
+                        "(a word also matches the start of a longer one; the History tab's search)")
     parser.add_argument("--status", help="only runs with this journal status (saved, failed, completed, ...)")
     parser.add_argument("--review-status", choices=("needs_review", "approved", "changes_requested", "rejected"),
                         help="only takes whose current review status is this one (needs_review: nobody set one)")
@@ -73,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
                     shown["review"] = ReviewJournal(store).takes([args.id])[args.id].to_json()
                 print(json.dumps(shown, ensure_ascii=False))
                 return EXIT_OK
-            review = args.review_status
-            records = (store.search(args.query, limit=args.limit, status=args.status, review_status=review)
-                       if args.query else store.list_runs(limit=args.limit, status=args.status, review_status=review))
+            records = store.search(args.query, status=args.status, review_status=args.review_status,
+                                   limit=args.limit)
             statuses = ReviewJournal(store).statuses(r.task_id for r in records)
             unknown = store.unresolved_intents(include_in_flight=False)
     except LabError as exc:
