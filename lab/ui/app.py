@@ -154,7 +154,10 @@ def build_demo(services: AppServices) -> gr.Blocks:
         api_components = api.build()
 
         refresh_banner = bind(banner_for, services)
-        demo.load(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
+        # Everything that reads the visitor's session on load (banner, History, the Compare list, draft,
+        # re-attach) is chained on this step, never run beside it: beside it, it could run for a page
+        # that is not yet anyone's (with history_scope=session: an empty list until the next refresh).
+        identified = session.identify_on_load(demo, session_parts)
         key_outputs = {shell.visitor_key, shell.key_box, shell.key_note, shell.banner}
         for trigger in (shell.use_key.click, shell.key_box.submit):
             trigger(bind(use_visitor_key, services, shell), shell.key_box, key_outputs, **PRIVATE)
@@ -162,14 +165,14 @@ def build_demo(services: AppServices) -> gr.Blocks:
         runs = [
             *single.connect(demo, single_tab, services, stops, presets, shell.visitor_key),
             sweep.connect(demo, sweep_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
-            history.connect(demo, history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
+            history.connect(history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
         ]
-        runs.append(session.connect(demo, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
+        runs.append(session.connect(identified, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
                                     history_item, shell.visitor_key, shell.banner, refresh_banner, list(runs)))
         for run in runs:  # what was spent changes after every run
             run.then(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         api.connect(api_components, services)
-        compare.connect(demo, compare_tab, services)
+        compare.connect(identified, compare_tab, services)
         compare.connect_sweep(sweep_tab, compare_tab, services, shell.tabs)
 
     demo.queue(default_concurrency_limit=8, max_size=64)

@@ -226,9 +226,10 @@ def api_compare(services: AppServices, ids: str, request: gr.Request) -> tuple[d
 # ---------------------------------------------------------------- events
 
 
-def connect(demo: gr.Blocks, tab: CompareTab, services: AppServices) -> None:
+def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
+    """The tab's events; ``identified`` is the page's identify-on-load event (the list is the session's)."""
     listing = bind(list_choices, services, tab)
-    demo.load(listing, None, tab.runs, show_progress="hidden", **PRIVATE)
+    identified.then(listing, None, tab.runs, show_progress="hidden", **PRIVATE)  # only once the page is someone's
     tab.refresh.click(listing, None, tab.runs, **PRIVATE)
     opened = tab.open.click(bind(open_set, services, tab), [tab.runs, tab.ids], tab.opened, **PRIVATE)
     opened.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status},

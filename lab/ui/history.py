@@ -165,7 +165,7 @@ def to_form(services: AppServices, single: SingleTab, tabs: Any, task_id: str | 
 # ---------------------------------------------------------------- events
 
 
-def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: AppServices, stops: StopWaiting,
+def connect(tab: HistoryTab, single: SingleTab, services: AppServices, stops: StopWaiting,
             visitor_key: Any, tabs: Any) -> Any:
     """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
     listing = bind(list_runs, services, tab)
@@ -175,7 +175,6 @@ def connect(demo: gr.Blocks, tab: HistoryTab, single: SingleTab, services: AppSe
     tab.dismiss.click(bind(dismiss_unknown, services, tab), [tab.attention_ids, tab.filter], tab.listing, **PRIVATE)
     # change, not input: a paste or autofill filters too (nothing else writes to the box).
     tab.filter.change(None, None, None, js=FILTER_AS_YOU_TYPE_JS, **PRIVATE)
-    demo.load(listing, tab.filter, tab.listing, **PRIVATE)
     for which, source in (("table", tab.table), ("gallery", tab.gallery)):
         source.select(bind(select_run, services, tab, which), tab.ids, {tab.choice, tab.selected, tab.video},
                       **PRIVATE)

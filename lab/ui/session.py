@@ -282,7 +282,13 @@ def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, r
 # ---------------------------------------------------------------- events
 
 
-def connect(demo: gr.Blocks, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
+def identify_on_load(demo: gr.Blocks, parts: SessionParts) -> Any:
+    """The page's first step on load: bind it to its visitor. Whatever reads the session chains on the
+    returned event (``.then``), so it never runs for a page that is not yet identified."""
+    return demo.load(identify, parts.browser_id, parts.browser_id, show_progress="hidden", **PRIVATE)
+
+
+def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
             services: AppServices, tabs: Any, history_item: Any, visitor_key: Any, banner: Any, banner_fn: Any,
             runs: list) -> Any:
     """The session's events; returns the Retry failed event (the shell refreshes the banner after it)."""
@@ -294,14 +300,13 @@ def connect(demo: gr.Blocks, parts: SessionParts, single: SingleTab, sweep: Swee
     listing = bind(history_tab.list_runs, services, history)
     view_outputs = {parts.attached, parts.ticker, parts.seen, tabs, *sweep.outputs, single.progress, single.video,
                     single.thumbs, single.summary}
-    loaded = demo.load(identify, parts.browser_id, parts.browser_id, show_progress="hidden", **PRIVATE)
     # Only once the page is bound to its session: the draft, the spend, the history and the work in flight.
-    loaded.then(bind(restore_draft, fields, single), parts.draft,
-                {*draft_inputs, single.form.group, single.form.raw_origin}, show_progress="hidden", **PRIVATE)
-    loaded.then(banner_fn, visitor_key, banner, show_progress="hidden", **PRIVATE)
-    loaded.then(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
-    loaded.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs, show_progress="hidden",
-                **PRIVATE)
+    identified.then(bind(restore_draft, fields, single), parts.draft,
+                    {*draft_inputs, single.form.group, single.form.raw_origin}, show_progress="hidden", **PRIVATE)
+    identified.then(banner_fn, visitor_key, banner, show_progress="hidden", **PRIVATE)
+    identified.then(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
+    identified.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs,
+                    show_progress="hidden", **PRIVATE)
 
     parts.ticker.tick(bind(tick, services, parts, single, sweep, history), {parts.attached, parts.seen, history.filter},
                       (view_outputs - {tabs}) | history.listing, show_progress="hidden", **PRIVATE)
