@@ -136,13 +136,13 @@ class CompareService:
         """Save a cell's rating ("👍", "👎", "none"), note and pick. Raises ValueError or StoreError."""
         return self.store.set_review(task_id, rating=rating_value(rating), note=note, picked=bool(picked))
 
-    def save_offsets(self, ids: Any, offsets: Any, *, visible: Iterable[str] | None = None) -> dict[str, int]:
+    def save_offsets(self, ids: Any, offsets: Any, *, may_see: Callable[[str], bool] | None = None) -> dict[str, int]:
         """Keep the per-take offsets (frames, -240..240) of the set ``ids`` names; returns what was kept.
 
         Only the set's own takes count (anything else is ignored); raises CompareError for a set that
         cannot be loaded, ValueError for offsets that are not a mapping of whole numbers.
         """
-        cset = load_set(self.store, ids, visible=visible)
+        cset = load_set(self.store, ids, may_see=may_see)
         if not isinstance(offsets, dict):
             raise ValueError("offsets must map task ids to frames")
         kept: dict[str, int] = {}

@@ -195,7 +195,7 @@ def save_offsets(services: AppServices, tab: CompareTab, current: list[str], eve
     if not current or not isinstance(detail, dict) or "offsets" not in detail:
         return {}
     try:
-        kept = _service(services).save_offsets(current, detail["offsets"], visible=_visible(services, request))
+        kept = services.compare.save_offsets(current, detail["offsets"], may_see=_may_see(services, request))
     except (LabError, ValueError) as err:
         return {tab.review_status: f"Offsets not saved: {html.escape(str(err))}"}
     shown = ", ".join(f"{frames:+d}" for frames in kept.values() if frames) or "none"
