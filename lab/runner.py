@@ -62,7 +62,7 @@ class Event:
     index: int
     task_id: str | None
     status: str | None  # the journal status at that moment
-    message: str
+    message: str  # what kind and task id do not already say ("" when nothing more)
     elapsed_s: float  # since this run started
     record: TaskRecord | None = None
 
@@ -379,7 +379,7 @@ class Runner:
             # The journalled task now holds its own price until its outcome is known (lab.budget).
             cell.reservation.attach(record.task_id, resolution.price_usd)
         cell.task_id = record.task_id
-        cell.emit("submitted", record.status, f"submitted {record.task_id}", record)
+        cell.emit("submitted", record.status, "", record)
         return record
 
     def _lineage(self, parent_task_id: str | None, resolution: params.Resolution) -> dict[str, Any]:
@@ -485,7 +485,7 @@ class Runner:
             # Half-written files of owners whose lease ran out (killed mid-download): this owner holds it now.
             for stale in leftovers(dest):
                 stale.unlink(missing_ok=True)
-            cell.emit("downloading", record.status, f"downloading to {dest.name}", record)
+            cell.emit("downloading", record.status, f"to {dest.name}", record)
             self.client.download(
                 task_id,
                 dest,
@@ -538,10 +538,10 @@ class Runner:
             record = self.store.update(task_id, thumbs=thumbs, preview_path=preview,
                                        video_size=f"{info.width}x{info.height}",
                                        video_duration_s=round(info.duration, 2))
-            cell.emit("thumbnails", record.status, f"{len(thumbs)} thumbnails", record)
+            cell.emit("thumbnails", record.status, f"{len(thumbs)} made", record)
         except (LabError, OSError, ValueError) as exc:
             log.warning("thumbnails of %s failed: %s", task_id, exc)
-            cell.emit("thumbnails", record.status, f"no thumbnails: {exc}", record)
+            cell.emit("thumbnails", record.status, f"none: {exc}", record)
         return record
 
     # ------------------------------------------------------------ sweeps
@@ -736,11 +736,11 @@ class Runner:
                 if claimed.status == "saved":
                     if claimed.thumbs or self.thumbs <= 0:
                         return None
-                    cell.emit("submitted", claimed.status, f"making the thumbnails of {claimed.task_id}", claimed)
+                    cell.emit("submitted", claimed.status, "saved earlier: making its thumbnails", claimed)
                     record = self._thumbnails(cell, claimed)
                     cell.emit("done", record.status, f"saved {record.video_path}", record)
                     return self._result(cell, record, ok=True)
-                cell.emit("submitted", claimed.status, f"resuming {claimed.task_id}", claimed)
+                cell.emit("submitted", claimed.status, "resuming", claimed)
                 return self._finish(cell, claimed)
             finally:
                 self._release(claimed.task_id)

@@ -59,6 +59,13 @@ def test_generate_prints_one_progress_line_per_event_on_stderr(make_simulator) -
     assert kinds[0] == "submitted" and kinds[-1] == "done" and "saved" in kinds
 
 
+def test_a_progress_line_says_its_event_and_task_once(make_simulator) -> None:
+    sim = make_simulator()
+    proc = lab("generate", *BASIC, "--base-url", sim.base_url, "--sim-time-scale", TIME_SCALE)
+    lines = [line.split()[2:] for line in proc.stderr.splitlines() if line.startswith("[0]")]
+    assert lines and all(words.count(words[0]) == 1 and words.count(words[1]) == 1 for words in lines), proc.stderr
+
+
 def test_an_invalid_request_exits_2_with_the_messages_and_sends_nothing(make_simulator) -> None:
     sim = make_simulator()
     proc = lab("generate", "--prompt", "x", "--resolution", "4k", "--duration", "4", "--base-url", sim.base_url)

@@ -47,8 +47,8 @@ def test_import_then_history_show_and_filter_carry_the_review(journal: Path, tmp
     first, again = lab("review", "import", str(file)), lab("review", "import", str(file))
     assert first.returncode == 0 and json.loads(first.stdout.splitlines()[-1])["files"][0]["comments_added"] == 1
     assert json.loads(again.stdout.splitlines()[-1])["files"][0]["comments_added"] == 0
-    approved = json.loads(lab("history", "--review-status", "approved").stdout.splitlines()[-1])
-    assert [t["task_id"] for t in approved["tasks"]] == [A]
+    approved = [json.loads(line) for line in lab("history", "--json", "--review-status", "approved").stdout.splitlines()]
+    assert [(t["task_id"], t["review_status"]) for t in approved] == [(A, "approved")]
     shown = json.loads(lab("history", "show", B).stdout.splitlines()[-1])["review"]
     assert shown["status"] == "needs_review" and shown["comments"][0]["text"] == "the hand melts"
     assert json.loads(lab("history", "show", A).stdout.splitlines()[-1])["review"]["status_history"][0]["to"] == "approved"

@@ -110,6 +110,13 @@ def test_an_unknown_id_exits_2_and_writes_nothing(runs: Runs, tmp_path: Path) ->
     assert not out.exists()
 
 
+def test_an_unknown_id_beside_one_known_run_is_named_first(runs: Runs, tmp_path: Path) -> None:
+    proc = lab("compare", "task_nope", runs.seed1, "--data-dir", str(runs.data_dir), "--out", str(tmp_path / "report"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: No such task or sweep in the journal: task_nope.")
+    assert summary(proc)["error"].startswith("No such task or sweep in the journal: task_nope.")
+
+
 def test_bad_flags_exit_2_with_a_json_line(runs: Runs) -> None:
     proc = lab("compare", runs.seed1, "--no-such-flag")
     assert proc.returncode == 2 and summary(proc)["ok"] is False

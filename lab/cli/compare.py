@@ -12,17 +12,21 @@ written, a one-line error on stderr).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_INVALID = 0, 1, 2
+from lab.cli import usage
+from lab.cli.usage import EXIT_OK
+
+EXIT_INCOMPLETE = 1  # a run of the set has no saved video: shown as such, the rest compared
+NOTHING_WRITTEN = {"report": None, "cells": [], "similarity": []}
+fail = functools.partial(usage.fail, **NOTHING_WRITTEN)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from lab.cli.generate import json_usage_errors
-
     parser = subparsers.add_parser("compare", help="a synchronized comparison report of 2-12 runs (task or sweep ids)")
     parser.add_argument("ids", nargs="+", metavar="ID", help="task ids and/or sweep ids from the journal")
     parser.add_argument("--data-dir", help="the lab's data directory (default: $LAB_DATA_DIR or ./data)")
@@ -30,14 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--with-originals", action="store_true", help="also copy the original videos into the report")
     parser.add_argument("--force", action="store_true", help="replace --out if it already exists")
     parser.set_defaults(func=run)
-    json_usage_errors(parser)
-
-
-def _fail(message: str, code: int = EXIT_INVALID) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "report": None, "cells": [], "similarity": [], "error": message},
-                     ensure_ascii=False))
-    return code
+    usage.json_usage_errors(parser, **NOTHING_WRITTEN)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,28 +49,28 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except LabError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
     journal = journal_location(settings.database_url, data_dir)
     if isinstance(journal, Path) and not journal.is_file():
-        return _fail(f"no journal at {journal}: is --data-dir the lab's data directory?")
+        return fail(f"no journal at {journal}: is --data-dir the lab's data directory?")
     out = Path(args.out).expanduser() if args.out else DataDir(data_dir).report()
     if out.exists() and not args.force:
-        return _fail(f"{out} already exists; choose another --out or add --force to replace it")
+        return fail(f"{out} already exists; choose another --out or add --force to replace it")
     try:
         with Store(journal) as store:
             try:
                 checked = load_set(store, args.ids)
             except CompareError as exc:
-                return _fail(str(exc))
+                return fail(str(exc))
             if checked.unknown:
-                return _fail("unknown id(s), not a task or sweep in the journal: " + ", ".join(checked.unknown))
+                return fail("unknown id(s), not a task or sweep in the journal: " + ", ".join(checked.unknown))
             print(f"comparing {len(checked.cells)} runs: making proxies and measuring similarity", file=sys.stderr)
             comparison = compare_runs(store, data_dir, args.ids)
         report = write_report(comparison, out, with_originals=args.with_originals, force=args.force,
                               secrets=[settings.api_key])
     except LabError as exc:
-        return _fail(str(exc), EXIT_INCOMPLETE)
+        return fail(str(exc), code=EXIT_INCOMPLETE)
     for problem in comparison.problems + comparison.compare_set.problems:
         print(f"note: {problem}", file=sys.stderr)
     summary: dict[str, Any] = {

@@ -11,7 +11,7 @@ before any HTTP call. The key is never printed or journalled.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import shutil
 import sys
 import threading
@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from lab.cli import usage
-from lab.cli.usage import finite_positive, int_between
+from lab.cli.usage import EXIT_FAILED, EXIT_OK, finite_positive, int_between, json_line
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+# The summary's fields when nothing ran (a failure before any task): a script reads one shape.
+NOTHING_RAN = {"tasks": [], "contact_sheet": None, "cost_usd": 0.0}
+fail = functools.partial(usage.fail, **NOTHING_RAN)
 
 
 def _add_shared(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +68,7 @@ def _add_request(parser: argparse.ArgumentParser) -> None:
 
 def json_usage_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Make a usage error (``--seed abc``) end with the JSON summary line too, exit 2, like any invalid request."""
-    return usage.json_usage_errors(parser, lambda message: _fail(message))
+    return usage.json_usage_errors(parser, **NOTHING_RAN)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,17 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- output
 
 
-def _json_line(value: dict) -> str:
-    """One line of JSON that is valid UTF-8 even when a path or message holds a lone surrogate (argv's \\xff)."""
-    from lab.params import printable
-
-    # json.dumps escapes control characters itself; what is left raw are surrogates, escaped here as \\udcff.
-    return printable(json.dumps(value, ensure_ascii=False))
-
-
 def _summary(ok: bool, results: list, *, contact_sheet: Path | None = None, **extra: Any) -> int:
     tasks = [r.to_json() for r in results]
-    print(_json_line({
+    print(json_line({
         "ok": ok,
         "tasks": tasks,
         "contact_sheet": str(contact_sheet) if contact_sheet else None,
@@ -116,12 +110,6 @@ def _summary(ok: bool, results: list, *, contact_sheet: Path | None = None, **ex
         **extra,
     }))
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def _fail(message: str, code: int = EXIT_INVALID, **extra: Any) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(_json_line({"ok": False, "tasks": [], "contact_sheet": None, "cost_usd": 0.0, "error": message, **extra}))
-    return code
 
 
 class Progress:
@@ -246,22 +234,22 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         body = _body_from_args(args)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     resolution = _validate(body)
     if not resolution.ok:
-        return _fail(f"invalid request: {resolution.error_text()}", errors=[e.to_dict() for e in resolution.errors])
+        return fail(f"invalid request: {resolution.error_text()}", errors=[e.to_dict() for e in resolution.errors])
     runner = None
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack)
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
-            return _fail(str(exc))
+            return fail(str(exc))
         try:
             result = runner.run_one(body, on_event=Progress(), image=resolution.image)  # the image read once
         except (RequestInvalid, SettingsError) as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         except LabError as exc:
-            return _fail(str(exc), code=EXIT_FAILED, **_submit_outcome(runner, exc))
+            return fail(str(exc), code=EXIT_FAILED, **_submit_outcome(runner, exc))
     if result.ok and result.video_path:
         extra = _copy_out(args.out, [result.video_path], single=True)
         return _summary(result.ok and not extra, [result], **extra)
@@ -339,25 +327,25 @@ def run_sweep(args: argparse.Namespace) -> int:
         body = _body_from_args(args)
         inputs = _sweep_inputs(args)
     except (ValueError, OSError, SettingsError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     with ExitStack() as stack:
         try:
             runner = _open_runner(args, stack, settings)
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
-            return _fail(str(exc))
+            return fail(str(exc))
         try:
             # The runner plans it under the lab's limit (max_sweep), before any HTTP call.
             plan = runner.plan_sweep(body, **inputs)
         except RequestInvalid as exc:
-            return _fail(f"invalid request: {exc}", errors=exc.errors or [])
+            return fail(f"invalid request: {exc}", errors=exc.errors or [])
         for warning in dict.fromkeys(w for r in plan.resolutions for w in r.warnings):
             print(f"warning: {warning}", file=sys.stderr)
         try:
             result = runner.run_sweep(plan, concurrency=args.concurrency, on_event=Progress())
         except (RequestInvalid, SettingsError) as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         except LabError as exc:
-            return _fail(str(exc), code=EXIT_FAILED)
+            return fail(str(exc), code=EXIT_FAILED)
     videos = [r.video_path for r in result.results if r.ok and r.video_path]
     extra = _copy_out(args.out, videos + ([result.contact_sheet] if result.contact_sheet else []), single=False)
     return _summary(result.ok and not extra, list(result.results), contact_sheet=result.contact_sheet,
@@ -371,16 +359,16 @@ def run_resume(args: argparse.Namespace) -> int:
         try:
             runner = _open_runner(args, stack)
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
-            return _fail(str(exc))
+            return fail(str(exc))
         try:
             skipped: list[str] = []
             results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency),
                                     on_skip=lambda record: skipped.append(record.task_id))
             unknown = _unknown_outcomes(runner)
         except SettingsError as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         except LabError as exc:
-            return _fail(str(exc), code=EXIT_FAILED)
+            return fail(str(exc), code=EXIT_FAILED)
     if skipped:
         print(f"skipped {len(skipped)} task(s) another process is finishing right now: {', '.join(skipped)}",
               file=sys.stderr)

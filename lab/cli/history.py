@@ -1,25 +1,27 @@
-"""`python -m lab history [-q WORDS] [--status S] [--review-status R] [--limit N]` and `history show ID`.
+"""`python -m lab history [-q WORDS] [--status S] [--review-status R] [--limit N] [--json]` and `history show ID`.
 
-The journal, queried. ``show`` of a task includes its review (current status,
-status history, comments).
-
-Like ``llm logs``: the list prints one line per run (newest first) and, for
-each submit whose outcome is unknown, a warning; ``show`` prints one run (a
-task id) or one submit (a ``req_`` request id) as JSON. The last stdout line is
-always JSON: ``{ok, tasks: [...], unknown_outcome: [...]}`` for the list, the
-record for ``show``. Exit 0, or 2 when the id is unknown. Nothing here sends a
-request.
+The journal, queried, like ``llm logs`` and with Unix manners: stdout carries
+the data in one format, a table (a header, then one line per run, newest first,
+with its sweep id, which ``compare`` takes, and its review status) or, with
+``--json``, one JSON object per run per line (``history --json | jq``). Messages
+go to stderr: how many runs were shown, and a warning for each submit whose
+outcome is unknown. ``show`` prints one run (a task id, with its review: current
+status, status history, comments) or one submit (a ``req_`` request id) as one
+JSON object. Exit 0, or 2 for an unknown id or bad flags (``error: ...`` on
+stderr; ``show`` and ``--json`` also print ``{"ok": false, "error": ...}`` on
+stdout). Nothing here sends a request.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID = 0, 2
+from lab.cli.usage import EXIT_INVALID, EXIT_OK, fail, json_line, json_usage_errors
+
+COLUMNS = ("created (UTC)", "task", "sweep", "status", "review", "cost", "prompt")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,64 +34,77 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--review-status", choices=("needs_review", "approved", "changes_requested", "rejected"),
                         help="only takes whose current review status is this one (needs_review: nobody set one)")
     parser.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per run per line instead of the table")
     parser.add_argument("--data-dir", help="the data directory (default: $LAB_DATA_DIR or ./data)")
     parser.set_defaults(func=run)
+    json_usage_errors(parser)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
-    return EXIT_INVALID
-
-
-def _line(record, review_status: str | None = None) -> str:
+def _row(record, review: str) -> tuple[str, ...]:
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.created_at))
     cost = f"${record.cost_usd:.2f}" if record.cost_usd is not None else "-"
     prompt = " ".join((record.prompt or "").split())
-    review = review_status or "needs_review"
-    return f"{when}  {record.task_id}  {record.status:<11} {review:<17} {cost:>6}  {prompt[:60]}"
+    return when, record.task_id, record.sweep_id or "-", record.status, review, cost, prompt[:60]
+
+
+def _table(records, reviews: dict[str, str]) -> list[str]:
+    """The header and one line per run, each column as wide as its widest cell (the prompt last, unpadded)."""
+    rows = [COLUMNS, *(_row(r, reviews[r.task_id]) for r in records)]
+    widths = [max(len(row[n]) for row in rows) for n in range(len(COLUMNS) - 1)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip() for row in rows]
+
+
+def _run_json(record, review: str) -> dict:
+    return {"task_id": record.task_id, "sweep_id": record.sweep_id, "status": record.status,
+            "review_status": review, "created_at": record.created_at, "cost_usd": record.cost_usd,
+            "prompt": record.prompt, "video": record.video_path}
 
 
 def run(args: argparse.Namespace) -> int:
     from lab.errors import LabError
-    from lab.settings import load_settings
     from lab.review.journal import ReviewJournal
+    from lab.settings import load_settings
     from lab.store import Store, journal_location
 
+    def refuse(message: str) -> int:
+        # The table's readers get the message on stderr only; JSON readers also get it in their format.
+        if args.json or args.action == "show":
+            return fail(message)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_INVALID
+
     if not 1 <= args.limit <= 10_000:
-        return _fail("--limit must be between 1 and 10000")
+        return refuse("--limit must be between 1 and 10000")
     try:
         settings = load_settings()
         data_dir = Path(args.data_dir).expanduser() if args.data_dir else settings.data_dir
         with Store(journal_location(settings.database_url, data_dir)) as store:
             if args.action == "show":
                 if not args.id:
-                    return _fail("history show needs a task id or a request id")
+                    return refuse("history show needs a task id or a request id")
                 found = store.intent(args.id) if args.id.startswith("req_") else store.get(args.id)
                 if found is None:
-                    return _fail(f"no run or request {args.id!r} in the journal")
+                    return refuse(f"no run or request {args.id!r} in the journal")
                 shown = found.to_json()
                 if not args.id.startswith("req_"):
                     # The take's review: current status, every status change, every comment (by time).
                     shown["review"] = ReviewJournal(store).takes([args.id])[args.id].to_json()
-                print(json.dumps(shown, ensure_ascii=False))
+                print(json_line(shown))
                 return EXIT_OK
             records = store.search(args.query, status=args.status, review_status=args.review_status,
                                    limit=args.limit)
             statuses = ReviewJournal(store).statuses(r.task_id for r in records)
+            reviews = {r.task_id: statuses.get(r.task_id) or "needs_review" for r in records}
             unknown = store.unresolved_intents(include_in_flight=False)
     except LabError as exc:
-        return _fail(str(exc))
-    for record in records:
-        print(_line(record, statuses.get(record.task_id)))
+        return refuse(str(exc))
+    if args.json:
+        for record in records:
+            print(json_line(_run_json(record, reviews[record.task_id])))
+    elif records:
+        print("\n".join(_table(records, reviews)))
     for intent in unknown:
         print(f"attention: request {intent.request_id}: {intent.to_json()['outcome']}", file=sys.stderr)
-    print(json.dumps({
-        "ok": True,
-        "tasks": [{"task_id": r.task_id, "status": r.status, "prompt": r.prompt, "created_at": r.created_at,
-                   "cost_usd": r.cost_usd, "video": r.video_path, "sweep_id": r.sweep_id,
-                   "review_status": statuses.get(r.task_id, "needs_review")} for r in records],
-        "unknown_outcome": [{"request_id": i.request_id, "sent_at": i.created_at, "prompt": i.prompt,
-                             "outcome": i.to_json()["outcome"]} for i in unknown],
-    }, ensure_ascii=False))
+    more = " (--limit for more)" if len(records) == args.limit else ""
+    print(f"{len(records)} run{'s' if len(records) != 1 else ''}, newest first{more}", file=sys.stderr)
     return EXIT_OK

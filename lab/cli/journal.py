@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID = 0, 2
+from lab.cli.usage import EXIT_OK, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,12 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the journal to copy from (default: journal.sqlite3 in the data directory)")
     parser.add_argument("--data-dir", help="the data directory (default: $LAB_DATA_DIR or ./data)")
     parser.set_defaults(func=run)
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
-    return EXIT_INVALID
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,17 +39,17 @@ def run(args: argparse.Namespace) -> int:
         source_location = parse_location(args.source) if args.source else parse_location(default_store_path(data_dir))
         target_location = parse_location(args.to)
     except (LabError, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if source_location.path is not None and not source_location.path.is_file():
-        return _fail(f"no journal at {source_location.path}: is --data-dir the lab's data directory?")
+        return fail(f"no journal at {source_location.path}: is --data-dir the lab's data directory?")
     if source_location.url == target_location.url:
-        return _fail("--to names the journal being copied")
+        return fail("--to names the journal being copied")
     try:
         with Store(source_location.path or source_location.url) as source, \
                 Store(target_location.path or target_location.url) as target:
             copies = copy_journal(source, target)
     except LabError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     for copy in copies:
         print(f"{copy.table:<20} {copy.copied:>7} copied {copy.already_there:>7} already there")
     print(json.dumps({"ok": True, "to": redact_url(target_location.url),

@@ -11,11 +11,9 @@ import argparse
 import json
 import sys
 
-from lab.cli.usage import json_usage_errors
+from lab.cli.usage import EXIT_INVALID, EXIT_OK, json_usage_errors
 from lab.image_input import resolve
 from lab.params import BODY_MAX_BYTES, Issue, parse_json, refusal
-
-EXIT_INVALID = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,4 +46,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         resolution = resolve(body)
     _print(resolution)
-    return 0 if resolution.ok else EXIT_INVALID
+    return EXIT_OK if resolution.ok else EXIT_INVALID

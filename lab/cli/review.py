@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID = 0, 2
+from lab.cli.usage import EXIT_INVALID, EXIT_OK, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,13 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--data-dir", help="the data directory (default: $LAB_DATA_DIR or ./data)")
     exp.set_defaults(func=run_export)
     for p in (parser, imp, exp):
-        json_usage_errors(p, lambda message: print(json.dumps({"ok": False, "error": message}, ensure_ascii=False)))
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
-    return EXIT_INVALID
+        json_usage_errors(p)
 
 
 def _store(args: argparse.Namespace):
@@ -78,7 +72,7 @@ def run_import(args: argparse.Namespace) -> int:
                     continue
                 results.append({"file": name, "ok": True, **done.to_json(), "message": done.message()})
     except LabError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     for result in results:
         said = result["message"] if result["ok"] else f"refused, nothing written: {result['error']}"
         print(f"{result['file']}: {said}", file=sys.stderr)
@@ -102,18 +96,18 @@ def run_export(args: argparse.Namespace) -> int:
                     elif store.get(ident) is not None:
                         ids.append(ident)
                     else:
-                        return _fail(f"no run or sweep {ident!r} in the journal")
+                        return fail(f"no run or sweep {ident!r} in the journal")
             else:
                 ids = reviewed_task_ids(store)
             text = export_csv(store, ids)
     except LabError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     summary = {"ok": True, "takes": len(ids), "rows": max(0, text.count("\r\n") - 1), "out": args.out}
     if args.out:
         try:
             Path(args.out).expanduser().write_text(text, encoding="utf-8", newline="")
         except OSError as exc:
-            return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+            return fail(f"cannot write {args.out}: {exc.strerror or exc}")
         print(json.dumps(summary, ensure_ascii=False))
     else:
         try:

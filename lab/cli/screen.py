@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID = 0, 2
+from lab.cli.usage import EXIT_OK, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,18 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("target", metavar="FILE|TASK", help="a video file, or a task id from the journal")
     parser.add_argument("--data-dir", help="with a task id: the lab's data directory (default: $LAB_DATA_DIR or ./data)")
     parser.set_defaults(func=run)
-    json_usage_errors(parser, lambda message: print(json.dumps({"ok": False, "error": message}, ensure_ascii=False)))
-
-
-def _fail(message: str, **extra) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "error": message, **extra}, ensure_ascii=False))
-    return EXIT_INVALID
+    json_usage_errors(parser)
 
 
 def _show(result: dict, **extra) -> int:
     if not result.get("ok"):
-        return _fail(f"could not screen: {result.get('error')}", **extra)
+        return fail(f"could not screen: {result.get('error')}", **extra)
     for badge in result["badges"]:
         at = "" if badge["at"] is None else f"  (at {badge['at']:.2f} s)"
         print(f"{badge['text']}{at}", file=sys.stderr)
@@ -56,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except LabError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     target = Path(args.target).expanduser()
     if target.exists() or "/" in args.target or target.suffix:
         return _show(screen_file(target, settings.screen).to_json(), video=str(target))
@@ -71,19 +65,19 @@ def _screen_task(task_id: str, args: argparse.Namespace, settings) -> int:
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else settings.data_dir
     journal = default_store_path(data_dir)
     if not journal.is_file():
-        return _fail(f"{task_id!r} is not a file, and there is no journal at {journal} to find it as a task")
+        return fail(f"{task_id!r} is not a file, and there is no journal at {journal} to find it as a task")
     try:
         with Store(journal) as store:
             record = store.get(task_id)
             if record is None:
-                return _fail(f"{task_id!r} is neither a file nor a task in the journal {journal}")
+                return fail(f"{task_id!r} is neither a file nor a task in the journal {journal}")
             if record.status != "saved" or not record.video_path:
-                return _fail(f"task {task_id} has no saved video (status {record.status})", task_id=task_id)
+                return fail(f"task {task_id} has no saved video (status {record.status})", task_id=task_id)
             screener = Screener(store, data_dir, settings.screen)
             try:
                 result = screener.screen_now(task_id, record.video_path)
             finally:
                 screener.close()
     except LabError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     return _show(result, task_id=task_id, video=record.video_path)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
-import sys
 import threading
 
-from lab.cli.usage import finite_positive, int_between, json_usage_errors
+from lab.cli.usage import fail, finite_positive, int_between, json_usage_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fault-seed", type=int_between(-(2**63), 2**63 - 1), default=None, help="seed for repeatable fault draws")
     parser.add_argument("--render-cache", default=None, help="directory for rendered MP4s (default: DATA_DIR/renders)")
     parser.set_defaults(func=run)
-    json_usage_errors(parser, _fail)
+    json_usage_errors(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
         )
         server = SimulatorServer(config, host=args.host, port=args.port)
     except OSError as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     except (ValueError, OverflowError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     server.start()
     signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly under process managers too
     print(f"simulator serving at {server.base_url}  (ledger: {server.root_url}/_sim/ledger; Ctrl-C stops)", flush=True)
@@ -52,12 +50,6 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     return 0
 
-
-def _fail(message: str) -> int:
-    """A one-line error on stderr and ``{"ok": false, "error": ...}`` as the last stdout line; exit 2."""
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False), flush=True)
-    return 2
 
 
 def _interrupt(signum, frame) -> None:

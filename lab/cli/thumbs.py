@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-EXIT_INVALID = 2
+from lab.cli.usage import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,20 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
-    return EXIT_INVALID
-
-
 def run(args: argparse.Namespace) -> int:
     from lab.errors import MediaError
     from lab.frames import SheetRow, save_contact_sheet, thumbnails
 
     if args.count < 1 or args.count > 60:
-        return _fail("--count must be between 1 and 60")
+        return fail("--count must be between 1 and 60")
     if args.width < 16 or args.width > 3840:
-        return _fail("--width must be between 16 and 3840")
+        return fail("--width must be between 16 and 3840")
     video = Path(args.video)
     out = Path(args.out) if args.out else video.with_name(video.name + ".sheet.png")
     try:
@@ -55,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         )
         save_contact_sheet([row], out)
     except MediaError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot write {out}: {exc.strerror or exc}")
+        return fail(f"cannot write {out}: {exc.strerror or exc}")
     from PIL import Image
 
     with Image.open(out) as sheet:

@@ -1,4 +1,4 @@
-"""Argument checks shared by the commands: typed flags and usage errors that end with a JSON line.
+"""What the commands share: exit codes, the failure line, typed flags, usage errors that end with a JSON line.
 
 A bad flag (``--port 99999``, ``--sim-time-scale nan``) is a usage error: one line on
 stderr, the command's JSON summary as the last stdout line, exit 2; never a traceback.
@@ -7,12 +7,32 @@ stderr, the command's JSON summary as the last stdout line, exit 2; never a trac
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
-from typing import Callable
+from typing import Any, Callable
 
-EXIT_INVALID = 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def json_line(value: dict) -> str:
+    """One line of JSON that is valid UTF-8 even when a path or message holds a lone surrogate (argv's \\xff)."""
+    from lab.params import printable
+
+    # json.dumps escapes control characters itself; what is left raw are surrogates, escaped here as \\udcff.
+    return printable(json.dumps(value, ensure_ascii=False))
+
+
+def fail(message: str, *, code: int = EXIT_INVALID, **summary: Any) -> int:
+    """A command that cannot go on: ``error: message`` on stderr, then its JSON summary with
+    ``"ok": false`` and the error as the last stdout line. Returns ``code`` (default 2).
+
+    ``summary`` holds the command's other fields, empty (``tasks=[]``), so a script reads one shape.
+    """
+    print(f"error: {message}", file=sys.stderr)
+    print(json_line({"ok": False, **summary, "error": message}), flush=True)
+    return code
 
 
 def finite_positive(text: str) -> float:
@@ -44,12 +64,17 @@ def int_between(low: int, high: int):
     return parse
 
 
-def json_usage_errors(parser: argparse.ArgumentParser, fail: Callable[[str], object]) -> argparse.ArgumentParser:
-    """Route ``parser``'s usage errors (and unknown flags) through ``fail(message)``, then exit 2."""
+def json_usage_errors(parser: argparse.ArgumentParser, report: Callable[[str], object] | None = None,
+                      **summary: Any) -> argparse.ArgumentParser:
+    """Route ``parser``'s usage errors (and unknown flags) through ``report(message)``, then exit 2.
+
+    Without ``report``: ``fail(message, **summary)``.
+    """
+    report = report or (lambda message: fail(message, **summary))
 
     def error(message: str):
         parser.print_usage(sys.stderr)
-        fail(f"{parser.prog}: {message}")
+        report(f"{parser.prog}: {message}")
         raise SystemExit(EXIT_INVALID)
 
     def parse_known_args(args=None, namespace=None):

@@ -166,8 +166,9 @@ def load_set(store: Store, ids: Sequence[str] | str, *, may_see: Callable[[str],
         raise CompareError(f"{len(records)} runs selected; compare at most {MAX_CELLS} at once.")
     if len(records) < MIN_CELLS:
         found_text = "only one run" if records else "no runs"
-        detail = f" ({'; '.join(problems)})" if problems else ""
-        raise CompareError(f"Found {found_text} to compare; give at least {MIN_CELLS}{detail}.")
+        # An id that names nothing is the likelier mistake than too few ids: say it first.
+        lead = f"No such task or sweep in the journal: {', '.join(unknown)}. " if unknown else ""
+        raise CompareError(f"{lead}Found {found_text} to compare; give at least {MIN_CELLS}.")
 
     reviews = store.reviews([r.task_id for r in records])
     screens = store.screens([r.task_id for r in records])
