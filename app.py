@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -52,13 +53,21 @@ def create_app(settings: Settings | None = None) -> tuple[FastAPI, AppServices]:
     return app, services
 
 
+def _stop(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def launch(settings: Settings | None = None) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted (Ctrl-C, or SIGTERM from a process manager); the journal is closed either way."""
     import uvicorn
 
     _fewer_malloc_arenas()
     settings = settings or load_settings()
     port = settings.server_port or DEFAULT_PORT
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler that was
+    # there before it: the default one killed the process before the `finally` below, leaving the
+    # journal open (its -wal and -shm files behind). This one unwinds through it instead.
+    signal.signal(signal.SIGTERM, _stop)
     app, services = create_app(settings)
     print(f"Veo Prompt Lab on http://{settings.server_name}:{port}/ "
           f"({'private embedded simulator' if settings.is_simulator and not settings.base_url else 'live API'})")
@@ -78,6 +87,8 @@ def main() -> int:
     except LabError as exc:  # its message names the setting or the database's host, never a password
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down and the journal is closed; no traceback
+        return 0
     return 0
 
 
