@@ -105,7 +105,7 @@ def test_history_q_finds_what_the_history_tab_finds_for_the_same_words(isolated_
         tab = {q: [r.task_id for r in JournalView(store, "all").runs("b-anyone", q)] for q in ("hero ree", "sno")}
     assert tab == {"hero ree": ["task_reeds", "task_heron"], "sno": ["task_fox"]}
     for words, found in tab.items():
-        assert [t["task_id"] for t in last_json(lab("history", "-q", words))["tasks"]] == found
+        assert ids("-q", words) == found
 
 
 def test_history_show_prints_one_run_or_one_submit_as_json(isolated_env: Path) -> None:
