@@ -15,8 +15,8 @@ from compare_runs import PROMPT, Runs, make_runs
 from lab import frames
 from lab.compare import proxies, similarity
 from lab.compare.pipeline import Measure, compare_runs
-from lab.compare.report import CELL_KEYS, ReportError, write_report, zip_report
-from lab.compare.set import CompareError, load_set
+from lab.compare.report import CELL_KEYS, ReportError, report_html, write_report, zip_report
+from lab.compare.set import LABEL_FIELDS, CompareError, load_set, odd_fields
 from lab.errors import MediaError
 from lab.store import Store, default_store_path
 
@@ -213,8 +213,46 @@ def test_mixed_aspect_ratios_are_measured_without_failing(runs: Runs, store: Sto
 def test_a_sweep_id_expands_to_its_runs_and_differences_are_marked(runs: Runs, store: Store) -> None:
     cset = load_set(store, [runs.sweep_id, runs.portrait])
     assert cset.task_ids == [runs.seed1, runs.seed2, runs.portrait]
-    assert set(cset.cells[0].differs) == {"seed", "aspect_ratio", "size"}
+    assert set(cset.differing) == {"seed", "aspect_ratio", "size"}
+    # Every seed differs; only the 9:16 take differs from the other two on aspect and size.
+    assert cset.cells[0].differs == ("seed",) and set(cset.cells[2].differs) == {"seed", "aspect_ratio", "size"}
     assert cset.cells[0].fields["prompt"] == PROMPT and cset.cells[2].fields["aspect_ratio"] == "9:16"
+
+
+def cells_with(**columns) -> list[dict]:
+    """Label fields of n cells, one list of values per field (the rest the same in every cell)."""
+    count = len(next(iter(columns.values())))
+    return [{name: columns[name][n] if name in columns else "same" for name in LABEL_FIELDS} for n in range(count)]
+
+
+def test_only_the_cell_whose_prompt_differs_from_the_others_is_marked() -> None:
+    differing, per_cell = odd_fields(cells_with(prompt=["a fox", "a fox", "a heron"]))
+    assert differing == ("prompt",) and per_cell == [(), (), ("prompt",)]
+
+
+@pytest.mark.parametrize("values", [["a", "b"], ["a", "b", "c"], ["a", "a", "b", "b"]])
+def test_with_no_value_most_cells_share_every_cell_is_marked(values: list[str]) -> None:
+    assert odd_fields(cells_with(seed=values))[1] == [("seed",)] * len(values)
+
+
+def test_cells_that_agree_are_not_marked() -> None:
+    assert odd_fields(cells_with(seed=[1, 1, 1])) == ((), [(), (), ()])
+
+
+def test_a_set_is_titled_by_its_prompt_else_its_sweep(runs: Runs, store: Store) -> None:
+    assert load_set(store, [runs.sweep_id]).title == f"2 takes of “{PROMPT}”"
+    body = {"model": "veo-3.1-fast-generate-preview", "duration": "4"}
+    from lab import params
+
+    for n, prompt in enumerate(("a heron at dawn", "a heron at dusk")):
+        request = {**body, "prompt": prompt}
+        store.record_submitted(f"task_variant{n}", params.resolve(request), request, "sweep_variants_x")
+    assert load_set(store, ["sweep_variants_x"]).title == "sweep_variants_x: 2 runs, 2 prompts"
+
+
+def test_the_report_is_titled_by_the_sets_prompt(runs: Runs, store: Store, tmp_path: Path) -> None:
+    page = report_html(compare_runs(store, tmp_path, [runs.sweep_id], measure=Measure.NONE), {})
+    assert f"<title>2 takes of “{PROMPT}”</title>" in page and "Comparison of" not in page
 
 
 @pytest.mark.parametrize("ids, message", [([], "at least two"), (["task_nope"], "no runs"), (["x/../y", "z"], "no runs")])

@@ -62,6 +62,9 @@ def compare_runs(store: Store, data_dir: str | Path, ids: Sequence[str] | str, *
             similarity = similarity_matrix(data_dir, proxies, cached_only=measure is Measure.CACHED)
         except LabError as exc:
             problems.append(f"similarity could not be measured: {exc}")
+    if measure is not Measure.NONE:
+        # Measuring takes seconds: a review saved meanwhile must not be undone by the figures arriving.
+        compare_set = compare_set.with_reviews(store.reviews(compare_set.task_ids))
     return Comparison(compare_set, proxies, tuple(similarity), tuple(problems))
 
 

@@ -94,7 +94,7 @@ def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str |
     cset = comparison.compare_set
     data = player_data(cset, media, comparison.similarity, problems=comparison.problems,
                        similarity_note=None if comparison.similarity else "No similarity figures: fewer than two videos.")
-    title = title or f"Comparison of {len(cset.cells)} runs"
+    title = title or cset.title
     created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     letters = {cell.task_id: chr(65 + n) for n, cell in enumerate(cset.cells)}
 

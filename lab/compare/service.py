@@ -28,6 +28,8 @@ from lab.store import Review, Store, TaskRecord
 
 # Ten seconds at 24 fps either way: more is another take, not the same action started late.
 MAX_OFFSET_FRAMES = 240
+MEASURING = "Measuring similarity in the background…"
+FEWER_THAN_TWO = "Fewer than two videos: nothing to measure."
 RATINGS = {"👍": 1, "👎": -1, "none": None}
 
 
@@ -47,6 +49,26 @@ def rating_value(choice: str | None) -> int | None:
 
 def rating_choice(value: int | None) -> str:
     return {1: "👍", -1: "👎"}.get(value, "none")
+
+
+def origin_text(record: TaskRecord) -> str:
+    """Which sweep (and variant) a run came from, or "single run"."""
+    if not record.sweep_id:
+        return "single run"
+    origin = f"sweep …{record.sweep_id[-6:]}"
+    variant = (record.variant_label or "").rsplit(" · seed ", 1)[0]
+    if variant and not variant.startswith("seed "):
+        origin += f" {variant}"
+    return origin
+
+
+def review_marks(review: Review | None) -> str:
+    """A review in a few marks ("👍 ★ ✎"), empty when the run has none."""
+    if review is None:
+        return ""
+    marks = [rating_choice(review.rating) if review.rating in (1, -1) else "", "★" if review.picked else "",
+             "✎" if (review.note or "").strip() else ""]
+    return " ".join(mark for mark in marks if mark)
 
 
 @dataclass(frozen=True)
@@ -77,16 +99,24 @@ class CompareService:
     # ------------------------------------------------------------ choosing runs
 
     @staticmethod
-    def choice_label(record: TaskRecord) -> str:
+    def choice_label(record: TaskRecord, review: Review | None = None) -> str:
+        """One run in the multi-select: when, seed, size, prompt, where it came from, its review, its id's tail."""
         when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M")
         prompt = " ".join((record.prompt or "").split())
         prompt = prompt[:48] + ("…" if len(prompt) > 48 else "")
         seed = SERVICE_SEED if record.seed is None else f"seed {record.seed}"
-        return f"{when} · {seed} · {record.resolution or ''} {record.aspect_ratio or ''} · {prompt} · {record.task_id[-6:]}"
+        parts = [when, seed, f"{record.resolution or ''} {record.aspect_ratio or ''}".strip(), prompt,
+                 origin_text(record)]
+        reviewed = review_marks(review)
+        if reviewed:
+            parts.append(f"reviewed {reviewed}")
+        return " · ".join(part for part in parts if part) + f" · {record.task_id[-6:]}"
 
     def choices(self, records: Iterable[TaskRecord]) -> list[tuple[str, str]]:
         """Saved runs (newest first as given) as (label, task id) for a multi-select."""
-        return [(self.choice_label(r), r.task_id) for r in records if r.status == "saved"]
+        saved = [r for r in records if r.status == "saved"]
+        reviews = self.store.reviews([r.task_id for r in saved]) if saved else {}
+        return [(self.choice_label(r, reviews.get(r.task_id)), r.task_id) for r in saved]
 
     # ------------------------------------------------------------ opening and measuring
 
@@ -108,13 +138,12 @@ class CompareService:
         cset = comparison.compare_set
         playable = len(comparison.proxies)
         message = f"**{len(cset.cells)} runs**, {playable} with a video"
-        differs = cset.cells[0].differs if cset.cells else ()
-        if differs:
-            message += " · differing: " + ", ".join(differs).replace("_", " ")
+        if cset.differing:
+            message += " · differing: " + ", ".join(cset.differing).replace("_", " ")
         problems = list(dict.fromkeys([*cset.problems, *comparison.problems]))
         if problems:
             message += "\n\n" + "\n".join(f"- {p}" for p in problems)
-        note = "Measuring similarity in the background…" if playable >= 2 else "Fewer than two videos: nothing to measure."
+        note = MEASURING if playable >= 2 else FEWER_THAN_TWO
         return Opened(comparison, self._player(comparison, note), message)
 
     def measure(self, ids: Any, *, may_see: Callable[[str], bool] | None = None, cached_only: bool = False) -> Opened:
@@ -122,7 +151,11 @@ class CompareService:
         comparison = compare_runs(self.store, self.data_dir, ids,
                                   measure=Measure.CACHED if cached_only else Measure.ALL, may_see=may_see)
         pairs = comparison.similarity
-        note = None if pairs or cached_only else "Fewer than two videos: nothing to measure."
+        if len(comparison.proxies) < 2:
+            note = FEWER_THAN_TWO
+        else:
+            # Nothing cached yet while the figures are still being measured (a review saved meanwhile).
+            note = MEASURING if cached_only else None
         if pairs:
             closest = max(pairs, key=lambda s: s.ssim_mean)
             cells = comparison.compare_set

@@ -10,7 +10,9 @@ compared.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -44,7 +46,7 @@ class Cell:
     effective: dict[str, Any]
     wire: dict[str, Any]
     fields: dict[str, Any]  # LABEL_FIELDS -> value shown
-    differs: tuple[str, ...]  # the LABEL_FIELDS on which this set's cells disagree
+    differs: tuple[str, ...]  # the LABEL_FIELDS on which this cell differs from the others (marked on it)
     video: Path | None  # the saved original, None when there is none (problem says why)
     review: Review
     problem: str | None = None
@@ -65,6 +67,7 @@ class CompareSet:
     cells: tuple[Cell, ...]
     unknown: tuple[str, ...] = ()  # ids found neither as a task nor as a sweep
     problems: tuple[str, ...] = field(default=())  # every message a person should read
+    differing: tuple[str, ...] = ()  # the LABEL_FIELDS on which the cells disagree at all
 
     @property
     def playable(self) -> tuple[Cell, ...]:
@@ -81,10 +84,55 @@ class CompareSet:
     def key(self) -> str:
         return set_key(self.task_ids)
 
+    def with_reviews(self, reviews: dict[str, Review]) -> "CompareSet":
+        """The same set showing ``reviews`` (task id -> Review) instead of those read when it was loaded."""
+        cells = tuple(dataclasses.replace(c, review=reviews.get(c.task_id, c.review)) for c in self.cells)
+        return dataclasses.replace(self, cells=cells)
+
+    @property
+    def title(self) -> str:
+        """What the set is called (the report's title): its one prompt, else its one sweep, else its size."""
+        prompts = list(dict.fromkeys(" ".join(str(c.fields.get("prompt") or "").split()) for c in self.cells))
+        sweeps = {c.sweep_id for c in self.cells}
+        count = len(self.cells)
+        if len(prompts) == 1 and prompts[0]:
+            return f"{count} takes of “{_shorten(prompts[0], 90)}”"
+        if len(sweeps) == 1 and None not in sweeps:
+            return f"{next(iter(sweeps))}: {count} runs, {len(prompts)} prompts"
+        return f"Comparison of {count} runs ({len(prompts)} prompts)"
+
 
 def set_key(task_ids: Iterable[str]) -> str:
     """The journal's name of a set of runs (its offsets are kept under it): whatever order they were given in."""
     return ",".join(sorted(set(task_ids)))
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip(" ,;:.-") + "…"
+
+
+def odd_fields(shown: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(the fields the cells disagree on, and per cell the fields on which it differs from the others).
+
+    A cell differs on a field when its value is not the one most cells share; when no value is
+    shared by more cells than any other (all seeds distinct, two cells, a 2-2 split), every cell
+    differs. So one odd prompt among three marks that cell only, not all three.
+    """
+    differing: list[str] = []
+    per_cell: list[list[str]] = [[] for _ in shown]
+    for name in LABEL_FIELDS:
+        values = [repr(values[name]) for values in shown]
+        counts = Counter(values)
+        if len(counts) < 2:
+            continue
+        differing.append(name)
+        top = max(counts.values())
+        leaders = [value for value, count in counts.items() if count == top]
+        majority = leaders[0] if len(leaders) == 1 and top > 1 else None
+        for index, value in enumerate(values):
+            if value != majority:
+                per_cell[index].append(name)
+    return tuple(differing), [tuple(fields) for fields in per_cell]
 
 
 def split_ids(values: Iterable[str] | str) -> list[str]:
@@ -175,10 +223,10 @@ def load_set(store: Store, ids: Sequence[str] | str, *, may_see: Callable[[str],
     offsets = store.offsets(set_key(r.task_id for r in records))
     resolved = [(record, *effective_request(record)) for record in records]
     shown = [_label_fields(record, effective) for record, effective, _wire in resolved]
-    differs = tuple(name for name in LABEL_FIELDS if len({repr(values[name]) for values in shown}) > 1)
+    differing, odd = odd_fields(shown)
     labels = [_base_label(record, effective) for record, effective, _wire in resolved]
     cells = []
-    for (record, effective, wire), fields_shown, label in zip(resolved, shown, labels):
+    for (record, effective, wire), fields_shown, label, differs in zip(resolved, shown, labels, odd):
         if labels.count(label) > 1:
             label = f"{label} · {record.task_id[-6:]}"
         video, problem = _problem(record)
@@ -191,7 +239,7 @@ def load_set(store: Store, ids: Sequence[str] | str, *, may_see: Callable[[str],
             screen=screens.get(record.task_id), parent_task_id=record.parent_task_id,
             parent_changes=tuple(record.parent_changes or ()), offset_frames=offsets.get(record.task_id, 0),
         ))
-    return CompareSet(cells=tuple(cells), unknown=tuple(unknown), problems=tuple(problems))
+    return CompareSet(cells=tuple(cells), unknown=tuple(unknown), problems=tuple(problems), differing=differing)
 
 
 def screen_for_player(screen: dict[str, Any] | None) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class CompareTab:
     api_json: Any
     api_zip: Any
     api_button: Any
+    report_status: Any = None  # what became of "Download report" when there is no ZIP to show
 
     @property
     def opened(self) -> set:
@@ -109,13 +110,15 @@ def build() -> CompareTab:
             download = gr.Button("Download report (ZIP)", elem_id="compare-download")
             report = gr.File(label="Standalone report: index.html + media/ + compare.json", interactive=False,
                              visible=False, elem_id="compare-report")
+            report_status = gr.Markdown(elem_id="compare-report-status")
     with gr.Column(visible=False):
         api_ids = gr.Textbox(label="ids")
         api_json = gr.JSON(label="compare_json")
         api_zip = gr.File(label="report_zip")
         api_button = gr.Button("compare")
     return CompareTab(runs, ids, refresh, open_button, status, player, cell, rating, note, picked, save,
-                      review_status, download, report, gr.State([]), api_ids, api_json, api_zip, api_button)
+                      review_status, download, report, gr.State([]), api_ids, api_json, api_zip, api_button,
+                      report_status=report_status)
 
 
 # ---------------------------------------------------------------- handlers
@@ -142,7 +145,7 @@ def open_set(services: AppServices, tab: CompareTab, runs: list[str] | None, ids
         opened = services.compare.open(wanted, may_see=_may_see(services, request))
     except LabError as err:
         # Said in the status line, not as an error badge on every output: nothing was changed.
-        return {tab.status: f"**Cannot compare:** {err}"}
+        return {tab.status: f"**Cannot compare:** {html.escape(str(err))}"}
     return _show(tab, opened, wanted)
 
 
@@ -155,7 +158,7 @@ def _show(tab: CompareTab, opened: Opened, wanted: list[str]) -> dict:
 def measure_set(services: AppServices, tab: CompareTab, current: list[str], request: gr.Request) -> dict:
     """The similarity figures, after the player is already up (the player updates in place)."""
     if not current:
-        return {}
+        return {tab.status: gr.skip()}  # nothing open (an empty dict would read as one missing output value)
     try:
         return {tab.player: services.compare.measure(current, may_see=_may_see(services, request)).player}
     except LabError as err:
@@ -172,20 +175,25 @@ def load_review(services: AppServices, tab: CompareTab, task_id: str | None) -> 
 
 def save_review(services: AppServices, tab: CompareTab, current: list[str], task_id: str | None, rating: str,
                 note: str, picked: bool, request: gr.Request) -> dict:
+    # Every refusal is said beside the button: nothing was saved, and the page has no error to show.
     if not task_id or not current:
-        raise gr.Error("Open a comparison and choose a cell first.")
+        return {tab.review_status: "**Not saved:** open a comparison and choose a cell first."}
     may_see = _may_see(services, request)
     if not may_see(task_id):
-        raise gr.Error("That run is not yours to review.")
+        return {tab.review_status: "**Not saved:** that run is not yours to review."}
     service = services.compare
     try:
         review = service.review(task_id, rating=rating, note=note or "", picked=picked)
+    except (LabError, ValueError) as err:
+        return {tab.review_status: f"**Not saved:** {html.escape(str(err))}"}
+    try:
         # Cached figures only: a review must not wait for (or start) a measurement.
         opened = service.measure(current, may_see=may_see, cached_only=True)
-    except (LabError, ValueError) as err:
-        raise gr.Error(str(err)) from err
+    except LabError:
+        opened = None  # saved all the same; the player shows it when the set is next drawn
     saved = " · ".join(x for x in (rating_choice(review.rating), "picked" if review.picked else "") if x and x != "none")
-    return {tab.player: opened.player, tab.review_status: f"Saved {saved}".strip()}
+    return {tab.player: opened.player if opened is not None else gr.skip(),
+            tab.review_status: f"Saved {saved}".strip()}
 
 
 def save_offsets(services: AppServices, tab: CompareTab, current: list[str], event: gr.EventData,
@@ -193,7 +201,7 @@ def save_offsets(services: AppServices, tab: CompareTab, current: list[str], eve
     """A cell's offset changed in the player: keep the set's offsets (carried into its report)."""
     detail = getattr(event, "_data", None) or {}
     if not current or not isinstance(detail, dict) or "offsets" not in detail:
-        return {}
+        return {tab.review_status: gr.skip()}  # (an empty dict would read as one missing output value)
     try:
         kept = services.compare.save_offsets(current, detail["offsets"], may_see=_may_see(services, request))
     except (LabError, ValueError) as err:
@@ -202,14 +210,15 @@ def save_offsets(services: AppServices, tab: CompareTab, current: list[str], eve
     return {tab.review_status: f"Offsets saved ({shown} frames)"}
 
 
-def download_report(services: AppServices, current: list[str], request: gr.Request) -> Any:
+def download_report(services: AppServices, tab: CompareTab, current: list[str], request: gr.Request) -> dict:
     if not current:
-        raise gr.Error("Open a comparison first.")
+        return {tab.report: gr.update(visible=False), tab.report_status: "Open a comparison first."}
     try:
         archive, _data = services.compare.report_zip(current, may_see=_may_see(services, request))
     except LabError as err:
-        raise_for_ui(err)
-    return gr.update(value=str(archive), visible=True)
+        return {tab.report: gr.update(visible=False),
+                tab.report_status: f"**No report:** {html.escape(str(err))}"}
+    return {tab.report: gr.update(value=str(archive), visible=True), tab.report_status: ""}
 
 
 def api_compare(services: AppServices, ids: str, request: gr.Request) -> tuple[dict, str]:
@@ -240,7 +249,7 @@ def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
                    {tab.player, tab.review_status}, **PRIVATE)
     tab.player.submit(bind(save_offsets, services, tab), tab.current, tab.review_status, show_progress="hidden",
                       **PRIVATE)
-    tab.download.click(bind(download_report, services), tab.current, tab.report, **PRIVATE)
+    tab.download.click(bind(download_report, services, tab), tab.current, {tab.report, tab.report_status}, **PRIVATE)
     tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare")
 
 
@@ -259,5 +268,6 @@ def compare_from(services: AppServices, tab: CompareTab, tabs: Any, ids: list[st
     try:
         opened = services.compare.open(wanted, may_see=_may_see(services, request))
     except LabError as err:
-        raise_for_ui(err)
+        return {tab.status: f"**Cannot compare:** {html.escape(str(err))}", tab.ids: " ".join(wanted),
+                tabs: gr.Tabs(selected="compare")}
     return {**_show(tab, opened, wanted), tab.ids: " ".join(wanted), tabs: gr.Tabs(selected="compare")}
