@@ -70,7 +70,8 @@ def launch(settings: Settings | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     app, services = create_app(settings)
     print(f"Veo Prompt Lab on http://{settings.server_name}:{port}/ "
-          f"({'private embedded simulator' if settings.is_simulator and not settings.base_url else 'live API'})")
+          f"({'private embedded simulator' if settings.is_simulator and not settings.base_url else 'live API'}; "
+          f"journal {settings.database_display})")
     try:
         # Open streams (queue events) would hold a shutdown for long.
         uvicorn.run(app, host=settings.server_name, port=port, log_level="warning", timeout_graceful_shutdown=2)

@@ -9,6 +9,7 @@ sharing the journal, budget and slots, so their tasks count against the same cap
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from lab.store import Store, journal_location
 
 # Journal backend kind of tasks sent with a visitor's key: only that visitor's key can fetch them.
 VISITOR_BACKEND = "visitor"
+
+log = logging.getLogger(__name__)
 
 
 def served_media_dirs(data_dir: Path) -> list[str]:
@@ -133,6 +136,10 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     store = Store(journal_location(settings.database_url, data_dir))
     try:
         if base_url is None:
+            if store.dialect != "sqlite":
+                log.warning("the journal is shared (%s) but this process embeds a private simulator that only it "
+                            "can ask about its tasks: for several replicas point them at one simulator "
+                            "(LAB_BASE_URL) or set the key", store.location)
             # The same render cache for the app and the CLI: a clip rendered once is not rendered again.
             simulator, api_key = start_private_simulator(settings.sim_time_scale, DataDir(data_dir).renders)
             base_url = simulator.base_url
