@@ -3,6 +3,7 @@ a page reloaded on the other replica is the same session and sees the run in fli
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,14 @@ def replicas(simulator, journal_url, tmp_path: Path):
 def test_a_sweep_running_on_one_replica_is_reattached_and_filled_on_the_other(replicas):
     first, second = replicas
     seen_from_second: list = []
+    lock = threading.Lock()  # the sweep's cells report from threads of their own
 
     def on_event(event) -> None:  # the sweep is running on the first replica while this runs
-        if event.kind == "submitted" and not seen_from_second:
-            active = second.journal.active(SESSION, second.waited_on)
-            state = second.journal.sweep(SESSION, active.ref) if active else None
-            seen_from_second.append((active.kind if active else None, state.running if state else None))
+        with lock:
+            if event.kind == "submitted" and not seen_from_second:
+                active = second.journal.active(SESSION, second.waited_on)
+                state = second.journal.sweep(SESSION, active.ref) if active else None
+                seen_from_second.append((active.kind if active else None, state.running if state else None))
 
     plan = sweeps.prepare(BODY, max_sweep=8, seeds=[1, 2])
     outcome = first.run_sweep(plan, session=SESSION, on_event=on_event)
