@@ -74,7 +74,11 @@ def launch(settings: Settings | None = None) -> None:
           f"journal {settings.database_display})")
     try:
         # Open streams (queue events) would hold a shutdown for long.
-        uvicorn.run(app, host=settings.server_name, port=port, log_level="warning", timeout_graceful_shutdown=2)
+        # proxy_headers off: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as its address.
+        # Which proxy to believe is the lab's setting (trusted_proxy; on a Space, Hugging Face's), read per
+        # request in lab.people, so a header a client wrote never changes who pays.
+        uvicorn.run(app, host=settings.server_name, port=port, log_level="warning", timeout_graceful_shutdown=2,
+                    proxy_headers=False)
     finally:
         services.close()
 

@@ -100,6 +100,8 @@ def start_app(port: int, data_dir: Path, time_scale: float, sim_port: int) -> su
         "LAB_SIM_TIME_SCALE": str(time_scale),
         "LAB_BASE_URL": f"http://127.0.0.1:{sim_port}/v1",
         "LAB_SPEND_CAP_SESSION_USD": "off",
+        "LAB_SPEND_CAP_PERSON_USD": "off",  # 20 visitors from one address: one person
+        "LAB_SUBMITS_PER_MINUTE_PERSON": "off",
         "LAB_SPEND_CAP_DAY_USD": "off",
         "LAB_MAX_SWEEP": "8",
     }

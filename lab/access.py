@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from lab import presentation as pres
 from lab.budget import Budget
+from lab.people import describe_person
 
 
 def visitor_key_problem(key: str, allowed: bool) -> str | None:
@@ -35,8 +36,11 @@ class Access:
     def key_problem(self, key: str) -> str | None:
         return visitor_key_problem(key, self.allow_visitor_key)
 
-    def banner(self, session: str, *, visitor_key: bool = False) -> str:
-        """The line above the tabs: backend, whose key, what this session and the day spent against the caps."""
-        return pres.banner_text(self.budget.view(session), backend=self.backend, has_server_key=self.has_server_key,
-                                visitor_key=visitor_key, session_cap=self.budget.session_cap_usd,
-                                day_cap=self.budget.day_cap_usd)
+    def banner(self, session: str, *, visitor_key: bool = False, person: str | None = None) -> str:
+        """The line above the tabs: backend, whose key, what this session, this person (``lab.people``) and the
+        day spent against the caps."""
+        return pres.banner_text(self.budget.view(session, person), backend=self.backend,
+                                has_server_key=self.has_server_key, visitor_key=visitor_key,
+                                session_cap=self.budget.session_cap_usd, day_cap=self.budget.day_cap_usd,
+                                person_cap=self.budget.person_cap_usd,
+                                person=describe_person(person) if person else None)

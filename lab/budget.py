@@ -18,24 +18,35 @@ workers on one data directory cannot race past a cap):
 
 Moving a price from a reservation to its task happens after the task row
 exists, so for a moment it counts twice (too much, never too little).
+
+Three caps: a **session**'s (all its time), the **day**'s (the whole lab,
+since 00:00 UTC) and a **person**'s (``lab.people``: a Hugging Face user or a
+client address, across all their sessions and API clients, since 00:00 UTC).
+In the same transaction a person's **submit rate** is counted: the tasks they
+started in the last minute (``submit_starts``), so several processes or
+replicas share one limit and a script cannot queue hundreds of paid runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import socket
 import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from lab.errors import BudgetExceeded, StoreError
 from lab.params import MODEL_PRICES_USD
+from lab.people import describe_person
 from lab.store import FINISHED_STATUSES, Store
 
 CENT = 1e-9  # float slack when comparing dollar sums
+RATE_WINDOW_S = 60.0  # the submit rate is counted over the last minute
+RATE_KEEP_S = 3600.0  # starts older than this are deleted as new ones are written
 # A task of a model this lab does not price holds the dearest price: too much, never too little.
 _PRICE_SQL = (
     "CASE model " + " ".join(f"WHEN '{model}' THEN {price!r}" for model, price in MODEL_PRICES_USD.items())
@@ -73,6 +84,10 @@ class BudgetView:
     day_spent_usd: float
     day_reserved_usd: float
     day_remaining_usd: float | None
+    # The person's own (today, across their sessions and API clients); None: no person (the CLI).
+    person_spent_usd: float | None = None
+    person_reserved_usd: float = 0.0
+    person_remaining_usd: float | None = None
 
     def describe(self) -> str:
         parts = [f"session ${self.session_spent_usd:.2f} spent"]
@@ -80,23 +95,71 @@ class BudgetView:
             parts.append(f"${self.session_reserved_usd:.2f} held by running tasks")
         if self.session_remaining_usd is not None:
             parts.append(f"${self.session_remaining_usd:.2f} left")
+        if self.person_spent_usd is not None:
+            parts.append(f"you today ${self.person_spent_usd:.2f}")
+            if self.person_remaining_usd is not None:
+                parts.append(f"${self.person_remaining_usd:.2f} left of your daily cap")
         parts.append(f"today ${self.day_spent_usd:.2f}")
         if self.day_remaining_usd is not None:
             parts.append(f"${self.day_remaining_usd:.2f} left of the daily cap")
         return ", ".join(parts)
 
 
-def refusal(usd: float, session: Spend, day: Spend, session_cap: float | None, day_cap: float | None) -> str | None:
-    """Why ``usd`` more would break a cap (the message a person reads), or None. Pure."""
+def resets_text(now: float) -> str:
+    """When a daily cap resets, as a person reads it: "at 00:00 UTC, in 3 h 05 min"."""
+    left = max(0, int(start_of_day_utc(now) + 86400 - now))
+    hours, minutes = divmod((left + 59) // 60, 60)
+    return f"at 00:00 UTC, in {hours} h {minutes:02d} min" if hours else f"at 00:00 UTC, in {minutes} min"
+
+
+def refusal(usd: float, session: Spend, day: Spend, session_cap: float | None, day_cap: float | None, *,
+            person: Spend | None = None, person_cap: float | None = None, who: str = "you",
+            now: float | None = None) -> str | None:
+    """Why ``usd`` more would break a cap (the message a person reads: which cap, when it resets), or None.
+
+    Pure. ``who`` names the person ("Hugging Face user alice", "address 203.0.113.7").
+    """
+    now = time.time() if now is None else now
     if session_cap is not None and session.used_usd + usd > session_cap + CENT:
         left = max(0.0, session_cap - session.used_usd)
-        return (f"This would cost up to ${usd:.2f}, but this session has ${left:.2f} left of its "
-                f"${session_cap:.2f} cap{_held_note(session)}. Nothing was sent.")
+        return (f"Session cap reached: this would cost up to ${usd:.2f}, but this session has ${left:.2f} left of "
+                f"its ${session_cap:.2f} cap{_held_note(session)}. A session's cap does not reset"
+                f"{'; your daily cap is counted across all your sessions' if person_cap is not None else ''}. "
+                "Nothing was sent.")
+    if person is not None and person_cap is not None and person.used_usd + usd > person_cap + CENT:
+        left = max(0.0, person_cap - person.used_usd)
+        return (f"Daily per-person cap reached: this would cost up to ${usd:.2f}, but {who} has ${left:.2f} left "
+                f"of today's ${person_cap:.2f} per-person cap, counted across all their sessions and API clients"
+                f"{_held_note(person)}. It resets {resets_text(now)}. Nothing was sent.")
     if day_cap is not None and day.used_usd + usd > day_cap + CENT:
         left = max(0.0, day_cap - day.used_usd)
-        return (f"This would cost up to ${usd:.2f}, but only ${left:.2f} is left of today's "
-                f"${day_cap:.2f} cap{_held_note(day)}. Nothing was sent.")
+        return (f"Daily cap of this lab reached: this would cost up to ${usd:.2f}, but only ${left:.2f} is left of "
+                f"today's ${day_cap:.2f} cap for everyone{_held_note(day)}. It resets {resets_text(now)}. "
+                "Nothing was sent.")
     return None
+
+
+def rate_refusal(tasks: int, starts: list[tuple[float, int]], limit: int | None, now: float, *,
+                 who: str = "you") -> str | None:
+    """Why starting ``tasks`` more would pass ``limit`` tasks a minute, or None. ``starts``: (time, tasks)
+    of the person's starts in the last minute, oldest first. Pure."""
+    if limit is None:
+        return None
+    recent = sum(count for _, count in starts)
+    if recent + tasks <= limit:
+        return None
+    if tasks > limit:
+        return (f"Too many runs at once: this would start {tasks} tasks, more than the {limit} a minute each person "
+                "may start. Start fewer at a time. Nothing was sent.")
+    # Wait until enough of the minute's starts have aged out to make room.
+    freed, wait = recent, RATE_WINDOW_S
+    for started, count in starts:
+        freed -= count
+        if freed + tasks <= limit:
+            wait = started + RATE_WINDOW_S - now
+            break
+    return (f"Submit rate limit reached: {who} started {recent} task{'s' if recent != 1 else ''} in the last minute, "
+            f"and each person may start {limit} a minute. Try again in {max(1, math.ceil(wait))} s. Nothing was sent.")
 
 
 def _held_note(spend: Spend) -> str:
@@ -121,10 +184,12 @@ def _owner_alive(owner: str) -> bool:
 class Reservation:
     """Money held for one run or sweep until its tasks are journalled; release the rest at the end."""
 
-    def __init__(self, budget: "Budget", reservation_id: str | None, session: str, amount_usd: float) -> None:
+    def __init__(self, budget: "Budget", reservation_id: str | None, session: str, amount_usd: float,
+                 person: str | None = None) -> None:
         self._budget = budget
         self.reservation_id = reservation_id  # None: nothing held (a zero reservation)
         self.session = session
+        self.person = person  # whose per-person cap and rate it counts against (journalled with its tasks)
         self.held_usd = amount_usd
         self.charged_usd = 0.0
 
@@ -156,15 +221,38 @@ class Budget:
         session_cap_usd: float | None = None,
         day_cap_usd: float | None = None,
         *,
+        person_cap_usd: float | None = None,
+        person_submits_per_minute: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.session_cap_usd = session_cap_usd
         self.day_cap_usd = day_cap_usd
+        self.person_cap_usd = person_cap_usd
+        self.person_submits_per_minute = person_submits_per_minute
         self._clock = clock
         self._owner = f"{_HOST}:{os.getpid()}"
 
     # ------------------------------------------------------------ reading the journal
+
+    def _person_spend(self, db: Any, person: str) -> Spend:
+        """A person's spend today (billed since 00:00 UTC) plus what their open tasks and runs hold."""
+        spent = db.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0.0) FROM tasks WHERE cost_usd IS NOT NULL AND person = ? "
+            "AND completed_at >= ?", (person, start_of_day_utc(self._clock())),
+        ).fetchone()[0]
+        held = db.execute(
+            f"SELECT COALESCE(SUM({_PRICE_SQL}), 0.0) FROM tasks WHERE {_OPEN_TASK} AND person = ?", (person,)
+        ).fetchone()[0]
+        reserved = db.execute(
+            "SELECT COALESCE(SUM(held_usd), 0.0) FROM spend_reservations WHERE person = ?", (person,)
+        ).fetchone()[0]
+        return Spend(float(spent), float(held), float(reserved))
+
+    def _recent_starts(self, db: Any, person: str, now: float) -> list[tuple[float, int]]:
+        rows = db.execute("SELECT started_at, tasks FROM submit_starts WHERE person = ? AND started_at > ? "
+                          "ORDER BY started_at", (person, now - RATE_WINDOW_S)).fetchall()
+        return [(float(row[0]), int(row[1])) for row in rows]
 
     def _spend(self, db: sqlite3.Connection, session: str | None) -> Spend:
         """Spend of one session (``session``) or of the whole day (None)."""
@@ -197,29 +285,50 @@ class Budget:
 
     # ------------------------------------------------------------ reserving
 
-    def reserve(self, usd: float, session: str = "default") -> Reservation:
-        """Hold ``usd`` for a run, or raise BudgetExceeded (before any HTTP call)."""
+    def reserve(self, usd: float, session: str = "default", *, person: str | None = None,
+                tasks: int = 1) -> Reservation:
+        """Hold ``usd`` for a run of ``tasks`` tasks, or raise BudgetExceeded (before any HTTP call).
+
+        With ``person`` (a visitor; the CLI has none) their daily cap and submit rate count too, in the
+        same transaction as the session's and the day's caps; a granted start is journalled for the rate.
+        """
+        who = describe_person(person)
         if not usd >= 0:  # also refuses nan
             raise ValueError("a reservation must be a non-negative number of dollars")
-        if usd == 0:
-            return Reservation(self, None, session, 0.0)
-        reservation_id = uuid.uuid4().hex
+        counts_rate = person is not None and self.person_submits_per_minute is not None
+        if usd == 0 and not counts_rate:
+            return Reservation(self, None, session, 0.0, person)
+        reservation_id = uuid.uuid4().hex if usd > 0 else None
         try:
             with self.store.immediate() as db:
                 self._reap(db)
-                problem = refusal(usd, self._spend(db, session), self._spend(db, None),
-                                  self.session_cap_usd, self.day_cap_usd)
+                now = self._clock()
+                problem = None
+                if person is not None:
+                    problem = rate_refusal(tasks, self._recent_starts(db, person, now),
+                                           self.person_submits_per_minute, now, who=who)
+                if problem is None and usd > 0:
+                    problem = refusal(usd, self._spend(db, session), self._spend(db, None),
+                                      self.session_cap_usd, self.day_cap_usd,
+                                      person=self._person_spend(db, person) if person is not None else None,
+                                      person_cap=self.person_cap_usd if person is not None else None,
+                                      who=who, now=now)
                 if problem is None:
-                    db.execute(
-                        "INSERT INTO spend_reservations (reservation_id, session, held_usd, created_at, owner) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (reservation_id, session, float(usd), time.time(), self._owner),
-                    )
+                    if reservation_id is not None:
+                        db.execute(
+                            "INSERT INTO spend_reservations (reservation_id, session, held_usd, created_at, owner, "
+                            "person) VALUES (?, ?, ?, ?, ?, ?)",
+                            (reservation_id, session, float(usd), time.time(), self._owner, person),
+                        )
+                    if person is not None:
+                        db.execute("DELETE FROM submit_starts WHERE started_at < ?", (now - RATE_KEEP_S,))
+                        db.execute("INSERT INTO submit_starts (start_id, person, started_at, tasks) VALUES (?, ?, ?, ?)",
+                                   (uuid.uuid4().hex, person, now, int(tasks)))
         except sqlite3.Error as exc:
             raise StoreError(f"journal {self.store.path}: {exc}") from exc
         if problem is not None:
             raise BudgetExceeded(problem)
-        return Reservation(self, reservation_id, session, float(usd))
+        return Reservation(self, reservation_id, session, float(usd), person)
 
     def _move_to_task(self, reservation: Reservation, price_usd: float) -> None:
         if reservation.reservation_id is None or price_usd <= 0:
@@ -243,10 +352,11 @@ class Budget:
 
     # ------------------------------------------------------------ showing
 
-    def view(self, session: str = "default") -> BudgetView:
+    def view(self, session: str = "default", person: str | None = None) -> BudgetView:
         try:
             with self.store.immediate() as db:
                 mine, day = self._spend(db, session), self._spend(db, None)
+                theirs = self._person_spend(db, person) if person is not None else None
         except sqlite3.Error as exc:
             raise StoreError(f"journal {self.store.path}: {exc}") from exc
 
@@ -260,4 +370,7 @@ class Budget:
             day_spent_usd=round(day.spent_usd, 2),
             day_reserved_usd=round(day.held_usd + day.reserved_usd, 2),
             day_remaining_usd=left(self.day_cap_usd, day),
+            person_spent_usd=round(theirs.spent_usd, 2) if theirs is not None else None,
+            person_reserved_usd=round(theirs.held_usd + theirs.reserved_usd, 2) if theirs is not None else 0.0,
+            person_remaining_usd=left(self.person_cap_usd, theirs) if theirs is not None else None,
         )

@@ -38,6 +38,10 @@ class BudgetExceeded(LabError):
     """A spend cap would be overshot; refused before any HTTP call."""
 
 
+class NotYours(LabError):
+    """A run, sweep or review the caller may not see: worded exactly as a missing one, so ids cannot be probed."""
+
+
 class MediaError(LabError):
     """A file is not a usable video (missing, empty, truncated, not a video)."""
 

@@ -116,14 +116,16 @@ class Orchestrator:
 
     def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
                 visitor_key: str | None = None, as_written: bool = False,
-                image: params.ImageFacts | None = None) -> RunOutcome:
+                image: params.ImageFacts | None = None, person: str | None = None) -> RunOutcome:
         """Generate one video; raises LabError only when no task was created.
 
         ``as_written`` sends the body itself, not its canonical form (raw mode). ``image``: the
-        body's reference image as the caller already read it (not read again).
+        body's reference image as the caller already read it (not read again). ``person``
+        (``lab.people``): whose daily cap and submit rate it counts against.
         """
         with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
-            result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written, image=image)
+            result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written, image=image,
+                                    person=person)
             answer = self._answer(result.task_id, client)
         delivered = result.record.delivered if result.ok and result.record is not None else None
         return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=delivered)
@@ -151,7 +153,7 @@ class Orchestrator:
 
     def run_sweep(self, plan: SweepPlan, *, session: str,
                   on_event: Callable[[Event], None] | None, visitor_key: str | None = None,
-                  sweep_id: str | None = None) -> SweepOutcome:
+                  sweep_id: str | None = None, person: str | None = None) -> SweepOutcome:
         """Run a checked plan (``plan_sweep``, ``retry_cells``), then write its contact sheet and ZIP.
 
         ``sweep_id`` (default: a new one): an existing sweep's id runs ``plan`` into that sweep
@@ -163,7 +165,7 @@ class Orchestrator:
             with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
                 result: SweepResult = runner.run_sweep(
                     plan, concurrency=self.wiring.settings.max_concurrent_per_session, on_event=tracking, session=session,
-                    sweep_id=sweep_id,
+                    sweep_id=sweep_id, person=person,
                 )
             zip_path = None
             records = [(r.label, r.record) for r in result.results if r.record is not None]
@@ -183,16 +185,18 @@ class Orchestrator:
             sweep_id=result.sweep_id,
         )
 
-    def resume(self) -> ResumeReport:
+    def resume(self, session: str | None = None) -> ResumeReport:
         """Finish the journal's unfinished tasks that no wait of this process holds (one resume at a time).
 
-        A task some run here is still waiting on (also after "Stop waiting") is left to that
-        wait: polling it a second time would race its download.
+        With ``session``, only the tasks that session may see (a visitor's Fetch unfinished neither
+        touches nor names another's runs). A task some run here is still waiting on (also after
+        "Stop waiting") is left to that wait: polling it a second time would race its download.
         """
         if not self._resume_lock.acquire(blocking=False):
             return ResumeReport([], [], busy=True)
         try:
-            mine = [r for r in self.store.unfinished() if r.base_url_kind in (None, self.backend)]
+            mine = [r for r in self.store.unfinished() if r.base_url_kind in (None, self.backend)
+                    and (session is None or self.journal.may_see(session, r.task_id))]
             held = [r.task_id for r in mine if self.in_flight.holds(r.task_id, r.created_at)]
             todo = [r.task_id for r in mine if r.task_id not in held]
             if not todo:

@@ -514,19 +514,30 @@ def _spend_part(spent: float, held: float, remaining: float | None, cap: float |
 
 
 def spend_text(view: BudgetView, *, simulated: bool, session_cap: float | None = None,
-               day_cap: float | None = None) -> str:
-    """Spent and held apart, each against its cap: "left" is the cap minus both."""
+               day_cap: float | None = None, person_cap: float | None = None, person: str | None = None) -> str:
+    """Spent and held apart, each against its cap: "left" is the cap minus both.
+
+    With a person (``lab.people``), their own spend today across all their sessions and API
+    clients stands beside the session's (``person`` names them, e.g. "Hugging Face user alice").
+    """
     head = "**Simulated spend** (simulator prices, nothing is billed)" if simulated else "**Spend**"
     session = _spend_part(view.session_spent_usd, view.session_reserved_usd, view.session_remaining_usd, session_cap)
     day = _spend_part(view.day_spent_usd, view.day_reserved_usd, view.day_remaining_usd, day_cap)
-    return f"{head}: this session {session} · today, all visitors: {day}"
+    mine = ""
+    if view.person_spent_usd is not None:
+        whom = f" ({person})" if person else ""
+        mine = (f" · you today{whom}, all your sessions: "
+                + _spend_part(view.person_spent_usd, view.person_reserved_usd, view.person_remaining_usd, person_cap))
+    return f"{head}: this session {session}{mine} · today, all visitors: {day}"
 
 
 def banner_text(view: BudgetView, *, backend: str, has_server_key: bool, visitor_key: bool = False,
-                session_cap: float | None = None, day_cap: float | None = None) -> str:
+                session_cap: float | None = None, day_cap: float | None = None, person_cap: float | None = None,
+                person: str | None = None) -> str:
     """The line above the tabs: which backend, whose key, what was spent (and held) against the caps."""
+    caps = {"session_cap": session_cap, "day_cap": day_cap, "person_cap": person_cap, "person": person}
     if visitor_key:
-        spend = spend_text(view, simulated=False, session_cap=session_cap, day_cap=day_cap)
+        spend = spend_text(view, simulated=False, **caps)
         return ("**Backend:** live APIYI with **your own key**, held for this browser session only "
                 f"(completed videos are billed to you) · {spend}")
     simulated = backend == "simulator"
@@ -535,7 +546,7 @@ def banner_text(view: BudgetView, *, backend: str, has_server_key: bool, visitor
     else:
         text = "**Backend:** live APIYI (completed videos are billed)"
     key = "**API key:** set on the server" if has_server_key else "**API key:** not set"
-    return f"{text} · {key}  \n{spend_text(view, simulated=simulated, session_cap=session_cap, day_cap=day_cap)}"
+    return f"{text} · {key}  \n{spend_text(view, simulated=simulated, **caps)}"
 
 
 def failure_note(err: LabError) -> str:

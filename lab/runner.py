@@ -127,6 +127,7 @@ class _Cell:
     reservation: Any
     on_event: Callable[[Event], None] | None
     started: float = field(default_factory=time.monotonic)
+    person: str | None = None  # who pays (lab.people), journalled with the task
     request_id: str | None = None  # the intent, once journalled
     task_id: str | None = None  # once the server named the task
     parent_task_id: str | None = None  # the run this one was started from (lineage)
@@ -260,6 +261,7 @@ class Runner:
         as_written: bool = False,
         parent_task_id: str | None = None,
         image: params.ImageFacts | None = None,
+        person: str | None = None,
     ) -> RunResult:
         """Generate one video. Raises only before a task exists (RequestInvalid, BudgetExceeded, submit errors).
 
@@ -269,16 +271,18 @@ class Runner:
         the journal (``store.intent``), shown by ``resume`` as an unknown outcome.
         ``parent_task_id``: the run this one was started from; journalled with the effective
         fields that differ from it (take lineage). ``image``: the facts of the body's reference
-        image when the caller has read it already (it is not read again).
+        image when the caller has read it already (it is not read again). ``person`` (a visitor,
+        ``lab.people``): their daily cap and submit rate count too.
         """
         resolution = self._resolve(body, image)
         if as_written:
             # The journal's wire stays "what was POSTed"; the effective values stay the lab's prediction.
             resolution = dataclasses.replace(resolution, wire=json.loads(json.dumps(dict(body))))
         session = session or self.session
-        reservation = self.budget.reserve(resolution.price_usd or 0.0, session) if self.budget else None
+        reservation = (self.budget.reserve(resolution.price_usd or 0.0, session, person=person)
+                       if self.budget else None)
         cell = _Cell(index=index, label=label, sweep_id=sweep_id, session=session, reservation=reservation,
-                     on_event=on_event, parent_task_id=parent_task_id)
+                     on_event=on_event, parent_task_id=parent_task_id, person=person)
         try:
             return self._run_cell(cell, body, resolution)
         finally:
@@ -367,6 +371,7 @@ class Runner:
                     status=submitted.status if submitted.status in ("queued", "in_progress") else "queued",
                     base_url_kind=self.backend,
                     session=cell.session,
+                    person=cell.person,
                     request_id=cell.request_id,
                     gateway_request_id=submitted.gateway_request_id,
                     lease_owner=self.owner,
@@ -568,6 +573,7 @@ class Runner:
         sweep_id: str | None = None,
         session: str | None = None,
         contact_sheet: bool = True,
+        person: str | None = None,
     ) -> SweepResult:
         """Run a checked plan (``plan_sweep``, ``plan_rows`` or ``sweeps.prepare``), ≤ ``concurrency`` tasks at
         once; a failed one is recorded and the rest carry on.
@@ -582,7 +588,8 @@ class Runner:
         planned, resolutions = list(plan.items), list(plan.resolutions)
         pairs = [(item.body, item.label) for item in planned]
         total = sum(r.price_usd or 0.0 for r in resolutions)
-        reservation = self.budget.reserve(total, session or self.session) if self.budget else None
+        reservation = (self.budget.reserve(total, session or self.session, person=person, tasks=len(pairs))
+                       if self.budget else None)
         sweep_id = sweep_id or f"sweep_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
         # Whose sweep it is and each cell's request: a reloaded page shows rows not submitted yet,
         # and "Retry failed" sends a cell's exact request again.
@@ -592,7 +599,8 @@ class Runner:
         def run(number: int) -> RunResult:
             body, label = pairs[number]
             cell = _Cell(index=number, label=label or self._default_label(resolutions[number], number),
-                         sweep_id=sweep_id, session=session or self.session, reservation=reservation, on_event=on_event)
+                         sweep_id=sweep_id, session=session or self.session, reservation=reservation, on_event=on_event,
+                         person=person)
             try:
                 return self._run_cell(cell, body, resolutions[number])
             except Exception as exc:  # a cell that could not run is data too; the sweep carries on

@@ -15,6 +15,14 @@ compare services read the journal themselves, for the runs this view handed
 the page.) ``SweepState`` is a sweep's rows as the journal knows them,
 ``RunningWork`` the sweeps a thread of this process is running, and
 ``Identities`` which session each open page belongs to.
+
+**The ownership check** every handler makes before it reads or writes a run,
+a review, a sweep or a report is ``JournalView.check_owner(session,
+task_ids=..., sweep_ids=...)``: it raises ``NotYours`` (a ``LabError`` worded
+like a missing id) unless each one is the session's own (or the scope is
+"all"). ``JournalView.may_see`` is the same as a bool. Handlers call it with
+the ids they were given, whatever the page offered: a dropdown refusing a
+value is not a check, and an API caller sends any value it likes.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lab.errors import LabError
+from lab.errors import NotYours
 from lab.store import FINISHED_STATUSES, IntentRecord, Review, Store, SweepRecord, TaskRecord
 
 HISTORY_LIMIT = 200
@@ -146,6 +154,41 @@ class JournalView:
     def _may_see(self, owner: str | None, session: str) -> bool:
         return self.scope == "all" or owner == session
 
+    # ------------------------------------------------------------ the ownership check
+
+    def may_see(self, session: str, task_id: str | None = None, *, sweep_id: str | None = None) -> bool:
+        """Whether ``session`` may see the run ``task_id`` (or the sweep ``sweep_id``): False for a missing one."""
+        if task_id is None and sweep_id is None:
+            return False
+        if task_id is not None:
+            record = self.store.get(task_id) if isinstance(task_id, str) else None
+            if record is None or not self._may_see(record.session, session):
+                return False
+        if sweep_id is not None:
+            row = self.store.sweep_row(sweep_id) if isinstance(sweep_id, str) else None
+            if row is None or not self._may_see(row["session"], session):
+                return False
+        return True
+
+    def check_owner(self, session: str, *, task_ids: Sequence[str] = (), sweep_ids: Sequence[str] = ()) -> None:
+        """Raise ``NotYours`` unless every run and sweep named is ``session``'s own (or the scope is "all").
+
+        The one check for every handler that reads or writes a run, review, sweep or report.
+        Another session's id gets the same words as a missing one: nobody learns which ids exist.
+        """
+        for task_id in task_ids:
+            if not self.may_see(session, task_id):
+                raise NotYours(f"No run {_shown(task_id)} in the journal.")
+        for sweep_id in sweep_ids:
+            if not self.may_see(session, sweep_id=sweep_id):
+                raise NotYours(f"No sweep {_shown(sweep_id)} in the journal.")
+
+    def visible_ids(self, session: str) -> set[str] | None:
+        """Every task id ``session`` may see (None: every one, ``history_scope: all``)."""
+        if self.scope == "all":
+            return None
+        return self.store.task_ids(session)
+
     def runs(self, session: str, query: str | None = None, *, limit: int = HISTORY_LIMIT) -> list[TaskRecord]:
         """The runs this session may see, newest first; ``query``: prompt words (``Store.search``)."""
         return self.store.search(query, session=self._filter(session), limit=limit)
@@ -156,10 +199,8 @@ class JournalView:
 
     def require(self, session: str, task_id: str) -> TaskRecord:
         """The run, or LabError: another session's run is as unknown as a missing one."""
-        record = self.run(session, task_id)
-        if record is None:
-            raise LabError(f"No run {task_id!r} in the journal.")
-        return record
+        self.check_owner(session, task_ids=[task_id])
+        return self.store.get(task_id)
 
     def body(self, session: str, task_id: str) -> dict[str, Any]:
         """The run's body as the user wrote it (so the precedence they explored comes back too)."""
@@ -174,10 +215,6 @@ class JournalView:
     def reviews(self, records: Sequence[TaskRecord]) -> dict[str, Review]:
         """The reviews of runs this session was shown."""
         return self.store.reviews(r.task_id for r in records)
-
-    def may_see(self, session: str, task_id: str) -> bool:
-        """Whether ``session`` may see the run ``task_id`` (False for an unknown id: the two look the same)."""
-        return self.run(session, task_id) is not None
 
     def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
         return self.store.sweeps(limit=limit, session=self._filter(session))
@@ -240,6 +277,12 @@ class JournalView:
         return None
 
 
+def _shown(value: Any) -> str:
+    """An id as a message quotes it: repr (no markup, no control characters), cut when long."""
+    text = value if isinstance(value, str) else str(type(value).__name__)
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
 class Identities:
     """Which session each page (Gradio's per-page ``session_hash``) belongs to, set when the page loads.
 
@@ -258,6 +301,11 @@ class Identities:
             self._pages.move_to_end(page)
             while len(self._pages) > self._limit:
                 self._pages.popitem(last=False)
+
+    def bound(self, page: str) -> str | None:
+        """The session a loaded page was bound to; None for a page never loaded (an API client)."""
+        with self._lock:
+            return self._pages.get(page)
 
     def of(self, page: str) -> str:
         with self._lock:

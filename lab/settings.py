@@ -59,6 +59,14 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     # When the pre-screen's findings become badges (settings screen_*, see lab.prescreen.findings).
     screen: Thresholds = field(default_factory=Thresholds)
+    # Per person (a Hugging Face user, else a client address) across all their sessions and API clients:
+    # dollars a day (None: no cap) and runs started a minute (None: no limit).
+    spend_cap_person_usd: float | None = None
+    submits_per_minute_person: int | None = None
+    # Proxies in front that append the client's address to X-Forwarded-For (0: trust no header).
+    trusted_proxy: int = 0
+    # Where a Hugging Face token is resolved to its user (None: the Hub, or huggingface_hub's HF_ENDPOINT).
+    hf_endpoint: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -134,6 +142,33 @@ def _parse_scale(value: Any) -> float:
     if not 0 < number <= 100:
         raise ValueError("must be greater than 0 and at most 100")
     return number
+
+
+def _parse_optional_positive_int(value: Any) -> int | None:
+    if value is None or str(value).strip().lower() in ("", "none", "null", "off"):
+        return None
+    return _parse_positive_int(value)
+
+
+def _parse_trusted_proxy(value: Any) -> int | None:
+    """How many proxies in front append to X-Forwarded-For: true is one, false none, or a count."""
+    if value is None or str(value).strip() == "":
+        return None
+    if isinstance(value, bool) or str(value).strip().lower() in ("true", "false", "yes", "no", "on", "off"):
+        return int(_parse_bool(value))
+    if isinstance(value, float) or not str(value).strip().isdigit():
+        raise ValueError("expected true, false or a number of proxies (0..8)")
+    number = int(str(value).strip())
+    if number > 8:
+        raise ValueError("expected true, false or a number of proxies (0..8)")
+    return number
+
+
+def _parse_endpoint(value: Any) -> str | None:
+    text = _parse_optional_text(value)
+    if text is not None:
+        check_base_url(text, "hf_endpoint")
+    return text.rstrip("/") if text else None
 
 
 def _parse_backend(value: Any) -> str:
@@ -216,6 +251,12 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("max_concurrent_total", "LAB_MAX_CONCURRENT_TOTAL", _parse_positive_int, 16),
     _Spec("spend_cap_session_usd", "LAB_SPEND_CAP_SESSION_USD", _parse_cap, None),
     _Spec("spend_cap_day_usd", "LAB_SPEND_CAP_DAY_USD", _parse_cap, None),
+    # A person: the signed-in Hugging Face user (browser or API token), else the client's address.
+    _Spec("spend_cap_person_usd", "LAB_SPEND_CAP_PERSON_USD", _parse_cap, None),
+    _Spec("submits_per_minute_person", "LAB_SUBMITS_PER_MINUTE_PERSON", _parse_optional_positive_int, None),
+    # None: one proxy on a Hugging Face Space (SPACE_ID is set), none elsewhere.
+    _Spec("trusted_proxy", "LAB_TRUSTED_PROXY", _parse_trusted_proxy, None),
+    _Spec("hf_endpoint", "LAB_HF_ENDPOINT", _parse_endpoint, None),
     _Spec("allow_visitor_key", "LAB_ALLOW_VISITOR_KEY", _parse_bool, False),
     _Spec("sim_time_scale", "LAB_SIM_TIME_SCALE", _parse_scale, 1.0),
     _Spec("download_max_mb", "LAB_DOWNLOAD_MAX_MB", _parse_mb, 1024 * 1024 * 1024),  # a default is a parsed value: bytes
@@ -326,6 +367,11 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         lease_s=values["lease_s"],
         database_url=values["database_url"],
         screen=Thresholds(**{spec.name[len("screen_"):]: values[spec.name] for spec in SCREEN_SPECS}),
+        spend_cap_person_usd=values["spend_cap_person_usd"],
+        submits_per_minute_person=values["submits_per_minute_person"],
+        # A Space is always behind Hugging Face's proxy, which appends the visitor's address.
+        trusted_proxy=values["trusted_proxy"] if values["trusted_proxy"] is not None else int(bool(env.get("SPACE_ID"))),
+        hf_endpoint=values["hf_endpoint"],
         sources=sources,
     )
 

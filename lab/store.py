@@ -303,13 +303,33 @@ def _m017_compare_offsets(db: Transaction) -> None:
     )
 
 
+def _m018_people(db: Transaction) -> None:
+    # The person behind a task or a reservation (a Hugging Face user or a client address, lab.people):
+    # the per-person cap sums them across sessions. submit_starts: each start of a person's run or sweep
+    # and its task count, for the per-person submit rate, counted in the caps' transaction.
+    db.execute("ALTER TABLE tasks ADD COLUMN person TEXT")
+    db.execute("CREATE INDEX tasks_person ON tasks (person, completed_at)")
+    db.execute("ALTER TABLE spend_reservations ADD COLUMN person TEXT")
+    db.execute(
+        """
+        CREATE TABLE submit_starts (
+            start_id TEXT PRIMARY KEY,
+            person TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            tasks INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX submit_starts_person ON submit_starts (person, started_at)")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
     _m010_intent_session, _m011_screens, _m012_lineage, _m013_sweep_lease,
     _m014_review_comments_and_status, _m015_delivered_video, _m016_thumbs_with_times,
-    _m017_compare_offsets,
+    _m017_compare_offsets, _m018_people,
 ]
 
 
@@ -379,6 +399,7 @@ class TaskRecord:
     parent_changes: list = field(default_factory=list)  # effective fields that differ from the parent's
     video_size: str | None = None  # what the saved video is ("1280x720"), from the thumbnails' scan
     video_duration_s: float | None = None
+    person: str | None = None  # who pays (lab.people: "hf:<user>" or "ip:<address>"); None: the CLI
 
     @property
     def thumb_paths(self) -> list[str]:
@@ -677,6 +698,7 @@ class Store:
         lease_s: float = 0.0,
         parent_task_id: str | None = None,
         parent_changes: Sequence[str] = (),
+        person: str | None = None,
     ) -> TaskRecord:
         """Journal a task the moment its id is known; with ``request_id``, its intent gets the id too, atomically."""
         now = time.time()
@@ -710,6 +732,7 @@ class Store:
             lease_expires=now + lease_s if lease_owner else None,
             parent_task_id=parent_task_id,
             parent_changes=list(parent_changes),
+            person=person,
         )
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
@@ -961,6 +984,10 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return [_from_row(row) for row in self._execute(sql, [*args, int(limit), int(offset)])]
+
+    def task_ids(self, session: str) -> set[str]:
+        """Every task id journalled for ``session`` (what it may open by id)."""
+        return {row["task_id"] for row in self._execute("SELECT task_id FROM tasks WHERE session = ?", (session,))}
 
     def search(self, words: str | None, *, session: str | None = None, status: str | None = None,
                no_issues: bool = False, review_status: str | None = None, limit: int = 50,

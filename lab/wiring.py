@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from lab import params
 from lab.access import Access
 from lab.budget import Budget
+from lab.people import HubAccounts, People, Whoami
 from lab.client import VideosClient
 from lab.compare.service import CompareService
 from lab.orchestrator import Orchestrator
@@ -154,7 +155,9 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
         if simulator is not None:
             simulator.stop()
         raise
-    budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd)
+    budget = Budget(store, settings.spend_cap_session_usd, settings.spend_cap_day_usd,
+                    person_cap_usd=settings.spend_cap_person_usd,
+                    person_submits_per_minute=settings.submits_per_minute_person)
     # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
     # the slots cap tasks in flight per session and for the whole lab.
     slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session) if limit_in_flight else None
@@ -180,16 +183,24 @@ class AppServices:
     journal: JournalView
     compare: CompareService
     access: Access
+    # Who pays for an event: the signed-in user, an API caller's token's account, else the client's address.
+    people: People = field(default_factory=People)
 
     def close(self) -> None:
         self.runs.close()
 
 
-def open_app(settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> AppServices:
-    """The app's services on ``base_url`` (default: settings); with neither, a private simulator."""
+def open_app(settings: Settings, *, base_url: str | None = None, api_key: str | None = None,
+             whoami: Whoami | None = None) -> AppServices:
+    """The app's services on ``base_url`` (default: settings); with neither, a private simulator.
+
+    ``whoami`` resolves an API caller's Hugging Face token to a username (default: huggingface_hub's
+    ``whoami`` on ``settings.hf_endpoint``).
+    """
     wiring = wire(settings, base_url=base_url, api_key=api_key)
     runs = Orchestrator(wiring)
     access = Access(wiring.budget, wiring.backend, wiring.has_server_key, settings.allow_visitor_key,
                     wiring.snippet_base_url)
+    people = People(settings.trusted_proxy, HubAccounts(whoami, endpoint=settings.hf_endpoint))
     return AppServices(settings, runs, runs.journal, CompareService(wiring.store, wiring.data_dir, wiring.secrets),
-                       access)
+                       access, people)

@@ -22,7 +22,8 @@ def free_port() -> int:
 
 
 # Spend caps off: a test that is not about caps must not be stopped by one.
-NO_CAPS = {"LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"}
+NO_CAPS = {"LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none", "LAB_SPEND_CAP_PERSON_USD": "none",
+           "LAB_SUBMITS_PER_MINUTE_PERSON": "none"}
 
 
 @contextmanager
@@ -96,3 +97,35 @@ WHOLE_FRAME_JS = """img => {
     && box.bottom <= clip.bottom + 1;
   return {natural, keepsAspect, inside, loaded: img.complete && img.naturalWidth > 0};
 }"""
+
+
+@contextmanager
+def fake_hub(accounts: dict[str, str]) -> Iterator[str]:
+    """A stand-in for the Hugging Face Hub's ``/api/whoami-v2`` on a loopback port: a token in ``accounts``
+    is that user, any other is refused with 401 (as the Hub does). Yields its base URL (``hf_endpoint``)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            token = (self.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+            name = accounts.get(token) if self.path.startswith("/api/whoami-v2") else None
+            body = json.dumps({"type": "user", "name": name} if name else {"error": "Invalid credentials"}).encode()
+            self.send_response(200 if name else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

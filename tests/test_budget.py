@@ -176,3 +176,95 @@ def test_a_dead_process_reservation_is_given_back(store, journal_url):
     budget = Budget(store, day_cap_usd=1.20)
     assert budget.view(session="killed").session_reserved_usd == 1.20  # it did reserve, and never released
     budget.reserve(1.20)  # the dead process's $1.20 no longer counts
+
+
+# ---------------------------------------------------------------- per person: daily cap and submit rate
+
+
+def journal_person_task(store: Store, task_id: str, *, session: str, person: str, cost: float | None = None):
+    store.record_submitted(task_id, params.resolve(FAST), FAST, status="in_progress", session=session, person=person)
+    if cost is not None:
+        store.update(task_id, status="saved", cost_usd=cost, completed_at=time.time())
+
+
+def test_the_person_cap_counts_every_session_of_that_person(store):
+    budget = Budget(store, session_cap_usd=0.60, person_cap_usd=0.60)
+    journal_person_task(store, "t1", session="b-first", person="ip:203.0.113.7", cost=0.30)
+    budget.reserve(0.30, session="b-second", person="ip:203.0.113.7")  # held by a run starting now
+    with pytest.raises(BudgetExceeded) as refused:
+        budget.reserve(0.30, session="b-third", person="ip:203.0.113.7")  # a fresh session: a new browser
+    message = str(refused.value)
+    assert message.startswith("Daily per-person cap reached") and "address 203.0.113.7 has $0.00 left" in message
+    assert "resets at 00:00 UTC, in" in message and "Nothing was sent." in message
+    budget.reserve(0.30, session="b-third", person="ip:198.51.100.9")  # another person is not held by it
+
+
+def test_a_person_sees_their_spend_today_beside_the_sessions(store):
+    budget = Budget(store, person_cap_usd=1.00)
+    journal_person_task(store, "t1", session="b-first", person="hf:alice", cost=0.30)
+    view = budget.view("b-second", "hf:alice")
+    assert (view.session_spent_usd, view.person_spent_usd, view.person_remaining_usd) == (0.0, 0.30, 0.70)
+    assert budget.view("b-second").person_spent_usd is None  # no person: nothing to show
+
+
+def test_yesterdays_bills_do_not_count_for_a_persons_cap(store):
+    journal_person_task(store, "old", session="b-first", person="hf:alice", cost=0.30)
+    store.update("old", completed_at=time.time() - 86400 * 1.5)
+    Budget(store, person_cap_usd=0.30).reserve(0.30, session="b-first", person="hf:alice")
+
+
+def test_the_cli_has_no_person_and_no_person_cap(store):
+    budget = Budget(store, person_cap_usd=0.30, person_submits_per_minute=1)
+    for _ in range(3):
+        budget.reserve(0.30)
+
+
+def test_submits_past_the_rate_limit_are_refused_and_say_when_to_try_again(store):
+    now = [1_000_000.0]
+    budget = Budget(store, person_submits_per_minute=3, clock=lambda: now[0])
+    budget.reserve(0.30, session="s1", person="ip:203.0.113.7")
+    budget.reserve(0.60, session="s2", person="ip:203.0.113.7", tasks=2)  # a sweep of two counts two
+    now[0] += 20
+    with pytest.raises(BudgetExceeded) as refused:
+        budget.reserve(0.30, session="s3", person="ip:203.0.113.7")
+    assert str(refused.value) == ("Submit rate limit reached: address 203.0.113.7 started 3 tasks in the last "
+                                  "minute, and each person may start 3 a minute. Try again in 40 s. Nothing was sent.")
+    budget.reserve(0.30, session="s3", person="hf:alice")  # someone else
+    now[0] += 41
+    budget.reserve(0.30, session="s3", person="ip:203.0.113.7")
+
+
+def test_a_refused_start_does_not_count_against_the_rate(store):
+    budget = Budget(store, session_cap_usd=0.30, person_submits_per_minute=2)
+    budget.reserve(0.30, session="s1", person="ip:203.0.113.7")
+    for _ in range(5):
+        with pytest.raises(BudgetExceeded, match="Session cap reached"):
+            budget.reserve(0.30, session="s1", person="ip:203.0.113.7")
+    budget.reserve(0.30, session="s2", person="ip:203.0.113.7")  # the second of two a minute
+
+
+def test_a_sweep_larger_than_the_rate_says_to_start_fewer(store):
+    with pytest.raises(BudgetExceeded, match="more than the 4 a minute"):
+        Budget(store, person_submits_per_minute=4).reserve(1.50, session="s", person="hf:alice", tasks=5)
+
+
+def test_concurrent_submits_of_one_person_never_pass_the_rate(store):
+    budget = Budget(store, person_submits_per_minute=5)
+    granted: list[int] = []
+    start = threading.Barrier(10)
+
+    def client(n: int) -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                budget.reserve(0.30, session=f"client-{n}", person="ip:203.0.113.7")
+                granted.append(n)
+            except BudgetExceeded:
+                pass
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 5

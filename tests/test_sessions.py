@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab import params
+from lab.errors import NotYours
 from lab.sessions import Identities, JournalView, RunningWork, new_browser_session, session_identity
 from lab.store import Store
 
@@ -48,6 +49,34 @@ def test_the_signed_in_hugging_face_user_is_the_identity():
     browser = new_browser_session()
     assert session_identity(browser, "alice") == ("hf:alice", browser)
     assert session_identity(None, "alice")[0] == "hf:alice"  # another browser, same person
+
+
+# ---------------------------------------------------------------- the ownership check
+
+
+def test_check_owner_refuses_another_sessions_run_and_sweep_in_the_words_of_a_missing_one(store):
+    journal(store, "task_mine", "b-mine")
+    journal(store, "task_theirs", "b-theirs")
+    store.record_sweep("sweep_theirs", 1, session="b-theirs", plan=[])
+    view = JournalView(store, "session")
+    view.check_owner("b-mine", task_ids=["task_mine"])
+    with pytest.raises(NotYours) as theirs:
+        view.check_owner("b-mine", task_ids=["task_mine", "task_theirs"])
+    with pytest.raises(NotYours) as missing:
+        view.check_owner("b-mine", task_ids=["task_nobody"])
+    assert str(theirs.value) == "No run 'task_theirs' in the journal."
+    assert str(missing.value) == "No run 'task_nobody' in the journal."
+    with pytest.raises(NotYours):
+        view.check_owner("b-mine", sweep_ids=["sweep_theirs"])
+    assert not view.may_see("b-mine", None) and not view.may_see("b-mine", ["task_mine"])  # type: ignore[arg-type]
+
+
+def test_with_all_scope_the_ownership_check_lets_everyone_see_every_run(store):
+    journal(store, "task_theirs", "b-theirs")
+    view = JournalView(store, "all")
+    view.check_owner("b-mine", task_ids=["task_theirs"])
+    assert view.visible_ids("b-mine") is None
+    assert JournalView(store, "session").visible_ids("b-theirs") == {"task_theirs"}
 
 
 # ---------------------------------------------------------------- scope

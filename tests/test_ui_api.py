@@ -23,6 +23,8 @@ def lab_settings(data_dir: Path, **extra: str):
         "LAB_SIM_TIME_SCALE": "0.02",
         "LAB_SPEND_CAP_SESSION_USD": "none",
         "LAB_SPEND_CAP_DAY_USD": "none",
+        "LAB_SPEND_CAP_PERSON_USD": "none",
+        "LAB_SUBMITS_PER_MINUTE_PERSON": "none",
         "LAB_MAX_SWEEP": "4",
         **extra,
     }
@@ -173,7 +175,7 @@ def test_app_py_serves_the_lab_and_keeps_its_simulator_private(tmp_path, isolate
     process = subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # under a loaded machine (load 40 on 2 cores) it took 59 s
         while True:
             assert process.poll() is None, (tmp_path / "app.log").read_text()
             try:
@@ -218,7 +220,7 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
     try:
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
         standard = body(model=params.STANDARD_MODEL)  # $1.20 > the $1.00 cap
-        with pytest.raises(AppError, match=r"\$1\.00 cap\. Nothing was sent"):
+        with pytest.raises(AppError, match=r"Session cap reached.*\$1\.00 cap\..*Nothing was sent"):
             client.predict(standard, api_name="/generate")
         with pytest.raises(AppError, match="Nothing was sent"):
             client.predict(body(), "1, 2, 3, 4", 0, "", api_name="/sweep")  # 4 × $0.30

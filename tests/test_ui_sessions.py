@@ -104,6 +104,28 @@ def test_with_session_scope_no_handler_returns_another_sessions_runs(lab):
     assert t.bob_sweep.sweep_id in text_of(bob_listing)
 
 
+def test_review_and_background_handlers_check_the_owner_themselves_not_the_pages_choices(lab):
+    from lab.ui import compare
+
+    t = lab("session")
+    alice = page_of(t.alice)
+    bobs_run = t.runs[t.bob][0].task_id
+    t.services.runs.store.set_review(bobs_run, rating=1, note="bob's note", picked=False)
+    with gr.Blocks():
+        tab = compare.build()
+    # Called as a script would call them: no dropdown stands in the way here, only the handler's own check.
+    with pytest.raises(gr.Error, match="No run"):
+        compare.load_review(t.services, tab, bobs_run, alice)
+    refused = compare.save_review(t.services, tab, [bobs_run, t.runs[t.alice][0].task_id], bobs_run, "👎",
+                                  "mine now", True, alice)
+    assert refused[tab.review_status].startswith("**Not saved:**")
+    review = t.services.runs.store.reviews([bobs_run])[bobs_run]
+    assert (review.rating, review.note, review.picked) == (1, "bob's note", False)
+    shown = single.check_background(t.services, t.single, [bobs_run], alice)
+    assert shown[t.single.background] == [] and "bob's" not in text_of(shown)
+    assert bobs_run not in single.fetch_unfinished(t.services, alice)
+
+
 def test_with_all_scope_a_lab_used_alone_shows_every_run(lab):
     t = lab("all")
     listing = history.list_runs(t.services, t.history, None, page_of(t.alice))

@@ -12,7 +12,7 @@ import gradio as gr
 
 from lab import image_input, params, presentation as pres
 from lab.errors import LabError
-from lab.ui.events import bind, generation, raise_for_ui, session_of
+from lab.ui.events import bind, caller_of, generation, raise_for_ui
 from lab.wiring import AppServices
 
 
@@ -75,10 +75,26 @@ def api_resolve(body_text: str) -> dict:
     return pres.no_path_keys(image_input.resolve(_parse(body_text)).to_json())
 
 
-def api_generate(services: AppServices, body_text: str, request: gr.Request):
+# What view_api and the API page say about who a caller is (README "API"): the same words everywhere.
+IDENTITY_NOTE = (
+    "Who you are: pass your Hugging Face token, Client(url, oauth_token=HF_TOKEN) (or token=HF_TOKEN off a "
+    "Space), and every Client() you make is the same person: your runs, /compare of them, and one daily "
+    "per-person spend cap and submit rate. Without a token each Client() is a new session that sees none "
+    "of your earlier runs, and your spend and rate are counted by your address."
+)
+GENERATE_DOC = ("Generate one video from a JSON body (the APIYI /v1/videos fields): returns the video and a "
+                "summary (task_id, status, cost). Refused before anything is sent when the request is invalid, "
+                "a spend cap is reached or you start runs too fast. " + IDENTITY_NOTE)
+SWEEP_DOC = ("Run one body over seeds (and prompt variants, one per line): returns the contact sheet, a ZIP of "
+             "the videos and a summary (sweep_id, each task). " + IDENTITY_NOTE)
+
+
+def api_generate(services: AppServices, body_text: str, request: gr.Request, oauth_token: gr.OAuthToken | None):
     body, resolution = _valid_body(body_text)
+    caller = caller_of(services, request, oauth_token)
     try:
-        outcome = services.runs.run_one(body, session=session_of(request), on_event=None, image=resolution.image)
+        outcome = services.runs.run_one(body, session=caller.session, person=caller.person, on_event=None,
+                                        image=resolution.image)
     except LabError as err:
         raise gr.Error(pres.failure_note(err)) from err
     # A failed task is data: no video, and the summary says why.
@@ -86,12 +102,13 @@ def api_generate(services: AppServices, body_text: str, request: gr.Request):
 
 
 def api_sweep(services: AppServices, body_text: str, seeds_text: str, random_count: float | None, variants_text: str,
-              request: gr.Request):
+              request: gr.Request, oauth_token: gr.OAuthToken | None):
     body, resolution = _valid_body(body_text)
+    caller = caller_of(services, request, oauth_token)
     try:
         plan = services.runs.plan_sweep(body, seeds_text=seeds_text, random_count=random_count,
                                         variants_text=variants_text, image=resolution.image)
-        outcome = services.runs.run_sweep(plan, session=session_of(request), on_event=None)
+        outcome = services.runs.run_sweep(plan, session=caller.session, person=caller.person, on_event=None)
     except LabError as err:
         raise_for_ui(err)
     return outcome.contact_sheet, outcome.zip_path, pres.no_path_keys(outcome.summary())
@@ -100,6 +117,7 @@ def api_sweep(services: AppServices, body_text: str, seeds_text: str, random_cou
 def connect(api: ApiComponents, services: AppServices) -> None:
     busy = generation(services.settings.max_concurrent_total)
     api.resolve.click(api_resolve, api.body, api.resolution, api_name="resolve")
-    api.generate.click(bind(api_generate, services), api.body, [api.video, api.summary], api_name="generate", **busy)
+    api.generate.click(bind(api_generate, services), api.body, [api.video, api.summary], api_name="generate",
+                       api_description=GENERATE_DOC, **busy)
     api.sweep.click(bind(api_sweep, services), [api.body, api.seeds, api.random_count, api.variants],
-                    [api.sheet, api.zip, api.sweep_summary], api_name="sweep", **busy)
+                    [api.sheet, api.zip, api.sweep_summary], api_name="sweep", api_description=SWEEP_DOC, **busy)

@@ -19,7 +19,7 @@ import gradio as gr
 from lab.presets import load_presets
 from lab.settings import Settings
 from lab.ui import api, compare, history, session, single, sweep
-from lab.ui.events import PRIVATE, bind, session_of
+from lab.ui.events import PRIVATE, bind, caller_of
 from lab.waits import StopWaiting
 from lab.datadir import DataDir
 from lab.wiring import AppServices, served_media_dirs
@@ -88,7 +88,8 @@ class Shell:
 
 
 def banner_for(services: AppServices, key: str | None, request: gr.Request) -> str:
-    return services.access.banner(session_of(request), visitor_key=bool(key))
+    caller = caller_of(services, request)
+    return services.access.banner(caller.session, visitor_key=bool(key), person=caller.person)
 
 
 def use_visitor_key(services: AppServices, shell: Shell, typed: str, request: gr.Request) -> dict:

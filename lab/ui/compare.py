@@ -22,7 +22,8 @@ from lab.compare.report import load_static
 from lab.compare.service import Opened, rating_choice
 from lab.compare.set import CompareError, split_ids
 from lab.errors import LabError
-from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
+from lab.ui.api import IDENTITY_NOTE
+from lab.ui.events import PRIVATE, bind, caller_of, raise_for_ui, session_of
 from lab.wiring import AppServices
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
@@ -165,9 +166,13 @@ def measure_set(services: AppServices, tab: CompareTab, current: list[str], requ
         return {tab.status: f"Similarity could not be measured: {html.escape(str(err))}"}
 
 
-def load_review(services: AppServices, tab: CompareTab, task_id: str | None) -> dict:
+def load_review(services: AppServices, tab: CompareTab, task_id: str | None, request: gr.Request) -> dict:
     if not task_id:
         return {tab.rating: "none", tab.note: "", tab.picked: False, tab.review_status: ""}
+    try:  # the cell picker offers only the open set's cells, but a caller may send any id
+        services.journal.check_owner(session_of(request), task_ids=[task_id])
+    except LabError as err:
+        raise_for_ui(err)
     review = services.compare.review_of(task_id)
     return {tab.rating: rating_choice(review.rating), tab.note: review.note, tab.picked: review.picked,
             tab.review_status: ""}
@@ -221,15 +226,23 @@ def download_report(services: AppServices, tab: CompareTab, current: list[str], 
     return {tab.report: gr.update(value=str(archive), visible=True), tab.report_status: ""}
 
 
-def api_compare(services: AppServices, ids: str, request: gr.Request) -> tuple[dict, str]:
+def api_compare(services: AppServices, ids: str, request: gr.Request,
+                oauth_token: gr.OAuthToken | None) -> tuple[dict, str]:
     """Public: task or sweep ids (comma or space separated) -> (compare.json, the report as a ZIP)."""
+    session = caller_of(services, request, oauth_token).session  # a token's account: its runs of any Client()
     try:
-        archive, data = services.compare.report_zip(split_ids(ids or ""), may_see=_may_see(services, request))
+        archive, data = services.compare.report_zip(
+            split_ids(ids or ""), may_see=functools.partial(services.journal.may_see, session))
     except CompareError as err:
         raise gr.Error(str(err)) from err
     except LabError as err:
         raise_for_ui(err)
     return data, str(archive)
+
+
+COMPARE_DOC = ("Compare 2 to 12 of your runs (task or sweep ids, comma or space separated): returns compare.json "
+               "(each run's effective request, what differs, reviews, SSIM of every pair) and the standalone report "
+               "as a ZIP. Only your own runs: " + IDENTITY_NOTE)
 
 
 # ---------------------------------------------------------------- events
@@ -250,7 +263,8 @@ def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
     tab.player.submit(bind(save_offsets, services, tab), tab.current, tab.review_status, show_progress="hidden",
                       **PRIVATE)
     tab.download.click(bind(download_report, services, tab), tab.current, {tab.report, tab.report_status}, **PRIVATE)
-    tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare")
+    tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare",
+                          api_description=COMPARE_DOC)
 
 
 def connect_sweep(sweep: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import gradio as gr
 
 from lab.errors import LabError
+from lab.people import Caller
 from lab.sessions import Identities
+
+if TYPE_CHECKING:
+    from lab.wiring import AppServices
 
 # Every UI event is private: the public endpoints are the data-in, data-out ones in lab/ui/api.py.
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -55,6 +59,23 @@ def session_of(request: gr.Request | None) -> str:
     """The session a request comes from: its page's visitor ("anonymous" outside a page)."""
     page = getattr(request, "session_hash", None) if request is not None else None
     return PAGES.of(page) if page else "anonymous"
+
+
+def caller_of(services: AppServices, request: gr.Request | None, oauth_token: gr.OAuthToken | None = None) -> Caller:
+    """Who an event comes from: the session whose runs it sees and the person whose caps it spends.
+
+    A loaded page is its visitor's session (``identify``); an API client is the account of the Hugging
+    Face token it passed (``oauth_token=`` on a public endpoint, or ``token=``'s X-HF-Authorization),
+    the same across Client() instances, else a session of its own. The person is that account, or the
+    client's address (``lab.people``: X-Forwarded-For only behind a trusted proxy).
+    """
+    page = getattr(request, "session_hash", None) if request is not None else None
+    client = getattr(request, "client", None) if request is not None else None
+    # Starlette's Headers as they are: .items() keeps a header sent twice (X-Forwarded-For lines).
+    headers = getattr(request, "headers", None) if request is not None else None
+    return services.people.caller(session=PAGES.bound(page) if page else None, page=page,
+                                  peer=getattr(client, "host", None), headers=headers or {},
+                                  token=getattr(oauth_token, "token", None))
 
 
 def raise_for_ui(err: LabError) -> None:

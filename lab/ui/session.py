@@ -25,7 +25,7 @@ from lab.sessions import SweepState, session_identity
 from lab.store import FINISHED_STATUSES
 from lab.settings import Settings
 from lab.ui import history as history_tab
-from lab.ui.events import INSTANT, PAGES, PRIVATE, bind, generation, raise_for_ui, session_of
+from lab.ui.events import INSTANT, PAGES, PRIVATE, bind, caller_of, generation, raise_for_ui, session_of
 from lab.ui.history import HistoryTab
 from lab.ui.single import SingleTab
 from lab.ui.sweep import SweepTab
@@ -232,7 +232,8 @@ def open_sweep(services: AppServices, parts: SessionParts, sweep: SweepTab, tabs
 
 def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, request: gr.Request):
     """Run the shown sweep's failed and never-sent rows again, with their exact requests, into the same rows."""
-    session, sweep_id, visitor_key = session_of(request), data[sweep.shown], data[key]
+    caller = caller_of(services, request)
+    session, sweep_id, visitor_key = caller.session, data[sweep.shown], data[key]
     if not sweep_id:
         raise gr.Error("No sweep on screen to retry.")
     try:
@@ -247,7 +248,8 @@ def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, r
     waiting = {sweep.rows[item.index].label: f"**{item.label}** · waiting… (retry)" for item in items}
     yield {sweep.status: f"Retrying {len(items)} row(s) of `{sweep_id}`.", **waiting,
            sweep.retry: gr.update(visible=False)}
-    pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, on_event=on_event,
+    pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, person=caller.person,
+                                                              on_event=on_event,
                                                           visitor_key=visitor_key, sweep_id=sweep_id))
     for event in pump:
         if event is None or getattr(event, "index", None) is None or event.index >= len(items):

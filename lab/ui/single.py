@@ -12,7 +12,7 @@ from lab import image_input, params, presentation as pres
 from lab.errors import LabError, RequestInvalid
 from lab.presets import Preset
 from lab.store import FINISHED_STATUSES
-from lab.ui.events import INSTANT, PRIVATE, bind, generation, raise_for_ui, session_of
+from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, raise_for_ui, session_of
 from lab.waits import EventPump, StopWaiting
 from lab.wiring import AppServices
 
@@ -380,7 +380,8 @@ def roll_seed() -> str:
 def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key: Any, data: dict,
                  request: gr.Request):
     """Generate one video, streaming its stages; stops waiting (not the task) when asked."""
-    session = session_of(request)
+    caller = caller_of(services, request)
+    session = caller.session
     values = tab.form.values(data)
     body, resolved, problem = resolve_form(values)
     if problem:
@@ -401,9 +402,9 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
         yield {tab.progress: pres.stage_markdown("queued", 0, median, None, "Submitting…"), tab.video: None,
                tab.thumbs: None, tab.check: "", tab.sent: sent, tab.answer: None, tab.summary: "",
                **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
-        pump = EventPump(lambda on_event: services.runs.run_one(body, session=session, on_event=on_event,
-                                                                 visitor_key=visitor_key, as_written=as_written,
-                                                                 image=resolved.image))
+        pump = EventPump(lambda on_event: services.runs.run_one(body, session=session, person=caller.person,
+                                                                 on_event=on_event, visitor_key=visitor_key,
+                                                                 as_written=as_written, image=resolved.image))
         for event in pump:
             if event is not None:
                 task_id = event.task_id or task_id
@@ -496,9 +497,9 @@ def stop_waiting(stops: StopWaiting, which: str, request: gr.Request):
     return gr.skip()
 
 
-def fetch_unfinished(services: AppServices) -> str:
+def fetch_unfinished(services: AppServices, request: gr.Request) -> str:
     try:
-        report = services.runs.resume()
+        report = services.runs.resume(session=session_of(request))
     except LabError as err:
         raise_for_ui(err)
     if report.busy:

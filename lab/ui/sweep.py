@@ -11,7 +11,7 @@ from lab import params, presentation as pres, sweeps
 from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator, new_sweep_id
 from lab.sweeps import SweepPlan
-from lab.ui.events import INSTANT, PRIVATE, bind, generation, session_of
+from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, session_of
 from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
 from lab.wiring import AppServices
@@ -215,7 +215,8 @@ def _empty_grid(tab: SweepTab) -> dict:
 def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: SingleTab, key: Any, data: dict,
               request: gr.Request):
     """Run the sweep, filling each row as its task moves; stops waiting (not the tasks) when asked."""
-    session = session_of(request)
+    caller = caller_of(services, request)
+    session = caller.session
     # Run sweep is disabled while the estimate names a problem; a click that gets here anyway is told the
     # same one sentence in the status, not a popup per seed.
     plan, why = sweep_plan(services.runs, tab, data, resolve_form(single.form.values(data)))
@@ -242,8 +243,9 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
         sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
         yield {tab.status: head, **grid, **hidden_downloads, tab.row_requests: row_requests, tab.shown: sweep_id,
                tab.retry: gr.update(visible=False)}
-        pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, on_event=on_event,
-                                                              visitor_key=visitor_key, sweep_id=sweep_id))
+        pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, person=caller.person,
+                                                              on_event=on_event, visitor_key=visitor_key,
+                                                              sweep_id=sweep_id))
         finished = 0
         for event in pump:
             update: dict = {}
