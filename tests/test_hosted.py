@@ -93,7 +93,9 @@ def settled(sim, timeout: float = 180.0) -> dict:
 def client(url: str, tmp_path: Path, **kwargs):
     from gradio_client import Client
 
-    return Client(url, verbose=False, download_files=str(tmp_path / "downloads"), **kwargs)
+    # A long read timeout: on a loaded 2-core machine a queued call can wait minutes for its answer.
+    return Client(url, verbose=False, download_files=str(tmp_path / "downloads"), httpx_kwargs={"timeout": 600},
+                  **kwargs)
 
 
 def outcomes(calls) -> tuple[list, list[str]]:
