@@ -847,21 +847,38 @@ class HistoryView:
     gallery_ids: list[str]
 
 
-def review_text(review: Review | None) -> str:
-    """A run's review in a table cell: "👍 ★ picked · the note"."""
-    if review is None:
+REVIEW_STATUS_MARKS = {"approved": "✓ Approved", "changes_requested": "✎ Changes requested", "rejected": "✗ Rejected",
+                       "needs_review": "Needs review"}
+
+
+def review_status_text(take: Any) -> str:
+    """A take's review status and comment count ("✓ Approved · 2 comments"); nothing for a take nobody reviewed."""
+    if take is None or (not take.history and not take.comments):
         return ""
+    count = len(take.comments)
+    text = REVIEW_STATUS_MARKS.get(take.status, take.status)
+    return text + (f" · {count} comment{'s' * (count != 1)}" if count else "")
+
+
+def review_text(review: Review | None, take: Any = None) -> str:
+    """A run's review in a table cell: "✓ Approved · 1 comment · 👍 ★ picked · the note"."""
+    status = review_status_text(take)
+    if review is None:
+        return status
     parts = [{1: "👍", -1: "👎"}.get(review.rating, ""), "★ picked" if review.picked else ""]
-    text = " ".join(p for p in parts if p)
+    text = " · ".join(p for p in (status, " ".join(p for p in parts if p)) if p)
     note = " ".join((review.note or "").split())
     if note:
         text += (" · " if text else "") + (note[:60] + ("…" if len(note) > 60 else ""))
     return text
 
 
-def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | None = None) -> HistoryView:
-    """``reviews`` (task id -> Review, from the Compare tab) fill the review column."""
+def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | None = None,
+                 takes: Mapping[str, Any] | None = None) -> HistoryView:
+    """``reviews`` (task id -> Review, from the Compare tab) and ``takes`` (task id -> lab.review TakeReview:
+    status and comments) fill the review column; a reviewed take's tile says its status."""
     reviews = reviews or {}
+    takes = takes or {}
     rows, gallery, table_ids, gallery_ids = [], [], [], []
     for record in records:
         when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M:%S")
@@ -870,7 +887,8 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             when, prompt[:120] + ("…" if len(prompt) > 120 else ""), record.status, money(record.cost_usd),
             format_seconds(record.elapsed_s) if record.elapsed_s else "", model_short(record.model),
             record.resolution or "", record.aspect_ratio or "", record.duration or "",
-            "" if record.seed is None else str(record.seed), review_text(reviews.get(record.task_id)), record.task_id,
+            "" if record.seed is None else str(record.seed),
+            review_text(reviews.get(record.task_id), takes.get(record.task_id)), record.task_id,
         ])
         table_ids.append(record.task_id)
         thumbs = thumbnails(record)
@@ -880,7 +898,8 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             record.video_path if record.status == "saved" and record.video_path and Path(record.video_path).is_file()
             else None)
         if picture:
-            gallery.append((picture, history_caption(record)))
+            status = review_status_text(takes.get(record.task_id))
+            gallery.append((picture, history_caption(record) + (f"\n{status}" if status else "")))
             gallery_ids.append(record.task_id)
     return HistoryView(rows, gallery, table_ids, gallery_ids)
 
@@ -943,6 +962,26 @@ def unknown_outcomes_text(intents: Sequence[IntentRecord]) -> str:
         prompt = prompt[:60] + ("…" if len(prompt) > 60 else "")
         gateway = f" · gateway request `{intent.gateway_request_id}`" if intent.gateway_request_id else ""
         lines.append(f"- {when} · “{literal_markdown(prompt)}” · lab request `{intent.request_id}`{gateway}")
+    return "\n".join(lines)
+
+
+def review_detail(take: Any) -> str:
+    """The selected take's review under its details: status, every status change, every comment by time."""
+    if take is None or (not take.history and not take.comments):
+        return ""
+    from lab.review.model import STATUS_NAMES, timecode
+
+    def when(t: float) -> str:
+        return dt.datetime.fromtimestamp(t).strftime("%m-%d %H:%M")
+
+    lines = ["", f"**Review:** {REVIEW_STATUS_MARKS.get(take.status, take.status)}"]
+    for e in take.history:
+        lines.append(f"- {when(e.at)} · {literal_markdown(html.escape(e.author))}: "
+                     f"{STATUS_NAMES.get(e.status_from, e.status_from)} → {STATUS_NAMES.get(e.status_to, e.status_to)}")
+    for c in take.comments:
+        at = timecode(c.t_in) + (f"–{timecode(c.t_out)}" if c.t_out is not None else "")
+        drawn = " ✎" if c.shapes else ""
+        lines.append(f"- `{at}`{drawn} **{literal_markdown(html.escape(c.author))}**: {literal_markdown(html.escape(c.text))}")
     return "\n".join(lines)
 
 

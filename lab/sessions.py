@@ -216,6 +216,12 @@ class JournalView:
         """The reviews of runs this session was shown."""
         return self.store.reviews(r.task_id for r in records)
 
+    def take_reviews(self, records: Sequence[TaskRecord]) -> dict[str, Any]:
+        """Status, status history and comments (lab.review) of runs this session was shown."""
+        from lab.review.journal import ReviewJournal
+
+        return ReviewJournal(self.store).takes(r.task_id for r in records)
+
     def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
         return self.store.sweeps(limit=limit, session=self._filter(session))
 

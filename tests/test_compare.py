@@ -70,7 +70,10 @@ def test_compare_json_has_exactly_the_documented_schema(runs: Runs, tmp_path: Pa
     out = tmp_path / "report"
     assert lab("compare", runs.seed1, runs.seed2, "--data-dir", str(runs.data_dir), "--out", str(out)).returncode == 0
     data = json.loads((out / "compare.json").read_text())
-    assert set(data) == {"cells", "similarity"}
+    assert set(data) == {"cells", "similarity", "review"}
+    assert set(data["review"]) == {"mode", "report_id", "link_extra", "takes"}
+    assert set(data["review"]["takes"]) == {runs.seed1, runs.seed2}
+    assert (out / "review.csv").read_text().startswith("take,task_id,prompt,seed,status,")
     assert all(tuple(cell) == CELL_KEYS for cell in data["cells"])
     assert [set(s) for s in data["similarity"]] == [{"a", "b", "ssim_mean", "ssim_min", "timeline"}]
     assert len(data["similarity"][0]["timeline"]) == 4  # one figure per second of a 4 s clip
@@ -132,7 +135,7 @@ def test_an_existing_report_directory_is_refused_unless_forced(runs: Runs, tmp_p
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     forced = lab(*args, "--force")
     assert forced.returncode == 0, forced.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["compare.json", "index.html", "media"]  # replaced, not merged
+    assert sorted(p.name for p in out.iterdir()) == ["compare.json", "index.html", "media", "review.csv"]  # replaced
 
 
 # ---------------------------------------------------------------- proxies

@@ -110,20 +110,26 @@ def test_the_report_makes_no_network_request(opened) -> None:
     assert requests and all(url.startswith("file://") for url in requests), requests
 
 
-def test_two_cells_get_an_a_b_wipe_and_flicker(runs: Runs, browser, tmp_path: Path) -> None:
-    out = _report(runs, tmp_path / "ab", [runs.seed1, runs.seed2])
+def test_a_matrix_cell_opens_its_pair_in_a_b_with_three_takes_and_flicker_runs_at_the_chosen_rate(
+        runs: Runs, browser, tmp_path: Path) -> None:
+    a, b, c = runs.seed1, runs.seed2, runs.portrait
+    out = _report(runs, tmp_path / "ab", [a, b, c])
     page = browser.new_page(viewport={"width": 1440, "height": 1000}, bypass_csp=True)
     page.goto(out.joinpath("index.html").as_uri())
-    page.locator(".cp-mode").select_option("wipe")
+    page.wait_for_function("window.player && window.player.state().cells.every(c => c.ready >= 2)", timeout=20_000)
+    page.locator(".cp-matrix tbody tr").nth(0).locator("td").nth(2).click()  # row A, column C
+    assert page.locator(".cp-mode").input_value() == "wipe"
     page.locator(".cp-wipe").fill("30")
-    clip = page.evaluate("document.querySelectorAll('.cp-media video')[1].style.clipPath")
-    boxes = page.evaluate("[...document.querySelectorAll('.cp-media')].map(m => JSON.stringify(m.getBoundingClientRect()))")
-    assert clip == "inset(0px 0px 0px 30%)" and boxes[0] == boxes[1]  # B over A, split at 30 %
+    cell = lambda task: page.locator(f'.cp-cell[data-task="{task}"]')  # noqa: E731
+    assert cell(c).locator("video").evaluate("v => v.style.clipPath") == "inset(0px 0px 0px 30%)"
+    assert cell(a).locator(".cp-media").bounding_box() == cell(c).locator(".cp-media").bounding_box()  # C over A
+    assert not cell(b).is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-wipe.png"))
     page.locator(".cp-mode").select_option("flicker")
+    page.locator(".cp-flicker-rate").select_option("250")
     page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing A'", timeout=5_000)
-    page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing B'", timeout=5_000)
+    page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing C'", timeout=5_000)
     page.close()
 
 

@@ -8,6 +8,7 @@ directory and the rating is still there.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import free_port
+from helpers import free_port, words_broken_mid_word
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -96,21 +97,19 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
     page.get_by_role("button", name="❚❚ Pause all").click()
     expect(page.locator(".cp-heat").first).to_be_visible(timeout=60_000)  # similarity arrived meanwhile
 
-    page.locator("#compare-cell input").click()
-    page.get_by_role("option", name="B · seed 2").click()
-    page.get_by_label("👍 up").check()
-    page.locator("#compare-note textarea").fill("best fur")
-    page.get_by_label("Pick this take").check()
-    page.get_by_role("button", name="Save review").click()
-    expect(page.locator("#compare-review-status")).to_contain_text("Saved", timeout=15_000)
-    expect(page.locator(f'.cp-cell[data-task="{runs.seed2}"] .cp-review')).to_contain_text("picked")
+    b = page.locator(f'.cp-cell[data-task="{runs.seed2}"]')  # the verdict is given on the take itself
+    b.locator(".cr-up").click()
+    expect(page.locator("#compare-review-said")).to_contain_text("👍 saved", timeout=15_000)
+    b.locator(".cr-pick").click()
+    expect(b.locator(".cp-review")).to_contain_text("picked", timeout=15_000)
+    expect(b.locator(".cr-up")).to_have_class(re.compile("cr-active"))
     page.get_by_role("button", name="Download report (ZIP)").click()
     expect(page.locator("#compare-report")).to_contain_text(".zip", timeout=60_000)
     (archive,) = Path(runs.data_dir, "exports").glob("compare-*.zip")
     with zipfile.ZipFile(archive) as zipped:
         data = json.loads(zipped.read(next(n for n in zipped.namelist() if n.endswith("compare.json"))))
     rated = next(cell for cell in data["cells"] if cell["task_id"] == runs.seed2)
-    assert (rated["rating"], rated["note"], rated["picked"]) == (1, "best fur", True)
+    assert (rated["rating"], rated["picked"]) == (1, True)
     ARTIFACTS = Path(__file__).parent / "artifacts"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare-tab-desktop.png"), full_page=True)
@@ -121,19 +120,17 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
     page = open_compare_tab(browser, lab.url, 390, 844)
     pick(page, [runs.seed1, runs.seed2])
     compare(page, 2)
-    expect(page.locator(f'.cp-cell[data-task="{runs.seed2}"] .cp-review')).to_contain_text("best fur")
-    page.locator("#compare-cell input").click()
-    page.get_by_role("option", name="B · seed 2").click()
-    expect(page.get_by_label("👍 up")).to_be_checked()
-    expect(page.locator("#compare-note textarea")).to_have_value("best fur")
-    expect(page.get_by_label("Pick this take")).to_be_checked()
+    b = page.locator(f'.cp-cell[data-task="{runs.seed2}"]')
+    expect(b.locator(".cp-review")).to_contain_text("picked")
+    expect(b.locator(".cr-up")).to_have_class(re.compile("cr-active"))
+    expect(b.locator(".cr-pick")).to_have_text("★ Picked")
     page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-tab-mobile.png"), full_page=True)
     page.close()
 
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.goto(lab.url)
     page.get_by_role("tab", name="History").click()
-    expect(page.locator("#history-table")).to_contain_text("★ picked · best fur", timeout=30_000)
+    expect(page.locator("#history-table")).to_contain_text("👍 ★ picked", timeout=30_000)
     page.close()
 
 
@@ -156,7 +153,7 @@ def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, 
     finally:
         client.close()
     assert "/compare" in named and not any("review" in name for name in named)
-    assert set(data) == {"cells", "similarity"} and len(data["cells"]) == 2
+    assert set(data) == {"cells", "similarity", "review"} and len(data["cells"]) == 2
     with zipfile.ZipFile(archive) as zipped:
         names = zipped.namelist()
     assert any(n.endswith("/index.html") for n in names) and any(n.endswith("/compare.json") for n in names)
@@ -168,11 +165,16 @@ def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, br
     compare(page, 3)
     for name in ("Compare", "Refresh list"):  # buttons, not slabs stretched to the multi-select's height
         assert page.get_by_role("button", name=name, exact=True).bounding_box()["height"] <= 60, name
-    cell = page.locator("#compare-cell").bounding_box()
-    review = page.locator("#compare-note").bounding_box()
-    assert cell["width"] >= 0.9 * review["width"], "the cell's name (letter, seed, prompt) gets the review's width"
-    tops = {round(label.bounding_box()["y"]) for label in page.locator("#compare-rating label").all()}
-    assert len(tops) == 1, f"the three ratings share one row: {tops}"
+    # Review is on the takes: each cell's status and comment button, and 👍, 👎 and Pick on one row, all inside
+    # the cell; the comments beside the grid.
+    for cell in page.locator(".cp-cell").all():
+        verdict = [cell.locator(sel).bounding_box() for sel in (".cr-up", ".cr-down", ".cr-pick")]
+        assert len({round(box["y"] + box["height"] / 2) for box in verdict}) == 1, verdict
+        inside = cell.bounding_box()
+        boxes = verdict + [cell.locator(sel).bounding_box() for sel in (".cr-status", ".cr-count")]
+        assert all(box["x"] + box["width"] <= inside["x"] + inside["width"] + 1 for box in boxes), boxes
+    grid, aside = page.locator(".cp-grid").bounding_box(), page.locator(".cp-aside").bounding_box()
+    assert aside["x"] >= grid["x"] + grid["width"], (grid, aside)
     page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-layout-desktop.png"), full_page=True)
     page.close()
 
@@ -193,6 +195,10 @@ PHONE_FIT_JS = """() => {
           matrixScrolls: wrap.scrollWidth > wrap.clientWidth + 1,
           cutLabels: [...host.querySelectorAll('.cp-label')].filter(l => l.scrollWidth > l.clientWidth + 1)
             .map(l => l.textContent),
+          narrowestVideo: Math.min(...[...host.querySelectorAll('.cp-media')].map(m => m.getBoundingClientRect().width)),
+          // one line of its text: its height is at most that of the 👍 button beside it
+          pickWraps: [...host.querySelectorAll('.cr-pick')].some(b =>
+            b.getBoundingClientRect().height > b.parentNode.querySelector('.cr-up').getBoundingClientRect().height + 1),
           axisText: Math.min(...[...host.querySelectorAll('.cp-plot text')].map(t => t.getBoundingClientRect().height))};
 }"""
 
@@ -223,6 +229,10 @@ def test_on_a_phone_the_player_fits_its_column_and_stays_readable(lab: Lab, runs
     assert not shown["matrixScrolls"], f"three cells' similarity matrix fits a phone whole: {shown}"
     assert not shown["cutLabels"], f"cell names cut to an ellipsis: {shown}"
     assert shown["axisText"] >= 10, f"the chart's labels are too small to read: {shown}"
+    assert shown["narrowestVideo"] >= 280, f"a take is too small to judge on a phone (was 130 px): {shown}"
+    assert not shown["pickWraps"], f"'Pick' wraps: {shown}"
+    broken = words_broken_mid_word(page.locator("#compare-player .cp-grid"))
+    assert not broken, broken
     ARTIFACTS = Path(__file__).parent / "artifacts"
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#compare-player").screenshot(path=str(ARTIFACTS / "compare-player-390.png"))

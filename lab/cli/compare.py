@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from lab.compare.set import CompareError, load_set
     from lab.datadir import DataDir
     from lab.errors import LabError
+    from lab.review.view import report_review
     from lab.settings import load_settings
     from lab.store import Store, journal_location
 
@@ -67,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
                 return fail("unknown id(s), not a task or sweep in the journal: " + ", ".join(checked.unknown))
             print(f"comparing {len(checked.cells)} runs: making proxies and measuring similarity", file=sys.stderr)
             comparison = compare_runs(store, data_dir, args.ids)
+            review, review_csv = report_review(store, comparison.compare_set.task_ids)
         report = write_report(comparison, out, with_originals=args.with_originals, force=args.force,
-                              secrets=[settings.api_key])
+                              secrets=[settings.api_key], review=review, review_csv=review_csv)
     except LabError as exc:
         return fail(str(exc), code=EXIT_INCOMPLETE)
     for problem in comparison.problems + comparison.compare_set.problems:

@@ -43,6 +43,8 @@ PLAYER_CSS = STATIC_DIR / "compare_player.css"
 # file on the player's extension point, inlined beside it.
 MODES_JS = STATIC_DIR / "compare_modes.js"
 MODES_CSS = STATIC_DIR / "compare_modes.css"
+REVIEW_JS = STATIC_DIR / "compare_review.js"
+REVIEW_CSS = STATIC_DIR / "compare_review.css"
 CELL_KEYS = ("task_id", "label", "effective", "wire", "differs", "proxy", "original", "rating", "note", "picked",
              "screen", "parent", "offset_frames")
 
@@ -89,11 +91,18 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str | None]], *, title: str | None = None) -> str:
-    """index.html: the player (inlined), the data, and each cell's exact wire body."""
+def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str | None]], *, title: str | None = None,
+                review: dict[str, Any] | None = None) -> str:
+    """index.html: the player (inlined), the data, and each cell's exact wire body.
+
+    ``review`` (``lab.review.view.review_payload``, mode "report") turns the page into an
+    offline review form: comments, drawings and statuses kept in the browser, exported as a file.
+    """
     cset = comparison.compare_set
     data = player_data(cset, media, comparison.similarity, problems=comparison.problems,
                        similarity_note=None if comparison.similarity else "No similarity figures: fewer than two videos.")
+    if review is not None:
+        data["review"] = review
     title = title or cset.title
     created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     letters = {cell.task_id: chr(65 + n) for n, cell in enumerate(cset.cells)}
@@ -126,19 +135,20 @@ body {{ margin: 0 auto; max-width: 1600px; padding: 16px 20px 40px; background: 
 <style>
 {load_static(PLAYER_CSS)}
 {load_static(MODES_CSS)}
+{load_static(REVIEW_CSS)}
 </style>
 </head>
 <body>
 <header class="report-head">
 <h1>{html.escape(title)}</h1>
-<p>Made {created} by Veo Prompt Lab. Play, scrub and step (← / →) all cells together; the grid plays light proxies
+<p>Made {created} by Veo Prompt Lab. Play, scrub and step (← / →) all cells together; the grid plays light playback copies
 (long side ≤ 960 px). Marked fields (≠) differ between the cells. Badges are the lab's pre-screen of each take
 (click one to go there). Keys 1–9 show one take full size, D the difference of two, S or Shift+1–9 hear one take alone.
 Offline: this page loads nothing from the network.</p>
 </header>
 <main id="player"></main>
 <section class="wires">
-<h2 style="font-size:15px">Exact wire bodies (what was POSTed)</h2>
+<h2 style="font-size:15px" title="the wire bodies, exactly as POSTed to /v1/videos">Exact requests sent (for developers)</h2>
 {wires}
 </section>
 <script type="application/json" id="compare-data">{_script_json(data)}</script>
@@ -147,6 +157,9 @@ Offline: this page loads nothing from the network.</p>
 </script>
 <script>
 {load_static(MODES_JS)}
+</script>
+<script>
+{load_static(REVIEW_JS)}
 </script>
 <script>
 window.player = ComparePlayer.mount(document.getElementById("player"),
@@ -170,8 +183,14 @@ def write_report(
     with_originals: bool = False,
     force: bool = False,
     secrets: Iterable[str | None] = (),
+    review: dict[str, Any] | None = None,
+    review_csv: str | None = None,
 ) -> Path:
-    """Write the report directory; returns it. Raises ReportError."""
+    """Write the report directory; returns it. Raises ReportError.
+
+    With ``review`` the page is a review form (its ``report_id`` keys the reviewer's work in
+    their browser) and compare.json carries it; ``review_csv`` is written as review.csv.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise ReportError(f"{out_dir} already exists; choose another directory or use --force to replace it")
@@ -192,10 +211,15 @@ def write_report(
                         (work / "media" / "originals").mkdir(exist_ok=True)
                         shutil.copyfile(cell.video, work / original_ref)
                 media[cell.task_id] = (proxy_ref, original_ref)
-            data_text = json.dumps(compare_json(comparison, media), ensure_ascii=False, indent=2)
-            page = report_html(comparison, media)
-            _check_secrets([data_text, page], secrets)
+            data = compare_json(comparison, media)
+            if review is not None:
+                data["review"] = review
+            data_text = json.dumps(data, ensure_ascii=False, indent=2)
+            page = report_html(comparison, media, review=review)
+            _check_secrets([data_text, page, review_csv or ""], secrets)
             (work / "compare.json").write_text(data_text, encoding="utf-8")
+            if review_csv is not None:
+                (work / "review.csv").write_text(review_csv, encoding="utf-8", newline="")
             (work / "index.html").write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"could not write the report {out_dir}: {exc.strerror or exc}") from exc

@@ -23,6 +23,7 @@ from lab.compare.pipeline import Comparison, Measure, compare_runs
 from lab.compare.report import write_report, zip_report
 from lab.compare.set import CompareSet, load_set, player_data
 from lab.datadir import DataDir
+from lab.review.view import report_review, review_payload
 from lab.presentation import SERVICE_SEED
 from lab.store import Review, Store, TaskRecord
 
@@ -130,7 +131,14 @@ class CompareService:
     def _player(self, comparison: Comparison, note: str | None) -> str:
         data = player_data(comparison.compare_set, self._media(comparison), comparison.similarity,
                            problems=comparison.problems, similarity_note=note)
+        ids = comparison.compare_set.task_ids
+        # A copied link names the set, so the tab can open it again (compare=ids&take=B&t=3.250).
+        data["review"] = review_payload(self.store, ids, mode="lab", link_extra="compare=" + ",".join(ids) + "&")
         return json.dumps(data, ensure_ascii=False)
+
+    def review_player(self, ids: Any, *, may_see: Callable[[str], bool] | None = None) -> str:
+        """The player's data again after a review change (cached similarity only: nothing is measured)."""
+        return self.measure(ids, may_see=may_see, cached_only=True).player
 
     def open(self, ids: Any, *, may_see: Callable[[str], bool] | None = None) -> Opened:
         """Load the set and make its proxies; no similarity yet. Raises CompareError."""
@@ -160,7 +168,7 @@ class CompareService:
             closest = max(pairs, key=lambda s: s.ssim_mean)
             cells = comparison.compare_set
             name = lambda t: next(f"{chr(65 + n)} ({c.label})" for n, c in enumerate(cells.cells) if c.task_id == t)  # noqa: E731
-            note = f"Most alike: {name(closest.a)} and {name(closest.b)}, mean SSIM {closest.ssim_mean:.3f}."
+            note = f"Most alike: {name(closest.a)} and {name(closest.b)} ({closest.ssim_mean:.3f} on average)."
         return Opened(comparison, self._player(comparison, note), "")
 
     # ------------------------------------------------------------ reviews
@@ -199,7 +207,9 @@ class CompareService:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"compare-{stamp}-{uuid.uuid4().hex[:6]}"
         with tempfile.TemporaryDirectory(prefix="lab-report-") as work:
-            report = write_report(comparison, Path(work) / name, with_originals=with_originals, secrets=self.secrets)
+            review, review_csv = report_review(self.store, comparison.compare_set.task_ids)
+            report = write_report(comparison, Path(work) / name, with_originals=with_originals, secrets=self.secrets,
+                                  review=review, review_csv=review_csv)
             data = json.loads((report / "compare.json").read_text(encoding="utf-8"))
             archive = zip_report(report, DataDir(self.data_dir).export(name))
         return archive, data

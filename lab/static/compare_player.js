@@ -122,7 +122,7 @@
     this.scrubTrack = el("div", {class: "cp-scrub-track"}, [this.scrubber]);
     var controls = [this.playButton, back, fwd, this.scrubTrack, this.clock,
       el("label", {class: "cp-opt"}, [loop, document.createTextNode(" loop")]), speed, this.muteButton];
-    if (playable.length === 2) {
+    if (playable.length >= 2) {
       this.modeSelect = el("select", {class: "cp-mode", "aria-label": "A/B mode"}, [
         el("option", {value: "grid", text: "Side by side"}), el("option", {value: "wipe", text: "A/B wipe"}),
         el("option", {value: "flicker", text: "A/B flicker"})]);
@@ -137,7 +137,22 @@
       "aria-label": "A/B split"});
     this.wipe.addEventListener("input", function () { self.applyWipe(); });
     this.flickerNote = el("span", {class: "cp-flicker-note"});
-    this.root.appendChild(el("div", {class: "cp-ab-bar"}, [el("span", {text: "A ◀"}), this.wipe, el("span", {text: "▶ B"}), this.flickerNote]));
+    // A/B works on any two takes of the set (a click on a matrix cell chooses its pair too).
+    var pairOptions = function () {
+      return playable.map(function (c, i) { return el("option", {value: String(i), text: String.fromCharCode(65 + data.cells.indexOf(c))}); });
+    };
+    this.pairA = el("select", {class: "cp-pair-a", "aria-label": "A/B: left / first take"}, pairOptions());
+    this.pairB = el("select", {class: "cp-pair-b", "aria-label": "A/B: right / second take"}, pairOptions());
+    this.pairB.value = "1";
+    this.pairA.addEventListener("change", function () { self.applyPair(); });
+    this.pairB.addEventListener("change", function () { self.applyPair(); });
+    this.flickerRate = el("select", {class: "cp-flicker-rate", "aria-label": "Flicker: time on each take"},
+      [250, 400, 600, 1000, 1500].map(function (ms) {
+        var o = el("option", {value: String(ms), text: "every " + (ms / 1000) + " s"}); if (ms === 600) o.selected = true; return o;
+      }));
+    this.flickerRate.addEventListener("change", function () { if (self.mode === "flicker") self.setMode("flicker"); });
+    this.root.appendChild(el("div", {class: "cp-ab-bar"}, [this.pairA, el("span", {class: "cp-ab-arrow", text: "◀"}), this.wipe,
+      el("span", {class: "cp-ab-arrow", text: "▶"}), this.pairB, this.flickerRate, this.flickerNote]));
 
     // Cells
     this.grid = el("div", {class: "cp-grid cp-n" + Math.min(data.cells.length, 12)});
@@ -417,25 +432,54 @@
     this.root.classList.toggle("cp-mode-ab", mode !== "grid");
     if (this._flicker) clearInterval(this._flicker);
     this._flicker = null;
-    var pair = this.playable();
-    pair.forEach(function (c) { c.node.classList.remove("cp-hidden"); c.video.style.clipPath = ""; });
+    var pair = this.pair();
+    this.playable().forEach(function (c) {
+      c.node.classList.remove("cp-hidden", "cp-ab-a", "cp-ab-b", "cp-ab-off");
+      c.video.style.clipPath = "";
+      if (mode !== "grid" && pair) c.node.classList.add(c === pair[0] ? "cp-ab-a" : c === pair[1] ? "cp-ab-b" : "cp-ab-off");
+    });
     this.emit("mode", {mode: mode});
+    if (!pair) return;
     if (mode === "wipe") this.applyWipe();
     if (mode === "flicker") {
       var showB = false;
       var flip = function () {
         showB = !showB;
         pair[1].node.classList.toggle("cp-hidden", !showB);
-        self.flickerNote.textContent = showB ? "showing B" : "showing A";
+        self.flickerNote.textContent = "showing " + (showB ? pair[1].letter : pair[0].letter);
       };
       flip();
-      this._flicker = setInterval(flip, 600);
+      this._flicker = setInterval(flip, parseInt(this.flickerRate.value, 10) || 600);
+    }
+  };
+
+  /* The two takes A/B shows (chosen in its bar, or by a click on a matrix cell). */
+  Player.prototype.pair = function () {
+    var playable = this.playable();
+    if (!this.pairA || playable.length < 2) return null;
+    var a = playable[+this.pairA.value] || playable[0], b = playable[+this.pairB.value] || playable[1];
+    if (a === b) b = playable.filter(function (c) { return c !== a; })[0];
+    return [a, b];
+  };
+
+  Player.prototype.applyPair = function () { if (this.mode !== "grid") this.setMode(this.mode); };
+
+  Player.prototype.setPair = function (a, b) {
+    var playable = this.playable();
+    if (!this.pairA || playable.indexOf(a) < 0 || playable.indexOf(b) < 0 || a === b) return;
+    this.pairA.value = String(playable.indexOf(a));
+    this.pairB.value = String(playable.indexOf(b));
+    if (this.mode === "grid") {
+      this.modeSelect.value = "wipe";
+      this.setMode("wipe");
+    } else {
+      this.applyPair();
     }
   };
 
   Player.prototype.applyWipe = function () {
-    var pair = this.playable();
-    if (pair.length === 2 && this.mode === "wipe") pair[1].video.style.clipPath = "inset(0 0 0 " + this.wipe.value + "%)";
+    var pair = this.pair();
+    if (pair && this.mode === "wipe") pair[1].video.style.clipPath = "inset(0 0 0 " + this.wipe.value + "%)";
   };
 
   /* Whether a keydown is this player's: it is on the page and shown, and nobody is typing. */
@@ -468,7 +512,9 @@
     box.innerHTML = "";
     var sims = this.data.similarity || [];
     var cells = this.cells;
-    box.appendChild(el("h4", {text: "Similarity (SSIM of the proxies; 1.00 = identical)"}));
+    // Plain words for a stakeholder; the measure's name (SSIM, on the playback copies) in the tooltip.
+    box.appendChild(el("h4", {text: "How alike the takes look (1.00 = identical)",
+      title: "Structural similarity (SSIM) of the playback copies, frame by frame"}));
     if (this.data.similarity_note) box.appendChild(el("p", {class: "cp-sim-note", text: this.data.similarity_note}));
     if (!sims.length) return;
     var byPair = {};
@@ -481,7 +527,11 @@
         var s = byPair[row.data.task_id + "|" + col.data.task_id];
         if (!s) return el("td", {class: "cp-pending", text: "…"});
         var td = el("td", {class: "cp-heat", title: "mean " + s.ssim_mean.toFixed(4) + ", min " + s.ssim_min.toFixed(4),
-          text: s.ssim_mean.toFixed(3), onclick: function () { self.row = row; self.renderTimeline(byPair, ids); }});
+          text: s.ssim_mean.toFixed(3), onclick: function () {
+            // That pair in A/B (wipe, or the mode already on) and its row in the chart.
+            self.row = row; self.renderTimeline(byPair, ids); self.setPair(row, col);
+            if (self.root.scrollIntoView && self.root.getBoundingClientRect().top < 0) self.controls.scrollIntoView({block: "start"});
+          }});
         td.style.background = heat(s.ssim_mean);
         return td;
       })));
@@ -555,7 +605,7 @@
       swatch.style.background = "hsl(" + hues[k % hues.length] + ", 70%, 45%)";
       legend.appendChild(el("span", {class: "cp-legend-item"}, [swatch, document.createTextNode(row.letter + " vs " + s.cell.letter + " (" + s.cell.data.label + ")")]));
     });
-    box.appendChild(el("div", {class: "cp-timeline-title", text: "SSIM per second: " + row.letter + " · " + row.data.label + " against the others (click a matrix row to change)"}));
+    box.appendChild(el("div", {class: "cp-timeline-title", title: "SSIM per second", text: "Likeness per second: " + row.letter + " · " + row.data.label + " against the others (click a matrix row to change)"}));
     box.appendChild(svg);
     box.appendChild(legend);
   };

@@ -175,6 +175,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         api.connect(api_components, services)
         compare.connect(identified, compare_tab, services)
         compare.connect_sweep(sweep_tab, compare_tab, services, shell.tabs)
+        compare.connect_link(identified, compare_tab, services, shell.tabs)
 
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.lab_settings = settings

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import functools
 import html
+import json
+import re
+from pathlib import Path
+from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,22 +26,44 @@ from lab.compare.report import load_static
 from lab.compare.service import Opened, rating_choice
 from lab.compare.set import CompareError, split_ids
 from lab.errors import LabError
+from lab.review.journal import ReviewJournal
+from lab.review.model import STATUS_NAMES, ReviewFileError
 from lab.ui.api import IDENTITY_NOTE
 from lab.ui.events import PRIVATE, bind, caller_of, raise_for_ui, session_of
 from lab.wiring import AppServices
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
 
-PLAYER_HEAD = (f"<style>{load_static('compare_player.css')}\n{load_static('compare_modes.css')}</style>\n"
+PLAYER_HEAD = (f"<style>{load_static('compare_player.css')}\n{load_static('compare_modes.css')}\n"
+               f"{load_static('compare_review.css')}</style>\n"
                f"<script>{load_static('compare_player.js')}</script>\n"
-               f"<script>{load_static('compare_modes.js')}</script>")
+               f"<script>{load_static('compare_modes.js')}</script>\n"
+               f"<script>{load_static('compare_review.js')}</script>")
+# On page load the page's address goes to the server as the event's input: a link
+# #compare=ids&take=B&t=3.250 opens that set in this tab (the review layer then seeks to the moment).
+LINK_JS = "(ignored) => location.hash || ''"
+# The review layer's changes (a comment, a status) go to the hidden action box and its send button: a
+# Gradio event like any other, so the handler knows the visitor's session.
 # Runs inside the gr.HTML element; `props.value` is the player's data as JSON text. An offset typed
 # into a cell comes back as the element's submit event, carrying {set_key, offsets}.
 PLAYER_JS = """
 element.addEventListener('cp-offsets', (event) => trigger('submit', event.detail));
+function setText(selector, value) {
+  const box = document.querySelector(selector);
+  if (!box) return false;
+  const proto = box.tagName === 'TEXTAREA' ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+  Object.getOwnPropertyDescriptor(proto, 'value').set.call(box, value);
+  box.dispatchEvent(new Event('input', {bubbles: true}));
+  return true;
+}
 function render() {
   const host = element.querySelector('.cmp-host');
   if (!host || !window.ComparePlayer) return;
+  window.ComparePlayer.reviewSink = function (action) {
+    if (setText('#compare-review-action textarea', JSON.stringify(action))) {
+      setTimeout(function () { const send = document.querySelector('#compare-review-send'); if (send) send.click(); }, 0);
+    }
+  };
   if (!props.value) { host.innerHTML = '<p class="cmp-empty">No comparison open yet.</p>'; return; }
   window.ComparePlayer.mount(host, JSON.parse(props.value));
 }
@@ -67,6 +93,10 @@ class CompareTab:
     api_json: Any
     api_zip: Any
     api_button: Any
+    review_action: Any  # hidden: the review layer's change as JSON
+    review_send: Any
+    review_import: Any  # review files from a report
+    review_said: Any
     report_status: Any = None  # what became of "Download report" when there is no ZIP to show
 
     @property
@@ -80,7 +110,7 @@ def build() -> CompareTab:
         "Play takes side by side from one control: **space** plays or pauses, **← / →** step one frame, the "
         "scrubber moves every cell; **1–9** show one take full size (again for the grid), **D** the difference of "
         "two, **S** or **Shift+1–9** hear one take alone. The badges under a take are its pre-screen (click one to "
-        "go there). The grid plays light proxies (≤ 960 px); each cell links its original."
+        "go there). The grid plays light playback copies (≤ 960 px); each cell links its original."
     )
     # Not equal_height: that stretched the two buttons into 118 px slabs beside a tall multi-select.
     with gr.Row():
@@ -94,24 +124,30 @@ def build() -> CompareTab:
     status = gr.Markdown(EMPTY, elem_id="compare-status")
     player = gr.HTML(value="", html_template='<div class="cmp-host"></div>', js_on_load=PLAYER_JS,
                      head=PLAYER_HEAD, apply_default_css=False, elem_id="compare-player")
+    # Review is on the takes (status, 👍/👎, pick, comments beside each cell and in the column beside the
+    # grid); below the player only what concerns the whole set: the report out, review files back in.
     with gr.Row():
-        with gr.Column(scale=3):
-            gr.Markdown("**Review** (kept in the journal, shown in every export)")
-            # The cell's name (letter, seed, prompt) gets a whole line; the rating's three choices one row.
-            cell = gr.Dropdown(label="Cell", choices=[], elem_id="compare-cell")
-            with gr.Row():
-                rating = gr.Radio([("👍 up", "👍"), ("👎 down", "👎"), ("none", "none")], value="none", label="Rating",
-                                  scale=2, min_width=260, elem_id="compare-rating")
-                picked = gr.Checkbox(label="Pick this take", scale=1, min_width=140, elem_id="compare-picked")
-            note = gr.Textbox(label="Note", max_lines=3, max_length=2000, elem_id="compare-note")
-            with gr.Row():
-                save = gr.Button("Save review", elem_id="compare-save")
-                review_status = gr.Markdown(elem_id="compare-review-status")
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=260):
             download = gr.Button("Download report (ZIP)", elem_id="compare-download")
-            report = gr.File(label="Standalone report: index.html + media/ + compare.json", interactive=False,
-                             visible=False, elem_id="compare-report")
+            report = gr.File(label="Standalone report: open index.html, review offline, export the review",
+                             interactive=False, visible=False, elem_id="compare-report")
             report_status = gr.Markdown(elem_id="compare-report-status")
+            review_status = gr.Markdown(elem_id="compare-review-status")
+        with gr.Column(scale=3, min_width=260):
+            review_import = gr.File(label="Import review files (review-….json from a report)", file_count="multiple",
+                                    file_types=[".json"], height=110, elem_id="compare-review-import")
+            review_said = gr.Markdown(elem_id="compare-review-said")
+    # The one-take-at-a-time form the cells replaced: kept (hidden) for the events that still fill it.
+    with gr.Column(visible=False):
+        cell = gr.Dropdown(label="Cell", choices=[], elem_id="compare-cell")
+        rating = gr.Radio([("👍 up", "👍"), ("👎 down", "👎"), ("none", "none")], value="none", label="Rating",
+                          elem_id="compare-rating")
+        picked = gr.Checkbox(label="Pick this take", elem_id="compare-picked")
+        note = gr.Textbox(label="Note", max_lines=3, max_length=2000, elem_id="compare-note")
+        save = gr.Button("Save review", elem_id="compare-save")
+    # Not visible=False: the page's script must reach them (they are hidden by CSS).
+    review_action = gr.Textbox(visible="hidden", elem_id="compare-review-action")
+    review_send = gr.Button("send review", visible="hidden", elem_id="compare-review-send")
     with gr.Column(visible=False):
         api_ids = gr.Textbox(label="ids")
         api_json = gr.JSON(label="compare_json")
@@ -119,6 +155,7 @@ def build() -> CompareTab:
         api_button = gr.Button("compare")
     return CompareTab(runs, ids, refresh, open_button, status, player, cell, rating, note, picked, save,
                       review_status, download, report, gr.State([]), api_ids, api_json, api_zip, api_button,
+                      review_action, review_send, review_import, review_said,
                       report_status=report_status)
 
 
@@ -215,6 +252,77 @@ def save_offsets(services: AppServices, tab: CompareTab, current: list[str], eve
     return {tab.review_status: f"Offsets saved ({shown} frames)"}
 
 
+def _review_visible(services: AppServices, session: str):
+    """May this session write a review of this run? (JournalView: their own, when history is scoped.)"""
+    return lambda record: services.journal.run(session, record.task_id) is not None
+
+
+def review_action(services: AppServices, tab: CompareTab, current: list[str], action_text: str,
+                  request: gr.Request) -> dict:
+    """A comment or a status change from the review layer, journalled; the player gets the review back."""
+    session = session_of(request)
+    if not current:
+        return {}
+    try:
+        action = json.loads(action_text or "{}")
+        item = action.get("item") or {}
+        record = services.journal.run(session, str(item.get("task_id") or ""))
+        if record is None:
+            raise ReviewFileError("That take is not in your history.")
+        journal = ReviewJournal(services.compare.store)
+        if action.get("op") == "comment":
+            journal.add_comment(record, item, session=session)
+            said = "Comment saved."
+        elif action.get("op") == "status":
+            event = journal.set_status(record, str(item.get("to")), author=str(item.get("author") or ""),
+                                       session=session, event_id=item.get("id"))
+            said = f"Status of {html.escape(record.task_id[-6:])}: {STATUS_NAMES[event.status_to]}."
+        elif action.get("op") == "rating":
+            rating = item.get("rating")
+            services.compare.store.set_review(record.task_id, rating=rating if rating in (1, -1) else None)
+            said = {1: "👍 saved.", -1: "👎 saved."}.get(rating, "Rating cleared.")
+        elif action.get("op") == "pick":
+            services.compare.store.set_review(record.task_id, picked=bool(item.get("picked")))
+            said = "Picked." if item.get("picked") else "No longer picked."
+        else:
+            raise ReviewFileError("unknown review action")
+    except (ValueError, AttributeError, LabError) as err:
+        gr.Warning(f"Not saved: {err}")
+        said = f"Not saved: {html.escape(str(err))}"
+    try:
+        player = services.compare.review_player(current, may_see=_may_see(services, request))
+    except LabError:
+        return {tab.review_said: said}
+    return {tab.player: player, tab.review_said: said}
+
+
+def import_reviews(services: AppServices, tab: CompareTab, current: list[str], files: list[Any] | None,
+                   request: gr.Request) -> dict:
+    """Review files exported from a report: each merged whole in one transaction, or refused naming why."""
+    session = session_of(request)
+    journal = ReviewJournal(services.compare.store)
+    lines = []
+    for file in files or []:
+        path = Path(getattr(file, "name", None) or str(file))
+        name = html.escape(path.name)
+        try:
+            result = journal.import_text(path.read_bytes(), session=session, visible=_review_visible(services, session))
+        except OSError as err:
+            lines.append(f"- **{name}**: cannot read it ({html.escape(err.strerror or str(err))})")
+            continue
+        except LabError as err:
+            lines.append(f"- **{name}**: refused, nothing written: {html.escape(str(err))}")
+            continue
+        lines.append(f"- **{name}**: {html.escape(result.message())}")
+    out: dict = {tab.review_said: "\n".join(lines), tab.review_import: None}
+    if current:
+        try:
+            out[tab.player] = services.compare.review_player(current, may_see=_may_see(services, request))
+        except LabError:
+            pass
+    return out
+
+
 def download_report(services: AppServices, tab: CompareTab, current: list[str], request: gr.Request) -> dict:
     if not current:
         return {tab.report: gr.update(visible=False), tab.report_status: "Open a comparison first."}
@@ -263,6 +371,10 @@ def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
     tab.player.submit(bind(save_offsets, services, tab), tab.current, tab.review_status, show_progress="hidden",
                       **PRIVATE)
     tab.download.click(bind(download_report, services, tab), tab.current, {tab.report, tab.report_status}, **PRIVATE)
+    tab.review_send.click(bind(review_action, services, tab), [tab.current, tab.review_action],
+                          {tab.player, tab.review_said}, show_progress="hidden", **PRIVATE)
+    tab.review_import.upload(bind(import_reviews, services, tab), [tab.current, tab.review_import],
+                             {tab.player, tab.review_said, tab.review_import}, **PRIVATE)
     tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare",
                           api_description=COMPARE_DOC)
 
@@ -273,6 +385,27 @@ def connect_sweep(sweep: Any, tab: CompareTab, services: AppServices, tabs: Any)
                                 {*tab.opened, tab.ids, tabs}, **PRIVATE)
     shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
                **PRIVATE)
+
+
+def connect_link(identified: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:
+    """A copied link (#compare=ids&take=B&t=3.250) opens its set in this tab once the page is someone's."""
+    shown = identified.then(bind(open_from_link, services, tab, tabs), tab.review_action,
+                            {*tab.opened, tab.ids, tabs}, js=LINK_JS, show_progress="hidden", **PRIVATE)
+    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
+               **PRIVATE)
+
+
+def open_from_link(services: AppServices, tab: CompareTab, tabs: Any, location_hash: str | None,
+                   request: gr.Request) -> dict:
+    found = re.search(r"(?:^#|&)compare=([^&]+)", location_hash or "")
+    if not found:
+        return {}
+    wanted = split_ids(unquote(found.group(1)).replace(",", " "))[:12]
+    try:
+        opened = services.compare.open(wanted, may_see=_may_see(services, request))
+    except LabError as err:
+        return {tab.status: f"**Cannot open the linked comparison:** {html.escape(str(err))}", tabs: gr.Tabs(selected="compare")}
+    return {**_show(tab, opened, wanted), tab.ids: " ".join(wanted), tabs: gr.Tabs(selected="compare")}
 
 
 def compare_from(services: AppServices, tab: CompareTab, tabs: Any, ids: list[str] | str | None,

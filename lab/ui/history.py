@@ -62,6 +62,7 @@ class HistoryTab:
     attention: Any = None  # submits whose outcome is unknown (may be billed)
     dismiss: Any = None  # "I checked my account": stop listing those submits
     attention_ids: Any = None  # State: the request ids the notice lists (what dismiss dismisses)
+    review_filter: Any = None  # only takes with this review status ("all": any)
 
     @property
     def listing(self) -> set:
@@ -74,6 +75,10 @@ def build() -> HistoryTab:
     with gr.Row():
         query = gr.Textbox(label="Filter by prompt text", scale=3, elem_id="history-filter",
                            placeholder="Type to filter, e.g. lighthouse")
+        review_filter = gr.Dropdown([("Any review status", "all"), ("Needs review", "needs_review"),
+                                     ("Approved", "approved"), ("Changes requested", "changes_requested"),
+                                     ("Rejected", "rejected")], value="all", label="Review status", scale=2,
+                                    min_width=160, elem_id="history-review-filter")
         refresh = gr.Button("Refresh", scale=1, elem_id="history-refresh")
     attention = gr.Markdown(elem_id="history-attention")
     dismiss = gr.Button(DISMISS_LABEL, size="sm", visible=False, elem_id="history-dismiss")
@@ -103,16 +108,17 @@ def build() -> HistoryTab:
                                     elem_id="history-sweeps", scale=4)
         open_sweep = gr.Button("Open in sweep grid", scale=1, elem_id="history-open-sweep")
     return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None),
-                      sweeps_table, open_sweep, gr.State(None), empty, attention, dismiss, gr.State([]))
+                      sweeps_table, open_sweep, gr.State(None), empty, attention, dismiss, gr.State([]), review_filter)
 
 
 # ---------------------------------------------------------------- handlers
 
 
-def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request: gr.Request) -> dict:
+def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request: gr.Request,
+              review_status: str | None = None) -> dict:
     session = session_of(request)
-    records = services.journal.runs(session, query)
-    view = pres.history_view(records, services.journal.reviews(records))
+    records = services.journal.runs(session, query, review_status=review_status if review_status != "all" else None)
+    view = pres.history_view(records, services.journal.reviews(records), services.journal.take_reviews(records))
     groups = services.journal.sweeps(session)
     unknown = services.journal.unknown_outcomes(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
@@ -123,10 +129,10 @@ def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request
 
 
 def dismiss_unknown(services: AppServices, tab: HistoryTab, request_ids: list[str], query: str | None,
-                    request: gr.Request) -> dict:
+                    request: gr.Request, review_status: str | None = None) -> dict:
     """Only the submits the notice listed when clicked: one that turned unknown since stays listed."""
     services.journal.dismiss_unknown(session_of(request), request_ids or [])
-    return list_runs(services, tab, query, request)
+    return list_runs(services, tab, query, request, review_status)
 
 
 def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
@@ -145,7 +151,9 @@ def select_run(services: AppServices, tab: HistoryTab, which: str, ids: dict, ev
     task_id = chosen[index]
     try:
         session = session_of(request)
-        return {tab.choice: task_id, tab.selected: pres.history_detail(services.journal.require(session, task_id)),
+        record = services.journal.require(session, task_id)
+        take = services.journal.take_reviews([record]).get(task_id)
+        return {tab.choice: task_id, tab.selected: pres.history_detail(record) + pres.review_detail(take),
                 tab.video: services.journal.video(session, task_id)}
     except LabError as err:
         raise_for_ui(err)
@@ -169,10 +177,12 @@ def connect(tab: HistoryTab, single: SingleTab, services: AppServices, stops: St
             visitor_key: Any, tabs: Any) -> Any:
     """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
     listing = bind(list_runs, services, tab)
-    tab.refresh.click(listing, tab.filter, tab.listing, trigger_mode="always_last", **PRIVATE)
+    filters = [tab.filter, tab.review_filter]
+    tab.refresh.click(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
+    tab.review_filter.change(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.sweeps.select(select_sweep, tab.ids, tab.sweep_choice, **PRIVATE)
-    tab.filter.submit(listing, tab.filter, tab.listing, **PRIVATE)
-    tab.dismiss.click(bind(dismiss_unknown, services, tab), [tab.attention_ids, tab.filter], tab.listing, **PRIVATE)
+    tab.filter.submit(listing, filters, tab.listing, **PRIVATE)
+    tab.dismiss.click(bind(dismiss_unknown, services, tab), [tab.attention_ids, *filters], tab.listing, **PRIVATE)
     # change, not input: a paste or autofill filters too (nothing else writes to the box).
     tab.filter.change(None, None, None, js=FILTER_AS_YOU_TYPE_JS, **PRIVATE)
     for which, source in (("table", tab.table), ("gallery", tab.gallery)):
