@@ -189,9 +189,11 @@ class JournalView:
             return None
         return self.store.task_ids(session)
 
-    def runs(self, session: str, query: str | None = None, *, limit: int = HISTORY_LIMIT) -> list[TaskRecord]:
-        """The runs this session may see, newest first; ``query``: prompt words (``Store.search``)."""
-        return self.store.search(query, session=self._filter(session), limit=limit)
+    def runs(self, session: str, query: str | None = None, *, limit: int = HISTORY_LIMIT,
+             review_status: str | None = None) -> list[TaskRecord]:
+        """The runs this session may see, newest first; ``query``: prompt words (``Store.search``);
+        ``review_status``: only takes whose current review status is that one."""
+        return self.store.search(query, session=self._filter(session), limit=limit, review_status=review_status or None)
 
     def run(self, session: str, task_id: str) -> TaskRecord | None:
         record = self.store.get(task_id)
