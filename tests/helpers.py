@@ -15,6 +15,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+# Screenshots to look at, only when asked (LAB_SCREENSHOTS=1): read at import, before the autouse
+# fixture clears every LAB_ variable. tests/artifacts is kept out of git.
+SCREENSHOTS = bool(os.environ.get("LAB_SCREENSHOTS"))
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def screenshot(target, name: str, **options) -> None:
+    """Save a screenshot of ``target`` (a page or a locator) as tests/artifacts/``name`` when LAB_SCREENSHOTS is set."""
+    if not SCREENSHOTS:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    target.screenshot(path=str(ARTIFACTS / name), **options)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

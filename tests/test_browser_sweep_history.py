@@ -8,14 +8,12 @@ One sweep (2 prompt variants × 2 seeds) is run once; each test sets the viewpor
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import NO_CAPS, WHOLE_FRAME_JS, running_lab, words_broken_mid_word
+from helpers import NO_CAPS, WHOLE_FRAME_JS, running_lab, screenshot, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 120_000
-ARTIFACTS = Path(__file__).parent / "artifacts"
 DESKTOP = {"width": 1440, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 VARIANTS = (
@@ -35,7 +33,7 @@ def open_lab(browser, url: str) -> Page:
     context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(url)
-    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=30_000)
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
     return page
 
 
@@ -90,8 +88,7 @@ def test_sweep_thumbnails_are_whole_landscape_frames(swept: Page):
             assert box["y"] + box["height"] <= picture["y"] + 1, f"row {row}'s label covers its video"
     # The button says what happens, as on the single-run tab (no "Stop waiting" jargon).
     expect(page.locator("#sweep-stop")).to_have_text("Continue in background")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "sweep-variants-1440.png"), full_page=True)
+    screenshot(page, "sweep-variants-1440.png", full_page=True)
 
 
 def test_sweep_thumbnails_are_whole_portrait_frames(browser, lab):
@@ -104,7 +101,7 @@ def test_sweep_thumbnails_are_whole_portrait_frames(browser, lab):
         page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option", name="9:16", exact=True).click()
         run_sweep(page, "3", "", 1)
         assert_whole_frames(page, 0, 9 / 16)
-        page.screenshot(path=str(ARTIFACTS / "sweep-portrait-1440.png"), full_page=True)
+        screenshot(page, "sweep-portrait-1440.png", full_page=True)
     finally:
         page.context.close()
 
@@ -151,8 +148,7 @@ def test_phone_rows_show_the_first_thumbnail_as_poster(swept: Page):
         size = video.evaluate("""async v => { const im = new Image(); im.src = v.poster; await im.decode();
                                               return [im.naturalWidth, im.naturalHeight]; }""")
         assert size[0] / size[1] == pytest.approx(16 / 9, rel=0.02)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "sweep-variants-390.png"), full_page=True)
+    screenshot(page, "sweep-variants-390.png", full_page=True)
 
 
 # ---------------------------------------------------------------- History
@@ -243,8 +239,7 @@ def test_history_tiles_are_small_whole_frames_with_full_captions(swept: Page, vi
                 && box.left >= tile.left - 1 && box.right <= tile.right + 1 && box.bottom <= tile.bottom + 1; }""")
         assert fits, f"caption of tile {k} is cut off"
     name = "history-1440.png" if viewport is DESKTOP else "history-390.png"
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    screenshot(page, name, full_page=True)
 
 
 # The prompt column of History's table: the narrowest cell's room, the widest word in it, whether
@@ -295,8 +290,7 @@ def test_history_table_prompts_wrap_between_words_and_stay_readable(swept: Page,
     # A desktop shows every column (the task id included); a phone scrolls the table sideways instead.
     assert shown["scrolls"] == (viewport is PHONE), shown
     assert shown["promptRight"] <= 1, f"the prompt column should be whole before any sideways scroll: {shown}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.locator("#history-table").screenshot(path=str(ARTIFACTS / f"history-table-{viewport['width']}.png"))
+    screenshot(page.locator("#history-table"), f"history-table-{viewport['width']}.png")
 
 
 def test_phone_shows_the_selected_run_full_width_under_its_details(swept: Page):
@@ -317,5 +311,4 @@ def test_phone_shows_the_selected_run_full_width_under_its_details(swept: Page):
     label = page.locator("#history-video [data-testid=block-label]").bounding_box()
     picture = video.bounding_box()
     assert label["y"] + label["height"] <= picture["y"] + 1, "the label covers the prompt burned into the frame"
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "history-selected-390.png"), full_page=True)
+    screenshot(page, "history-selected-390.png", full_page=True)

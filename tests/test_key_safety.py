@@ -151,7 +151,7 @@ def browser_session(deployment):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.goto(deployment["url"])
-        expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+        expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
         page.get_by_label("Prompt", exact=True).fill("key safety: a paper lantern drifting over a lake")
         expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
         page.get_by_label("Seed (metadata.seed)", exact=True).fill("11")

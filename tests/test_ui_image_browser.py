@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from helpers import NO_CAPS, running_lab
+from helpers import NO_CAPS, running_lab, screenshot
 from image_helpers import picture
 from playwright.sync_api import Page, expect
 
 RUN_TIMEOUT_MS = 90_000
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +22,11 @@ def lab_url(simulator, tmp_path_factory):
 def open_lab(browser, url: str, width: int, height: int) -> Page:
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     page.goto(url)
-    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=20_000)
+    expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
     return page
 
 
 def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_url, tmp_path):
-    ARTIFACTS.mkdir(exist_ok=True)
     page = open_lab(browser, lab_url, 1440, 1000)
     page.get_by_label("Prompt", exact=True).fill("the camera rises slowly over the storyboard frame")
     image = picture(tmp_path / "storyboard.png", size=(1000, 800))
@@ -49,7 +46,7 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_
     expect(crop).to_have_text("Crop & scale to 1280x720", timeout=10_000)
     expect(page.locator("#effective-panel")).to_contain_text("Crop & scale it to 1280x720")
     page.get_by_text("Body that will be sent").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "image_warning_1440.png"), full_page=True)
+    screenshot(page, "image_warning_1440.png", full_page=True)
 
     crop.click()
     expect(page.locator("#image-info")).to_contain_text("1280×720", timeout=20_000)
@@ -63,7 +60,7 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_
     expect(sent).to_contain_text("input_reference=@", timeout=10_000)
     expect(sent).to_contain_text("seconds=4")
     expect(sent).not_to_contain_text(str(tmp_path.anchor) + "tmp")  # the file's name, never a server path
-    page.screenshot(path=str(ARTIFACTS / "image_generated_1440.png"), full_page=True)
+    screenshot(page, "image_generated_1440.png", full_page=True)
 
     # History shows the image by its hash and brings it back into the form for a re-run.
     other = picture(tmp_path / "other.jpg", size=(600, 900), fmt="JPEG")
@@ -91,5 +88,5 @@ def test_the_image_input_fits_a_phone_screen(browser, lab_url, tmp_path):
     box = crop.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     crop.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "image_phone_390.png"), full_page=False)
+    screenshot(page, "image_phone_390.png", full_page=False)
     page.context.close()
