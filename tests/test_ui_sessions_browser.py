@@ -7,46 +7,36 @@ context (its own localStorage: a browser of its own) and waits for conditions, n
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import running_lab
+from helpers import running_lab, screenshot
 
 RUN_TIMEOUT_MS = 120_000
 # The page fills its panel on load: on a busy shared machine that alone took over 20 s.
 LOAD_TIMEOUT_MS = 60_000
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+ENV = {"LAB_SIM_TIME_SCALE": "0.02", "LAB_SPEND_CAP_SESSION_USD": "0.90", "LAB_SPEND_CAP_DAY_USD": "none",
+       "LAB_MAX_SWEEP": "4", "LAB_HISTORY_SCOPE": "session"}
 
 
 @pytest.fixture(scope="module")
-def lab_url(make_simulator_module, tmp_path_factory):
-    # Every task takes 8 s of wall time: long enough to reload while a sweep runs, even on a busy machine.
-    sim = make_simulator_module(fixed_generation_s=400.0)
-    env = {"LAB_SIM_TIME_SCALE": "0.02", "LAB_SPEND_CAP_SESSION_USD": "0.90", "LAB_SPEND_CAP_DAY_USD": "none",
-           "LAB_MAX_SWEEP": "4", "LAB_HISTORY_SCOPE": "session"}
-    with running_lab(sim.base_url, tmp_path_factory.mktemp("lab-data"), env) as (url, _services):
+def lab_url(simulator, tmp_path_factory):
+    with running_lab(simulator.base_url, tmp_path_factory.mktemp("lab-data"), ENV) as (url, _services):
         yield url
 
 
-@pytest.fixture(scope="module")
-def make_simulator_module(render_cache):
-    from lab.simulator.server import SimConfig, SimulatorServer
-
-    servers = []
-
-    def start(**config):
-        server = SimulatorServer(SimConfig(time_scale=0.02, render_cache=render_cache, **config)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 @pytest.fixture
-def new_page(browser, lab_url):
+def slow_lab_url(make_simulator, tmp_path):
+    # Every task takes 8 s of wall time: long enough to reload while a sweep runs, even on a busy machine.
+    # Only the reload mid-sweep needs it; the other tests' tasks take the usual second.
+    sim = make_simulator(fixed_generation_s=400.0)
+    with running_lab(sim.base_url, tmp_path / "slow-lab", ENV) as (url, _services):
+        yield url
+
+
+def page_opener(browser, url: str):
     """Open the lab in a browser of its own (a new context: its own storage), ready to type into."""
     contexts = []
 
@@ -54,9 +44,23 @@ def new_page(browser, lab_url):
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
-        open_lab(page, lab_url)
+        open_lab(page, url)
         return page
 
+    return open_page, contexts
+
+
+@pytest.fixture
+def new_page(browser, lab_url):
+    open_page, contexts = page_opener(browser, lab_url)
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def new_slow_page(browser, slow_lab_url):
+    open_page, contexts = page_opener(browser, slow_lab_url)
     yield open_page
     for context in contexts:
         context.close()
@@ -92,12 +96,11 @@ def generate(page: Page) -> None:
 
 
 def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    screenshot(page, name, full_page=True)
 
 
-def test_a_reload_mid_sweep_brings_the_grid_back_and_it_fills(new_page):
-    page = new_page()
+def test_a_reload_mid_sweep_brings_the_grid_back_and_it_fills(new_slow_page):
+    page = new_slow_page()
     fill_request(page, "a heron lifting off the reeds at dawn")
     page.get_by_role("tab", name="Seed sweep").click()
     page.get_by_label("Seeds", exact=True).fill("1, 2")
@@ -170,7 +173,8 @@ def test_two_browsers_do_not_see_each_others_history(new_page):
         table = page.locator("#history-table")
         expect(table).to_contain_text(mine, timeout=10_000)
         expect(table).not_to_contain_text(theirs)
-        expect(table).not_to_contain_text("heron")  # nor any other test's runs
+        for other in ("kingfisher", "lantern"):  # nor any other test's runs (other browsers, one lab)
+            expect(table).not_to_contain_text(other)
     # Still after a reload.
     reload(second)
     second.get_by_role("tab", name="History").click()
