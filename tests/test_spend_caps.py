@@ -22,14 +22,15 @@ from helpers import free_port
 REPO = Path(__file__).resolve().parent.parent
 TIME_SCALE = 0.02
 FAST = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4"}
-STANDARD_4K = {"model": params.STANDARD_MODEL, "prompt": "a heron in reeds at dawn", "duration": "8",
-               "metadata": {"resolution": "4k"}}
+# $1.20 a task, as a 4k one: the slow tasks of real life, without two 4k renders in the test.
+STANDARD_8S = {"model": params.STANDARD_MODEL, "prompt": "a heron in reeds at dawn", "duration": "8",
+               "metadata": {"resolution": "720p"}}
 
 
 def billed_when_settled(sim, expected_tasks: int, timeout: float = 240.0) -> float:
     """What the simulator billed once no task it accepted is still queued or running.
 
-    A wait for a condition, not a speed goal: two 4k renders in parallel took 47 s on a loaded 2-core box.
+    A wait for a condition, not a speed goal: renders in parallel take long on a loaded 2-core box.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -42,17 +43,17 @@ def billed_when_settled(sim, expected_tasks: int, timeout: float = 240.0) -> flo
         time.sleep(0.05)
 
 
-def test_slow_4k_tasks_that_outlive_their_deadline_keep_holding_the_day_cap(make_simulator, tmp_path):
+def test_slow_tasks_that_outlive_their_deadline_keep_holding_the_day_cap(make_simulator, tmp_path):
     # Each task takes 2 s of wall time; the runner gives up after 0.3 s, as a too-short deadline would.
     sim = make_simulator(fixed_generation_s=100.0)
     with Store(tmp_path / "journal.sqlite3") as store, VideosClient.scaled(sim.base_url, "sk-any",
                                                                             time_scale=TIME_SCALE) as client:
         budget = Budget(store, day_cap_usd=2.40)
-        runner = Runner(client, store, tmp_path, budget=budget, thumbs=0, deadlines_s={"4k": 0.3})
+        runner = Runner(client, store, tmp_path, budget=budget, thumbs=0, deadlines_s={"720p": 0.3})
         outcomes = []
         for seed in range(1, 5):
             try:
-                outcomes.append(runner.run_one(params.with_seed(STANDARD_4K, seed)).status)
+                outcomes.append(runner.run_one(params.with_seed(STANDARD_8S, seed)).status)
             except BudgetExceeded:
                 outcomes.append("refused")
         assert set(outcomes[:2]) <= {"queued", "in_progress"}  # given up on, not finished
