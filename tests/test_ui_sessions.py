@@ -33,13 +33,23 @@ def page_of(visitor: str) -> SimpleNamespace:
     return SimpleNamespace(session_hash=page)
 
 
-@pytest.fixture
-def lab(make_simulator, tmp_path):
-    """Services with Alice's and Bob's runs (Bob: a single run and a sweep with a failed row), and the tabs."""
-    sim = make_simulator(faults={"failed": 0.5}, fault_seed=3)
+@pytest.fixture(scope="module")
+def lab(render_cache, tmp_path_factory):
+    """Services with Alice's and Bob's runs (Bob: a single run and a sweep with a failed row), and the tabs.
+
+    Made once per history scope for the module: the tests read it, and what one adds (a run of a new
+    session, a retried row) is in no other test's view.
+    """
+    from lab.simulator.server import SimConfig, SimulatorServer
+
+    servers: list = []
 
     def start(scope: str):
-        services = open_app(settings_for(tmp_path / scope, scope), base_url=sim.base_url, api_key="sk-t")
+        sim = SimulatorServer(SimConfig(time_scale=0.02, render_cache=render_cache, faults={"failed": 0.5},
+                                        fault_seed=3)).start()
+        servers.append(sim)
+        data_dir = tmp_path_factory.mktemp(f"sessions-{scope}")
+        services = open_app(settings_for(data_dir, scope), base_url=sim.base_url, api_key="sk-t")
         alice, bob = session_identity(None)[0], session_identity(None)[0]
         runs = {alice: [services.runs.run_one(params.with_seed({**FAST, "prompt": "alice's fox"}, 1), session=alice,
                                          on_event=None)]}
@@ -60,10 +70,12 @@ def lab(make_simulator, tmp_path):
         return SimpleNamespace(services=services, alice=alice, bob=bob, runs=runs, bob_sweep=bob_sweep, tabs=tabs,
                                single=single_tab, sweep=sweep_tab, history=history_tab, parts=parts, key=key)
 
-    started = []
-    yield lambda scope: started.append(start(scope)) or started[-1]
-    for item in started:
+    started: dict[str, SimpleNamespace] = {}
+    yield lambda scope: started.get(scope) or started.setdefault(scope, start(scope))
+    for item in started.values():
         item.services.close()
+    for server in servers:
+        server.stop()
 
 
 def text_of(value) -> str:
