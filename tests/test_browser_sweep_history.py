@@ -312,3 +312,13 @@ def test_phone_shows_the_selected_run_full_width_under_its_details(swept: Page):
     picture = video.bounding_box()
     assert label["y"] + label["height"] <= picture["y"] + 1, "the label covers the prompt burned into the frame"
     screenshot(page, "history-selected-390.png", full_page=True)
+
+
+def test_load_into_form_brings_the_selected_run_back_to_the_single_run_form(swept: Page):
+    # What the loaded form holds is checked on the handler (tests/test_ui_form.py); here, that the button does it.
+    page = at_history(swept, DESKTOP)
+    page.locator("#history-table [role=gridcell]").filter(has_text=VARIANTS[0]).filter(visible=True).first.click()
+    expect(page.locator("#history-detail")).to_contain_text("task_", timeout=10_000)
+    page.get_by_role("button", name="Load into form", exact=True).click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(VARIANTS[0], timeout=10_000)
+    expect(page.get_by_role("tab", name="Single run")).to_have_attribute("aria-selected", "true")
