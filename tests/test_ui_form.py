@@ -24,19 +24,31 @@ WATERCOLOR = "Watercolor northern lights (portrait, 4 s)"
 
 
 @pytest.fixture(scope="module")
-def ui():
-    """The Single run and Seed sweep tabs as the app builds them (events are not needed to call handlers)."""
+def services(simulator, tmp_path_factory):
+    """The app's services on the shared simulator (the sweep estimate asks them; two tests run a task)."""
     from lab.settings import load_settings
+    from lab.wiring import open_app
 
-    settings = load_settings({"LAB_DATA_DIR": "unused", "LAB_MAX_SWEEP": "4"})
+    from helpers import NO_CAPS
+
+    settings = load_settings({"LAB_DATA_DIR": str(tmp_path_factory.mktemp("form-data")), "LAB_SIM_TIME_SCALE": "0.02",
+                              "LAB_MAX_SWEEP": "4", **NO_CAPS})
+    started = open_app(settings, base_url=simulator.base_url)
+    yield started
+    started.close()
+
+
+@pytest.fixture(scope="module")
+def ui(services):
+    """The Single run and Seed sweep tabs as the app builds them (events are not needed to call handlers)."""
     with gr.Blocks():
         with gr.Tabs() as tabs:
             with gr.Tab("Single run", id="single"):
-                single_tab = single.build(settings.models, PRESETS)
+                single_tab = single.build(services.settings.models, PRESETS)
             with gr.Tab("Seed sweep"):
                 sweep_tab = sweep.build(4)
         key = gr.State(None)
-    return SimpleNamespace(single=single_tab, sweep=sweep_tab, tabs=tabs, key=key, settings=settings)
+    return SimpleNamespace(single=single_tab, sweep=sweep_tab, tabs=tabs, key=key, services=services)
 
 
 class Page:
@@ -80,7 +92,7 @@ class Page:
     def estimate(self, **sweep_values) -> dict:
         for name, value in sweep_values.items():
             self.data[getattr(self.ui.sweep, name)] = value
-        return sweep.estimate(SimpleNamespace(settings=self.ui.settings), self.ui.sweep, self.ui.single, self.data)
+        return sweep.estimate(self.ui.services, self.ui.sweep, self.ui.single, self.data)
 
 
 def panel_row(panel: dict, ui, setting: str) -> str:
@@ -193,21 +205,7 @@ def test_a_sweep_without_a_prompt_says_why_once_and_cannot_start(ui):
     assert "Add a prompt" in out[ui.sweep.estimate] and not interactive(out[ui.sweep.run])
 
 
-# ---------------------------------------------------------------- with a simulator behind the handlers
-
-
-@pytest.fixture(scope="module")
-def services(simulator, tmp_path_factory):
-    from lab.orchestrator import Orchestrator
-    from lab.settings import load_settings
-
-    from helpers import NO_CAPS
-
-    settings = load_settings({"LAB_DATA_DIR": str(tmp_path_factory.mktemp("form-data")), "LAB_SIM_TIME_SCALE": "0.02",
-                              **NO_CAPS})
-    started = Orchestrator.create(settings, base_url=simulator.base_url)
-    yield started
-    started.close()
+# ---------------------------------------------------------------- a task run through the handlers
 
 
 def request_of(visitor: str) -> SimpleNamespace:
@@ -235,7 +233,7 @@ def test_raw_mode_sends_the_body_as_written_and_sets_the_prediction_beside_the_r
 def test_loading_a_run_into_the_form_brings_back_its_body_and_the_single_run_tab(ui, services):
     visitor = request_of("loader")
     body = {"model": params.FAST_MODEL, "prompt": "a lighthouse in the history, foam on the rocks", "duration": "4"}
-    outcome = services.run_one(params.with_seed(body, 3), session=PAGES.of(visitor.session_hash), on_event=None)
+    outcome = services.runs.run_one(params.with_seed(body, 3), session=PAGES.of(visitor.session_hash), on_event=None)
     assert outcome.ok, outcome.message
     page = Page(ui)
     page.set(prompt="something else")  # about to be refilled from the journal
