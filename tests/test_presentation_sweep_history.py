@@ -63,7 +63,7 @@ def test_sweep_rows_are_headed_by_variant_and_seed():
 def test_history_gallery_captions_come_from_history_caption(tmp_path):
     thumb = tmp_path / "task_a_3_4.00s.jpg"
     thumb.write_bytes(b"jpg")
-    run = record(task_id="task_a", thumbs=[str(thumb)])
+    run = record(task_id="task_a", thumbs=[{"path": str(thumb), "t": None}])
     assert pres.history_view([run]).gallery == [(str(thumb), "saved · $0.30\nseed 7\n12-01 10:48")]
 
 
