@@ -144,6 +144,22 @@ def test_with_all_scope_a_lab_used_alone_shows_every_run(lab):
     assert all(task_id in text_of(listing) for task_id in bobs_ids(t)[:1])
 
 
+def test_every_history_listing_the_page_makes_reads_the_review_status_filter_it_shows(lab):
+    """On load, on opening the tab, after a run and when re-attached work ends: the dropdown's value counts."""
+    from lab.ui import build_demo
+
+    t = lab("all")
+    demo = build_demo(t.services)
+    listings = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") in ("list_runs", "tick")]
+    assert len(listings) >= 4
+    for f in listings:
+        assert any(getattr(c, "elem_id", None) == "history-review-filter" for c in f.inputs), f.fn.__name__
+    ended = session.tick(t.services, t.parts, t.single, t.sweep, t.history,
+                         {t.parts.attached: None, t.parts.seen: None, t.history.filter: "",
+                          t.history.review_filter: "approved"}, page_of(t.alice))
+    assert ended[t.history.table] == []  # nothing is approved yet
+
+
 def test_a_reloaded_page_is_the_same_session(lab):
     t = lab("session")
     stored = session.identify(None, None, SimpleNamespace(session_hash="first-page"))

@@ -65,6 +65,11 @@ class HistoryTab:
     review_filter: Any = None  # only takes with this review status ("all": any)
 
     @property
+    def filters(self) -> list:
+        """What every listing reads (list_runs' query and review_status), in that order."""
+        return [self.filter, self.review_filter]
+
+    @property
     def listing(self) -> set:
         return {self.table, self.gallery, self.ids, self.sweeps, self.empty, self.attention, self.dismiss,
                 self.attention_ids}
@@ -177,7 +182,7 @@ def connect(tab: HistoryTab, single: SingleTab, services: AppServices, stops: St
             visitor_key: Any, tabs: Any) -> Any:
     """The tab's events; returns the Re-run's generate event (the shell refreshes the banner after it)."""
     listing = bind(list_runs, services, tab)
-    filters = [tab.filter, tab.review_filter]
+    filters = tab.filters
     tab.refresh.click(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.review_filter.change(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.sweeps.select(select_sweep, tab.ids, tab.sweep_choice, **PRIVATE)

@@ -195,7 +195,8 @@ def tick(services: AppServices, parts: SessionParts, single: SingleTab, sweep: S
 
     def stop() -> dict:  # listed only once it is over: a listing each second would be heavy
         return {parts.attached: None, parts.ticker: gr.Timer(active=False),
-                **history_tab.list_runs(services, history, data[history.filter], request)}
+                **history_tab.list_runs(services, history, data[history.filter], request,
+                                       data[history.review_filter])}
 
     if not isinstance(attached, dict):
         return stop()
@@ -306,21 +307,21 @@ def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: Swee
     identified.then(bind(restore_draft, fields, single), parts.draft,
                     {*draft_inputs, single.form.group, single.form.raw_origin}, show_progress="hidden", **PRIVATE)
     identified.then(banner_fn, visitor_key, banner, show_progress="hidden", **PRIVATE)
-    identified.then(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
+    identified.then(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
     identified.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs,
                     show_progress="hidden", **PRIVATE)
 
-    parts.ticker.tick(bind(tick, services, parts, single, sweep, history), {parts.attached, parts.seen, history.filter},
+    parts.ticker.tick(bind(tick, services, parts, single, sweep, history), {parts.attached, parts.seen, *history.filters},
                       (view_outputs - {tabs}) | history.listing, show_progress="hidden", **PRIVATE)
     # Live history: when its tab is opened, after every run of this page, and when re-attached work ends (tick).
-    history_item.select(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
+    history_item.select(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
     for run in runs:
-        run.then(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
+        run.then(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
 
     history.open_sweep.click(bind(open_sweep, services, parts, sweep, tabs), history.sweep_choice,
                              view_outputs, **PRIVATE)
     retried = sweep.retry.click(bind(retry_failed, services, sweep, visitor_key), {sweep.shown, visitor_key},
                                 sweep.outputs, show_progress="minimal",
                                 **generation(services.settings.max_concurrent_total), **PRIVATE)
-    retried.then(listing, history.filter, history.listing, show_progress="hidden", **PRIVATE)
+    retried.then(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
     return retried
