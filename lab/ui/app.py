@@ -49,6 +49,12 @@ CSS = """
 #run-video video {max-height: min(540px, 65vh); object-fit: contain}
 /* Long choices end in an ellipsis before the caret instead of running under it. */
 input[role=combobox] {text-overflow: ellipsis}
+/* The compare player's controls and review column stay in reach as the takes scroll (position: sticky).
+   Gradio's container hides its overflow, which makes it the scroll box they stick in (it never scrolls, so
+   they never stuck); clip cuts off the same overflow without being one, so they stick to the window. */
+.gradio-container {overflow: clip !important}
+/* The keyboard help is for a keyboard: on a phone it pushed the takes 190 px down. */
+@media (max-width: 640px) {#compare-help {display: none}}
 @media (max-width: 640px) {
   /* Both tables fit a phone: small type, narrow padding, cells wrap between words, nothing is cut off. */
   #effective-panel table, #run-check table {font-size: 0.78em}

@@ -110,7 +110,8 @@ def build() -> CompareTab:
         "Play takes side by side from one control: **space** plays or pauses, **← / →** step one frame, the "
         "scrubber moves every cell; **1–9** show one take full size (again for the grid), **D** the difference of "
         "two, **S** or **Shift+1–9** hear one take alone. The badges under a take are its pre-screen (click one to "
-        "go there). The grid plays light playback copies (≤ 960 px); each cell links its original."
+        "go there). The grid plays light playback copies (≤ 960 px); each cell links its original.",
+        elem_id="compare-help",
     )
     # Not equal_height: that stretched the two buttons into 118 px slabs beside a tall multi-select.
     with gr.Row():
@@ -134,7 +135,7 @@ def build() -> CompareTab:
             report_status = gr.Markdown(elem_id="compare-report-status")
             review_status = gr.Markdown(elem_id="compare-review-status")
         with gr.Column(scale=3, min_width=260):
-            review_import = gr.File(label="Import review files (review-….json from a report)", file_count="multiple",
+            review_import = gr.File(label="Import review files (.json)", file_count="multiple",
                                     file_types=[".json"], height=110, elem_id="compare-review-import")
             review_said = gr.Markdown(elem_id="compare-review-said")
     # The one-take-at-a-time form the cells replaced: kept (hidden) for the events that still fill it.
@@ -257,6 +258,12 @@ def _review_visible(services: AppServices, session: str):
     return lambda record: services.journal.run(session, record.task_id) is not None
 
 
+def _take_name(current: list[str], record) -> str:
+    """A take as the player names it ("Take D · seed 4"), not by the tail of an id a reviewer never sees."""
+    name = f"Take {chr(ord('A') + current.index(record.task_id))}" if record.task_id in current else "The take"
+    return name + (f" · seed {record.seed}" if record.seed is not None else "")
+
+
 def review_action(services: AppServices, tab: CompareTab, current: list[str], action_text: str,
                   request: gr.Request) -> dict:
     """A comment or a status change from the review layer, journalled; the player gets the review back."""
@@ -272,11 +279,11 @@ def review_action(services: AppServices, tab: CompareTab, current: list[str], ac
         journal = ReviewJournal(services.compare.store)
         if action.get("op") == "comment":
             journal.add_comment(record, item, session=session)
-            said = "Comment saved."
+            said = f"Comment on {_take_name(current, record)} saved."
         elif action.get("op") == "status":
             event = journal.set_status(record, str(item.get("to")), author=str(item.get("author") or ""),
                                        session=session, event_id=item.get("id"))
-            said = f"Status of {html.escape(record.task_id[-6:])}: {STATUS_NAMES[event.status_to]}."
+            said = f"{_take_name(current, record)}: {STATUS_NAMES[event.status_to]}."
         elif action.get("op") == "rating":
             rating = item.get("rating")
             services.compare.store.set_review(record.task_id, rating=rating if rating in (1, -1) else None)
