@@ -116,16 +116,20 @@ class Orchestrator:
 
     def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
                 visitor_key: str | None = None, as_written: bool = False,
-                image: params.ImageFacts | None = None, person: str | None = None) -> RunOutcome:
+                image: params.ImageFacts | None = None, person: str | None = None,
+                parent_task_id: str | None = None) -> RunOutcome:
         """Generate one video; raises LabError only when no task was created.
 
         ``as_written`` sends the body itself, not its canonical form (raw mode). ``image``: the
         body's reference image as the caller already read it (not read again). ``person``
-        (``lab.people``): whose daily cap and submit rate it counts against.
+        (``lab.people``): whose daily cap and submit rate it counts against. ``parent_task_id``:
+        the run it was started from (journalled with what changed), when it is the session's to see.
         """
+        if parent_task_id and not self.journal.may_see(session, parent_task_id):
+            parent_task_id = None
         with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
             result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written, image=image,
-                                    person=person)
+                                    person=person, parent_task_id=parent_task_id)
             answer = self._answer(result.task_id, client)
         delivered = result.record.delivered if result.ok and result.record is not None else None
         return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=delivered)
@@ -216,7 +220,9 @@ class Orchestrator:
         state = self.journal.sweep(session, sweep_id)
         if state is None:
             raise LabError(f"No sweep {sweep_id!r} in the journal.")
-        items = [SweepItem(cell.index, cell.label, cell.body, _seed_of(cell.body)) for cell in state.retry_cells()]
+        items = [SweepItem(cell.index, cell.label, cell.body, _seed_of(cell.body),
+                           parent_task_id=cell.record.task_id if cell.record is not None else None)
+                 for cell in state.retry_cells()]
         return self.wiring.runner.plan_rows(items) if items else None
 
     def finish_retry(self, sweep_id: str, session: str, visitor_key: str | None = None) -> SweepOutcome | None:

@@ -29,6 +29,7 @@ from lab.errors import (
     RequestRejected,
     Timeout,
 )
+from lab.lineage import describe_changes
 from lab.runner import Event, RunResult
 from lab.store import IntentRecord, Review, TaskRecord
 
@@ -834,7 +835,7 @@ def resume_text(results: Sequence[RunResult], held: Sequence[str]) -> str:
 
 
 HISTORY_HEADERS = ["when", "prompt", "status", "cost", "took", "model", "res.", "aspect", "dur.", "seed", "review",
-                   "task id"]
+                   "pre-screen", "task id"]
 
 
 @dataclass(frozen=True)
@@ -873,12 +874,63 @@ def review_text(review: Review | None, take: Any = None) -> str:
     return text
 
 
+SCREEN_PENDING = "pending"
+
+
+def screen_summary(record: TaskRecord, screen: Mapping[str, Any] | None) -> str:
+    """A take's pre-screen in a few words: its badges, 'no issues found', 'pending', or '' (no video)."""
+    if record.status != "saved":
+        return ""
+    if not screen:
+        return SCREEN_PENDING
+    badges = [b.get("text", "") for b in screen.get("badges") or []]
+    return ", ".join(badges) if badges else "no issues found"
+
+
+def screen_caption(record: TaskRecord, screen: Mapping[str, Any] | None) -> str:
+    """The tile's pre-screen line: '✓ no issues', '⚠ frozen 1.0–2.2 s +1', or '' while pending."""
+    if record.status != "saved" or not screen:
+        return ""
+    badges = [b.get("text", "") for b in screen.get("badges") or []]
+    if not badges:
+        return "✓ no issues"
+    more = f" +{len(badges) - 1}" if len(badges) > 1 else ""
+    return f"⚠ {badges[0]}{more}"
+
+
+def badges_html(screen: Mapping[str, Any] | None, video_selector: str) -> str:
+    """A take's badges as HTML buttons; a click seeks the video ``video_selector`` names (lab/static/badges.js)."""
+    if not screen:
+        return ('<div class="lab-badges"><span class="lab-badge lab-badge-pending" '
+                'title="The pre-screen runs in the background after the video is saved">pre-screen pending</span></div>')
+    badges = list(screen.get("badges") or [])
+    if not badges:
+        return ('<div class="lab-badges"><span class="lab-badge lab-badge-clean" title="No frozen, black, silent, '
+                'cut or flickering stretch found">no issues found</span></div>')
+    parts = []
+    for badge in badges:
+        kind = html.escape(str(badge.get("kind", "")), quote=True)
+        text = html.escape(str(badge.get("text", "")))
+        title = html.escape(str(badge.get("title", "")), quote=True)
+        at = badge.get("at")
+        if at is None:
+            parts.append(f'<span class="lab-badge lab-badge-{kind}" title="{title}">{text}</span>')
+        else:
+            parts.append(f'<button type="button" class="lab-badge lab-badge-{kind}" data-seek="{float(at):.3f}" '
+                         f'data-video="{html.escape(video_selector, quote=True)}" '
+                         f'title="{title} Click to go to {float(at):.2f} s.">{text}</button>')
+    return '<div class="lab-badges">' + "".join(parts) + "</div>"
+
+
 def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | None = None,
-                 takes: Mapping[str, Any] | None = None) -> HistoryView:
+                 takes: Mapping[str, Any] | None = None,
+                 screens: Mapping[str, Mapping[str, Any]] | None = None) -> HistoryView:
     """``reviews`` (task id -> Review, from the Compare tab) and ``takes`` (task id -> lab.review TakeReview:
-    status and comments) fill the review column; a reviewed take's tile says its status."""
+    status and comments) fill the review column; a reviewed take's tile says its status; ``screens``
+    (task id -> the pre-screen's JSON) fill the pre-screen column and a line on each tile."""
     reviews = reviews or {}
     takes = takes or {}
+    screens = screens or {}
     rows, gallery, table_ids, gallery_ids = [], [], [], []
     for record in records:
         when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M:%S")
@@ -888,7 +940,8 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             format_seconds(record.elapsed_s) if record.elapsed_s else "", model_short(record.model),
             record.resolution or "", record.aspect_ratio or "", record.duration or "",
             "" if record.seed is None else str(record.seed),
-            review_text(reviews.get(record.task_id), takes.get(record.task_id)), record.task_id,
+            review_text(reviews.get(record.task_id), takes.get(record.task_id)),
+            screen_summary(record, screens.get(record.task_id)), record.task_id,
         ])
         table_ids.append(record.task_id)
         thumbs = thumbnails(record)
@@ -899,7 +952,10 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             else None)
         if picture:
             status = review_status_text(takes.get(record.task_id))
-            gallery.append((picture, history_caption(record) + (f"\n{status}" if status else "")))
+            caption = history_caption(record)
+            line = screen_caption(record, screens.get(record.task_id))
+            lines = [caption] + [extra for extra in (line, status) if extra]
+            gallery.append((picture, "\n".join(lines)))
             gallery_ids.append(record.task_id)
     return HistoryView(rows, gallery, table_ids, gallery_ids)
 
@@ -1004,3 +1060,50 @@ def history_detail(record: TaskRecord) -> str:
         lines.append(f"**Reference image** `{sha[:12]}…` (the first frame; Load into form reuses it)")
     lines.append("```json\n" + json.dumps(wire, ensure_ascii=False, indent=2) + "\n```")
     return "\n\n".join(lines)
+
+
+def _run_line(record: TaskRecord) -> str:
+    when = dt.datetime.fromtimestamp(record.created_at).strftime("%m-%d %H:%M")
+    seed = SERVICE_SEED_SHORT if record.seed is None else f"seed {record.seed}"
+    return f"`{record.task_id}` · {when} · {seed} · {record.status}"
+
+
+def lineage_markdown(record: TaskRecord, ancestors: Sequence[TaskRecord], children: Sequence[TaskRecord]) -> str:
+    """Where a run came from (its parent and theirs) and the runs started from it; '' when it has neither."""
+    if not ancestors and not children and not record.parent_task_id:
+        return ""
+    lines = ["**Lineage**"]
+    if record.parent_task_id and not ancestors:
+        lines.append(f"- started from `{record.parent_task_id}` (not in this history) · "
+                     f"{describe_changes(record.parent_changes)}")
+    changes = [record.parent_changes, *[a.parent_changes for a in ancestors]]
+    for depth, (ancestor, changed) in enumerate(zip(ancestors, changes)):
+        label = "parent" if depth == 0 else "its parent" if depth == 1 else "earlier"
+        lines.append(f"- {label}: {_run_line(ancestor)} · this {'run' if depth == 0 else 'one'} "
+                     f"{describe_changes(changed)}")
+    for child in children:
+        lines.append(f"- started from it: {_run_line(child)} · {describe_changes(child.parent_changes)}")
+    return "\n".join(lines)
+
+
+def sweep_screen_html(cells: Sequence[tuple[int, str, TaskRecord | None]], screens: Mapping[str, Mapping[str, Any]],
+                      ) -> tuple[str, bool]:
+    """The sweep's takes sorted by their pre-screen (no issues first, fewest badges next, pending last), as
+    HTML whose badges seek each row's video; and whether a saved take still waits for its screen."""
+    rows, waiting = [], False
+    for index, label, record in cells:
+        if record is None or record.status != "saved":
+            continue
+        screen = screens.get(record.task_id)
+        waiting |= screen is None
+        rank = (2, 0) if screen is None else (1 if not screen.get("ok") else 0, len(screen.get("badges") or []))
+        rows.append((rank, index, label, screen))
+    if not rows:
+        return "", waiting
+    rows.sort(key=lambda row: (row[0], row[1]))
+    lines = ['<div class="lab-sweep-screen"><strong>Pre-screen, best first</strong> '
+             '<span class="lab-note">(no issues found first; click a badge to go there in its row)</span><table>']
+    for _rank, index, label, screen in rows:
+        lines.append(f'<tr><td>{html.escape(label)}</td><td>{badges_html(screen, f"#sweep-video-{index} video")}</td></tr>')
+    lines.append("</table></div>")
+    return "".join(lines), waiting

@@ -600,7 +600,7 @@ class Runner:
             body, label = pairs[number]
             cell = _Cell(index=number, label=label or self._default_label(resolutions[number], number),
                          sweep_id=sweep_id, session=session or self.session, reservation=reservation, on_event=on_event,
-                         person=person)
+                         person=person, parent_task_id=getattr(planned[number], "parent_task_id", None))
             try:
                 return self._run_cell(cell, body, resolutions[number])
             except Exception as exc:  # a cell that could not run is data too; the sweep carries on

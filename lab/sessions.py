@@ -190,10 +190,12 @@ class JournalView:
         return self.store.task_ids(session)
 
     def runs(self, session: str, query: str | None = None, *, limit: int = HISTORY_LIMIT,
-             review_status: str | None = None) -> list[TaskRecord]:
+             review_status: str | None = None, no_issues: bool = False) -> list[TaskRecord]:
         """The runs this session may see, newest first; ``query``: prompt words (``Store.search``);
-        ``review_status``: only takes whose current review status is that one."""
-        return self.store.search(query, session=self._filter(session), limit=limit, review_status=review_status or None)
+        ``review_status``: only takes whose current review status is that one; ``no_issues``: only
+        takes whose pre-screen found nothing."""
+        return self.store.search(query, session=self._filter(session), limit=limit,
+                                 review_status=review_status or None, no_issues=no_issues)
 
     def run(self, session: str, task_id: str) -> TaskRecord | None:
         record = self.store.get(task_id)
@@ -223,6 +225,24 @@ class JournalView:
         from lab.review.journal import ReviewJournal
 
         return ReviewJournal(self.store).takes(r.task_id for r in records)
+
+    def screens(self, records: Sequence[TaskRecord]) -> dict[str, dict[str, Any]]:
+        """The pre-screens of runs this session was shown (task id -> the screen's JSON)."""
+        return self.store.screens(r.task_id for r in records)
+
+    def ancestors(self, session: str, task_id: str) -> list[TaskRecord]:
+        """Where a run came from, nearest first, as far as this session may see."""
+        self.require(session, task_id)
+        chain = []
+        for record in self.store.lineage(task_id):
+            if not self._may_see(record.session, session):
+                break
+            chain.append(record)
+        return chain
+
+    def children(self, session: str, task_id: str) -> list[TaskRecord]:
+        """Runs started from this one that this session may see, oldest first."""
+        return [r for r in self.store.children(task_id) if self._may_see(r.session, session)]
 
     def sweeps(self, session: str, *, limit: int = 50) -> list[SweepRecord]:
         return self.store.sweeps(limit=limit, session=self._filter(session))

@@ -53,6 +53,7 @@ class SweepItem:
     seed: int
     variant: int | None = None
     variant_text: str | None = None
+    parent_task_id: str | None = None  # a retried cell: the failed task it is a new attempt of
 
 
 @dataclass(frozen=True)

@@ -206,3 +206,24 @@ def test_cli_screen_of_an_unknown_task_exits_2(isolated_env: Path) -> None:
     Store(isolated_env / "journal.sqlite3").close()
     proc = lab("screen", "task_nobody")
     assert proc.returncode == 2 and "neither a file nor a task" in proc.stdout
+
+
+def test_cli_history_shows_each_takes_badges_filters_on_them_and_shows_its_lineage(clip, isolated_env: Path) -> None:
+    with Store(isolated_env / "journal.sqlite3") as store:
+        journal_saved(store, "task_first", clip("a heron [sim:cut@1.5]"))
+        body = {"model": params.FAST_MODEL, "prompt": "a heron", "duration": "4", "metadata": {"seed": 9}}
+        store.record_submitted("task_second", params.resolve(body), body, parent_task_id="task_first",
+                               parent_changes=["seed"])
+        store.update("task_second", status="saved", video_path=str(clip("a heron in the reeds")))
+        screener = Screener(store, isolated_env)
+        for task_id in ("task_first", "task_second"):
+            screener.screen_now(task_id, store.get(task_id).video_path)
+        screener.close()
+    listed = lab("history")
+    assert "1 cut" in listed.stdout and "no issues found" in listed.stdout and "pre-screen" in listed.stdout
+    only_clean = [json.loads(line) for line in lab("history", "--no-issues", "--json").stdout.splitlines()]
+    assert [t["task_id"] for t in only_clean] == ["task_second"] and only_clean[0]["parent_task_id"] == "task_first"
+    shown = lab("history", "show", "task_first")
+    lineage = json.loads(shown.stdout.strip().splitlines()[-1])["lineage"]
+    assert lineage["children"] == [{"task_id": "task_second", "status": "saved", "seed": 9, "changes": ["seed"]}]
+    assert "started from it: task_second (changed seed)" in shown.stderr

@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_request(generate)
     _add_shared(generate)
     _add_preview(generate)
+    generate.add_argument("--parent", metavar="TASK",
+                          help="the run this one starts from (a report's take, a History run): journalled as its "
+                               "parent with the fields that changed")
     generate.set_defaults(func=run_generate)
     json_usage_errors(generate)
 
@@ -245,7 +248,8 @@ def run_generate(args: argparse.Namespace) -> int:
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
             return fail(str(exc))
         try:
-            result = runner.run_one(body, on_event=Progress(), image=resolution.image)  # the image read once
+            result = runner.run_one(body, on_event=Progress(), image=resolution.image,  # the image read once
+                                    parent_task_id=args.parent)
         except (RequestInvalid, SettingsError) as exc:
             return fail(str(exc))
         except LabError as exc:

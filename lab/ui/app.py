@@ -18,7 +18,7 @@ import gradio as gr
 
 from lab.presets import load_presets
 from lab.settings import Settings
-from lab.ui import api, compare, history, session, single, sweep
+from lab.ui import api, badges, compare, history, session, single, sweep
 from lab.ui.events import PRIVATE, bind, caller_of
 from lab.waits import StopWaiting
 from lab.datadir import DataDir
@@ -182,6 +182,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
         compare.connect(identified, compare_tab, services)
         compare.connect_sweep(sweep_tab, compare_tab, services, shell.tabs)
         compare.connect_link(identified, compare_tab, services, shell.tabs)
+        compare.connect_history(history_tab, compare_tab, services, shell.tabs)
+        badges.install(demo)
 
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.lab_settings = settings
@@ -194,7 +196,7 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "run_history": False,
         "footer_links": ["api", "gradio"],
         "theme": gr.themes.Soft(),
-        "css": CSS + sweep.CSS + history.CSS,
+        "css": CSS + sweep.CSS + history.CSS + badges.CSS,
         "ssr_mode": False,
         "allowed_paths": served_media_dirs(settings.data_dir),
         # A reference image may be up to 20 MB, the image-to-video API's limit.

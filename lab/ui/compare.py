@@ -415,6 +415,22 @@ def open_from_link(services: AppServices, tab: CompareTab, tabs: Any, location_h
     return {**_show(tab, opened, wanted), tab.ids: " ".join(wanted), tabs: gr.Tabs(selected="compare")}
 
 
+def connect_history(history: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:
+    """History's "Compare with parent": the selected run beside the run it was started from."""
+    shown = history.compare_parent.click(bind(compare_with_parent, services, tab, tabs), history.choice,
+                                         {*tab.opened, tab.ids, tabs}, **PRIVATE)
+    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
+               **PRIVATE)
+
+
+def compare_with_parent(services: AppServices, tab: CompareTab, tabs: Any, task_id: str | None,
+                        request: gr.Request) -> dict:
+    record = services.journal.run(session_of(request), task_id) if task_id else None
+    if record is None or not record.parent_task_id:
+        raise gr.Error("Select a run that was started from another one.")
+    return compare_from(services, tab, tabs, [record.parent_task_id, record.task_id], request)
+
+
 def compare_from(services: AppServices, tab: CompareTab, tabs: Any, ids: list[str] | str | None,
                  request: gr.Request) -> dict:
     """"Compare these" elsewhere (the sweep grid): open those ids here and show the tab."""

@@ -9,8 +9,9 @@ import gradio as gr
 
 from lab import presentation as pres
 from lab.errors import LabError
+from lab.ui.badges import legend_markdown
 from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
-from lab.ui.single import SingleTab, generate_event
+from lab.ui.single import PARENT, SingleTab, generate_event
 from lab.waits import StopWaiting
 from lab.wiring import AppServices
 
@@ -37,10 +38,10 @@ FILTER_AS_YOU_TYPE_JS = f"""
 """
 
 
-# when, prompt, status, cost, took, model, res., aspect, dur., seed, review, task id. "when" and the
-# prompt together fit a phone's 326 px; the task id wraps once.
-HISTORY_COLUMN_WIDTHS = ["90px", "230px", "100px", "65px", "65px", "85px", "60px", "75px", "50px", "100px",
-                         "100px", "170px"]
+# when, prompt, status, cost, took, model, res., aspect, dur., seed, review, pre-screen, task id: 1210 px,
+# all of it on a desktop (1216 px). "when" and the prompt together fit a phone's 326 px; the task id wraps once.
+HISTORY_COLUMN_WIDTHS = ["90px", "210px", "90px", "65px", "55px", "70px", "60px", "60px", "50px", "100px",
+                         "90px", "120px", "150px"]
 
 
 @dataclass
@@ -63,6 +64,15 @@ class HistoryTab:
     dismiss: Any = None  # "I checked my account": stop listing those submits
     attention_ids: Any = None  # State: the request ids the notice lists (what dismiss dismisses)
     review_filter: Any = None  # only takes with this review status ("all": any)
+    issues_only: Any = None  # "Only takes with no issues found" (the pre-screen's)
+    badges: Any = None  # the selected take's pre-screen badges (a click seeks its video)
+    lineage: Any = None  # where the selected run came from and what came from it
+    compare_parent: Any = None  # "Compare with parent"
+
+    @property
+    def filters(self) -> list:
+        """What every listing reads (list_runs' query, review_status and issues_only), in that order."""
+        return [self.filter, self.review_filter, self.issues_only]
 
     @property
     def filters(self) -> list:
@@ -84,6 +94,8 @@ def build() -> HistoryTab:
                                      ("Approved", "approved"), ("Changes requested", "changes_requested"),
                                      ("Rejected", "rejected")], value="all", label="Review status", scale=2,
                                     min_width=160, elem_id="history-review-filter")
+        issues_only = gr.Checkbox(label="Only takes with no issues found", value=False, scale=1, min_width=160,
+                                  elem_id="history-no-issues")
         refresh = gr.Button("Refresh", scale=1, elem_id="history-refresh")
     attention = gr.Markdown(elem_id="history-attention")
     dismiss = gr.Button(DISMISS_LABEL, size="sm", visible=False, elem_id="history-dismiss")
@@ -103,27 +115,37 @@ def build() -> HistoryTab:
     )
     with gr.Row():
         # Wider minimums than a phone's column holds: there the video goes under the details, full width.
-        selected = gr.Markdown(NOTHING_SELECTED, elem_id="history-detail", min_width=320)
-        video = gr.Video(label="Selected run", interactive=False, height=240, elem_id="history-video", min_width=320)
+        with gr.Column(min_width=320):
+            selected = gr.Markdown(NOTHING_SELECTED, elem_id="history-detail")
+            lineage = gr.Markdown(elem_id="history-lineage")
+        with gr.Column(min_width=320):
+            video = gr.Video(label="Selected run", interactive=False, height=240, elem_id="history-video")
+            badges = gr.HTML("", elem_id="history-badges")
     with gr.Row():
         load = gr.Button("Load into form")
         rerun = gr.Button("Re-run")
+        compare_parent = gr.Button("Compare with parent", visible=False, elem_id="history-compare-parent")
+    with gr.Accordion("What the pre-screen badges mean", open=False):
+        gr.Markdown(legend_markdown())
     with gr.Row():
         sweeps_table = gr.Dataframe(headers=pres.SWEEP_HEADERS, interactive=False, label="Sweeps (select one)",
                                     elem_id="history-sweeps", scale=4)
         open_sweep = gr.Button("Open in sweep grid", scale=1, elem_id="history-open-sweep")
     return HistoryTab(query, refresh, gallery, table, selected, video, load, rerun, gr.State({}), gr.State(None),
-                      sweeps_table, open_sweep, gr.State(None), empty, attention, dismiss, gr.State([]), review_filter)
+                      sweeps_table, open_sweep, gr.State(None), empty, attention, dismiss, gr.State([]), review_filter,
+                      issues_only, badges, lineage, compare_parent)
 
 
 # ---------------------------------------------------------------- handlers
 
 
 def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request: gr.Request,
-              review_status: str | None = None) -> dict:
+              review_status: str | None = None, issues_only: bool | None = None) -> dict:
     session = session_of(request)
-    records = services.journal.runs(session, query, review_status=review_status if review_status != "all" else None)
-    view = pres.history_view(records, services.journal.reviews(records), services.journal.take_reviews(records))
+    records = services.journal.runs(session, query, review_status=review_status if review_status != "all" else None,
+                                    no_issues=bool(issues_only))
+    view = pres.history_view(records, services.journal.reviews(records), services.journal.take_reviews(records),
+                             services.journal.screens(records))
     groups = services.journal.sweeps(session)
     unknown = services.journal.unknown_outcomes(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
@@ -134,10 +156,10 @@ def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request
 
 
 def dismiss_unknown(services: AppServices, tab: HistoryTab, request_ids: list[str], query: str | None,
-                    request: gr.Request, review_status: str | None = None) -> dict:
+                    request: gr.Request, review_status: str | None = None, issues_only: bool | None = None) -> dict:
     """Only the submits the notice listed when clicked: one that turned unknown since stays listed."""
     services.journal.dismiss_unknown(session_of(request), request_ids or [])
-    return list_runs(services, tab, query, request, review_status)
+    return list_runs(services, tab, query, request, review_status, issues_only)
 
 
 def select_sweep(ids: dict, evt: gr.SelectData) -> str | None:
@@ -152,14 +174,22 @@ def select_run(services: AppServices, tab: HistoryTab, which: str, ids: dict, ev
     index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     chosen = (ids or {}).get(which, [])
     if index is None or index >= len(chosen):
-        return {tab.choice: None, tab.selected: NOTHING_SELECTED, tab.video: None}
+        return {tab.choice: None, tab.selected: NOTHING_SELECTED, tab.video: None, tab.badges: "", tab.lineage: "",
+                tab.compare_parent: gr.update(visible=False)}
     task_id = chosen[index]
     try:
         session = session_of(request)
         record = services.journal.require(session, task_id)
         take = services.journal.take_reviews([record]).get(task_id)
+        parents = services.journal.ancestors(session, task_id)
+        children = services.journal.children(session, task_id)
+        screen = services.journal.screens([record]).get(task_id)
+        saved = record.status == "saved"
         return {tab.choice: task_id, tab.selected: pres.history_detail(record) + pres.review_detail(take),
-                tab.video: services.journal.video(session, task_id)}
+                tab.video: services.journal.video(session, task_id),
+                tab.badges: pres.badges_html(screen, "#history-video video") if saved else "",
+                tab.lineage: pres.lineage_markdown(record, parents, children),
+                tab.compare_parent: gr.update(visible=bool(saved and parents and parents[0].status == "saved"))}
     except LabError as err:
         raise_for_ui(err)
 
@@ -172,7 +202,8 @@ def to_form(services: AppServices, single: SingleTab, tabs: Any, task_id: str | 
         body = services.journal.body(session_of(request), task_id)
     except LabError as err:
         raise_for_ui(err)
-    return {**single.form.updates(pres.form_from_body(body)), tabs: gr.Tabs(selected="single")}
+    # The next Generate journals this run as its parent, with the fields the user changed.
+    return {**single.form.updates({**pres.form_from_body(body), PARENT: task_id}), tabs: gr.Tabs(selected="single")}
 
 
 # ---------------------------------------------------------------- events
@@ -185,14 +216,15 @@ def connect(tab: HistoryTab, single: SingleTab, services: AppServices, stops: St
     filters = tab.filters
     tab.refresh.click(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.review_filter.change(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
+    tab.issues_only.change(listing, filters, tab.listing, trigger_mode="always_last", **PRIVATE)
     tab.sweeps.select(select_sweep, tab.ids, tab.sweep_choice, **PRIVATE)
     tab.filter.submit(listing, filters, tab.listing, **PRIVATE)
     tab.dismiss.click(bind(dismiss_unknown, services, tab), [tab.attention_ids, *filters], tab.listing, **PRIVATE)
     # change, not input: a paste or autofill filters too (nothing else writes to the box).
     tab.filter.change(None, None, None, js=FILTER_AS_YOU_TYPE_JS, **PRIVATE)
     for which, source in (("table", tab.table), ("gallery", tab.gallery)):
-        source.select(bind(select_run, services, tab, which), tab.ids, {tab.choice, tab.selected, tab.video},
-                      **PRIVATE)
+        source.select(bind(select_run, services, tab, which), tab.ids,
+                      {tab.choice, tab.selected, tab.video, tab.badges, tab.lineage, tab.compare_parent}, **PRIVATE)
     form_outputs = {*single.form.outputs, tabs}
     tab.load.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
     loaded = tab.rerun.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)

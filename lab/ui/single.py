@@ -23,6 +23,11 @@ BACKGROUND_CHECK_S = 2.0
 # The fields that can show an error under their label.
 MARKABLE = frozenset(pres.FORM_FIELD_OF.values())
 
+# Form.updates key (not a field) naming the run the form was loaded from.
+PARENT = "_parent"
+# How often a finished run's page looks for its pre-screen (a journal read) until it is in.
+SCREEN_CHECK_S = 1.5
+
 
 @dataclass
 class Form:
@@ -33,6 +38,8 @@ class Form:
     infos: dict[str, str]  # each field's own info line, shown when it has no error
     # The raw editor's text as the lab last wrote it: text still equal to it was not edited by the user.
     raw_origin: Any
+    # The run the form was loaded from (History, "Use this seed"): journalled as the next run's parent.
+    parent: Any = None
 
     @property
     def components(self) -> set:
@@ -40,8 +47,8 @@ class Form:
 
     @property
     def outputs(self) -> set:
-        """What ``updates`` may change: the fields, the group and the raw editor's origin."""
-        return self.components | {self.group, self.raw_origin}
+        """What ``updates`` may change: the fields, the group, the raw editor's origin and the parent run."""
+        return self.components | {self.group, self.raw_origin, self.parent}
 
     def values(self, data: Mapping[Any, Any]) -> dict[str, Any]:
         """The form's values by field name, from an event's input dict."""
@@ -53,7 +60,9 @@ class Form:
         Raw text written here is the lab's, not the user's (``raw_origin``), so switching raw mode on
         later rebuilds it from the form as it is then.
         """
-        out = {self.fields[name]: value for name, value in values.items()}
+        out = {self.fields[name]: value for name, value in values.items() if name != PARENT}
+        if PARENT in values:
+            out[self.parent] = values[PARENT]
         if "raw_mode" in values:
             out[self.group] = gr.update(visible=not values["raw_mode"])
         if "raw_body" in values:
@@ -92,10 +101,14 @@ class SingleTab:
     background: Any
     watch: Any
     seek_to: Any
+    badges: Any = None  # the take's pre-screen badges under the video (a click seeks it)
+    screen_task: Any = None  # State: the task whose pre-screen ``badges`` waits for
+    screen_watch: Any = None  # Timer: looks for that pre-screen until it is journalled
 
     @property
     def result_outputs(self) -> set:
-        return {self.progress, self.video, self.thumbs, self.check, self.sent, self.answer, self.summary}
+        return {self.progress, self.video, self.thumbs, self.check, self.sent, self.answer, self.summary,
+                self.badges, self.screen_task, self.screen_watch}
 
     @property
     def run_outputs(self) -> set:
@@ -190,7 +203,9 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
         fetch = gr.Button("Fetch unfinished", min_width=100)
     progress = gr.Markdown(elem_id="run-progress")
     with gr.Row():
-        video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="run-video")
+        with gr.Column(scale=1, min_width=320):
+            video = gr.Video(label="Video", interactive=False, buttons=["download"], elem_id="run-video")
+            badges = gr.HTML("", elem_id="run-badges")
         with gr.Column():
             # The hint above the pictures: Gradio's label badge would sit over the first thumbnails.
             gr.Markdown("**Thumbnails:** click one to jump the video there", elem_id="run-thumbs-hint",
@@ -212,12 +227,13 @@ def build(settings_models: Sequence[str], presets: Sequence[Preset]) -> SingleTa
     seek_to = gr.Number(visible=False)
     raw_origin = gr.State("")
     return SingleTab(
-        form=Form(fields, group, {"model": pres.model_prices(settings_models)}, raw_origin), preset=preset,
+        form=Form(fields, group, {"model": pres.model_prices(settings_models)}, raw_origin, gr.State(None)),
+        preset=preset,
         randomize=randomize, new_seed=new_seed, effective=effective,
         gate=gate, wire_note=wire_note, form_errors=form_errors, wire_code=wire_code, curl_code=curl_code,
         python_code=python_code, generate=generate, stop=stop, image_info=image_info, crop=crop, fetch=fetch, progress=progress, video=video,
         thumbs=thumbs, check=check, sent=sent, answer=answer, summary=summary, background=background, watch=watch,
-        seek_to=seek_to,
+        seek_to=seek_to, badges=badges, screen_task=gr.State(None), screen_watch=gr.Timer(SCREEN_CHECK_S, active=False),
     )
 
 
@@ -370,7 +386,8 @@ def choose_preset(presets: Sequence[Preset], form: Form, name: str | None) -> di
     if not name:
         return {}
     chosen = next(p for p in presets if p.name == name)
-    return form.updates(pres.form_from_body(dict(chosen.body)))
+    # A preset is a fresh start: the next run comes from no earlier run.
+    return form.updates({**pres.form_from_body(dict(chosen.body)), PARENT: None})
 
 
 def roll_seed() -> str:
@@ -400,11 +417,14 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
     with stops.running((session, STOP_KEY)) as started:
         stage, task_id = "queued", None
         yield {tab.progress: pres.stage_markdown("queued", 0, median, None, "Submitting…"), tab.video: None,
-               tab.thumbs: None, tab.check: "", tab.sent: sent, tab.answer: None, tab.summary: "",
+               tab.thumbs: None, tab.check: "", tab.badges: "", tab.screen_watch: gr.Timer(active=False),
+               tab.sent: sent, tab.answer: None, tab.summary: "",
                **({tab.form.fields["seed"]: str(seed_out)} if seed_out is not None else {})}
+        parent = data.get(tab.form.parent)
         pump = EventPump(lambda on_event: services.runs.run_one(body, session=session, person=caller.person,
                                                                  on_event=on_event, visitor_key=visitor_key,
-                                                                 as_written=as_written, image=resolved.image))
+                                                                 as_written=as_written, image=resolved.image,
+                                                                 parent_task_id=parent))
         for event in pump:
             if event is not None:
                 task_id = event.task_id or task_id
@@ -438,7 +458,12 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
 
 
 def _result(tab: SingleTab, outcome: pres.RunOutcome) -> dict:
+    saved = bool(outcome.ok and outcome.video)
     return {
+        # The pre-screen runs after the result: "pending" until the timer finds it journalled.
+        tab.badges: pres.badges_html(None, "#run-video video") if saved else "",
+        tab.screen_task: outcome.task_id if saved else None,
+        tab.screen_watch: gr.Timer(active=saved),
         tab.video: outcome.video,
         tab.thumbs: list(outcome.thumbnails),
         tab.check: pres.prediction_check(outcome.predicted, outcome.answer, outcome.delivered),
@@ -470,6 +495,17 @@ def check_background(services: AppServices, tab: SingleTab, waiting: list, reque
         out[tab.progress] = pres.background_done_text(latest)
         out[tab.sent] = wire_text(page_wire(latest.wire)) if latest.wire else None
     return out
+
+
+def check_screen(services: AppServices, tab: SingleTab, task_id: str | None, request: gr.Request) -> dict:
+    """The shown take's badges once its pre-screen is journalled (then the timer stops)."""
+    record = services.journal.run(session_of(request), task_id) if task_id else None
+    if record is None:
+        return {tab.screen_watch: gr.Timer(active=False)}
+    screen = services.journal.screens([record]).get(task_id)
+    if screen is None:
+        return {tab.screen_watch: gr.Timer(active=True)}
+    return {tab.badges: pres.badges_html(screen, "#run-video video"), tab.screen_watch: gr.Timer(active=False)}
 
 
 def thumb_seek_time(thumbs: list | None, evt: gr.SelectData) -> float | None:
@@ -514,7 +550,8 @@ def generate_event(trigger: Any, services: AppServices, stops: StopWaiting, tab:
     """Attach Generate to ``trigger`` (a listener such as ``button.click`` or ``dependency.then``)."""
     return trigger(
         bind(run_generate, services, stops, tab, visitor_key),
-        inputs={*tab.form.components, tab.randomize, tab.background, visitor_key}, outputs=tab.run_outputs,
+        inputs={*tab.form.components, tab.form.parent, tab.randomize, tab.background, visitor_key},
+        outputs=tab.run_outputs,
         show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
     )
 
@@ -542,6 +579,8 @@ def connect(demo: gr.Blocks, tab: SingleTab, services: AppServices, stops: StopW
     finished = tab.watch.tick(bind(check_background, services, tab), tab.background,
                               {*tab.result_outputs, tab.sent, tab.background, tab.watch},
                               show_progress="hidden", **PRIVATE)
+    tab.screen_watch.tick(bind(check_screen, services, tab), tab.screen_task, {tab.badges, tab.screen_watch},
+                          show_progress="hidden", **PRIVATE)
     tab.thumbs.select(thumb_seek_time, tab.thumbs, tab.seek_to, show_progress="hidden", **PRIVATE).then(
         None, tab.seek_to, None, js=SEEK_JS, show_progress="hidden", **PRIVATE)
     return [generated, finished]

@@ -12,7 +12,7 @@ from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator, new_sweep_id
 from lab.sweeps import SweepPlan
 from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, session_of
-from lab.ui.single import THUMB_COUNT, SingleTab, resolve_form, stop_waiting
+from lab.ui.single import PARENT, THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
 from lab.wiring import AppServices
 
@@ -80,6 +80,9 @@ POSTER_JS = """
 }
 """
 
+# How often the sweep on screen looks for its takes' pre-screens (a journal read) until all are in.
+SCREEN_CHECK_S = 2.0
+
 
 @dataclass
 class SweepRow:
@@ -112,6 +115,8 @@ class SweepTab:
     sweep_ids: Any  # State: [the finished sweep's id]
     retry: Any = None  # "Retry failed": shown when the sweep on screen is over with failed/unsent rows
     shown: Any = None  # State: the id of the sweep on screen (run here, re-attached or reopened)
+    screen: Any = None  # the takes sorted by their pre-screen, with badges
+    screen_watch: Any = None  # Timer: refills ``screen`` until every saved take of the sweep is screened
 
     @property
     def outputs(self) -> set:
@@ -151,6 +156,7 @@ def build(max_rows: int) -> SweepTab:
                                  object_fit="contain", buttons=[], elem_id=f"sweep-thumbs-{i}",
                                  elem_classes=["sweep-thumbs", "whole-frames"])
         rows.append(SweepRow(row, label, prompt, task, video, gallery, use_seed))
+    screen = gr.HTML("", elem_id="sweep-screen")
     with gr.Row():
         # No label badge: it would cover the sheet's own title.
         sheet_image = gr.Image(label="Contact sheet", show_label=False, type="filepath", interactive=False, height=300)
@@ -159,7 +165,8 @@ def build(max_rows: int) -> SweepTab:
             zip_download = gr.DownloadButton("Download ZIP (videos, sheet, manifest)", visible=False)
             compare = gr.Button("Compare these", visible=False, elem_id="sweep-compare")
     return SweepTab(seeds, random_count, variants, estimate, run, stop, status, rows, sheet_image, sheet_download,
-                    zip_download, gr.State([]), compare, gr.State([]), retry, gr.State(None))
+                    zip_download, gr.State([]), compare, gr.State([]), retry, gr.State(None), screen,
+                    gr.Timer(SCREEN_CHECK_S, active=False))
 
 
 # ---------------------------------------------------------------- handlers
@@ -289,11 +296,35 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
     }
 
 
-def use_seed(single: SingleTab, tabs: Any, index: int, row_requests: list) -> dict:
-    """Carry a row's exact request (its prompt variant and seed) back into the single-run form and show it."""
+def watch_screens(sweep_id: str | None) -> Any:
+    """A sweep came on screen: follow its takes' pre-screens."""
+    return gr.Timer(active=bool(sweep_id))
+
+
+def show_screens(services: AppServices, tab: SweepTab, sweep_id: str | None, request: gr.Request) -> dict:
+    """The sweep's takes sorted by their pre-screen; the timer stops once the sweep is over and all are screened."""
+    state = services.journal.sweep(session_of(request), sweep_id) if sweep_id else None
+    if state is None:
+        return {tab.screen: "", tab.screen_watch: gr.Timer(active=False)}
+    cells = [(cell.index, cell.label, cell.record) for cell in state.cells]
+    records = [cell.record for cell in state.cells if cell.record is not None]
+    panel, waiting = pres.sweep_screen_html(cells, services.journal.screens(records))
+    return {tab.screen: panel, tab.screen_watch: gr.Timer(active=waiting or state.running)}
+
+
+def use_seed(services: AppServices, single: SingleTab, tabs: Any, index: int, row_requests: list,
+             sweep_id: str | None, request: gr.Request) -> dict:
+    """Carry a row's exact request (its prompt variant and seed) back into the single-run form and show it.
+
+    The row's task becomes the form's parent: the next Generate journals where it came from.
+    """
     if index >= len(row_requests or []):
         return {}
-    return {**single.form.updates(pres.form_from_body(row_requests[index])), tabs: gr.Tabs(selected="single")}
+    state = services.journal.sweep(session_of(request), sweep_id) if sweep_id else None
+    cell = state.cells[index] if state is not None and index < len(state.cells) else None
+    parent = cell.record.task_id if cell is not None and cell.record is not None else None
+    return {**single.form.updates({**pres.form_from_body(row_requests[index]), PARENT: parent}),
+            tabs: gr.Tabs(selected="single")}
 
 
 # ---------------------------------------------------------------- events
@@ -316,6 +347,10 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServ
                    **PRIVATE)
     form_outputs = {*single.form.outputs, tabs}
     for index, row in enumerate(tab.rows):
-        row.use_seed.click(bind(use_seed, single, tabs, index), tab.row_requests, form_outputs, **PRIVATE)
+        row.use_seed.click(bind(use_seed, services, single, tabs, index), [tab.row_requests, tab.shown], form_outputs,
+                           **PRIVATE)
     demo.load(None, None, None, js=POSTER_JS, **PRIVATE)
+    tab.shown.change(watch_screens, tab.shown, tab.screen_watch, show_progress="hidden", **PRIVATE)
+    tab.screen_watch.tick(bind(show_screens, services, tab), tab.shown, {tab.screen, tab.screen_watch},
+                          show_progress="hidden", **PRIVATE)
     return swept
