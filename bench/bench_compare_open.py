@@ -136,7 +136,9 @@ def modes(browser, data_dir: Path, base: str, ids: list[str]) -> tuple[list[floa
     page.keyboard.press("0")
     page.evaluate("""() => { const p = window.player; p.setOffset(p.cells[1], 6); p.setOffset(p.cells[2], -4);
                               p.seek(0.5); }""")
-    page.wait_for_timeout(300)
+    # Every cell on its (shifted) frame and ready to play before the clock starts, as after a user's seek.
+    page.wait_for_function("window.player.cells.every(c => !c.video.seeking && c.video.readyState >= 3)",
+                           timeout=60_000)
     page.keyboard.press(" ")
     shifted = spreads(page, 6.5)
     page.close()
