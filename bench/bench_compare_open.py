@@ -45,8 +45,42 @@ FPS = 24
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves byte ranges, as the app's file route does: without them Chromium cannot seek a video
+    past what it has buffered (a cell shifted by an offset then sat at 0)."""
+
     def log_message(self, *args) -> None:
         pass
+
+    def send_head(self):
+        wanted = self.headers.get("Range", "")
+        path = Path(self.translate_path(self.path))
+        if not wanted.startswith("bytes=") or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        first, _, last = wanted[6:].partition("-")
+        start = int(first or 0)
+        end = min(int(last) if last else size - 1, size - 1)
+        handle = path.open("rb")
+        handle.seek(start)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self._remaining = end - start + 1
+        return handle
+
+    def copyfile(self, source, outputfile):
+        remaining = getattr(self, "_remaining", None)
+        if remaining is None:
+            return super().copyfile(source, outputfile)
+        while remaining > 0:
+            chunk = source.read(min(65536, remaining))
+            if not chunk:
+                break
+            outputfile.write(chunk)
+            remaining -= len(chunk)
 
 
 def journal(data_dir: Path, cells: int) -> list[str]:

@@ -232,7 +232,7 @@ def test_history_tiles_are_small_whole_frames_with_full_captions(swept: Page, vi
         assert shown["keepsAspect"] and shown["inside"], f"tile {k} is cropped: {shown}"
         assert tile.bounding_box()["width"] <= widest, "tiles should be small"
         caption = tile.locator(".caption-label")
-        assert re.fullmatch(r"saved · \$0\.30\nseed \d+\n\d\d-\d\d \d\d:\d\d", caption.inner_text().strip())
+        assert re.fullmatch(r"saved · \$0\.30\nseed \d+\n\d\d-\d\d \d\d:\d\d(\n(✓ no issues|⚠ .+))?", caption.inner_text().strip())
         fits = caption.evaluate("""el => { const box = el.getBoundingClientRect();
             const tile = el.closest('.thumbnail-item').getBoundingClientRect();
             return el.scrollWidth <= el.clientWidth + 1 && el.scrollHeight <= el.clientHeight + 1

@@ -105,9 +105,9 @@ def test_history_lists_only_takes_whose_pre_screen_found_nothing_when_asked(lab)
     clean = run(t, params.with_seed(FAST, 1))
     frozen = run(t, params.with_seed({**FAST, "prompt": "a heron [sim:freeze@1-2.5]"}, 2))
     t.services.runs.wiring.screener.drain(timeout=120)
-    listing = history.list_runs(t.services, t.history, None, True, t.request)
+    listing = history.list_runs(t.services, t.history, None, t.request, issues_only=True)
     assert [row[-1] for row in listing[t.history.table]] == [clean.task_id]
-    everything = history.list_runs(t.services, t.history, None, False, t.request)
+    everything = history.list_runs(t.services, t.history, None, t.request)
     shown = {row[-1]: row[-2] for row in everything[t.history.table]}
     assert shown[clean.task_id] == "no issues found" and shown[frozen.task_id].startswith("frozen 1.")
     badges = selected(t, frozen.task_id)[t.history.badges]

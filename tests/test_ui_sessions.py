@@ -91,11 +91,11 @@ def bobs_ids(t) -> list[str]:
 def test_with_session_scope_no_handler_returns_another_sessions_runs(lab):
     t = lab("session")
     alice = page_of(t.alice)
-    listing = history.list_runs(t.services, t.history, None, False, alice)
+    listing = history.list_runs(t.services, t.history, None, alice)
     assert [row[-1] for row in listing[t.history.table]] == [t.runs[t.alice][0].task_id]
     for needle in bobs_ids(t) + ["bob's"]:
         assert needle not in text_of(listing)
-    assert history.list_runs(t.services, t.history, "bob", False, alice)[t.history.table] == []
+    assert history.list_runs(t.services, t.history, "bob", alice)[t.history.table] == []
     # Asking for Bob's run or sweep by id: as unknown as a missing one.
     forged_ids = {"table": [t.runs[t.bob][0].task_id], "gallery": [], "sweeps": [t.bob_sweep.sweep_id]}
     with pytest.raises(gr.Error, match="No run"):
@@ -112,7 +112,7 @@ def test_with_session_scope_no_handler_returns_another_sessions_runs(lab):
     for needle in bobs_ids(t) + ["bob's"]:
         assert needle not in text_of(reattached)
     # Bob's own page sees his.
-    bob_listing = history.list_runs(t.services, t.history, None, False, page_of(t.bob))
+    bob_listing = history.list_runs(t.services, t.history, None, page_of(t.bob))
     assert t.bob_sweep.sweep_id in text_of(bob_listing)
 
 
@@ -140,7 +140,7 @@ def test_review_and_background_handlers_check_the_owner_themselves_not_the_pages
 
 def test_with_all_scope_a_lab_used_alone_shows_every_run(lab):
     t = lab("all")
-    listing = history.list_runs(t.services, t.history, None, False, page_of(t.alice))
+    listing = history.list_runs(t.services, t.history, None, page_of(t.alice))
     assert all(task_id in text_of(listing) for task_id in bobs_ids(t)[:1])
 
 
@@ -166,10 +166,10 @@ def test_a_reloaded_page_is_the_same_session(lab):
     assert session.identify(stored, None, SimpleNamespace(session_hash="reloaded-page")) == stored
     first, reloaded = SimpleNamespace(session_hash="first-page"), SimpleNamespace(session_hash="reloaded-page")
     t.services.runs.run_one(params.with_seed(FAST, 9), session=session_of(first), on_event=None)
-    assert len(history.list_runs(t.services, t.history, None, False, reloaded)[t.history.table]) == 1
+    assert len(history.list_runs(t.services, t.history, None, reloaded)[t.history.table]) == 1
     signed_in = session.identify(stored, SimpleNamespace(username="alice"), SimpleNamespace(session_hash="p3"))
     assert signed_in == stored  # the browser keeps its id; the identity is the Hugging Face user
-    assert history.list_runs(t.services, t.history, None, False, SimpleNamespace(session_hash="p3"))[t.history.table] == []
+    assert history.list_runs(t.services, t.history, None, SimpleNamespace(session_hash="p3"))[t.history.table] == []
 
 
 def test_retry_failed_reruns_only_failed_rows_into_the_same_sweep(lab):
@@ -241,20 +241,20 @@ def test_history_shows_a_sessions_own_unknown_outcome_submits_and_no_one_elses(m
         assert intent.session == bob
         with gr.Blocks():
             history_tab = history.build()
-        bob_view = history.list_runs(services, history_tab, None, False, page_of(bob))[history_tab.attention]
+        bob_view = history.list_runs(services, history_tab, None, page_of(bob))[history_tab.attention]
         assert "outcome unknown: may have been created and billed" in bob_view
         assert intent.request_id in bob_view and "never sends these again" in bob_view
-        alice_view = history.list_runs(services, history_tab, None, False, page_of(alice))
+        alice_view = history.list_runs(services, history_tab, None, page_of(alice))
         assert alice_view[history_tab.attention] == ""
         assert intent.request_id not in text_of(alice_view)
         assert alice_view[history_tab.dismiss]["visible"] is False
         # Alice cannot dismiss Bob's; Bob, having looked in his account, can, and it stays in the journal.
-        listed = history.list_runs(services, history_tab, None, False, page_of(bob))
+        listed = history.list_runs(services, history_tab, None, page_of(bob))
         assert listed[history_tab.dismiss]["visible"] is True
         assert listed[history_tab.attention_ids] == [intent.request_id]
-        history.dismiss_unknown(services, history_tab, [intent.request_id], None, False, page_of(alice))
-        assert intent.request_id in history.list_runs(services, history_tab, None, False, page_of(bob))[history_tab.attention]
-        after = history.dismiss_unknown(services, history_tab, listed[history_tab.attention_ids], None, False, page_of(bob))
+        history.dismiss_unknown(services, history_tab, [intent.request_id], None, page_of(alice))
+        assert intent.request_id in history.list_runs(services, history_tab, None, page_of(bob))[history_tab.attention]
+        after = history.dismiss_unknown(services, history_tab, listed[history_tab.attention_ids], None, page_of(bob))
         assert after[history_tab.attention] == "" and after[history_tab.dismiss]["visible"] is False
         assert services.runs.store.intent(intent.request_id).state == "checked"
     finally:

@@ -196,7 +196,7 @@ def tick(services: AppServices, parts: SessionParts, single: SingleTab, sweep: S
     def stop() -> dict:  # listed only once it is over: a listing each second would be heavy
         return {parts.attached: None, parts.ticker: gr.Timer(active=False),
                 **history_tab.list_runs(services, history, data[history.filter], request,
-                                       data.get(history.review_filter))}
+                                       data.get(history.review_filter), data.get(history.issues_only))}
 
     if not isinstance(attached, dict):
         return stop()
