@@ -323,13 +323,35 @@ def _m018_people(db: Transaction) -> None:
     db.execute("CREATE INDEX submit_starts_person ON submit_starts (person, started_at)")
 
 
+def _m019_review_comment_events(db: Transaction) -> None:
+    # A comment's edits and deletions (lab.review): events with ids of their own, never an UPDATE or a
+    # DELETE of the comment, so they merge like comments (twice is once, any order). kind "edit" carries
+    # the new text; "delete" is a tombstone.
+    db.execute(
+        """
+        CREATE TABLE review_comment_events (
+            event_id TEXT PRIMARY KEY,
+            comment_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            written_by TEXT NOT NULL,
+            at REAL NOT NULL,
+            session TEXT,
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX review_comment_events_task ON review_comment_events (task_id)")
+
+
 # Append only. Each function runs once per database, in order, inside a transaction.
 MIGRATIONS: list[Callable[[Transaction], None]] = [
     _m001_tasks, _m002_sweeps, _m003_sessions_and_reservations, _m004_reviews, _m005_reference_images,
     _m006_intents, _m007_task_leases, _m008_final_answer, _m009_prompt_search,
     _m010_intent_session, _m011_screens, _m012_lineage, _m013_sweep_lease,
     _m014_review_comments_and_status, _m015_delivered_video, _m016_thumbs_with_times,
-    _m017_compare_offsets, _m018_people,
+    _m017_compare_offsets, _m018_people, _m019_review_comment_events,
 ]
 
 

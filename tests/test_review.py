@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from lab import params
-from lab.review.journal import ReviewJournal
+from lab.review.journal import ReviewJournal, export_csv
 from lab.review.model import (MAX_COMMENTS, NAME_MAX_CHARS, TEXT_MAX_CHARS, CsvTake, ReviewFileError, TakeReview,
                               csv_cell, current_status, parse_review_file, review_csv, timecode, StatusEvent)
 from lab.store import Store
@@ -35,6 +35,10 @@ def comment(cid="c1", task=B, t_in=3.2, t_out=3.9, text="the hand melts", author
 
 def event(eid="e1", task=A, to="approved", frm="needs_review", author="Ann", at=1_700_000_100.0):
     return {"id": eid, "task_id": task, "from": frm, "to": to, "author": author, "at": at}
+
+
+def change(eid="x1", cid="c1", task=B, kind="edit", text="the left hand melts", author="Ann", at=1_700_000_300.0):
+    return {"id": eid, "comment_id": cid, "task_id": task, "kind": kind, "text": text, "author": author, "at": at}
 
 
 def review_file(comments=(), events=(), reviewer="Ann", **extra) -> str:
@@ -69,6 +73,7 @@ DURATIONS = {A: 4.0, B: 4.0}
     (review_file(reviewer="n" * (NAME_MAX_CHARS + 1)), "the reviewer's name is"),
     (review_file([comment(), comment()]), "comment id c1 appears twice"),
     (review_file([], [event(to="great")]), "status change 1 (e1): to must be one of"),
+    (review_file(comment_events=[change(kind="rename")]), "comment edit or deletion 1 (x1): kind must be one of"),
 ])
 def test_a_bad_review_file_is_refused_naming_the_first_bad_item(text: str, says: str) -> None:
     with pytest.raises(ReviewFileError, match=None) as refused:
@@ -117,6 +122,44 @@ def test_two_reviewers_files_give_the_same_journal_in_either_order(journal_url, 
                 ReviewJournal(store).import_text(text, session=None)
             results.append((snapshot(store), ReviewJournal(store).takes([A])[A].status))
     assert results[0] == results[1]
+
+
+def test_a_deleted_comment_is_gone_from_the_take_and_the_csv_and_deleting_twice_changes_nothing(store: Store) -> None:
+    journal = ReviewJournal(store)
+    journal.import_text(review_file([comment(), comment("c2", t_in=1.0, t_out=None, text="keep me")]), session=None)
+    deletion = review_file(comment_events=[change("x-del", kind="delete", text="")])
+    first = journal.import_text(deletion, session=None)
+    second = journal.import_text(deletion, session=None)
+    assert (first.changes_added, second.changes_added, second.changes_known) == (1, 0, 1)
+    assert [c.id for c in journal.takes([B])[B].comments] == ["c2"]
+    assert "the hand melts" not in export_csv(store, [B]) and "keep me" in export_csv(store, [B])
+
+
+def test_edits_from_two_reviewers_in_either_order_show_the_later_text_and_a_deletion_wins(journal_url, tmp_path) -> None:
+    ann = review_file([comment()], comment_events=[change("x-ann", text="Ann's words", at=100.0)])
+    bob = review_file(comment_events=[change("x-bob", text="Bob's words", author="Bob", at=200.0)], reviewer="Bob")
+    gone = review_file(comment_events=[change("x-gone", kind="delete", text="", at=50.0)])
+    shown = []
+    for n, order in enumerate(((ann, bob), (bob, ann), (ann, gone, bob))):
+        with Store(journal_url if n == 0 else tmp_path / f"j{n}.sqlite3") as store:
+            body = {"model": params.FAST_MODEL, "prompt": "p", "duration": "4"}
+            store.record_submitted(B, params.resolve(body), body)
+            for text in order:
+                ReviewJournal(store).import_text(text, session=None)
+            shown.append([(c.text, c.edited_at) for c in ReviewJournal(store).takes([B])[B].comments])
+    assert shown == [[("Bob's words", 200.0)], [("Bob's words", 200.0)], []]
+
+
+def test_a_comment_change_in_the_lab_is_journalled_as_an_event_of_that_take(store: Store) -> None:
+    journal = ReviewJournal(store)
+    record = store.get(B)
+    journal.add_comment(record, comment(), session="s2")
+    journal.change_comment(record, change(), session="s2")
+    (shown,) = journal.takes([B])[B].comments
+    assert (shown.text, shown.edited_at, shown.to_json()["edited_at"]) == ("the left hand melts", 1_700_000_300.0,
+                                                                         1_700_000_300.0)
+    with pytest.raises(ReviewFileError, match="no take"):
+        journal.change_comment(store.get(A), change(task=B), session="s1")  # the event must name the checked take
 
 
 def test_the_later_status_event_wins_and_both_stay_in_the_history(store: Store) -> None:

@@ -104,6 +104,17 @@ def exported(runs: Runs, browser, tmp_path_factory) -> dict:
     page.locator(".cr-text").fill(TEXT)
     page.get_by_role("button", name="Comment", exact=True).click()
     page.locator(f'.cp-cell[data-task="{a}"] .cr-status').select_option("approved")
+    # A second comment of theirs, edited, then deleted (each an event of its own in the file).
+    page.locator(".cr-take").select_option(a)
+    page.locator(".cr-text").fill("sky too dark")
+    page.get_by_role("button", name="Comment", exact=True).click()
+    page.locator(".cr-item", has_text="sky too dark").locator(".cr-edit").click()
+    page.locator(".cr-edit-text").fill("sky is right")
+    page.locator(".cr-save").click()
+    expect(page.locator(".cr-item", has_text="sky is right")).to_contain_text("edited")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(".cr-item", has_text="sky is right").locator(".cr-delete").click()
+    expect(page.locator(".cr-item")).to_have_count(1)
     page.reload()  # closing the tab loses nothing: the work is in the browser's storage under the report id
     page.wait_for_function("window.player && window.player.review && window.player.review.state().comments.length === 1")
     with page.expect_download() as download:
@@ -119,7 +130,9 @@ def test_the_report_exports_a_ranged_comment_with_an_arrow_and_a_status(runs: Ru
     data = exported["data"]
     report_id = json.loads((exported["report"] / "compare.json").read_text())["review"]["report_id"]
     assert exported["path"].name == f"review-{report_id}-Ann-b-Lee-b.json"
-    (comment,) = data["comments"]
+    comment, second = data["comments"]
+    assert [(e["comment_id"], e["kind"], e["text"]) for e in data["comment_events"]] == [
+        (second["id"], "edit", "sky is right"), (second["id"], "delete", "")]
     assert comment["task_id"] == runs.seed2 and (comment["t_in"], comment["t_out"]) == (3.2, 3.6)
     assert comment["text"] == TEXT and comment["author"] == NAME
     (arrow,) = comment["shapes"]
@@ -139,7 +152,8 @@ def imported(runs: Runs, exported: dict, simulator, browser):
         page.wait_for_function(f"{PLAYER} && {PLAYER}.state().cells.length === 3 && "
                                f"{PLAYER}.state().cells.every(c => c.ready >= 2)", timeout=60_000)
         page.locator("#compare-review-import input[type=file]").set_input_files(str(exported["path"]))
-        expect(page.locator("#compare-review-said")).to_contain_text("Imported 1 new comment, 1 new status change",
+        expect(page.locator("#compare-review-said")).to_contain_text(
+            "Imported 2 new comments, 1 new status change, 2 comment edits or deletions",
                                                                      timeout=30_000)
         page.wait_for_function(f"{PLAYER}.review.state().comments.length === 1")
         shown = page.evaluate(f"""({{statuses: {PLAYER}.review.state().statuses,

@@ -1,4 +1,5 @@
-"""Comments and status events in the journal (tables of migration 014), and the one import transaction.
+"""Comments, status events and comment edits/deletions in the journal (migrations 014 and 019), and the one
+import transaction.
 
 Writes are "insert what is not there yet" by the id made where the review was
 written (``ON CONFLICT DO NOTHING``, the same statement on SQLite and
@@ -17,9 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
-from lab.review.model import (DEFAULT_STATUS, FILE_MAX_BYTES, Comment, ReviewFile, ReviewFileError, Shape, StatusEvent,
-                              TakeReview, check_comment, check_event, comment_order, current_status, event_order,
-                              new_id, parse_review_file)
+from lab.review.model import (DEFAULT_STATUS, FILE_MAX_BYTES, Comment, CommentEvent, ReviewFile, ReviewFileError, Shape,
+                              StatusEvent, TakeReview, apply_comment_events, check_comment, check_comment_event,
+                              check_event, current_status, event_order, new_id, parse_review_file)
 from lab.store import Store, TaskRecord
 
 _CHUNK = 500  # bound parameters per IN (...), under SQLite's limit
@@ -33,11 +34,16 @@ class ImportResult:
     events_known: int
     skipped_takes: int  # takes of other sessions named in the file: nothing written for them
     skipped_items: int
+    changes_added: int = 0  # comment edits and deletions
+    changes_known: int = 0
 
     def message(self) -> str:
         parts = [f"{self.comments_added} new comment{'s' * (self.comments_added != 1)}",
                  f"{self.events_added} new status change{'s' * (self.events_added != 1)}"]
-        known = self.comments_known + self.events_known
+        if self.changes_added:
+            parts.append(f"{self.changes_added} comment edit{'s' * (self.changes_added != 1)} or deletion"
+                         f"{'s' * (self.changes_added != 1)}")
+        known = self.comments_known + self.events_known + self.changes_known
         if known:
             parts.append(f"{known} already here")
         text = "Imported " + ", ".join(parts)
@@ -49,7 +55,8 @@ class ImportResult:
     def to_json(self) -> dict:
         return {"comments_added": self.comments_added, "comments_known": self.comments_known,
                 "events_added": self.events_added, "events_known": self.events_known,
-                "skipped_takes": self.skipped_takes, "skipped_items": self.skipped_items}
+                "skipped_takes": self.skipped_takes, "skipped_items": self.skipped_items,
+                "changes_added": self.changes_added, "changes_known": self.changes_known}
 
 
 def take_length(record: TaskRecord) -> float:
@@ -75,6 +82,13 @@ def _event_from_row(row: Mapping) -> StatusEvent:
     return StatusEvent(row["event_id"], row["task_id"], row["status_from"], row["status_to"], row["written_by"], row["at"])
 
 
+def _change_from_row(row: Mapping) -> CommentEvent:
+    return CommentEvent(row["event_id"], row["comment_id"], row["task_id"], row["kind"], row["body"], row["written_by"],
+                        row["at"])
+
+
+_INSERT_CHANGE = ("INSERT INTO review_comment_events (event_id, comment_id, task_id, kind, body, written_by, at, session, "
+                  "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING")
 _INSERT_COMMENT = ("INSERT INTO review_comments (comment_id, task_id, t_in, t_out, body, written_by, created_at, shapes, "
                    "session, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (comment_id) DO NOTHING")
 _INSERT_EVENT = ("INSERT INTO review_status_events (event_id, task_id, status_from, status_to, written_by, at, session, "
@@ -88,6 +102,10 @@ def _comment_args(c: Comment, session: str | None, now: float) -> tuple:
 
 def _event_args(e: StatusEvent, session: str | None, now: float) -> tuple:
     return (e.id, e.task_id, e.status_from, e.status_to, e.author, e.at, session, now)
+
+
+def _change_args(e: CommentEvent, session: str | None, now: float) -> tuple:
+    return (e.id, e.comment_id, e.task_id, e.kind, e.text, e.author, e.at, session, now)
 
 
 class ReviewJournal:
@@ -113,12 +131,15 @@ class ReviewJournal:
         ids = list(dict.fromkeys(task_ids))
         comments: dict[str, list[Comment]] = {t: [] for t in ids}
         events: dict[str, list[StatusEvent]] = {t: [] for t in ids}
+        changes: dict[str, list[CommentEvent]] = {t: [] for t in ids}
         for row in self._rows("review_comments", ids, "t_in, created_at, comment_id"):
             comments[row["task_id"]].append(_comment_from_row(row))
         for row in self._rows("review_status_events", ids, "at, event_id"):
             events[row["task_id"]].append(_event_from_row(row))
+        for row in self._rows("review_comment_events", ids, "at, event_id"):
+            changes[row["task_id"]].append(_change_from_row(row))
         return {t: TakeReview(t, current_status(events[t]), tuple(sorted(events[t], key=event_order)),
-                              tuple(sorted(comments[t], key=comment_order))) for t in ids}
+                              apply_comment_events(comments[t], changes[t])) for t in ids}
 
     def statuses(self, task_ids: Iterable[str]) -> dict[str, str]:
         return {t: review.status for t, review in self.takes(task_ids).items()}
@@ -131,6 +152,13 @@ class ReviewJournal:
         with self.store.immediate() as db:
             db.execute(_INSERT_COMMENT, _comment_args(comment, session, time.time()))
         return comment
+
+    def change_comment(self, record: TaskRecord, raw: dict, *, session: str | None) -> CommentEvent:
+        """Journal an edit or a deletion of a comment on this take (the page made its id). Raises ReviewFileError."""
+        change = check_comment_event(raw, "the comment change", {record.task_id: 0})
+        with self.store.immediate() as db:
+            db.execute(_INSERT_CHANGE, _change_args(change, session, time.time()))
+        return change
 
     def set_status(self, record: TaskRecord, status: str, *, author: str, session: str | None,
                    event_id: str | None = None, at: float | None = None) -> StatusEvent:
@@ -162,19 +190,21 @@ class ReviewJournal:
         allowed = {t for t, r in records.items() if r is not None and (visible is None or visible(r))}
         kept = review.only(allowed)
         skipped_takes = len(review.task_ids - allowed)
-        skipped_items = (len(review.comments) - len(kept.comments)) + (len(review.status_events) - len(kept.status_events))
+        skipped_items = review.items - kept.items
         return self._write(kept, session, skipped_takes, skipped_items)
 
     def _write(self, review: ReviewFile, session: str | None, skipped_takes: int, skipped_items: int) -> ImportResult:
         now = time.time()
-        added_c = added_e = 0
+        added_c = added_e = added_x = 0
         with self.store.immediate() as db:
             for comment in review.comments:
                 added_c += db.execute(_INSERT_COMMENT, _comment_args(comment, session, now)).rowcount
             for event in review.status_events:
                 added_e += db.execute(_INSERT_EVENT, _event_args(event, session, now)).rowcount
+            for change in review.comment_events:
+                added_x += db.execute(_INSERT_CHANGE, _change_args(change, session, now)).rowcount
         return ImportResult(added_c, len(review.comments) - added_c, added_e, len(review.status_events) - added_e,
-                            skipped_takes, skipped_items)
+                            skipped_takes, skipped_items, added_x, len(review.comment_events) - added_x)
 
 
 def _named_ids(text: str | bytes) -> set[str]:
@@ -186,7 +216,7 @@ def _named_ids(text: str | bytes) -> set[str]:
     if not isinstance(raw, dict):
         return set()
     ids: set[str] = set()
-    for key in ("comments", "status_events"):
+    for key in ("comments", "status_events", "comment_events"):
         items = raw.get(key)
         if isinstance(items, list):
             ids.update(i["task_id"] for i in items[:10_000] if isinstance(i, dict) and isinstance(i.get("task_id"), str)

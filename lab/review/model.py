@@ -14,12 +14,20 @@ The review file (``docs/review-format.md``)::
      "exported_at": 1733390000.0,
      "comments": [{"id", "task_id", "t_in", "t_out", "text", "author", "created_at",
                    "shapes": [{"kind": "pen"|"arrow"|"rect", "color": "#rrggbb", "points": [[x, y], ...]}]}],
-     "status_events": [{"id", "task_id", "from", "to", "author", "at"}]}
+     "status_events": [{"id", "task_id", "from", "to", "author", "at"}],
+     "comment_events": [{"id", "comment_id", "task_id", "kind": "edit"|"delete", "text", "author", "at"}]}
+
+A comment is never rewritten in place either: an edit or a deletion is a comment event with an id of
+its own. The text shown is the latest edit's (by ``(at, id)``); a deletion is a tombstone that wins
+over any edit, in any order. So edits and deletions merge like the rest: twice is once, and two
+reviewers' files give the same result in either order. ``comment_events`` is optional (a file
+without it is a version 1 file as before).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -37,6 +45,7 @@ DEFAULT_STATUS = "needs_review"
 STATUS_NAMES = {"needs_review": "Needs review", "approved": "Approved", "changes_requested": "Changes requested",
                 "rejected": "Rejected"}
 SHAPE_KINDS = ("pen", "arrow", "rect")
+COMMENT_EVENT_KINDS = ("edit", "delete")
 
 FILE_MAX_BYTES = 8 * 1024 * 1024
 MAX_COMMENTS = 2000  # per file
@@ -75,10 +84,31 @@ class Comment:
     author: str
     created_at: float
     shapes: tuple[Shape, ...] = ()
+    edited_at: float | None = None  # when the text shown was last edited (None: as written)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "task_id": self.task_id, "t_in": self.t_in, "t_out": self.t_out, "text": self.text,
-                "author": self.author, "created_at": self.created_at, "shapes": [s.to_json() for s in self.shapes]}
+        out = {"id": self.id, "task_id": self.task_id, "t_in": self.t_in, "t_out": self.t_out, "text": self.text,
+               "author": self.author, "created_at": self.created_at, "shapes": [s.to_json() for s in self.shapes]}
+        if self.edited_at is not None:
+            out["edited_at"] = self.edited_at
+        return out
+
+
+@dataclass(frozen=True)
+class CommentEvent:
+    """An edit (new text) or a deletion (a tombstone) of one comment."""
+
+    id: str
+    comment_id: str
+    task_id: str
+    kind: str
+    text: str
+    author: str
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "comment_id": self.comment_id, "task_id": self.task_id, "kind": self.kind,
+                "text": self.text, "author": self.author, "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -102,21 +132,31 @@ class ReviewFile:
     exported_at: float | None
     comments: tuple[Comment, ...] = ()
     status_events: tuple[StatusEvent, ...] = ()
+    comment_events: tuple[CommentEvent, ...] = ()
 
     @property
     def task_ids(self) -> set[str]:
-        return {c.task_id for c in self.comments} | {e.task_id for e in self.status_events}
+        return ({c.task_id for c in self.comments} | {e.task_id for e in self.status_events}
+                | {e.task_id for e in self.comment_events})
+
+    @property
+    def items(self) -> int:
+        return len(self.comments) + len(self.status_events) + len(self.comment_events)
 
     def only(self, task_ids: Iterable[str]) -> "ReviewFile":
         keep = set(task_ids)
         return ReviewFile(self.report_id, self.reviewer, self.exported_at,
                           tuple(c for c in self.comments if c.task_id in keep),
-                          tuple(e for e in self.status_events if e.task_id in keep))
+                          tuple(e for e in self.status_events if e.task_id in keep),
+                          tuple(e for e in self.comment_events if e.task_id in keep))
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "version": VERSION, "report_id": self.report_id, "reviewer": self.reviewer,
-                "exported_at": self.exported_at, "comments": [c.to_json() for c in self.comments],
-                "status_events": [e.to_json() for e in self.status_events]}
+        out = {"schema": SCHEMA, "version": VERSION, "report_id": self.report_id, "reviewer": self.reviewer,
+               "exported_at": self.exported_at, "comments": [c.to_json() for c in self.comments],
+               "status_events": [e.to_json() for e in self.status_events]}
+        if self.comment_events:
+            out["comment_events"] = [e.to_json() for e in self.comment_events]
+        return out
 
 
 @dataclass(frozen=True)
@@ -162,6 +202,24 @@ def current_status(events: Iterable[StatusEvent]) -> str:
 
 def comment_order(comment: Comment) -> tuple[float, float, str]:
     return (comment.t_in, comment.created_at, comment.id)
+
+
+def apply_comment_events(comments: Iterable[Comment], events: Iterable[CommentEvent]) -> tuple[Comment, ...]:
+    """The comments as they stand: a deleted one gone, an edited one with its latest edit's text (time order)."""
+    deleted: set[str] = set()
+    latest: dict[str, CommentEvent] = {}
+    for e in events:
+        if e.kind == "delete":
+            deleted.add(e.comment_id)
+        elif e.comment_id not in latest or (e.at, e.id) > (latest[e.comment_id].at, latest[e.comment_id].id):
+            latest[e.comment_id] = e
+    out = []
+    for c in comments:
+        if c.id in deleted:
+            continue
+        edit = latest.get(c.id)
+        out.append(c if edit is None else dataclasses.replace(c, text=edit.text, edited_at=edit.at))
+    return tuple(sorted(out, key=comment_order))
 
 
 # ---------------------------------------------------------------- validation
@@ -269,6 +327,24 @@ def check_event(raw: Any, what: str, known: Mapping[str, Any] | None = None) -> 
     return StatusEvent(ident, task_id, raw["from"], raw["to"], author, at)
 
 
+def check_comment_event(raw: Any, what: str, known: Mapping[str, Any] | None = None) -> CommentEvent:
+    """An edit or a deletion. The comment it names need not be known yet (another reviewer's file may bring it)."""
+    if not isinstance(raw, dict):
+        raise ReviewFileError(f"{what} must be an object")
+    ident = _ident(raw.get("id"), f"{what}: id")
+    comment_id = _ident(raw.get("comment_id"), f"{what}: comment_id")
+    task_id = _ident(raw.get("task_id"), f"{what}: task_id")
+    if known is not None and task_id not in known:
+        raise ReviewFileError(f"{what}: no take {task_id} in this journal")
+    kind = raw.get("kind")
+    if kind not in COMMENT_EVENT_KINDS:
+        raise ReviewFileError(f"{what}: kind must be one of {', '.join(COMMENT_EVENT_KINDS)}")
+    text = _text(raw.get("text"), f"{what}: text", TEXT_MAX_CHARS) if kind == "edit" else ""
+    author = check_name(raw.get("author"), f"{what}: author")
+    at = _number(raw.get("at"), f"{what}: at")
+    return CommentEvent(ident, comment_id, task_id, kind, text, author, at)
+
+
 def parse_review_file(data: str | bytes, durations: Mapping[str, float] | None = None) -> ReviewFile:
     """A review file's text, checked whole; ReviewFileError names the first bad item. Nothing is written here.
 
@@ -289,12 +365,16 @@ def parse_review_file(data: str | bytes, durations: Mapping[str, float] | None =
                               f"(this lab reads version {VERSION})")
     comments_raw = raw.get("comments") or []
     events_raw = raw.get("status_events") or []
-    if not isinstance(comments_raw, list) or not isinstance(events_raw, list):
-        raise ReviewFileError("comments and status_events must be lists")
+    changes_raw = raw.get("comment_events") or []
+    if not all(isinstance(items, list) for items in (comments_raw, events_raw, changes_raw)):
+        raise ReviewFileError("comments, status_events and comment_events must be lists")
     if len(comments_raw) > MAX_COMMENTS:
         raise ReviewFileError(f"the file holds {len(comments_raw)} comments; at most {MAX_COMMENTS} are taken at once")
     if len(events_raw) > MAX_EVENTS:
         raise ReviewFileError(f"the file holds {len(events_raw)} status changes; at most {MAX_EVENTS} are taken at once")
+    if len(changes_raw) > MAX_EVENTS:
+        raise ReviewFileError(f"the file holds {len(changes_raw)} comment edits and deletions; at most {MAX_EVENTS} "
+                              "are taken at once")
     reviewer = check_name(raw.get("reviewer"), "the reviewer's name")
     report_id = raw.get("report_id")
     if report_id is not None:
@@ -303,13 +383,15 @@ def parse_review_file(data: str | bytes, durations: Mapping[str, float] | None =
     exported = None if exported is None else _number(exported, "exported_at")
     comments = tuple(check_comment(c, _where("comment", i, c), durations) for i, c in enumerate(comments_raw))
     events = tuple(check_event(e, _where("status change", i, e), durations) for i, e in enumerate(events_raw))
-    for kind, items in (("comment", comments), ("status change", events)):
+    changes = tuple(check_comment_event(e, _where("comment edit or deletion", i, e), durations)
+                    for i, e in enumerate(changes_raw))
+    for kind, items in (("comment", comments), ("status change", events), ("comment edit or deletion", changes)):
         seen: set[str] = set()
         for item in items:
             if item.id in seen:
                 raise ReviewFileError(f"{kind} id {item.id} appears twice in the file")
             seen.add(item.id)
-    return ReviewFile(report_id, reviewer, exported, comments, events)
+    return ReviewFile(report_id, reviewer, exported, comments, events, changes)
 
 
 # ---------------------------------------------------------------- CSV

@@ -59,6 +59,25 @@
     return (h ? pad(h, 2) + ":" : "") + pad(m, 2) + ":" + pad(s, 2) + "." + pad(ms % 1000, 3);
   }
 
+  /* Edits and deletions written here, over the comments as the data has them (the journal applied its own):
+     a deletion is a tombstone, the latest edit by (at, id) gives the text; applying one twice changes nothing. */
+  function applyChanges(comments, changes) {
+    if (!changes.length) return comments;
+    var gone = {}, latest = {};
+    changes.forEach(function (e) {
+      if (e.kind === "delete") gone[e.comment_id] = 1;
+      else if (!latest[e.comment_id] || e.at > latest[e.comment_id].at || (e.at === latest[e.comment_id].at && e.id > latest[e.comment_id].id)) latest[e.comment_id] = e;
+    });
+    return comments.filter(function (c) { return !gone[c.id]; }).map(function (c) {
+      var e = latest[c.id];
+      if (!e || (c.edited_at && c.edited_at > e.at)) return c;
+      var copy = {};
+      for (var k in c) if (Object.prototype.hasOwnProperty.call(c, k)) copy[k] = c[k];
+      copy.text = e.text; copy.edited_at = e.at;
+      return copy;
+    });
+  }
+
   function storage() { try { return window.localStorage; } catch (e) { return null; } }
 
   function load(key, fallback) {
@@ -86,6 +105,8 @@
     this.mode = this.review.mode === "report" ? "report" : "lab";
     this.storeKey = "veo-lab-review:" + (this.review.report_id || "lab");
     this.local = this.mode === "report" ? load(this.storeKey, {comments: [], status_events: []}) : {comments: [], status_events: []};
+    this.local.comment_events = this.local.comment_events || [];  // (work kept before edits existed has none)
+    this.editing = null;        // the id of the comment whose text is being edited
     this.pending = [];          // shapes being drawn for the next comment
     this.tool = "arrow";
     this.color = COLORS[0];
@@ -126,6 +147,7 @@
       self.takeData(entry.data.task_id).comments.forEach(function (c) { if (!seen[c.id]) { seen[c.id] = 1; all.push(c); } });
     });
     this.local.comments.forEach(function (c) { if (!seen[c.id] && self.player.cellOf(c.task_id)) { seen[c.id] = 1; all.push(c); } });
+    all = applyChanges(all, this.local.comment_events);
     return all.sort(function (a, b) { return a.t_in - b.t_in || a.created_at - b.created_at || (a.id < b.id ? -1 : 1); });
   };
 
@@ -150,7 +172,7 @@
     player.aside.parentNode.classList.add("cp-has-aside");
     this.nameInput = el("input", {class: "cr-name", type: "text", maxlength: String(NAME_MAX), placeholder: "Your name",
       "aria-label": "Your name (shown on your comments)", value: load(NAME_KEY, "") || ""});
-    this.nameInput.addEventListener("change", function () { save(NAME_KEY, self.name()); });
+    this.nameInput.addEventListener("change", function () { save(NAME_KEY, self.name()); self.renderList(); });
     this.takeSelect = el("select", {class: "cr-take", "aria-label": "Take to comment on"},
       player.cells.filter(function (c) { return c.video; }).map(function (c) {
         return el("option", {value: c.data.task_id, text: c.letter + " · " + c.data.label});
@@ -304,6 +326,7 @@
     var letters = {};
     this.player.cells.forEach(function (c) { letters[c.data.task_id] = c.letter; });
     var shownId = this.shown && this.shown.id;
+    var me = this.name();
     var frag = document.createDocumentFragment();
     this.byId = {};
     comments.forEach(function (c) {
@@ -316,9 +339,20 @@
         el("span", {class: "cr-author", text: c.author}),
         el("time", {class: "cr-created", datetime: created.toISOString(),
           text: DAY ? DAY.format(created) : created.toDateString()})]);
+      // Your own comments (by the name typed above) can be edited and deleted, as in Frame.io.
+      var mine = me && c.author === me;
+      var body = self.editing === c.id ? el("div", {class: "cr-editor"}, [
+          el("textarea", {class: "cr-edit-text", maxlength: String(TEXT_MAX), "aria-label": "Edit your comment"}),
+          el("div", {class: "cr-row"}, [el("button", {type: "button", class: "cr-save", text: "Save"}),
+            el("button", {type: "button", class: "cr-cancel", text: "Cancel"})])])
+        : c.text ? el("div", {class: "cr-body", text: c.text}) : null;
+      if (self.editing === c.id) body.firstChild.value = c.text || "";
       frag.appendChild(el("li", {class: "cr-item" + (shownId === c.id ? " cr-shown" : ""), "data-id": c.id,
-        "data-task": c.task_id, tabindex: "0"}, [head, c.text ? el("div", {class: "cr-body", text: c.text}) : null,
-        el("button", {type: "button", class: "cr-link", text: "Copy link to this moment"})]));
+        "data-task": c.task_id, tabindex: "0"}, [head, body, el("div", {class: "cr-actions"}, [
+          el("button", {type: "button", class: "cr-link", text: "Copy link to this moment"}),
+          c.edited_at ? el("span", {class: "cr-edited", title: new Date(c.edited_at * 1000).toLocaleString(), text: "edited"}) : null,
+          mine && self.editing !== c.id ? el("button", {type: "button", class: "cr-link cr-edit", text: "Edit"}) : null,
+          mine ? el("button", {type: "button", class: "cr-link cr-delete", text: "Delete"}) : null])]));
     });
     list.textContent = "";
     if (!comments.length) list.appendChild(el("li", {class: "cr-empty", text: "No comments yet. Pause on a moment, draw if it helps, and write what you see."}));
@@ -332,15 +366,28 @@
       list.addEventListener("click", function (event) {
         var hit = pickItem(event);
         if (!hit) return;
-        if (event.target.classList.contains("cr-link")) {
+        var cls = event.target.classList;
+        if (cls.contains("cr-edit")) {
+          self.editing = hit.comment.id;
+          self.renderList();
+          var box = list.querySelector(".cr-edit-text");
+          if (box) box.focus();
+        } else if (cls.contains("cr-delete")) {
+          if (window.confirm("Delete this comment? Everyone who gets your review will see it gone.")) self.change(hit.comment, "delete");
+        } else if (cls.contains("cr-cancel")) {
+          self.editing = null;
+          self.renderList();
+        } else if (cls.contains("cr-save")) {
+          self.change(hit.comment, "edit", hit.li.querySelector(".cr-edit-text").value);
+        } else if (cls.contains("cr-link")) {
           self.copyLink(self.player.cellOf(hit.comment.task_id), hit.comment.t_in, event.target);
-        } else {
+        } else if (!(event.target.closest && event.target.closest(".cr-editor"))) {
           self.show(hit.comment);
         }
       });
       list.addEventListener("keydown", function (event) {
         var hit = pickItem(event);
-        if (hit && event.key === "Enter" && !event.target.classList.contains("cr-link")) self.show(hit.comment);
+        if (hit && event.key === "Enter" && event.target === hit.li) self.show(hit.comment);
       });
       list.addEventListener("mouseover", function (event) {
         // The full date and time only when pointed at (formatting 200 of them up front cost more than a frame).
@@ -519,8 +566,25 @@
     this.refresh();
   };
 
+  /* An edit (new text) or a deletion of one's own comment: an event with its own id, never a rewrite. */
+  Review.prototype.change = function (comment, kind, text) {
+    if (this.needName()) return;
+    text = (text || "").trim();
+    if (kind === "edit") {
+      if (!text) { this.say.textContent = "A comment needs its text: delete it instead."; return; }
+      if (text.length > TEXT_MAX) { this.say.textContent = "A comment holds at most " + TEXT_MAX + " characters."; return; }
+      if (text === comment.text) { this.editing = null; this.renderList(); return; }
+    }
+    this.write("comment_event", {id: uuid(), comment_id: comment.id, task_id: comment.task_id, kind: kind,
+      text: kind === "edit" ? text : "", author: this.name(), at: Date.now() / 1000});
+    this.editing = null;
+    if (kind === "delete" && this.shown && this.shown.id === comment.id) this.shown = null;
+    this.say.textContent = "";
+    this.refresh();
+  };
+
   Review.prototype.write = function (kind, item) {
-    var key = kind === "comment" ? "comments" : "status_events";
+    var key = {comment: "comments", status: "status_events", comment_event: "comment_events"}[kind];
     this.local[key].push(item);
     if (this.mode === "report") {
       save(this.storeKey, this.local);
@@ -540,15 +604,16 @@
     if (this.needName()) return;
     var name = this.name();
     var data = {schema: "veo-lab-review", version: 1, report_id: this.review.report_id || null, reviewer: name,
-      exported_at: Date.now() / 1000, comments: this.local.comments, status_events: this.local.status_events};
+      exported_at: Date.now() / 1000, comments: this.local.comments, status_events: this.local.status_events,
+      comment_events: this.local.comment_events};
     var safe = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "reviewer";
     var blob = new Blob([JSON.stringify(data, null, 2)], {type: "application/json"});
     var a = el("a", {href: URL.createObjectURL(blob), download: "review-" + (this.review.report_id || "lab") + "-" + safe + ".json"});
     document.body.appendChild(a);
     a.click();
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-    this.say.textContent = "Exported " + data.comments.length + " comments and " + data.status_events.length +
-      " status changes: send the file back to whoever made this report.";
+    this.say.textContent = "Exported " + data.comments.length + " comments, " + data.status_events.length +
+      " status changes and " + data.comment_events.length + " edits or deletions: send the file back to whoever made this report.";
   };
 
   Review.prototype.linkFor = function (entry, t) {

@@ -280,6 +280,9 @@ def review_action(services: AppServices, tab: CompareTab, current: list[str], ac
         if action.get("op") == "comment":
             journal.add_comment(record, item, session=session)
             said = f"Comment on {_take_name(current, record)} saved."
+        elif action.get("op") == "comment_event":
+            change = journal.change_comment(record, item, session=session)
+            said = f"Comment on {_take_name(current, record)} {'deleted' if change.kind == 'delete' else 'edited'}."
         elif action.get("op") == "status":
             event = journal.set_status(record, str(item.get("to")), author=str(item.get("author") or ""),
                                        session=session, event_id=item.get("id"))
