@@ -93,18 +93,27 @@ def make_simulator(render_cache: Path):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium (scripts/test.sh installs it), one per test module; a missing browser fails, never skips."""
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium (scripts/test.sh installs it), one per worker process; a missing browser fails, never skips."""
     from playwright.sync_api import sync_playwright
 
     from helpers import CHROMIUM, CHROMIUM_ARGS
 
     assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """The worker's one Chromium; every test opens a context of its own (``new_context``/``new_page``), and the
+    contexts a module opened are closed when it ends, so no page, cookie or storage reaches the next module."""
+    yield chromium
+    for context in list(chromium.contexts):
+        context.close()
 
 
 # ---------------------------------------------------------------- the journal on both databases

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from compare_runs import Runs, make_runs
+from helpers import screenshot
 from lab.compare.pipeline import compare_runs
 from lab.compare.report import write_report
 from lab.store import Store, default_store_path
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 FRAME = 1 / 24
 
 
@@ -46,10 +46,9 @@ def opened(runs: Runs, browser, tmp_path_factory):
     page.wait_for_function("window.player && window.player.state().cells.every(c => c.ready >= 2 && c.frame >= 0)",
                            timeout=20_000)
     yield page, requests, errors
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "report-desktop.png"), full_page=True)
+    screenshot(page, "report-desktop.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / "report-mobile.png"), full_page=True)
+    screenshot(page, "report-mobile.png", full_page=True)
     page.close()
 
 
@@ -124,8 +123,7 @@ def test_a_matrix_cell_opens_its_pair_in_a_b_with_three_takes_and_flicker_runs_a
     assert cell(c).locator("video").evaluate("v => v.style.clipPath") == "inset(0px 0px 0px 30%)"
     assert cell(a).locator(".cp-media").bounding_box() == cell(c).locator(".cp-media").bounding_box()  # C over A
     assert not cell(b).is_visible()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "report-wipe.png"))
+    screenshot(page, "report-wipe.png")
     page.locator(".cp-mode").select_option("flicker")
     page.locator(".cp-flicker-rate").select_option("250")
     page.wait_for_function("document.querySelector('.cp-flicker-note').textContent === 'showing A'", timeout=5_000)

@@ -42,9 +42,9 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("attempt", [1, 2, 3])
-def test_a_sweep_and_two_resumes_at_once_save_every_billed_task_exactly_once(make_simulator, isolated_env: Path,
-                                                                              attempt: int) -> None:
+def test_a_sweep_and_two_resumes_at_once_save_every_billed_task_exactly_once(make_simulator, isolated_env: Path) -> None:
+    # Once, not three times over: eight tasks under three owners already meet in every order the
+    # leases allow (claim, renew, skip, take over), and each repetition was the same behaviour.
     sim = make_simulator(fixed_generation_s=60.0)  # 1.2 s each: the resumes start while the sweep waits
     journal = isolated_env / "journal.sqlite3"
     # Eight real renders on a busy machine (two render workers): the client's scale gives them a 108 s deadline.

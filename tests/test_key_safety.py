@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect, sync_playwright
-from helpers import CHROMIUM, CHROMIUM_ARGS, free_port
+from playwright.sync_api import Page, expect
+from helpers import free_port
 
 OPERATOR_KEY = "sk-operator-canary-7f3a9c2e51d84b60aa"
 VISITOR_KEY = "sk-visitor-canary-0c6e2d9b47a1f358bb"
@@ -143,12 +143,10 @@ def deployment(tmp_path_factory, render_cache):
 
 
 @pytest.fixture(scope="module")
-def browser_session(deployment):
+def browser_session(deployment, browser):
     """A person's visit: a run on the operator's key, then their own key for a run and a sweep."""
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
         page = context.new_page()
         page.goto(deployment["url"])
         expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
@@ -180,8 +178,8 @@ def browser_session(deployment):
             "cookies": repr(context.cookies()),
             "indexedDB": page.evaluate("indexedDB.databases().then(d => JSON.stringify(d))"),
         }
+    finally:
         context.close()
-        browser.close()
     return kept
 
 

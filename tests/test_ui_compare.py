@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import free_port, words_broken_mid_word
+from helpers import free_port, screenshot, words_broken_mid_word
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -110,9 +110,7 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
         data = json.loads(zipped.read(next(n for n in zipped.namelist() if n.endswith("compare.json"))))
     rated = next(cell for cell in data["cells"] if cell["task_id"] == runs.seed2)
     assert (rated["rating"], rated["picked"]) == (1, True)
-    ARTIFACTS = Path(__file__).parent / "artifacts"
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "compare-tab-desktop.png"), full_page=True)
+    screenshot(page, "compare-tab-desktop.png", full_page=True)
     page.close()
 
     lab.stop()
@@ -124,7 +122,7 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
     expect(b.locator(".cp-review")).to_contain_text("picked")
     expect(b.locator(".cr-up")).to_have_class(re.compile("cr-active"))
     expect(b.locator(".cr-pick")).to_have_text("★ Picked")
-    page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-tab-mobile.png"), full_page=True)
+    screenshot(page, "compare-tab-mobile.png", full_page=True)
     page.close()
 
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -175,7 +173,7 @@ def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, br
         assert all(box["x"] + box["width"] <= inside["x"] + inside["width"] + 1 for box in boxes), boxes
     grid, aside = page.locator(".cp-grid").bounding_box(), page.locator(".cp-aside").bounding_box()
     assert aside["x"] >= grid["x"] + grid["width"], (grid, aside)
-    page.screenshot(path=str(Path(__file__).parent / "artifacts" / "compare-layout-desktop.png"), full_page=True)
+    screenshot(page, "compare-layout-desktop.png", full_page=True)
     page.close()
 
 
@@ -233,7 +231,5 @@ def test_on_a_phone_the_player_fits_its_column_and_stays_readable(lab: Lab, runs
     assert not shown["pickWraps"], f"'Pick' wraps: {shown}"
     broken = words_broken_mid_word(page.locator("#compare-player .cp-grid"))
     assert not broken, broken
-    ARTIFACTS = Path(__file__).parent / "artifacts"
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.locator("#compare-player").screenshot(path=str(ARTIFACTS / "compare-player-390.png"))
+    screenshot(page.locator("#compare-player"), "compare-player-390.png")
     page.close()
