@@ -59,6 +59,10 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     # When the pre-screen's findings become badges (settings screen_*, see lab.prescreen.findings).
     screen: Thresholds = field(default_factory=Thresholds)
+    # Whether each saved take is screened in the background (one ffmpeg run per take). Off, takes stay
+    # unscreened ("pre-screen pending") until `python -m lab screen TASK`; the test suite turns it off
+    # where no test looks at it.
+    prescreen: bool = True
     # Per person (a Hugging Face user, else a client address) across all their sessions and API clients:
     # dollars a day (None: no cap) and runs started a minute (None: no limit).
     spend_cap_person_usd: float | None = None
@@ -264,6 +268,7 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("history_scope", "LAB_HISTORY_SCOPE", _parse_history_scope, None),
     # How long a task stays claimed by a process that stopped renewing (killed): then another takes over.
     _Spec("lease_s", "LAB_LEASE_S", _parse_seconds, 30.0),
+    _Spec("prescreen", "LAB_PRESCREEN", _parse_bool, True),
     # Where the journal lives: unset, the SQLite file in the data directory; postgresql://… for several replicas.
     _Spec("database_url", "LAB_DATABASE_URL", _parse_database_url, None),
     _Spec("server_name", "GRADIO_SERVER_NAME", _parse_text, "127.0.0.1"),
@@ -367,6 +372,7 @@ def load_settings(environ: Mapping[str, str] | None = None, space_yaml: Path | N
         lease_s=values["lease_s"],
         database_url=values["database_url"],
         screen=Thresholds(**{spec.name[len("screen_"):]: values[spec.name] for spec in SCREEN_SPECS}),
+        prescreen=values["prescreen"],
         spend_cap_person_usd=values["spend_cap_person_usd"],
         submits_per_minute_person=values["submits_per_minute_person"],
         # A Space is always behind Hugging Face's proxy, which appends the visitor's address.

@@ -161,7 +161,7 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
     # Gradio's concurrency limit counts events, but a sweep event runs several tasks:
     # the slots cap tasks in flight per session and for the whole lab.
     slots = TaskSlots(settings.max_concurrent_total, settings.max_concurrent_per_session) if limit_in_flight else None
-    screener = Screener(store, data_dir, settings.screen)
+    screener = Screener(store, data_dir, settings.screen) if settings.prescreen else None
     runner = build_runner(settings, client, store, data_dir, backend=backend, budget=budget, slots=slots,
                           thumbs=thumbs, screener=screener, preview=preview)
     return Wiring(settings=settings, base_url=base_url, backend=backend, client=client, store=store, budget=budget,

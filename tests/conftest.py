@@ -29,6 +29,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name, raising=False)
     data_dir = tmp_path / "data"
     monkeypatch.setenv("LAB_DATA_DIR", str(data_dir))
+    # No background pre-screen (an ffmpeg run per saved take, in every CLI process and app) where no test
+    # looks at it; a test about it sets LAB_PRESCREEN=on or passes it in its settings (test_ui_lineage).
+    monkeypatch.setenv("LAB_PRESCREEN", "off")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     return data_dir
 

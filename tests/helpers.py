@@ -43,12 +43,15 @@ NO_CAPS = {"LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none",
 @contextmanager
 def running_lab(base_url: str, data_dir: str | Path, env: dict[str, str], api_key: str | None = None
                 ) -> Iterator[tuple[str, object]]:
-    """The app on a free loopback port against ``base_url`` (a simulator): yields (url, services)."""
+    """The app on a free loopback port against ``base_url`` (a simulator): yields (url, services).
+
+    The background pre-screen is off unless ``env`` sets LAB_PRESCREEN (no page test here looks at badges).
+    """
     from lab.settings import load_settings
     from lab.ui import build_demo
     from lab.wiring import open_app
 
-    services = open_app(load_settings(environ={"LAB_DATA_DIR": str(data_dir), **env}),
+    services = open_app(load_settings(environ={"LAB_DATA_DIR": str(data_dir), "LAB_PRESCREEN": "off", **env}),
                         base_url=base_url, api_key=api_key)
     try:
         demo = build_demo(services)

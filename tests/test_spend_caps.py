@@ -66,7 +66,7 @@ def _lab_settings(data_dir: Path, **extra: str):
     from lab.settings import load_settings
 
     return load_settings(environ={"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": str(TIME_SCALE),
-                                  "LAB_MAX_SWEEP": "4", **extra})
+                                  "LAB_MAX_SWEEP": "4", "LAB_PRESCREEN": "off", **extra})
 
 
 @pytest.fixture

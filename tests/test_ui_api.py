@@ -26,6 +26,7 @@ def lab_settings(data_dir: Path, **extra: str):
         "LAB_SPEND_CAP_PERSON_USD": "none",
         "LAB_SUBMITS_PER_MINUTE_PERSON": "none",
         "LAB_MAX_SWEEP": "4",
+        "LAB_PRESCREEN": "off",
         **extra,
     }
     return load_settings(environ=environ)

@@ -32,7 +32,7 @@ def services(simulator, tmp_path_factory):
     from helpers import NO_CAPS
 
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path_factory.mktemp("form-data")), "LAB_SIM_TIME_SCALE": "0.02",
-                              "LAB_MAX_SWEEP": "4", **NO_CAPS})
+                              "LAB_MAX_SWEEP": "4", "LAB_PRESCREEN": "off", **NO_CAPS})
     started = open_app(settings, base_url=simulator.base_url)
     yield started
     started.close()

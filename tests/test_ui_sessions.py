@@ -23,7 +23,7 @@ def settings_for(data_dir: Path, scope: str):
     from lab.settings import load_settings
 
     return load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02", "LAB_MAX_SWEEP": "4",
-                          "LAB_HISTORY_SCOPE": scope})
+                          "LAB_HISTORY_SCOPE": scope, "LAB_PRESCREEN": "off"})
 
 
 def page_of(visitor: str) -> SimpleNamespace:

@@ -52,3 +52,15 @@ def test_a_command_line_base_url_points_the_simulator_backend_elsewhere_and_erro
     assert (settings.backend, settings.base_url) == ("simulator", "http://127.0.0.1:9/v1")
     with pytest.raises(SettingsError, match="--base-url"):
         load_settings({"LAB_DATA_DIR": "/tmp/x"}, flags={"base_url": "ftp://nowhere"})
+
+
+def test_the_background_pre_screen_is_on_by_default_and_the_prescreen_setting_turns_it_off(simulator, tmp_path):
+    on = wire(load_settings({"LAB_DATA_DIR": str(tmp_path / "on")}), base_url=simulator.base_url, api_key="sk-t")
+    off = wire(load_settings({"LAB_DATA_DIR": str(tmp_path / "off"), "LAB_PRESCREEN": "off"}),
+               base_url=simulator.base_url, api_key="sk-t")
+    try:
+        assert on.screener is not None and on.runner.screener is on.screener
+        assert off.screener is None and off.runner.screener is None  # a saved take is handed to no one
+    finally:
+        on.close()
+        off.close()

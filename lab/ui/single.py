@@ -503,8 +503,8 @@ def check_screen(services: AppServices, tab: SingleTab, task_id: str | None, req
     if record is None:
         return {tab.screen_watch: gr.Timer(active=False)}
     screen = services.journal.screens([record]).get(task_id)
-    if screen is None:
-        return {tab.screen_watch: gr.Timer(active=True)}
+    if screen is None:  # with the pre-screen off (setting prescreen) none is coming: stop asking
+        return {tab.screen_watch: gr.Timer(active=services.settings.prescreen)}
     return {tab.badges: pres.badges_html(screen, "#run-video video"), tab.screen_watch: gr.Timer(active=False)}
 
 

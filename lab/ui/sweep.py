@@ -309,6 +309,7 @@ def show_screens(services: AppServices, tab: SweepTab, sweep_id: str | None, req
     cells = [(cell.index, cell.label, cell.record) for cell in state.cells]
     records = [cell.record for cell in state.cells if cell.record is not None]
     panel, waiting = pres.sweep_screen_html(cells, services.journal.screens(records))
+    waiting = waiting and services.settings.prescreen  # with the pre-screen off none is coming
     return {tab.screen: panel, tab.screen_watch: gr.Timer(active=waiting or state.running)}
 
 
