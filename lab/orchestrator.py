@@ -3,13 +3,15 @@
 Gradio-free; built by ``lab.wiring.open_app`` (the UI gets it as ``AppServices.runs``).
 Around ``Runner`` it adds: a visitor's own key (a runner for one call), the set of
 tasks this process is still waiting on (``InFlight``, so "Fetch unfinished" never
-polls a task twice), the server's answer for "sent vs answered", and a sweep's ZIP
-export. Results are view-models from ``lab.presentation``; the API key stays inside
-the wiring.
+polls a task twice), and a sweep's contact sheet and ZIP. Outcomes are read from the
+journal (view-models from ``lab.presentation``): a waited-for run, a re-attached one
+and a sweep after its run or its retry all show what the journal has. The API key
+stays inside the wiring.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -18,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from lab import image_input, params, sweeps
+from lab import params, sweeps
 from lab.access import visitor_key_problem
 from lab.client import VideosClient
 from lab.errors import LabError, RequestInvalid
 from lab.export import export_zip
 from lab.leases import live_lease
-from lab.presentation import RunOutcome, SweepOutcome, final_sweep_cell
-from lab.runner import Event, RunResult, Runner, SweepResult
+from lab.presentation import RunOutcome, SweepOutcome
+from lab.runner import Event, RunResult, Runner
 from lab.store import Store, TaskRecord
-from lab.sessions import JournalView, RunningWork
+from lab.sessions import JournalView, RunningWork, SweepCell
 from lab.sweeps import SweepItem, SweepPlan
 from lab.waits import InFlight
 
@@ -102,16 +104,6 @@ class Orchestrator:
                     on_event(event)
             yield tracking
 
-    @staticmethod
-    def _answer(task_id: str | None, client: VideosClient) -> dict[str, Any] | None:
-        """What the server says about the task now (one GET), for "sent vs answered"."""
-        if not task_id:
-            return None
-        try:
-            return dict(client.get(task_id).raw)
-        except LabError as exc:
-            return {"error": client.redact(str(exc))}
-
     # ------------------------------------------------------------ runs
 
     def run_one(self, body: dict, *, session: str, on_event: Callable[[Event], None] | None,
@@ -127,12 +119,11 @@ class Orchestrator:
         """
         if parent_task_id and not self.journal.may_see(session, parent_task_id):
             parent_task_id = None
-        with self._runner_for(visitor_key) as (runner, client), self._tracked(on_event) as tracking:
+        with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
             result = runner.run_one(body, on_event=tracking, session=session, as_written=as_written, image=image,
                                     person=person, parent_task_id=parent_task_id)
-            answer = self._answer(result.task_id, client)
         delivered = result.record.delivered if result.ok and result.record is not None else None
-        return RunOutcome.of(result, answer=answer, backend=self.backend, delivered=delivered)
+        return RunOutcome.of(result, backend=self.backend, delivered=delivered)
 
     def ended_outcome(self, record: TaskRecord) -> RunOutcome:
         """A journalled run that has ended (one a page stopped waiting for), as a waited-for run shows it."""
@@ -155,39 +146,56 @@ class Orchestrator:
         return self.wiring.runner.plan_sweep(body, image=image, seeds_text=seeds_text, random_count=random_count,
                                              variants_text=variants_text)
 
-    def run_sweep(self, plan: SweepPlan, *, session: str,
-                  on_event: Callable[[Event], None] | None, visitor_key: str | None = None,
-                  sweep_id: str | None = None, person: str | None = None) -> SweepOutcome:
-        """Run a checked plan (``plan_sweep``, ``retry_cells``), then write its contact sheet and ZIP.
+    def run_sweep(self, plan: SweepPlan, *, session: str, on_event: Callable[[Event], None] | None,
+                  visitor_key: str | None = None, sweep_id: str | None = None,
+                  person: str | None = None) -> SweepOutcome:
+        """Run a checked plan (``plan_sweep``; ``retry_plan`` with its sweep's id), then write the whole sweep's
+        contact sheet and ZIP from each row's latest task in the journal.
 
-        ``sweep_id`` (default: a new one): an existing sweep's id runs ``plan`` into that sweep
-        (``retry_failed``). While it runs, a reloaded page of ``session`` re-attaches to it.
+        ``sweep_id`` (default: a new one): an existing sweep's id runs ``plan``'s rows into that sweep
+        (a retry). While it runs, a reloaded page of ``session`` re-attaches to it.
         """
         sweep_id = sweep_id or new_sweep_id()
+        started = time.monotonic()
+        outcome: list[SweepOutcome] = []
+
+        def finish(results: tuple[RunResult, ...]) -> None:
+            # Each result at its row (a retry runs only some rows of its sweep).
+            ran = {item.index: dataclasses.replace(r, index=item.index) for item, r in zip(plan.items, results)}
+            outcome.append(self._sweep_outcome(sweep_id, session, ran, plan.resolutions[0].effective, visitor_key,
+                                               time.monotonic() - started))
+
         self.running.start_sweep(session, sweep_id)
         try:
             with self._runner_for(visitor_key) as (runner, _client), self._tracked(on_event) as tracking:
-                result: SweepResult = runner.run_sweep(
-                    plan, concurrency=self.wiring.settings.max_concurrent_per_session, on_event=tracking, session=session,
-                    sweep_id=sweep_id, person=person,
-                )
-            zip_path = None
-            records = [(r.label, r.record) for r in result.results if r.record is not None]
-            if records:
-                zip_path = export_zip(records, self.wiring.files.export(result.sweep_id),
-                                      contact_sheet=result.contact_sheet, sweep_id=result.sweep_id,
-                                      secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])])
+                # The sheet and ZIP are written while the sweep is leased (finish): another replica's page
+                # shows it running until they exist.
+                runner.run_sweep(plan, concurrency=self.wiring.settings.max_concurrent_per_session,
+                                 on_event=tracking, session=session, sweep_id=sweep_id, person=person,
+                                 contact_sheet=False, finish=finish)
+            return outcome[0]
         finally:
             self.running.end_sweep(sweep_id)
-        return SweepOutcome(
-            cells=[final_sweep_cell(r) for r in result.results],
-            results=result.results,
-            contact_sheet=str(result.contact_sheet) if result.contact_sheet else None,
-            zip_path=str(zip_path) if zip_path else None,
-            cost_usd=result.cost_usd,
-            elapsed_s=result.elapsed_s,
-            sweep_id=result.sweep_id,
-        )
+
+    def _sweep_outcome(self, sweep_id: str, session: str, ran: dict[int, RunResult], effective: dict,
+                       visitor_key: str | None, elapsed_s: float) -> SweepOutcome:
+        """The sweep as the journal has it now: every row's latest task, one contact sheet and one ZIP of them."""
+        state = self.journal.sweep(session, sweep_id)
+        cells = state.cells if state is not None else ()
+        results = tuple(ran.get(cell.index) or _result_of(cell) for cell in cells) or tuple(ran.values())
+        prompts = [cell.body.get("prompt") for cell in cells] or [r.record.prompt if r.record else None
+                                                                 for r in results]
+        sheet = self.wiring.runner.write_contact_sheet(sweep_id, results, prompts, effective)
+        if sheet is not None:
+            self.store.record_sweep(sweep_id, len(results), contact_sheet=sheet)
+        records = [(r.label, r.record) for r in results if r.record is not None]
+        zip_path = export_zip(records, self.wiring.files.export(sweep_id), contact_sheet=sheet,
+                              sweep_id=sweep_id,
+                              secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])]) if records else None
+        return SweepOutcome(results=results, contact_sheet=str(sheet) if sheet else None,
+                            zip_path=str(zip_path) if zip_path else None,
+                            cost_usd=round(sum(r.cost_usd for r in results), 2), elapsed_s=round(elapsed_s, 3),
+                            sweep_id=sweep_id)
 
     def resume(self, session: str | None = None) -> ResumeReport:
         """Finish the journal's unfinished tasks that no wait of this process holds (one resume at a time).
@@ -215,8 +223,11 @@ class Orchestrator:
         finally:
             self._resume_lock.release()
 
-    def retry_cells(self, sweep_id: str, session: str) -> SweepPlan | None:
-        """A finished sweep's failed and never-submitted cells as a plan, with their exact requests (None: none)."""
+    def retry_plan(self, sweep_id: str, session: str) -> SweepPlan | None:
+        """A finished sweep's failed and never-submitted rows as a plan, with their exact requests (None: none).
+
+        Run it with ``run_sweep(plan, sweep_id=sweep_id)``: into the same rows, then the whole sweep's sheet and ZIP.
+        """
         state = self.journal.sweep(session, sweep_id)
         if state is None:
             raise LabError(f"No sweep {sweep_id!r} in the journal.")
@@ -224,33 +235,6 @@ class Orchestrator:
                            parent_task_id=cell.record.task_id if cell.record is not None else None)
                  for cell in state.retry_cells()]
         return self.wiring.runner.plan_rows(items) if items else None
-
-    def finish_retry(self, sweep_id: str, session: str, visitor_key: str | None = None) -> SweepOutcome | None:
-        """After a retry: the whole sweep's contact sheet and ZIP again, from each row's latest task."""
-        state = self.journal.sweep(session, sweep_id)
-        if state is None:
-            return None
-        results = tuple(RunResult(ok=c.record.status == "saved", task_id=c.record.task_id, status=c.record.status,
-                                  record=c.record,
-                                  video_path=Path(c.record.video_path) if c.record.video_path else None,
-                                  thumbs=tuple(Path(p) for p in c.record.thumb_paths), cost_usd=c.record.cost_usd or 0.0,
-                                  error=c.record.error, label=c.label, index=c.index)
-                        if c.record is not None else
-                        RunResult(ok=False, task_id=None, status="not_submitted", record=None, label=c.label,
-                                  index=c.index, error="not submitted")
-                        for c in state.cells)
-        sheet = self.wiring.runner.write_contact_sheet(
-            sweep_id, results, [c.body.get("prompt") for c in state.cells],
-            image_input.resolve(state.cells[0].body).effective if state.cells else {})
-        if sheet is not None:
-            self.store.record_sweep(sweep_id, len(results), contact_sheet=sheet)
-        records = [(r.label, r.record) for r in results if r.record is not None]
-        zip_path = export_zip(records, self.wiring.files.export(sweep_id), contact_sheet=sheet,
-                              sweep_id=sweep_id,
-                              secrets=[*self.wiring.secrets, *([visitor_key] if visitor_key else [])]) if records else None
-        return SweepOutcome(cells=[final_sweep_cell(r) for r in results], results=results,
-                            contact_sheet=str(sheet) if sheet else None, zip_path=str(zip_path) if zip_path else None,
-                            cost_usd=round(sum(r.cost_usd for r in results), 2), elapsed_s=0.0, sweep_id=sweep_id)
 
     def waited_on(self, record: TaskRecord) -> bool:
         """Whether a wait still holds the task (it will land in the journal by itself): one of this process,
@@ -262,6 +246,18 @@ class Orchestrator:
 
 def new_sweep_id() -> str:
     return f"sweep_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
+
+
+def _result_of(cell: SweepCell) -> RunResult:
+    """A row this run did not send (a retry sends only some), as the journal has it."""
+    record = cell.record
+    if record is None:
+        return RunResult(ok=False, task_id=None, status="not_submitted", record=None, label=cell.label,
+                         index=cell.index, error="not submitted")
+    return RunResult(ok=record.status == "saved", task_id=record.task_id, status=record.status, record=record,
+                     video_path=Path(record.video_path) if record.video_path else None,
+                     thumbs=tuple(Path(p) for p in record.thumb_paths), cost_usd=record.cost_usd or 0.0,
+                     error=record.error, label=cell.label, index=cell.index)
 
 
 def _seed_of(body: dict) -> int:

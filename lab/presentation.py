@@ -30,7 +30,7 @@ from lab.errors import (
     Timeout,
 )
 from lab.lineage import describe_changes
-from lab.runner import Event, RunResult
+from lab.runner import RunResult
 from lab.store import IntentRecord, Review, TaskRecord
 
 NOT_SET = "(not set)"
@@ -606,8 +606,8 @@ class RunOutcome:
     delivered: dict[str, Any] | None = None  # what the saved video is: {"size": "1280x720", "duration_s": 8.0}
 
     @classmethod
-    def of(cls, result: RunResult, *, answer: dict[str, Any] | None, backend: str,
-           delivered: dict[str, Any] | None = None) -> "RunOutcome":
+    def of(cls, result: RunResult, *, backend: str, delivered: dict[str, Any] | None = None) -> "RunOutcome":
+        """A run this page waited for. Its answer is the journal's (``final_answer``), as for a re-attached run."""
         record = result.record
         return cls(
             ok=result.ok,
@@ -617,7 +617,7 @@ class RunOutcome:
             video=str(result.video_path) if result.ok and result.video_path else None,
             thumbnails=thumbnails(record),
             wire=record.wire if record else None,
-            answer=answer,
+            answer=(dict(record.final_answer or {}) or None) if record else None,
             cost_usd=result.cost_usd,
             elapsed_s=record.elapsed_s if record else None,
             seed=record.seed if record else None,
@@ -695,8 +695,8 @@ def prediction_check(predicted: Mapping[str, Any] | None, answer: Mapping[str, A
 
 
 @dataclass(frozen=True)
-class SweepCell:
-    """What one sweep row shows now (the task id apart: the row shows it short, with a copy button)."""
+class RowView:
+    """What one sweep row shows (the task id apart: the row shows it short, with a copy button)."""
 
     index: int
     label: str
@@ -706,48 +706,65 @@ class SweepCell:
     task_id: str | None = None
 
 
-def sweep_cell(event: Event, label: str) -> SweepCell | None:
-    """The row update one runner event brings (None: nothing to show)."""
-    record = event.record
-    task = event.task_id
-    if event.kind == "submitted":
-        return SweepCell(event.index, f"**{label}** · queued", task_id=task)
-    if event.kind == "status":
-        state = "rendering" if event.status in ("in_progress", "unknown") else (event.status or "")
-        return SweepCell(event.index, f"**{label}** · {state}", task_id=task)
-    if event.kind == "downloading":
-        return SweepCell(event.index, f"**{label}** · downloading", task_id=task)
-    if event.kind == "saved":
-        video = record.video_path if record else None
-        return SweepCell(event.index, f"**{label}** · thumbnails…", video=video, task_id=task)
-    if event.kind == "thumbnails":
-        return SweepCell(event.index, f"**{label}** · saved", thumbnails=thumbnails(record) or None, task_id=task)
-    if event.kind == "failed":
-        return SweepCell(event.index, f"**{label}** · failed: {event.message}", task_id=task)
-    if event.kind == "done":
-        if record is not None and record.status == "saved":
-            cost = money(record.cost_usd)
-            return SweepCell(event.index, f"**{label}** · saved · {cost} · {format_seconds(event.elapsed_s)}",
-                             video=record.video_path, thumbnails=thumbnails(record) or None, finished=True,
-                             task_id=task)
-        return SweepCell(event.index, f"**{label}** · failed: {event.message}", finished=True, task_id=task)
-    return None
+def sweep_row(index: int, heading: str, record: TaskRecord | None, *, running: bool,
+              problem: str | None = None) -> RowView:
+    """One sweep row from the journal's record of its task, read the same while the sweep runs, when it ends
+    and after a reload.
 
-
-def final_sweep_cell(result: RunResult, label: str | None = None) -> SweepCell:
-    """A sweep row once its task is over (``label``: the row's heading, default the result's label)."""
-    head = label or result.label
-    if result.ok:
-        text = f"**{head}** · saved · {money(result.cost_usd)}"
-    else:
-        text = f"**{head}** · failed: {result_message(result)}"
-    return SweepCell(result.index, text, video=str(result.video_path) if result.ok and result.video_path else None,
-                     thumbnails=thumbnails(result.record), finished=True, task_id=result.task_id)
+    ``record``: the row's latest task (None: not submitted); ``running``: the row's task is still
+    being waited on; ``problem``: why a row without a task has none (its submit failed).
+    """
+    head = f"**{heading}**"
+    if record is None:
+        if running:
+            return RowView(index, f"{head} · waiting…")
+        return RowView(index, f"{head} · " + (f"failed: {problem}" if problem else "not submitted"), finished=True)
+    task = record.task_id
+    if record.status == "saved":
+        shown = thumbnails(record) or None
+        if running and shown is None:
+            return RowView(index, f"{head} · saved · making thumbnails…", video=record.video_path, task_id=task)
+        took = f" · {format_seconds(record.elapsed_s)}" if record.elapsed_s else ""
+        return RowView(index, f"{head} · saved · {money(record.cost_usd)}{took}", video=record.video_path,
+                       thumbnails=shown, finished=True, task_id=task)
+    if record.status == "failed":
+        return RowView(index, f"{head} · failed: {record.error or 'no detail given'}", finished=True, task_id=task)
+    if running:
+        state = {"queued": "queued", "completed": "downloading"}.get(record.status, "rendering")
+        return RowView(index, f"{head} · {state}", task_id=task)
+    return RowView(index, f"{head} · unfinished ({record.status}): it may still complete and bill; "
+                          "**Fetch unfinished** saves it", finished=True, task_id=task)
 
 
 def sweep_row_heading(seed: int, variant: int | None) -> str:
     """A row's heading: its seed, and its variant's number when the sweep has variants (the text is shown below)."""
     return f"seed {seed}" if variant is None else f"variant {variant} · seed {seed}"
+
+
+def sweep_headings(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, str | None]]:
+    """Each row's (heading, its variant's prompt or None) from its plan label and request, in row order.
+
+    The heading is ``seed 7``, or ``variant 2 · seed 7`` in a sweep of prompt variants (the
+    variant's text goes under it): the same for a sweep being run, finished or reloaded.
+    """
+    variants: list[str] = []
+    shown: list[tuple[str, str | None]] = []
+    for label, body in rows:
+        metadata = body.get("metadata") if isinstance(body, Mapping) else None
+        seed = metadata.get("seed") if isinstance(metadata, Mapping) else None
+        label = str(label)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            shown.append((label, None))
+            continue
+        if label.startswith("seed "):  # sweeps.plan labels a row without a variant "seed N"
+            shown.append((sweep_row_heading(seed, None), None))
+            continue
+        variant = label.rsplit(" · seed ", 1)[0]  # the variant's quoted start (numbered when two read alike)
+        if variant not in variants:
+            variants.append(variant)
+        prompt = body.get("prompt")
+        shown.append((sweep_row_heading(seed, variants.index(variant) + 1), prompt if isinstance(prompt, str) else None))
+    return shown
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$])")
@@ -775,7 +792,8 @@ def task_id_html(task_id: str | None) -> str:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    cells: list[SweepCell]
+    """A sweep once its run is over, as the journal has it: every row's latest task, its sheet and ZIP."""
+
     results: tuple[RunResult, ...]
     contact_sheet: str | None
     zip_path: str | None
@@ -967,25 +985,6 @@ def sweep_rows(sweeps: Sequence[Any]) -> list[list[Any]]:
     """The History tab's sweeps, one group per row (``store.SweepRecord``s, newest first)."""
     return [[dt.datetime.fromtimestamp(s.created_at).strftime("%m-%d %H:%M:%S"), s.task_count, s.saved, s.failed,
              money(s.cost_usd), s.sweep_id] for s in sweeps]
-
-
-def journal_sweep_cell(index: int, label: str, record: TaskRecord | None, *, running: bool) -> SweepCell:
-    """A sweep row as the journal has it (a reloaded page, a reopened sweep)."""
-    if record is None:
-        return SweepCell(index, f"**{label}** · " + ("waiting…" if running else "not submitted"),
-                         finished=not running)
-    task = record.task_id
-    if record.status == "saved":
-        took = f" · {format_seconds(record.elapsed_s)}" if record.elapsed_s else ""
-        return SweepCell(index, f"**{label}** · saved · {money(record.cost_usd)}{took}",
-                         video=record.video_path, thumbnails=thumbnails(record) or None, finished=True, task_id=task)
-    if record.status == "failed":
-        return SweepCell(index, f"**{label}** · failed: {record.error or 'no detail given'}", finished=True,
-                         task_id=task)
-    state = {"queued": "queued", "completed": "downloading"}.get(record.status, "rendering")
-    if not running:
-        state = f"unfinished ({record.status}): it may still complete and bill; **Fetch unfinished** saves it"
-    return SweepCell(index, f"**{label}** · {state}", finished=not running, task_id=task)
 
 
 def history_caption(record: TaskRecord) -> str:

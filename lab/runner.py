@@ -574,9 +574,13 @@ class Runner:
         session: str | None = None,
         contact_sheet: bool = True,
         person: str | None = None,
+        finish: Callable[[tuple[RunResult, ...]], None] | None = None,
     ) -> SweepResult:
         """Run a checked plan (``plan_sweep``, ``plan_rows`` or ``sweeps.prepare``), ≤ ``concurrency`` tasks at
         once; a failed one is recorded and the rest carry on.
+
+        ``finish``: what the caller still makes of the results (the orchestrator's whole-sweep sheet and
+        ZIP), called while the sweep is still leased, so a page on another replica shows it running until then.
 
         A plan past ``max_sweep``, or with an invalid row, raises RequestInvalid before any HTTP
         call; so does a budget refusal.
@@ -625,6 +629,8 @@ class Runner:
                                                   resolutions[0].effective) if contact_sheet else None
                 if sheet is not None:
                     self.store.record_sweep(sweep_id, len(pairs), contact_sheet=sheet)
+                if finish is not None:
+                    finish(results)
             finally:
                 self._release_sweep(sweep_id)
         return SweepResult(

@@ -74,6 +74,8 @@ class SweepCell:
     label: str
     body: dict
     record: TaskRecord | None
+    # No task, but a submit that may have created (and billed) one: never sent again by itself.
+    outcome_unknown: bool = False
 
     @property
     def finished(self) -> bool:
@@ -81,8 +83,11 @@ class SweepCell:
 
     @property
     def retryable(self) -> bool:
-        """Failed (not billed) or never submitted: safe to send again. An unfinished task may still bill."""
-        return self.record is None or self.record.status == "failed"
+        """Failed (not billed) or never submitted: safe to send again. An unfinished task may still bill, and so
+        may a submit whose outcome is unknown."""
+        if self.record is None:
+            return not self.outcome_unknown
+        return self.record.status == "failed"
 
 
 @dataclass(frozen=True)
@@ -268,8 +273,9 @@ class JournalView:
             latest[record.variant_label or record.task_id] = record
         if not plan:  # a sweep journalled before plans were kept: its tasks are its rows
             plan = [{"label": label, "body": record.request} for label, record in latest.items()]
+        unknown = {intent.variant_label for intent in self.store.unresolved_intents() if intent.sweep_id == sweep_id}
         cells = tuple(SweepCell(index, str(item.get("label")), dict(item.get("body") or {}),
-                                latest.get(str(item.get("label"))))
+                                latest.get(str(item.get("label"))), str(item.get("label")) in unknown)
                       for index, item in enumerate(plan))
         # Running here, or leased by another process (a replica behind the same load balancer, a CLI sweep).
         running = self.running.sweep_running(sweep_id) or row["leased"]

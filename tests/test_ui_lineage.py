@@ -91,7 +91,7 @@ def test_retry_failed_journals_the_failed_task_as_the_new_attempts_parent(make_s
         visitor = session_identity(None)[0]
         swept = services.runs.run_sweep(sweeps.prepare(FAST, max_sweep=4, seeds_text="1, 2"), session=visitor,
                                         on_event=None)
-        retry = services.runs.retry_cells(swept.sweep_id, visitor)
+        retry = services.runs.retry_plan(swept.sweep_id, visitor)
         assert [item.parent_task_id for item in retry.items] == [r.task_id for r in swept.results]
         retried = services.runs.run_sweep(retry, session=visitor, on_event=None, sweep_id=swept.sweep_id)
         parents = {services.journal.run(visitor, r.task_id).parent_task_id for r in retried.results}

@@ -14,6 +14,7 @@ from lab import params, sweeps
 from lab.sessions import session_identity
 from lab.ui import history, session, single, sweep
 from lab.ui.events import PAGES, session_of
+from lab.waits import StopWaiting
 from lab.wiring import open_app
 
 FAST = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4"}
@@ -106,8 +107,8 @@ def test_with_session_scope_no_handler_returns_another_sessions_runs(lab):
     with pytest.raises(gr.Error, match="No sweep"):
         session.open_sweep(t.services, t.parts, t.sweep, t.tabs, t.bob_sweep.sweep_id, alice)
     with pytest.raises(gr.Error, match="No sweep"):
-        list(session.retry_failed(t.services, t.sweep, t.key, {t.sweep.shown: t.bob_sweep.sweep_id, t.key: None},
-                                  alice))
+        list(sweep.retry_failed(t.services, StopWaiting(), t.sweep, t.key,
+                                {t.sweep.shown: t.bob_sweep.sweep_id, t.key: None}, alice))
     reattached = session.reattach(t.services, t.parts, t.single, t.sweep, t.tabs, alice)
     for needle in bobs_ids(t) + ["bob's"]:
         assert needle not in text_of(reattached)
@@ -178,7 +179,8 @@ def test_retry_failed_reruns_only_failed_rows_into_the_same_sweep(lab):
     failed = [r.index for r in t.bob_sweep.results if r.status == "failed"]
     saved_before = {r.index: r.task_id for r in t.bob_sweep.results if r.status == "saved"}
     assert failed and saved_before  # the seeded faults fail some rows and not others
-    list(session.retry_failed(t.services, t.sweep, t.key, {t.sweep.shown: t.bob_sweep.sweep_id, t.key: None}, bob))
+    list(sweep.retry_failed(t.services, StopWaiting(), t.sweep, t.key, {t.sweep.shown: t.bob_sweep.sweep_id,
+                                                                     t.key: None}, bob))
     state = t.services.journal.sweep(t.bob, t.bob_sweep.sweep_id)
     assert len(state.cells) == 4
     for index, task_id in saved_before.items():

@@ -171,11 +171,11 @@ def build_demo(services: AppServices) -> gr.Blocks:
         shell.forget_key.click(bind(forget_visitor_key, services, shell), None, key_outputs, **PRIVATE)
         runs = [
             *single.connect(demo, single_tab, services, stops, presets, shell.visitor_key),
-            sweep.connect(demo, sweep_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
+            *sweep.connect(demo, sweep_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
             history.connect(history_tab, single_tab, services, stops, shell.visitor_key, shell.tabs),
         ]
-        runs.append(session.connect(identified, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
-                                    history_item, shell.visitor_key, shell.banner, refresh_banner, list(runs)))
+        session.connect(identified, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
+                        history_item, shell.visitor_key, shell.banner, refresh_banner, list(runs))
         for run in runs:  # what was spent changes after every run
             run.then(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
         api.connect(api_components, services)

@@ -7,29 +7,28 @@ the signed-in Hugging Face user, else the id this browser keeps in
 form comes back, and the session's sweep or single run is shown again: while
 it is in flight a ``gr.Timer`` keeps filling it from the journal, without a
 click. History refreshes when its tab is opened and when a run of this
-session finishes; any sweep reopens in the sweep grid; a finished sweep's
-failed and unsent rows can be retried into the same grid.
+session finishes; any sweep reopens in the sweep grid. A sweep is shown by
+the Seed sweep tab's own ``show_sweep`` (from the journal), as at the end of
+its run; Retry failed is that tab's too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from lab import presentation as pres
-from lab.errors import LabError
-from lab.sessions import SweepState, session_identity
+from lab.sessions import session_identity
 from lab.store import FINISHED_STATUSES
 from lab.settings import Settings
 from lab.ui import history as history_tab
-from lab.ui.events import INSTANT, PAGES, PRIVATE, bind, caller_of, generation, raise_for_ui, session_of
+from lab.ui import sweep as sweep_tab
+from lab.ui.events import INSTANT, PAGES, PRIVATE, bind, session_of
 from lab.ui.history import HistoryTab
 from lab.ui.single import SingleTab
 from lab.ui.sweep import SweepTab
-from lab.waits import EventPump
 from lab.wiring import AppServices
 
 # Not a secret: gr.BrowserState encrypts in the page with a key the page holds. It only keeps
@@ -97,60 +96,6 @@ def restore_draft(fields: dict[str, Any], single: SingleTab, draft: Any) -> dict
     return out
 
 
-# ---------------------------------------------------------------- the sweep grid from the journal
-
-
-def _grid(sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
-    """Updates for the rows that changed since ``seen`` (None: all), and what they show now."""
-    seen = dict(seen or {})
-    out: dict = {}
-    prompts = {str(c.body.get("prompt")) for c in state.cells}  # several: a variant sweep shows each row's text
-    for i, row in enumerate(sweep.rows):
-        if i >= len(state.cells):
-            if seen.get(str(i)) != "hidden":
-                out.update({row.row: gr.update(visible=False), row.label: "", row.prompt: "", row.task: "",
-                            row.video: None, row.gallery: None})
-                seen[str(i)] = "hidden"
-            continue
-        cell = state.cells[i]
-        shown = pres.journal_sweep_cell(i, cell.label, cell.record, running=state.running)
-        signature = f"{shown.label}|{shown.video}|{len(shown.thumbnails or [])}"
-        if seen.get(str(i)) == signature:
-            continue
-        seen[str(i)] = signature
-        prompt = cell.body.get("prompt") if len(prompts) > 1 else None
-        out.update({row.row: gr.update(visible=True), row.label: shown.label, row.video: shown.video,
-                    row.gallery: shown.thumbnails, row.task: pres.task_id_html(shown.task_id),
-                    row.prompt: pres.literal_markdown(prompt) if isinstance(prompt, str) else ""})
-    return out, seen
-
-
-def _sweep_view(services: AppServices, sweep: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
-    """The whole sweep tab for ``state``: status, rows, and once it is over the sheet, ZIP and Retry."""
-    out, seen = _grid(sweep, state, seen)
-    done = sum(1 for c in state.cells if c.finished)
-    out.update({sweep.shown: state.sweep_id, sweep.row_requests: [dict(c.body) for c in state.cells]})
-    if state.running:
-        out[sweep.status] = (f"Re-attached to sweep `{state.sweep_id}`: {done}/{len(state.cells)} finished; "
-                             "rows fill in from the journal.")
-        out[sweep.retry] = gr.update(visible=False)
-        return out, seen
-    saved = sum(1 for c in state.cells if c.record is not None and c.record.status == "saved")
-    cost = sum((c.record.cost_usd or 0.0) for c in state.cells if c.record is not None)
-    out[sweep.status] = (f"**Sweep** `{state.sweep_id}`: {saved} of {len(state.cells)} saved · "
-                         f"**cost** {pres.money(cost)}" + (f" · {state.open_cells} still unfinished"
-                                                           if state.open_cells else ""))
-    zip_path = services.runs.sweep_zip(state.sweep_id)
-    sheet = state.contact_sheet if state.contact_sheet and Path(state.contact_sheet).is_file() else None
-    out.update({
-        sweep.sheet_image: sheet,
-        sweep.sheet_download: gr.update(value=sheet, visible=sheet is not None),
-        sweep.zip_download: gr.update(value=str(zip_path) if zip_path else None, visible=zip_path is not None),
-        sweep.retry: gr.update(visible=bool(state.retry_cells())),
-    })
-    return out, seen
-
-
 def _single_view(single: SingleTab, record: Any, *, in_flight: bool) -> dict:
     if in_flight:
         stage = pres.stage_for_event("status", record.status) or "rendering"
@@ -175,7 +120,7 @@ def reattach(services: AppServices, parts: SessionParts, single: SingleTab, swee
     sweep_id = active.ref if active is not None and active.kind == "sweep" else journal.latest_sweep(session)
     state = journal.sweep(session, sweep_id) if sweep_id else None
     if state is not None:
-        grid, seen = _sweep_view(services, sweep, state, None)
+        grid, seen = sweep_tab.show_sweep(services, sweep, state, None)
         out.update(grid)
         out[parts.seen] = seen
     latest = journal.latest_single(session)
@@ -205,7 +150,7 @@ def tick(services: AppServices, parts: SessionParts, single: SingleTab, sweep: S
         state = services.journal.sweep(session, attached.get("ref"))
         if state is None:
             return stop()
-        out, seen = _sweep_view(services, sweep, state, seen)
+        out, seen = sweep_tab.show_sweep(services, sweep, state, seen)
         out[parts.seen] = seen
         return out if state.running else {**out, **stop()}
     record = services.journal.run(session, attached.get("ref"))
@@ -224,62 +169,11 @@ def open_sweep(services: AppServices, parts: SessionParts, sweep: SweepTab, tabs
     state = services.journal.sweep(session_of(request), sweep_id)
     if state is None:
         raise gr.Error(f"No sweep {sweep_id!r} in the journal.")
-    out, seen = _sweep_view(services, sweep, state, None)
+    out, seen = sweep_tab.show_sweep(services, sweep, state, None)
     out.update({parts.seen: seen, tabs: gr.Tabs(selected="sweep")})
     if state.running:
         out.update({parts.attached: {"kind": "sweep", "ref": sweep_id}, parts.ticker: gr.Timer(active=True)})
     return out
-
-
-def retry_failed(services: AppServices, sweep: SweepTab, key: Any, data: dict, request: gr.Request):
-    """Run the shown sweep's failed and never-sent rows again, with their exact requests, into the same rows."""
-    caller = caller_of(services, request)
-    session, sweep_id, visitor_key = caller.session, data[sweep.shown], data[key]
-    if not sweep_id:
-        raise gr.Error("No sweep on screen to retry.")
-    try:
-        plan = services.runs.retry_cells(sweep_id, session)
-    except LabError as err:
-        raise_for_ui(err)
-    items = plan.items if plan is not None else ()
-    if not items:
-        yield {sweep.status: "Nothing to retry: every row is saved or still unfinished.",
-               sweep.retry: gr.update(visible=False)}
-        return
-    waiting = {sweep.rows[item.index].label: f"**{item.label}** · waiting… (retry)" for item in items}
-    yield {sweep.status: f"Retrying {len(items)} row(s) of `{sweep_id}`.", **waiting,
-           sweep.retry: gr.update(visible=False)}
-    pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, person=caller.person,
-                                                              on_event=on_event,
-                                                          visitor_key=visitor_key, sweep_id=sweep_id))
-    for event in pump:
-        if event is None or getattr(event, "index", None) is None or event.index >= len(items):
-            continue
-        item = items[event.index]
-        cell = pres.sweep_cell(event, item.label)
-        if cell is None:
-            continue
-        row = sweep.rows[item.index]
-        update = {row.label: cell.label}
-        if cell.task_id:
-            update[row.task] = pres.task_id_html(cell.task_id)
-        if cell.video:
-            update[row.video] = cell.video
-        if cell.thumbnails:
-            update[row.gallery] = cell.thumbnails
-        yield update
-    if isinstance(pump.error, LabError):
-        note = pres.failure_note(pump.error)
-        yield {sweep.status: f"**Not retried.** {note}", sweep.retry: gr.update(visible=True)}
-        raise gr.Error(note)
-    if pump.error is not None:
-        raise pump.error
-    outcome = services.runs.finish_retry(sweep_id, session, visitor_key)
-    state = services.journal.sweep(session, sweep_id)
-    out, _ = _sweep_view(services, sweep, state, None) if state is not None else ({}, {})
-    if outcome is not None:
-        out[sweep.status] = "Retried. " + outcome.summary_markdown()
-    yield out
 
 
 # ---------------------------------------------------------------- events
@@ -293,8 +187,8 @@ def identify_on_load(demo: gr.Blocks, parts: SessionParts) -> Any:
 
 def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
             services: AppServices, tabs: Any, history_item: Any, visitor_key: Any, banner: Any, banner_fn: Any,
-            runs: list) -> Any:
-    """The session's events; returns the Retry failed event (the shell refreshes the banner after it)."""
+            runs: list) -> None:
+    """The session's events (``runs``: the events after which History is listed again)."""
     fields = draft_fields(single, sweep)
     draft_inputs = set(fields.values())
     for component in draft_inputs:
@@ -320,8 +214,3 @@ def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: Swee
 
     history.open_sweep.click(bind(open_sweep, services, parts, sweep, tabs), history.sweep_choice,
                              view_outputs, **PRIVATE)
-    retried = sweep.retry.click(bind(retry_failed, services, sweep, visitor_key), {sweep.shown, visitor_key},
-                                sweep.outputs, show_progress="minimal",
-                                **generation(services.settings.max_concurrent_total), **PRIVATE)
-    retried.then(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
-    return retried

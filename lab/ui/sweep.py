@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -10,8 +11,9 @@ import gradio as gr
 from lab import params, presentation as pres, sweeps
 from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator, new_sweep_id
+from lab.sessions import SweepState
 from lab.sweeps import SweepPlan
-from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, session_of
+from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, raise_for_ui, session_of
 from lab.ui.single import PARENT, THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
 from lab.wiring import AppServices
@@ -219,6 +221,115 @@ def _empty_grid(tab: SweepTab) -> dict:
     return out
 
 
+def _row_update(row: SweepRow, view: pres.RowView) -> dict:
+    """What a row shows of ``view`` while its task moves (nothing it already shows is taken away)."""
+    update: dict = {row.label: view.label}
+    if view.task_id:
+        update[row.task] = pres.task_id_html(view.task_id)
+    if view.video:
+        update[row.video] = view.video
+    if view.thumbnails:
+        update[row.gallery] = view.thumbnails
+    return update
+
+
+# ---------------------------------------------------------------- the grid from the journal
+
+
+def _grid(tab: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
+    """Updates for the rows that changed since ``seen`` (None: all), and what they show now."""
+    seen = dict(seen or {})
+    out: dict = {}
+    shown = pres.sweep_headings([(c.label, c.body) for c in state.cells])
+    for i, row in enumerate(tab.rows):
+        if i >= len(state.cells):
+            if seen.get(str(i)) != "hidden":
+                out.update({row.row: gr.update(visible=False), row.label: "", row.prompt: "", row.task: "",
+                            row.video: None, row.gallery: None})
+                seen[str(i)] = "hidden"
+            continue
+        heading, variant_text = shown[i]
+        view = pres.sweep_row(i, heading, state.cells[i].record, running=state.running)
+        signature = f"{view.label}|{view.video}|{len(view.thumbnails or [])}"
+        if seen.get(str(i)) == signature:
+            continue
+        seen[str(i)] = signature
+        out.update({row.row: gr.update(visible=True), row.label: view.label, row.video: view.video,
+                    row.gallery: view.thumbnails, row.task: pres.task_id_html(view.task_id),
+                    row.prompt: pres.literal_markdown(variant_text) if variant_text else "",
+                    row.use_seed: gr.update(value="Use this prompt + seed" if variant_text else "Use this seed")})
+    return out, seen
+
+
+def show_sweep(services: AppServices, tab: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
+    """The whole tab for a sweep as the journal has it: status, the rows that changed since ``seen`` (None: all),
+    and once it is over its sheet, ZIP and Retry failed. The one way a sweep is shown when its run or retry
+    ends, when a reloaded page re-attaches to it and when History reopens it."""
+    out, seen = _grid(tab, state, seen)
+    done = sum(1 for c in state.cells if c.finished)
+    out.update({tab.shown: state.sweep_id, tab.row_requests: [dict(c.body) for c in state.cells]})
+    if state.running:
+        out[tab.status] = (f"Re-attached to sweep `{state.sweep_id}`: {done}/{len(state.cells)} finished; "
+                           "rows fill in from the journal.")
+        out[tab.retry] = gr.update(visible=False)
+        return out, seen
+    saved = sum(1 for c in state.cells if c.record is not None and c.record.status == "saved")
+    cost = sum((c.record.cost_usd or 0.0) for c in state.cells if c.record is not None)
+    out[tab.status] = (f"**Sweep** `{state.sweep_id}`: {saved} of {len(state.cells)} saved · "
+                       f"**cost** {pres.money(cost)}" + (f" · {state.open_cells} still unfinished"
+                                                         if state.open_cells else ""))
+    zip_path = services.runs.sweep_zip(state.sweep_id)
+    sheet = state.contact_sheet if state.contact_sheet and Path(state.contact_sheet).is_file() else None
+    out.update({
+        tab.sheet_image: sheet,
+        tab.sheet_download: gr.update(value=sheet, visible=sheet is not None),
+        tab.zip_download: gr.update(value=str(zip_path) if zip_path else None, visible=zip_path is not None),
+        tab.retry: gr.update(visible=bool(state.retry_cells())),
+    })
+    return out, seen
+
+
+# ---------------------------------------------------------------- running a plan: a sweep, or a retry of its rows
+
+
+def _follow(services: AppServices, stops: StopWaiting, tab: SweepTab, plan: SweepPlan, headings: dict[int, str], *,
+            session: str, person: str | None, sweep_id: str, visitor_key: str | None, head: str):
+    """Run ``plan`` into ``sweep_id``, each row (``plan``'s items name their rows) read from its task's journal
+    record as it moves. Yields updates; returns the pump, or None when the page stopped waiting.
+
+    ``person`` (``lab.people``): whose daily cap and submit rate the run counts against."""
+    items = plan.items
+    with stops.running((session, STOP_KEY)) as started:
+        pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, person=person,
+                                                                   on_event=on_event, visitor_key=visitor_key,
+                                                                   sweep_id=sweep_id))
+        finished = 0
+        for event in pump:
+            update: dict = {}
+            if event is not None and getattr(event, "index", None) is not None and event.index < len(items):
+                row = items[event.index].index
+                done = event.kind == "done"  # the row's wait is over
+                finished += done
+                view = pres.sweep_row(row, headings[row], event.record, running=not done,
+                                      problem=event.message if done and event.record is None else None)
+                update = _row_update(tab.rows[row], view)
+            if stops.stop_requested((session, STOP_KEY), started):
+                yield {**update, tab.status: pres.stopped_waiting_text(None, sweep=True)}
+                return None
+            elapsed = pres.format_seconds(stops.now() - started)
+            yield {**update, tab.status: f"{head} {finished}/{len(items)} finished · elapsed {elapsed}"}
+    return pump
+
+
+def _ended(services: AppServices, tab: SweepTab, session: str, outcome: pres.SweepOutcome, status: str) -> dict:
+    """The tab once a run or a retry is over: the journal's view of the whole sweep, and Compare these."""
+    state = services.journal.sweep(session, outcome.sweep_id)
+    out, _ = show_sweep(services, tab, state, None) if state is not None else ({}, {})
+    out.update({tab.status: status, tab.compare: gr.update(visible=len(outcome.results) >= 2),
+                tab.sweep_ids: [outcome.sweep_id]})
+    return out
+
+
 def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: SingleTab, key: Any, data: dict,
               request: gr.Request):
     """Run the sweep, filling each row as its task moves; stops waiting (not the tasks) when asked."""
@@ -231,48 +342,27 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
         yield {tab.status: f"**Cannot run:** {why}"}
         return
     items = plan.items
-    visitor_key = data[key]
     hidden_downloads = {tab.sheet_image: None, tab.sheet_download: gr.update(visible=False),
                         tab.zip_download: gr.update(visible=False), tab.compare: gr.update(visible=False)}
-    headings = [pres.sweep_row_heading(item.seed, item.variant) for item in items]
-    with stops.running((session, STOP_KEY)) as started:
-        grid = _empty_grid(tab)
-        for item, heading in zip(items, headings):
-            row = tab.rows[item.index]
-            grid.update({
-                row.row: gr.update(visible=True), row.label: f"**{heading}** · waiting…",
-                row.prompt: pres.literal_markdown(item.variant_text) if item.variant_text else "",
-                row.use_seed: gr.update(value="Use this prompt + seed" if item.variant_text else "Use this seed"),
-            })
-        cost = params.sweep_price_usd(plan.resolutions[0].effective["model"], len(items))
-        head = f"Running {len(items)} tasks (up to ${cost:.2f})." if cost is not None else ""
-        row_requests = [dict(item.body) for item in items]
-        sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
-        yield {tab.status: head, **grid, **hidden_downloads, tab.row_requests: row_requests, tab.shown: sweep_id,
-               tab.retry: gr.update(visible=False)}
-        pump = EventPump(lambda on_event: services.runs.run_sweep(plan, session=session, person=caller.person,
-                                                              on_event=on_event, visitor_key=visitor_key,
-                                                              sweep_id=sweep_id))
-        finished = 0
-        for event in pump:
-            update: dict = {}
-            if event is not None and getattr(event, "index", None) is not None and event.index < len(items):
-                cell = pres.sweep_cell(event, headings[event.index])
-                if cell is not None:
-                    finished += cell.finished
-                    row = tab.rows[cell.index]
-                    update[row.label] = cell.label
-                    if cell.task_id:
-                        update[row.task] = pres.task_id_html(cell.task_id)
-                    if cell.video:
-                        update[row.video] = cell.video
-                    if cell.thumbnails:
-                        update[row.gallery] = cell.thumbnails
-            if stops.stop_requested((session, STOP_KEY), started):
-                yield {**update, tab.status: pres.stopped_waiting_text(None, sweep=True)}
-                return
-            elapsed = pres.format_seconds(stops.now() - started)
-            yield {**update, tab.status: f"{head} {finished}/{len(items)} finished · elapsed {elapsed}"}
+    shown = pres.sweep_headings([(item.label, item.body) for item in items])
+    grid = _empty_grid(tab)
+    for item, (heading, variant_text) in zip(items, shown):
+        row = tab.rows[item.index]
+        grid.update({
+            row.row: gr.update(visible=True), row.label: pres.sweep_row(item.index, heading, None, running=True).label,
+            row.prompt: pres.literal_markdown(variant_text) if variant_text else "",
+            row.use_seed: gr.update(value="Use this prompt + seed" if variant_text else "Use this seed"),
+        })
+    cost = params.sweep_price_usd(plan.resolutions[0].effective["model"], len(items))
+    head = f"Running {len(items)} tasks (up to ${cost:.2f})." if cost is not None else ""
+    sweep_id = new_sweep_id()  # known before it runs: a reloaded page re-attaches to it
+    yield {tab.status: head, **grid, **hidden_downloads, tab.row_requests: [dict(item.body) for item in items],
+           tab.shown: sweep_id, tab.retry: gr.update(visible=False)}
+    pump = yield from _follow(services, stops, tab, plan, {item.index: h for item, (h, _) in zip(items, shown)},
+                              session=session, person=caller.person, sweep_id=sweep_id, visitor_key=data[key],
+                              head=head)
+    if pump is None:
+        return
     if isinstance(pump.error, LabError):
         note = pres.failure_note(pump.error)
         yield {tab.status: f"**Not run.** {note}", **_empty_grid(tab), **hidden_downloads, tab.row_requests: []}
@@ -280,20 +370,43 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
     if pump.error is not None:
         raise pump.error
     outcome: pres.SweepOutcome = pump.result
-    final: dict = {}
-    for result in outcome.results:
-        cell = pres.final_sweep_cell(result, headings[result.index] if result.index < len(headings) else None)
-        row = tab.rows[cell.index]
-        final.update({row.label: cell.label, row.task: pres.task_id_html(cell.task_id), row.video: cell.video,
-                      row.gallery: cell.thumbnails})
-    yield {
-        tab.status: outcome.summary_markdown(), **final,
-        tab.sheet_image: outcome.contact_sheet,
-        tab.sheet_download: gr.update(value=outcome.contact_sheet, visible=outcome.contact_sheet is not None),
-        tab.zip_download: gr.update(value=outcome.zip_path, visible=outcome.zip_path is not None),
-        tab.compare: gr.update(visible=len(outcome.results) >= 2), tab.sweep_ids: [outcome.sweep_id],
-        tab.retry: gr.update(visible=any(r.status in ("failed", "not_submitted") for r in outcome.results)),
-    }
+    yield _ended(services, tab, session, outcome, outcome.summary_markdown())
+
+
+def retry_failed(services: AppServices, stops: StopWaiting, tab: SweepTab, key: Any, data: dict,
+                 request: gr.Request):
+    """Run the shown sweep's failed and never-sent rows again, with their exact requests, into the same rows."""
+    caller = caller_of(services, request)
+    session, sweep_id = caller.session, data[tab.shown]
+    if not sweep_id:
+        raise gr.Error("No sweep on screen to retry.")
+    try:
+        plan = services.runs.retry_plan(sweep_id, session)
+        state = services.journal.sweep(session, sweep_id)
+    except LabError as err:
+        raise_for_ui(err)
+    if plan is None or state is None:
+        yield {tab.status: "Nothing to retry: every row is saved or still unfinished.",
+               tab.retry: gr.update(visible=False)}
+        return
+    shown = pres.sweep_headings([(c.label, c.body) for c in state.cells])
+    headings = {item.index: shown[item.index][0] for item in plan.items}
+    waiting = {tab.rows[row].label: pres.sweep_row(row, heading, None, running=True).label + " (retry)"
+               for row, heading in headings.items()}
+    head = f"Retrying {len(plan.items)} row(s) of `{sweep_id}`."
+    yield {tab.status: head, **waiting, tab.retry: gr.update(visible=False)}
+    pump = yield from _follow(services, stops, tab, plan, headings, session=session, person=caller.person,
+                              sweep_id=sweep_id, visitor_key=data[key], head=head)
+    if pump is None:
+        return
+    if isinstance(pump.error, LabError):
+        note = pres.failure_note(pump.error)
+        yield {tab.status: f"**Not retried.** {note}", tab.retry: gr.update(visible=True)}
+        raise gr.Error(note)
+    if pump.error is not None:
+        raise pump.error
+    outcome: pres.SweepOutcome = pump.result
+    yield _ended(services, tab, session, outcome, "Retried. " + outcome.summary_markdown())
 
 
 def watch_screens(sweep_id: str | None) -> Any:
@@ -332,8 +445,9 @@ def use_seed(services: AppServices, single: SingleTab, tabs: Any, index: int, ro
 
 
 def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServices, stops: StopWaiting,
-            visitor_key: Any, tabs: Any) -> Any:
-    """The tab's events; returns the sweep event (the shell refreshes the banner after it)."""
+            visitor_key: Any, tabs: Any) -> list:
+    """The tab's events; returns those that spend (Run sweep, Retry failed: the shell refreshes the banner and
+    History after them)."""
     estimate_inputs = {tab.seeds, tab.random_count, tab.variants, *single.form.components}
     price = bind(estimate, services, tab, single)
     for component in estimate_inputs:
@@ -344,6 +458,9 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServ
         inputs={*estimate_inputs, visitor_key}, outputs=tab.outputs,
         show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
     )
+    retried = tab.retry.click(bind(retry_failed, services, stops, tab, visitor_key), {tab.shown, visitor_key},
+                              tab.outputs, show_progress="minimal",
+                              **generation(services.settings.max_concurrent_total), **PRIVATE)
     tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.status, queue=False, show_progress="hidden",
                    **PRIVATE)
     form_outputs = {*single.form.outputs, tabs}
@@ -354,4 +471,4 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServ
     tab.shown.change(watch_screens, tab.shown, tab.screen_watch, show_progress="hidden", **PRIVATE)
     tab.screen_watch.tick(bind(show_screens, services, tab), tab.shown, {tab.screen, tab.screen_watch},
                           show_progress="hidden", **PRIVATE)
-    return swept
+    return [swept, retried]
