@@ -216,7 +216,8 @@ def test_a_reloaded_page_reattaches_to_a_single_run_in_flight_and_fills_it(make_
         reloaded = page_of(me)
         shown = session.reattach(services, parts, single_tab, sweep_tab, tabs, reloaded)
         assert shown[parts.attached]["kind"] == "single" and "Re-attached" in shown[single_tab.progress]
-        data = {parts.attached: shown[parts.attached], parts.seen: {}, history_tab.filter: ""}
+        data = {parts.attached: shown[parts.attached], parts.seen: {}, history_tab.filter: "",
+                history_tab.review_filter: "all"}
         deadline = time.monotonic() + 120
         while True:
             step = session.tick(services, parts, single_tab, sweep_tab, history_tab, data, reloaded)
