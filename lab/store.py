@@ -1075,12 +1075,18 @@ class Store:
         return [_from_row(row) for row in rows]
 
     def sweeps(self, limit: int = 50, session: str | None = None) -> list[SweepRecord]:
-        """Sweeps newest first (only ``session``'s when given), with how many tasks were saved or failed and the cost."""
+        """Sweeps newest first (only ``session``'s when given): how many rows are saved or failed now and the cost.
+
+        A row counts by its latest task (a retried row's failed attempt no longer counts as failed, as the
+        sweep grid shows it: ``JournalView.sweep``); the cost is every task's.
+        """
+        latest = ("NOT EXISTS (SELECT 1 FROM tasks n WHERE n.sweep_id = t.sweep_id "
+                  "AND n.variant_label = t.variant_label AND n.created_at > t.created_at)")
         rows = self._execute(
             f"""
             SELECT s.sweep_id, s.created_at, s.task_count, s.contact_sheet, s.note,
-                   COALESCE(SUM(CASE WHEN t.status = 'saved' THEN 1 ELSE 0 END), 0) AS saved,
-                   COALESCE(SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+                   COALESCE(SUM(CASE WHEN t.status = 'saved' AND {latest} THEN 1 ELSE 0 END), 0) AS saved,
+                   COALESCE(SUM(CASE WHEN t.status = 'failed' AND {latest} THEN 1 ELSE 0 END), 0) AS failed,
                    COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd
             FROM sweeps s LEFT JOIN tasks t ON t.sweep_id = s.sweep_id
             {"WHERE s.session = ?" if session is not None else ""}

@@ -175,6 +175,16 @@ def test_sweep_lists_its_tasks_in_submission_order_with_counts(store: Store) -> 
         3, 1, 1, 0.3, "/x/sheet.png")
 
 
+def test_a_sweep_row_counts_as_saved_or_failed_by_its_latest_task(store: Store) -> None:
+    store.record_sweep("sweep_1", 2)
+    for task_id, label, status, cost in (("task_1", "seed 1", "failed", None), ("task_2", "seed 2", "failed", None),
+                                         ("task_1b", "seed 1", "saved", 0.3)):  # seed 1 retried and saved
+        _submit(store, task_id, sweep_id="sweep_1", variant_label=label)
+        store.update(task_id, status=status, cost_usd=cost)
+    (summary,) = store.sweeps()
+    assert (summary.task_count, summary.saved, summary.failed, summary.cost_usd) == (2, 1, 1, 0.3)
+
+
 def test_median_elapsed_learns_from_saved_runs_with_the_same_settings(store: Store) -> None:
     assert store.median_elapsed(params.FAST_MODEL, "720p", "4") is None
     for task_id, elapsed in (("task_1", 30.0), ("task_2", 50.0), ("task_3", 40.0)):
