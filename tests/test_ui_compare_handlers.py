@@ -60,6 +60,11 @@ def skipped(value) -> bool:
 # ---------------------------------------------------------------- every path answers in the page
 
 
+def test_a_page_loaded_without_a_compare_link_changes_nothing_and_still_answers_one_output(lab) -> None:
+    answer = compare.open_from_link(lab.services, lab.tab, lab.tabs, "", page_of("nobody"))
+    assert list(answer) == [lab.tab.status] and skipped(answer[lab.tab.status])
+
+
 def test_compare_with_nothing_chosen_says_so_and_the_measuring_step_has_one_output(lab) -> None:
     request = page_of("b-nobody")
     shown = compare.open_set(lab.services, lab.tab, [], "", request)

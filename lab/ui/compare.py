@@ -408,8 +408,8 @@ def connect_link(identified: Any, tab: CompareTab, services: AppServices, tabs: 
 def open_from_link(services: AppServices, tab: CompareTab, tabs: Any, location_hash: str | None,
                    request: gr.Request) -> dict:
     found = re.search(r"(?:^#|&)compare=([^&]+)", location_hash or "")
-    if not found:
-        return {}
+    if not found:  # most page loads: an empty dict would read as one missing output value (a logged ValueError)
+        return {tab.status: gr.skip()}
     wanted = split_ids(unquote(found.group(1)).replace(",", " "))[:12]
     try:
         opened = services.compare.open(wanted, may_see=_may_see(services, request))
