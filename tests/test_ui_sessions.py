@@ -173,6 +173,19 @@ def test_a_reloaded_page_is_the_same_session(lab):
     assert history.list_runs(t.services, t.history, None, SimpleNamespace(session_hash="p3"))[t.history.table] == []
 
 
+def test_a_reopened_sweep_row_shows_its_takes_review_status(lab):
+    from lab.review.journal import ReviewJournal
+
+    t = lab("session")
+    saved = next(r for r in t.bob_sweep.results if r.status == "saved")
+    ReviewJournal(t.services.runs.store).set_status(t.services.runs.store.get(saved.task_id), "approved", author="Bob",
+                                                    session=t.bob)
+    shown = session.open_sweep(t.services, t.parts, t.sweep, t.tabs, t.bob_sweep.sweep_id, page_of(t.bob))
+    labels = [shown[row.label] for row in t.sweep.rows[:len(t.bob_sweep.results)]]
+    assert labels[saved.index].endswith("\n✓ Approved")
+    assert sum("Approved" in label for label in labels) == 1  # the others were never reviewed: no badge
+
+
 def test_retry_failed_reruns_only_failed_rows_into_the_same_sweep(lab):
     t = lab("session")
     bob = page_of(t.bob)

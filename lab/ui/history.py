@@ -40,8 +40,9 @@ FILTER_AS_YOU_TYPE_JS = f"""
 
 # when, prompt, status, cost, took, model, res., aspect, dur., seed, review, pre-screen, task id: 1210 px,
 # all of it on a desktop (1216 px). "when" and the prompt together fit a phone's 326 px; the task id wraps once.
-HISTORY_COLUMN_WIDTHS = ["90px", "210px", "90px", "65px", "55px", "70px", "60px", "75px", "50px", "100px",
-                         "90px", "105px", "150px"]
+# review: 110 px, so "✎ Changes requested" breaks between its words (at 90 px "requested" broke mid-word).
+HISTORY_COLUMN_WIDTHS = ["90px", "200px", "90px", "65px", "55px", "70px", "60px", "70px", "50px", "100px",
+                         "110px", "105px", "145px"]
 
 
 @dataclass

@@ -236,8 +236,11 @@ def _row_update(row: SweepRow, view: pres.RowView) -> dict:
 # ---------------------------------------------------------------- the grid from the journal
 
 
-def _grid(tab: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, dict]:
-    """Updates for the rows that changed since ``seen`` (None: all), and what they show now."""
+def _grid(tab: SweepTab, state: SweepState, seen: dict | None, takes: dict | None = None) -> tuple[dict, dict]:
+    """Updates for the rows that changed since ``seen`` (None: all), and what they show now.
+
+    ``takes``: the rows' reviews (task id -> lab.review TakeReview): a reviewed take's status goes on a line
+    under its row's heading ("✓ Approved · 1 comment"), as on its Compare cell and History tile."""
     seen = dict(seen or {})
     out: dict = {}
     shown = pres.sweep_headings([(c.label, c.body) for c in state.cells])
@@ -249,12 +252,15 @@ def _grid(tab: SweepTab, state: SweepState, seen: dict | None) -> tuple[dict, di
                 seen[str(i)] = "hidden"
             continue
         heading, variant_text = shown[i]
-        view = pres.sweep_row(i, heading, state.cells[i].record, running=state.running)
-        signature = f"{view.label}|{view.video}|{len(view.thumbnails or [])}"
+        record = state.cells[i].record
+        view = pres.sweep_row(i, heading, record, running=state.running)
+        review = pres.review_status_text((takes or {}).get(record.task_id)) if record is not None else ""
+        label = f"{view.label}  \n{review}" if review else view.label  # (a Markdown line break)
+        signature = f"{label}|{view.video}|{len(view.thumbnails or [])}"
         if seen.get(str(i)) == signature:
             continue
         seen[str(i)] = signature
-        out.update({row.row: gr.update(visible=True), row.label: view.label, row.video: view.video,
+        out.update({row.row: gr.update(visible=True), row.label: label, row.video: view.video,
                     row.gallery: view.thumbnails, row.task: pres.task_id_html(view.task_id),
                     row.prompt: pres.literal_markdown(variant_text) if variant_text else "",
                     row.use_seed: gr.update(value="Use this prompt + seed" if variant_text else "Use this seed")})
@@ -265,7 +271,8 @@ def show_sweep(services: AppServices, tab: SweepTab, state: SweepState, seen: di
     """The whole tab for a sweep as the journal has it: status, the rows that changed since ``seen`` (None: all),
     and once it is over its sheet, ZIP and Retry failed. The one way a sweep is shown when its run or retry
     ends, when a reloaded page re-attaches to it and when History reopens it."""
-    out, seen = _grid(tab, state, seen)
+    takes = services.journal.take_reviews([c.record for c in state.cells if c.record is not None])
+    out, seen = _grid(tab, state, seen, takes)
     done = sum(1 for c in state.cells if c.finished)
     out.update({tab.shown: state.sweep_id, tab.row_requests: [dict(c.body) for c in state.cells]})
     if state.running:
