@@ -1085,24 +1085,51 @@ def lineage_markdown(record: TaskRecord, ancestors: Sequence[TaskRecord], childr
     return "\n".join(lines)
 
 
-def sweep_screen_html(cells: Sequence[tuple[int, str, TaskRecord | None]], screens: Mapping[str, Mapping[str, Any]],
-                      ) -> tuple[str, bool]:
-    """The sweep's takes sorted by their pre-screen (no issues first, fewest badges next, pending last), as
-    HTML whose badges seek each row's video; and whether a saved take still waits for its screen."""
-    rows, waiting = [], False
-    for index, label, record in cells:
+@dataclass(frozen=True)
+class SweepScreen:
+    """A sweep's takes as the pre-screen sees them: each row's badges, the rows best first, a summary."""
+
+    badges: dict[int, str]  # row index -> its badges' HTML ("" for a row with no saved take)
+    order: list[int]  # row indexes, no issues first, then fewest badges, then not screened, then no take
+    summary: str  # HTML
+    waiting: bool  # a saved take still waits for its screen
+
+
+def sweep_screen(cells: Sequence[tuple[int, TaskRecord | None]], screens: Mapping[str, Mapping[str, Any]]
+                 ) -> SweepScreen:
+    """Each row's badges (seeking that row's video) and the order "best first" puts the rows in."""
+    badges, ranks, waiting = {}, [], False
+    clean = saved = 0
+    for index, record in cells:
         if record is None or record.status != "saved":
+            badges[index] = ""
+            ranks.append(((4, 0), index))
             continue
+        saved += 1
         screen = screens.get(record.task_id)
         waiting |= screen is None
-        rank = (2, 0) if screen is None else (1 if not screen.get("ok") else 0, len(screen.get("badges") or []))
-        rows.append((rank, index, label, screen))
-    if not rows:
-        return "", waiting
-    rows.sort(key=lambda row: (row[0], row[1]))
-    lines = ['<div class="lab-sweep-screen"><strong>Pre-screen, best first</strong> '
-             '<span class="lab-note">(no issues found first; click a badge to go there in its row)</span><table>']
-    for _rank, index, label, screen in rows:
-        lines.append(f'<tr><td>{html.escape(label)}</td><td>{badges_html(screen, f"#sweep-video-{index} video")}</td></tr>')
-    lines.append("</table></div>")
-    return "".join(lines), waiting
+        badges[index] = badges_html(screen, f"#sweep-video-{index} video")
+        if screen is None:
+            rank = (3, 0)
+        elif not screen.get("ok"):
+            rank = (2, 0)
+        else:
+            found = len(screen.get("badges") or [])
+            clean += found == 0
+            rank = (0 if found == 0 else 1, found)
+        ranks.append((rank, index))
+    order = [index for _rank, index in sorted(ranks)]
+    if not saved:
+        summary = ""
+    else:
+        pending = sum(1 for index, record in cells if record is not None and record.status == "saved"
+                      and screens.get(record.task_id) is None)
+        summary = f"Pre-screen: <strong>{clean} of {saved}</strong> saved takes with no issues found"
+        summary += f" ({pending} still being screened)" if pending else ""
+    return SweepScreen(badges, order, summary, waiting)
+
+
+def sweep_order_css(order: Sequence[int]) -> str:
+    """CSS that lays the grid's rows out in ``order`` (flex order: the rows and their players stay as they are)."""
+    rules = " ".join(f"#sweep-grid > #sweep-row-{index} {{order: {place}}}" for place, index in enumerate(order))
+    return f"<style>{rules}</style>" if rules else ""

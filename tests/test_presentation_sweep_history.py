@@ -81,3 +81,15 @@ def test_a_seed_the_service_picked_has_one_name_everywhere():
     for text in (pres.history_caption(unseeded), pres.history_detail(unseeded), CompareService.choice_label(unseeded),
                  compare.field_text("seed", None)):
         assert "random" not in text, text
+
+
+def test_sorting_a_sweep_by_its_pre_screen_puts_takes_with_no_issues_first():
+    frozen = {"ok": True, "badges": [{"kind": "frozen", "text": "frozen 1.0–2.2 s", "at": 1.0}]}
+    two = {"ok": True, "badges": [{"kind": "cut", "text": "1 cut", "at": 1.5}, {"kind": "silent", "text": "silent"}]}
+    cells = [(0, record(task_id="t_frozen")), (1, record(task_id="t_two")), (2, record(task_id="t_failed", status="failed")),
+             (3, record(task_id="t_pending")), (4, record(task_id="t_clean"))]
+    found = pres.sweep_screen(cells, {"t_frozen": frozen, "t_two": two, "t_clean": {"ok": True, "badges": []}})
+    assert found.order == [4, 0, 1, 3, 2] and found.waiting
+    assert 'data-video="#sweep-video-0 video"' in found.badges[0] and found.badges[2] == ""
+    assert "1 of 4" in found.summary and "1 still being screened" in found.summary
+    assert pres.sweep_order_css(found.order).startswith("<style>#sweep-grid > #sweep-row-4 {order: 0}")

@@ -97,6 +97,7 @@ class SweepRow:
     video: Any
     gallery: Any
     use_seed: Any
+    badges: Any = None  # the take's pre-screen badges (a click seeks this row's video)
 
 
 @dataclass
@@ -117,8 +118,9 @@ class SweepTab:
     sweep_ids: Any  # State: [the finished sweep's id]
     retry: Any = None  # "Retry failed": shown when the sweep on screen is over with failed/unsent rows
     shown: Any = None  # State: the id of the sweep on screen (run here, re-attached or reopened)
-    screen: Any = None  # the takes sorted by their pre-screen, with badges
-    screen_watch: Any = None  # Timer: refills ``screen`` until every saved take of the sweep is screened
+    screen: Any = None  # the pre-screen's summary, and the rows' order when sorted by it
+    screen_watch: Any = None  # Timer: refills the badges until every saved take of the sweep is screened
+    sort_best: Any = None  # "Takes with no issues found first": the grid's rows in pre-screen order
 
     @property
     def outputs(self) -> set:
@@ -143,22 +145,27 @@ def build(max_rows: int) -> SweepTab:
         stop = gr.Button(pres.BACKGROUND_BUTTON, variant="stop", elem_id="sweep-stop")
         retry = gr.Button("Retry failed", visible=False, elem_id="sweep-retry")
     status = gr.Markdown(elem_id="sweep-status")
-    rows = []
-    for i in range(max_rows):
-        with gr.Row(visible=False, elem_classes=["sweep-row"], elem_id=f"sweep-row-{i}") as row:
-            with gr.Column(scale=1, min_width=160):
-                label = gr.Markdown(elem_id=f"sweep-label-{i}")
-                prompt = gr.Markdown(elem_id=f"sweep-prompt-{i}", elem_classes=["sweep-prompt"])
-                task = gr.HTML(elem_id=f"sweep-task-{i}", js_on_load=COPY_TASK_ID_JS)
-                use_seed = gr.Button("Use this seed", size="sm", elem_id=f"use-seed-{i}")
-            # No badge: it would cover the prompt burned into the frame's top edge (the heading names the row).
-            video = gr.Video(label=f"Row {i + 1}", show_label=False, interactive=False, height=200, scale=2,
-                             buttons=["download"], elem_id=f"sweep-video-{i}")
-            gallery = gr.Gallery(label="Thumbnails", show_label=False, columns=THUMB_COUNT, scale=5, interactive=False,
-                                 object_fit="contain", buttons=[], elem_id=f"sweep-thumbs-{i}",
-                                 elem_classes=["sweep-thumbs", "whole-frames"])
-        rows.append(SweepRow(row, label, prompt, task, video, gallery, use_seed))
     screen = gr.HTML("", elem_id="sweep-screen")
+    sort_best = gr.Checkbox(label="Takes with no issues found first (pre-screen)", value=False,
+                            elem_id="sweep-sort-best", container=False)
+    rows = []
+    # One flex column of rows: "no issues first" reorders them with CSS order (lab.presentation.sweep_order_css).
+    with gr.Column(elem_id="sweep-grid"):
+        for i in range(max_rows):
+            with gr.Row(visible=False, elem_classes=["sweep-row"], elem_id=f"sweep-row-{i}") as row:
+                with gr.Column(scale=1, min_width=160):
+                    label = gr.Markdown(elem_id=f"sweep-label-{i}")
+                    prompt = gr.Markdown(elem_id=f"sweep-prompt-{i}", elem_classes=["sweep-prompt"])
+                    task = gr.HTML(elem_id=f"sweep-task-{i}", js_on_load=COPY_TASK_ID_JS)
+                    use_seed = gr.Button("Use this seed", size="sm", elem_id=f"use-seed-{i}")
+                    badges = gr.HTML("", elem_id=f"sweep-badges-{i}")
+                # No badge: it would cover the prompt burned into the frame's top edge (the heading names the row).
+                video = gr.Video(label=f"Row {i + 1}", show_label=False, interactive=False, height=200, scale=2,
+                                 buttons=["download"], elem_id=f"sweep-video-{i}")
+                gallery = gr.Gallery(label="Thumbnails", show_label=False, columns=THUMB_COUNT, scale=5,
+                                     interactive=False, object_fit="contain", buttons=[], elem_id=f"sweep-thumbs-{i}",
+                                     elem_classes=["sweep-thumbs", "whole-frames"])
+            rows.append(SweepRow(row, label, prompt, task, video, gallery, use_seed, badges))
     with gr.Row():
         # No label badge: it would cover the sheet's own title.
         sheet_image = gr.Image(label="Contact sheet", show_label=False, type="filepath", interactive=False, height=300)
@@ -168,7 +175,7 @@ def build(max_rows: int) -> SweepTab:
             compare = gr.Button("Compare these", visible=False, elem_id="sweep-compare")
     return SweepTab(seeds, random_count, variants, estimate, run, stop, status, rows, sheet_image, sheet_download,
                     zip_download, gr.State([]), compare, gr.State([]), retry, gr.State(None), screen,
-                    gr.Timer(SCREEN_CHECK_S, active=False))
+                    gr.Timer(SCREEN_CHECK_S, active=False), sort_best)
 
 
 # ---------------------------------------------------------------- handlers
@@ -421,16 +428,21 @@ def watch_screens(sweep_id: str | None) -> Any:
     return gr.Timer(active=bool(sweep_id))
 
 
-def show_screens(services: AppServices, tab: SweepTab, sweep_id: str | None, request: gr.Request) -> dict:
-    """The sweep's takes sorted by their pre-screen; the timer stops once the sweep is over and all are screened."""
+def show_screens(services: AppServices, tab: SweepTab, sweep_id: str | None, best_first: bool | None,
+                 request: gr.Request) -> dict:
+    """Each row's badges and the summary; with ``best_first`` the grid's rows in pre-screen order (a CSS
+    order: the players keep playing). The timer stops once the sweep is over and every take is screened."""
     state = services.journal.sweep(session_of(request), sweep_id) if sweep_id else None
     if state is None:
-        return {tab.screen: "", tab.screen_watch: gr.Timer(active=False)}
-    cells = [(cell.index, cell.label, cell.record) for cell in state.cells]
+        return {tab.screen: "", tab.screen_watch: gr.Timer(active=False),
+                **{row.badges: "" for row in tab.rows}}
     records = [cell.record for cell in state.cells if cell.record is not None]
-    panel, waiting = pres.sweep_screen_html(cells, services.journal.screens(records))
-    waiting = waiting and services.settings.prescreen  # with the pre-screen off none is coming
-    return {tab.screen: panel, tab.screen_watch: gr.Timer(active=waiting or state.running)}
+    found = pres.sweep_screen([(cell.index, cell.record) for cell in state.cells], services.journal.screens(records))
+    waiting = found.waiting and services.settings.prescreen  # with the pre-screen off none is coming
+    summary = f'<div class="lab-sweep-screen">{found.summary}</div>' if found.summary else ""
+    return {tab.screen: summary + (pres.sweep_order_css(found.order) if best_first else ""),
+            tab.screen_watch: gr.Timer(active=waiting or state.running),
+            **{row.badges: found.badges.get(index, "") for index, row in enumerate(tab.rows)}}
 
 
 def use_seed(services: AppServices, single: SingleTab, tabs: Any, index: int, row_requests: list,
@@ -476,6 +488,8 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServ
                            **PRIVATE)
     demo.load(None, None, None, js=POSTER_JS, **PRIVATE)
     tab.shown.change(watch_screens, tab.shown, tab.screen_watch, show_progress="hidden", **PRIVATE)
-    tab.screen_watch.tick(bind(show_screens, services, tab), tab.shown, {tab.screen, tab.screen_watch},
-                          show_progress="hidden", **PRIVATE)
+    screens = bind(show_screens, services, tab)
+    screen_outputs = {tab.screen, tab.screen_watch, *(row.badges for row in tab.rows)}
+    tab.screen_watch.tick(screens, [tab.shown, tab.sort_best], screen_outputs, show_progress="hidden", **PRIVATE)
+    tab.sort_best.change(screens, [tab.shown, tab.sort_best], screen_outputs, show_progress="hidden", **PRIVATE)
     return [swept, retried]
