@@ -57,6 +57,28 @@ def test_a_frozen_stretch_is_found_at_its_time(clip) -> None:
     assert [b.kind for b in screen.badges()] == ["frozen"]
 
 
+def test_image_to_video_clips_carry_the_prompts_faults_too(tmp_path: Path) -> None:
+    from image_helpers import picture
+
+    from lab.simulator.render_image import ImageRenderer, ImageRenderSpec
+
+    image = picture(tmp_path / "start.png", size=(640, 360))
+    renderer = ImageRenderer(tmp_path / "cache", workers=1)
+    try:
+        def render(prompt: str) -> Path:
+            return renderer.render(ImageRenderSpec(prompt=prompt, seed=11, model=params.FAST_MODEL, resolution="720p",
+                                                   aspect_ratio="16:9", duration=3, width=320, height=180,
+                                                   image_path=str(image), image_sha256="ab" * 32))
+
+        assert screen_file(render("the camera pushes in")).badges() == []
+        screen = screen_file(render("the camera pushes in [sim:freeze@1-2.2] [sim:noaudio]"))
+    finally:
+        renderer.close()
+    [frozen] = screen.frozen
+    assert near(frozen.start, 1.0) and near(frozen.end, 2.2)
+    assert [b.kind for b in screen.badges()] == ["frozen", "no_audio"]
+
+
 def test_a_black_start_is_one_black_badge_not_also_a_freeze_and_a_cut(clip) -> None:
     screen = screen_file(clip("a heron [sim:black@0-0.5]"))
     [black] = screen.black

@@ -7,6 +7,8 @@ the image as the first frame. From frame 1 on the picture zooms in slowly
 (ffmpeg ``zoompan``) under the usual SIMULATED labels, the prompt, the seed and
 a running clock, so nobody takes the clip for Veo output. Same image, prompt,
 seed and parameters give byte-identical files; renders are cached by content.
+The prompt's fault markers (``lab.simulator.planted``: freeze, black, silence,
+silent, noaudio, cut, flicker) are planted as in a text-to-video clip.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from lab.simulator.render import (
     font_sizes,
     write_labels,
 )
+from lab.simulator.planted import audio_filters, background_filters, has_audio, parse_markers, picture_filters
 
-IMAGE_RENDER_VERSION = 2
+IMAGE_RENDER_VERSION = 3
 # The zoom reached at the last frame (1.0 = none): slow enough to read as a camera push-in.
 ZOOM_END = 1.12
 # zoompan resamples every frame at full size; above this long side it works on a smaller
@@ -83,8 +86,7 @@ def image_ffmpeg_command(spec: ImageRenderSpec, start_frame: Path, out: Path, fo
     else:
         motion = [f"scale={work_w}:{work_h}:flags=bicubic", "format=yuv420p", zoom,
                   f"scale={spec.width}:{spec.height}:flags=bicubic"]
-    filters = [
-        *motion,
+    labels = [
         f"drawtext={font_opt}:text=SIMULATED:fontsize={big}:fontcolor=white@0.85:borderw={max(1, big // 20)}"
         f":bordercolor=black@0.6:x=(w-tw)/2+sin(t*0.9)*w/8:y=(h-th)/2+sin(t*1.3)*h/6{after_first}",
         f"drawtext={font_opt}:textfile={_escape_path(prompt_file)}:expansion=none:fontsize={small}"
@@ -95,18 +97,28 @@ def image_ffmpeg_command(spec: ImageRenderSpec, start_frame: Path, out: Path, fo
         f"drawtext={font_opt}:text='%{{pts\\:hms}}':fontsize={small}:fontcolor=white:box=1"
         f":boxcolor=black@0.55:boxborderw={small // 2}:x=w-tw-{small}:y=h-th-{small}{after_first}",
     ]
+    # Planted faults as the text renderer plants them: a cut changes the zooming picture under the
+    # labels, the others act on the finished frame.
+    planted = parse_markers(spec.prompt, spec.duration)
+    graph = [f"[0:v]{','.join(motion)}[bg]", *background_filters(planted, "bg", "shot"),
+             f"[shot]{','.join(labels)}[pic]", *picture_filters(planted, FPS, "pic", "v")]
     tone = 220 + spec.seed % 440
+    inputs, maps, audio_codec = ["-i", str(start_frame)], ["-map", "[v]"], []
+    if has_audio(planted):
+        graph.append(f"[1:a]{','.join(['aformat=channel_layouts=stereo', *audio_filters(planted)])}[a]")
+        inputs += ["-f", "lavfi", "-i", f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}"]
+        maps += ["-map", "[a]"]
+        audio_codec = ["-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2", "-flags:a", "+bitexact"]
     return [
         _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-i", str(start_frame),
-        "-f", "lavfi", "-i", f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}",
-        "-filter_complex", f"[0:v]{','.join(filters)}[v];[1:a]aformat=channel_layouts=stereo[a]",
-        "-map", "[v]", "-map", "[a]",
+        *inputs,
+        "-filter_complex", ";".join(graph),
+        *maps,
         "-t", str(spec.duration),
         "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(CRF_BY_RESOLUTION.get(spec.resolution, 30)),
         "-pix_fmt", "yuv420p", "-threads", "1", "-g", str(FPS * 2),
-        "-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2",
-        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        *audio_codec,
+        "-fflags", "+bitexact", "-flags:v", "+bitexact",
         "-map_metadata", "-1", "-movflags", "+faststart",
         "-f", "mp4", str(out),
     ]
