@@ -146,7 +146,7 @@ def build(max_rows: int) -> SweepTab:
         retry = gr.Button("Retry failed", visible=False, elem_id="sweep-retry")
     status = gr.Markdown(elem_id="sweep-status")
     screen = gr.HTML("", elem_id="sweep-screen")
-    sort_best = gr.Checkbox(label="Takes with no issues found first (pre-screen)", value=False,
+    sort_best = gr.Checkbox(label="Takes with no issues found first", value=False,
                             elem_id="sweep-sort-best", container=False)
     rows = []
     # One flex column of rows: "no issues first" reorders them with CSS order (lab.presentation.sweep_order_css).
