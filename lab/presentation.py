@@ -707,17 +707,22 @@ class RowView:
 
 
 def sweep_row(index: int, heading: str, record: TaskRecord | None, *, running: bool,
-              problem: str | None = None) -> RowView:
+              problem: str | None = None, outcome_unknown: bool = False) -> RowView:
     """One sweep row from the journal's record of its task, read the same while the sweep runs, when it ends
     and after a reload.
 
     ``record``: the row's latest task (None: not submitted); ``running``: the row's task is still
-    being waited on; ``problem``: why a row without a task has none (its submit failed).
+    being waited on; ``problem``: why a row without a task has none (its submit failed);
+    ``outcome_unknown``: its submit was sent and never answered, so a task may exist (and bill).
     """
     head = f"**{heading}**"
     if record is None:
         if running:
             return RowView(index, f"{head} · waiting…")
+        if outcome_unknown:
+            return RowView(index, f"{head} · sent, outcome unknown: it may have been created and billed. "
+                                  "Check your account's task list; the lab never sends it again by itself",
+                           finished=True)
         return RowView(index, f"{head} · " + (f"failed: {problem}" if problem else "not submitted"), finished=True)
     task = record.task_id
     if record.status == "saved":

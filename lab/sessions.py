@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lab.errors import NotYours
-from lab.store import FINISHED_STATUSES, IntentRecord, Review, Store, SweepRecord, TaskRecord
+from lab.store import FINISHED_STATUSES, INTENT_OPEN_STATES, IntentRecord, Review, Store, SweepRecord, TaskRecord
 
 HISTORY_LIMIT = 200
 BROWSER_PREFIX = "b-"
@@ -76,6 +76,8 @@ class SweepCell:
     record: TaskRecord | None
     # No task, but a submit that may have created (and billed) one: never sent again by itself.
     outcome_unknown: bool = False
+    # Why the row's latest submit named no task (not sent, refused: the journalled error).
+    problem: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -273,9 +275,15 @@ class JournalView:
             latest[record.variant_label or record.task_id] = record
         if not plan:  # a sweep journalled before plans were kept: its tasks are its rows
             plan = [{"label": label, "body": record.request} for label, record in latest.items()]
-        unknown = {intent.variant_label for intent in self.store.unresolved_intents() if intent.sweep_id == sweep_id}
+        unknown: set[str | None] = set()
+        problems: dict[str | None, str] = {}
+        for intent in self.store.sweep_submits_without_task(sweep_id):  # oldest first: the latest says why
+            if intent.state in INTENT_OPEN_STATES:
+                unknown.add(intent.variant_label)
+            problems[intent.variant_label] = intent.error or f"not sent ({intent.state})"
         cells = tuple(SweepCell(index, str(item.get("label")), dict(item.get("body") or {}),
-                                latest.get(str(item.get("label"))), str(item.get("label")) in unknown)
+                                latest.get(str(item.get("label"))), str(item.get("label")) in unknown,
+                                problems.get(str(item.get("label"))))
                       for index, item in enumerate(plan))
         # Running here, or leased by another process (a replica behind the same load balancer, a CLI sweep).
         running = self.running.sweep_running(sweep_id) or row["leased"]

@@ -695,6 +695,13 @@ class Store:
         intents = [_intent_from_row(row) for row in rows]
         return intents if include_in_flight else [i for i in intents if not i.in_flight()]
 
+    def sweep_submits_without_task(self, sweep_id: str) -> list[IntentRecord]:
+        """A sweep's submits that named no task (still sending, outcome unknown, not sent, refused), oldest first."""
+        rows = self._execute(
+            "SELECT * FROM intents WHERE state IN ('sending', 'unknown', 'not_sent', 'refused') AND task_id IS NULL "
+            "AND sweep_id = ? ORDER BY created_at, rowid", (sweep_id,))
+        return [_intent_from_row(row) for row in rows]
+
     def renew_leases(self, owner: str, lease_s: float) -> None:
         """Extend every lease ``owner`` holds by ``lease_s`` seconds from now."""
         expires = time.time() + lease_s

@@ -142,6 +142,26 @@ def test_a_sweep_comes_back_with_unsubmitted_cells_and_retries_only_what_is_safe
     assert view.sweep("b-me", "sweep_1").cells[1].record.task_id == "t2b"
 
 
+def test_a_sweep_row_whose_submit_made_no_task_says_why_and_is_retried_only_if_nothing_can_exist(store):
+    from lab.presentation import sweep_row
+
+    plan = [{"label": f"seed {n}", "body": body(n)} for n in (1, 2, 3)]
+    store.record_sweep("sweep_1", 3, session="b-me", plan=plan)
+    journal(store, "t1", "b-me", seed=1, sweep_id="sweep_1", label="seed 1", status="saved")
+    for request_id, label, state, error in (("r2", "seed 2", "unknown", "HTTP 502 after the body was sent"),
+                                           ("r3", "seed 3", "refused", "HTTP 400: prompt refused")):
+        store.record_intent(request_id, "{}", {}, backend="simulator", sweep_id="sweep_1", variant_label=label,
+                            session="b-me")
+        store.close_intent(request_id, state, error=error)
+    state = JournalView(store, "session", RunningWork()).sweep("b-me", "sweep_1")
+    unknown, refused = state.cells[1], state.cells[2]
+    assert unknown.outcome_unknown and refused.problem == "HTTP 400: prompt refused"
+    assert [c.index for c in state.retry_cells()] == [2]  # the unknown one may have created (and billed) a task
+    shown = [sweep_row(c.index, c.label, c.record, running=False, problem=c.problem,
+                       outcome_unknown=c.outcome_unknown).label for c in state.cells[1:]]
+    assert "outcome unknown" in shown[0] and "failed: HTTP 400: prompt refused" in shown[1]
+
+
 def test_a_reloaded_page_finds_the_sessions_own_latest_work(store):
     running = RunningWork()
     view = JournalView(store, "all", running)

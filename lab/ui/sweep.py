@@ -259,8 +259,10 @@ def _grid(tab: SweepTab, state: SweepState, seen: dict | None, takes: dict | Non
                 seen[str(i)] = "hidden"
             continue
         heading, variant_text = shown[i]
-        record = state.cells[i].record
-        view = pres.sweep_row(i, heading, record, running=state.running)
+        cell = state.cells[i]
+        record = cell.record
+        view = pres.sweep_row(i, heading, record, running=state.running, problem=cell.problem,
+                              outcome_unknown=cell.outcome_unknown)
         review = pres.review_status_text((takes or {}).get(record.task_id)) if record is not None else ""
         label = f"{view.label}  \n{review}" if review else view.label  # (a Markdown line break)
         signature = f"{label}|{view.video}|{len(view.thumbnails or [])}"
