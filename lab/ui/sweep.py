@@ -223,9 +223,17 @@ def estimate(services: AppServices, tab: SweepTab, single: SingleTab, data: dict
 def _empty_grid(tab: SweepTab) -> dict:
     out: dict = {}
     for r in tab.rows:
-        out.update({r.row: gr.update(visible=False), r.label: "", r.prompt: "", r.task: "", r.video: None,
-                    r.gallery: None})
+        out.update({r.row: gr.update(visible=False), r.label: "", r.prompt: "", r.task: "",
+                    r.video: gr.update(value=None, visible=True), r.gallery: gr.update(value=None, visible=True)})
     return out
+
+
+def _media(row: SweepRow, view: pres.RowView) -> dict:
+    """The row's player and thumbnails, hidden once its task is over without a video: empty, they were two
+    blank boxes (about 460 px a row on a phone) under a row that says why it has none."""
+    shown = view.video is not None or not view.finished
+    return {row.video: gr.update(value=view.video, visible=shown),
+            row.gallery: gr.update(value=view.thumbnails, visible=shown)}
 
 
 def _row_update(row: SweepRow, view: pres.RowView) -> dict:
@@ -234,9 +242,11 @@ def _row_update(row: SweepRow, view: pres.RowView) -> dict:
     if view.task_id:
         update[row.task] = pres.task_id_html(view.task_id)
     if view.video:
-        update[row.video] = view.video
+        update[row.video] = gr.update(value=view.video, visible=True)
     if view.thumbnails:
-        update[row.gallery] = view.thumbnails
+        update[row.gallery] = gr.update(value=view.thumbnails, visible=True)
+    if view.finished and not view.video:
+        update.update(_media(row, view))
     return update
 
 
@@ -269,8 +279,8 @@ def _grid(tab: SweepTab, state: SweepState, seen: dict | None, takes: dict | Non
         if seen.get(str(i)) == signature:
             continue
         seen[str(i)] = signature
-        out.update({row.row: gr.update(visible=True), row.label: label, row.video: view.video,
-                    row.gallery: view.thumbnails, row.task: pres.task_id_html(view.task_id),
+        out.update({row.row: gr.update(visible=True), row.label: label, **_media(row, view),
+                    row.task: pres.task_id_html(view.task_id),
                     row.prompt: pres.literal_markdown(variant_text) if variant_text else "",
                     row.use_seed: gr.update(value="Use this prompt + seed" if variant_text else "Use this seed")})
     return out, seen
@@ -407,8 +417,10 @@ def retry_failed(services: AppServices, stops: StopWaiting, tab: SweepTab, key: 
         return
     shown = pres.sweep_headings([(c.label, c.body) for c in state.cells])
     headings = {item.index: shown[item.index][0] for item in plan.items}
-    waiting = {tab.rows[row].label: pres.sweep_row(row, heading, None, running=True).label + " (retry)"
-               for row, heading in headings.items()}
+    waiting: dict = {}
+    for row, heading in headings.items():
+        view = pres.sweep_row(row, heading, None, running=True)
+        waiting.update({tab.rows[row].label: view.label + " (retry)", **_media(tab.rows[row], view)})
     head = f"Retrying {len(plan.items)} row(s) of `{sweep_id}`."
     yield {tab.status: head, **waiting, tab.retry: gr.update(visible=False)}
     pump = yield from _follow(services, stops, tab, plan, headings, session=session, person=caller.person,
