@@ -53,12 +53,12 @@ def _parse(body_text: Any) -> Any:
     if isinstance(body_text, (str, bytes)):
         body, problem = params.parse_json(body_text)
         if problem is not None:
-            raise gr.Error(problem.message)
+            raise gr.Error(problem.message, print_exception=False)
     try:
         # An API caller sends the image as a data: URI; no path on this server is read for them.
         image_input.check_confined(body, [])
     except LabError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(str(err), print_exception=False) from err
     return body
 
 
@@ -67,7 +67,7 @@ def _valid_body(body_text: Any) -> tuple[dict, params.Resolution]:
     body = _parse(body_text)
     resolution = image_input.resolve(body)
     if not resolution.ok:
-        raise gr.Error("The request is invalid: " + resolution.error_text())
+        raise gr.Error("The request is invalid: " + resolution.error_text(), print_exception=False)
     return body, resolution
 
 
@@ -96,7 +96,7 @@ def api_generate(services: AppServices, body_text: str, request: gr.Request, oau
         outcome = services.runs.run_one(body, session=caller.session, person=caller.person, on_event=None,
                                         image=resolution.image)
     except LabError as err:
-        raise gr.Error(pres.failure_note(err)) from err
+        raise gr.Error(pres.failure_note(err), print_exception=False) from err
     # A failed task is data: no video, and the summary says why.
     return outcome.video, pres.no_path_keys(outcome.summary())
 

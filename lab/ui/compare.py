@@ -352,7 +352,7 @@ def api_compare(services: AppServices, ids: str, request: gr.Request,
         archive, data = services.compare.report_zip(
             split_ids(ids or ""), may_see=functools.partial(services.journal.may_see, session))
     except CompareError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(str(err), print_exception=False) from err
     except LabError as err:
         raise_for_ui(err)
     return data, str(archive)
@@ -430,7 +430,7 @@ def compare_with_parent(services: AppServices, tab: CompareTab, tabs: Any, task_
                         request: gr.Request) -> dict:
     record = services.journal.run(session_of(request), task_id) if task_id else None
     if record is None or not record.parent_task_id:
-        raise gr.Error("Select a run that was started from another one.")
+        raise gr.Error("Select a run that was started from another one.", print_exception=False)
     return compare_from(services, tab, tabs, [record.parent_task_id, record.task_id], request)
 
 

@@ -79,4 +79,6 @@ def caller_of(services: AppServices, request: gr.Request | None, oauth_token: gr
 
 
 def raise_for_ui(err: LabError) -> None:
-    raise gr.Error(str(err)) from err
+    # Refusals (here and at every gr.Error in lab/ui) are answers to the user, not bugs: Gradio would log a
+    # traceback for each, burying the real ones (10 in one bench_replicas run).
+    raise gr.Error(str(err), print_exception=False) from err

@@ -198,7 +198,7 @@ def select_run(services: AppServices, tab: HistoryTab, which: str, ids: dict, ev
 def to_form(services: AppServices, single: SingleTab, tabs: Any, task_id: str | None, request: gr.Request) -> dict:
     """The selected run's body as the user wrote it, back in the single-run form."""
     if not task_id:
-        raise gr.Error("Select a run in the history first.")
+        raise gr.Error("Select a run in the history first.", print_exception=False)
     try:
         body = services.journal.body(session_of(request), task_id)
     except LabError as err:

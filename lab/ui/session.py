@@ -165,10 +165,10 @@ def open_sweep(services: AppServices, parts: SessionParts, sweep: SweepTab, tabs
                request: gr.Request) -> dict:
     """A sweep from History back in the grid (and filled on, if it still runs)."""
     if not sweep_id:
-        raise gr.Error("Select a sweep in the list first.")
+        raise gr.Error("Select a sweep in the list first.", print_exception=False)
     state = services.journal.sweep(session_of(request), sweep_id)
     if state is None:
-        raise gr.Error(f"No sweep {sweep_id!r} in the journal.")
+        raise gr.Error(f"No sweep {sweep_id!r} in the journal.", print_exception=False)
     out, seen = sweep_tab.show_sweep(services, sweep, state, None)
     out.update({parts.seen: seen, tabs: gr.Tabs(selected="sweep")})
     if state.running:

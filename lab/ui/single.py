@@ -352,7 +352,7 @@ def crop_image(tab: SingleTab, data: dict) -> dict:
     _, resolution, problem = resolve_form(values)
     size = resolution.effective.get("size") if resolution is not None else None
     if problem or not values["image"] or not size:
-        raise gr.Error(problem or "Choose an image and a valid size first.")
+        raise gr.Error(problem or "Choose an image and a valid size first.", print_exception=False)
     try:
         fitted = image_input.fit(values["image"], size)
     except LabError as err:
@@ -402,12 +402,12 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
     values = tab.form.values(data)
     body, resolved, problem = resolve_form(values)
     if problem:
-        raise gr.Error(problem)
+        raise gr.Error(problem, print_exception=False)
     if data[tab.randomize]:
         body = params.with_seed(body, params.random_seed())
         resolved = params.resolve(body, image=resolved.image)  # the same image: not read again
     if not resolved.ok:
-        raise gr.Error("The request is invalid: " + resolved.error_text())
+        raise gr.Error("The request is invalid: " + resolved.error_text(), print_exception=False)
     # Raw mode sends the JSON as written; a multipart (image) body always goes out as the lab builds it.
     as_written = bool(values["raw_mode"]) and not params.is_multipart(resolved.wire)
     seed_out = resolved.effective["seed"]
@@ -441,7 +441,7 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
         note = pres.failure_note(pump.error)
         yield {tab.progress: f"**Not generated.** {note}", tab.video: None, tab.thumbs: None, tab.sent: sent,
                tab.answer: None, tab.summary: ""}
-        raise gr.Error(note)
+        raise gr.Error(note, print_exception=False)
     if pump.error is not None:
         raise pump.error
     outcome: pres.RunOutcome = pump.result

@@ -392,7 +392,7 @@ def run_sweep(services: AppServices, stops: StopWaiting, tab: SweepTab, single: 
     if isinstance(pump.error, LabError):
         note = pres.failure_note(pump.error)
         yield {tab.status: f"**Not run.** {note}", **_empty_grid(tab), **hidden_downloads, tab.row_requests: []}
-        raise gr.Error(note)
+        raise gr.Error(note, print_exception=False)
     if pump.error is not None:
         raise pump.error
     outcome: pres.SweepOutcome = pump.result
@@ -405,7 +405,7 @@ def retry_failed(services: AppServices, stops: StopWaiting, tab: SweepTab, key: 
     caller = caller_of(services, request)
     session, sweep_id = caller.session, data[tab.shown]
     if not sweep_id:
-        raise gr.Error("No sweep on screen to retry.")
+        raise gr.Error("No sweep on screen to retry.", print_exception=False)
     try:
         plan = services.runs.retry_plan(sweep_id, session)
         state = services.journal.sweep(session, sweep_id)
@@ -430,7 +430,7 @@ def retry_failed(services: AppServices, stops: StopWaiting, tab: SweepTab, key: 
     if isinstance(pump.error, LabError):
         note = pres.failure_note(pump.error)
         yield {tab.status: f"**Not retried.** {note}", tab.retry: gr.update(visible=True)}
-        raise gr.Error(note)
+        raise gr.Error(note, print_exception=False)
     if pump.error is not None:
         raise pump.error
     outcome: pres.SweepOutcome = pump.result
