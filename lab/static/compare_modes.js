@@ -22,19 +22,8 @@
 
   var MAX_GAIN = 16;
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    attrs = attrs || {};
-    for (var key in attrs) {
-      if (!Object.prototype.hasOwnProperty.call(attrs, key) || attrs[key] == null) continue;
-      if (key === "class") node.className = attrs[key];
-      else if (key === "text") node.textContent = attrs[key];
-      else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), attrs[key]);
-      else node.setAttribute(key, attrs[key]);
-    }
-    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
-    return node;
-  }
+  // The player's own DOM helper (the extensions run only once a player exists).
+  function el(tag, attrs, children) { return window.ComparePlayer.el(tag, attrs, children); }
 
   function Modes(player) {
     this.player = player;

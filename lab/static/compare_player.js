@@ -42,7 +42,7 @@
       else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), attrs[key]);
       else node.setAttribute(key, attrs[key]);
     }
-    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    (children || []).forEach(function (child) { if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child); });
     return node;
   }
 
@@ -648,6 +648,8 @@
   var mounted = [];
 
   window.ComparePlayer = {
+    /* The DOM helper the extensions share: el(tag, {class, text, onclick, attr...}, [children or strings]). */
+    el: el,
     mount: function (root, data) {
       if (root.comparePlayer && root.comparePlayer.update(data)) return root.comparePlayer;
       if (root.comparePlayer) {

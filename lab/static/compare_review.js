@@ -23,19 +23,8 @@
   var NAME_MAX = 80, TEXT_MAX = 5000;
   var SVG = "http://www.w3.org/2000/svg";
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    attrs = attrs || {};
-    for (var key in attrs) {
-      if (!Object.prototype.hasOwnProperty.call(attrs, key) || attrs[key] == null) continue;
-      if (key === "class") node.className = attrs[key];
-      else if (key === "text") node.textContent = attrs[key];
-      else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), attrs[key]);
-      else node.setAttribute(key, attrs[key]);
-    }
-    (children || []).forEach(function (child) { if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child); });
-    return node;
-  }
+  // The player's own DOM helper (the extensions run only once a player exists).
+  function el(tag, attrs, children) { return window.ComparePlayer.el(tag, attrs, children); }
 
   function svg(tag, attrs) {
     var node = document.createElementNS(SVG, tag);
