@@ -45,7 +45,7 @@ class App:
                     "LAB_DATA_DIR": str(tmp_path / "data"), "LAB_BASE_URL": sim_url,
                     "LAB_SIM_TIME_SCALE": str(TEST_TIME_SCALE), "LAB_SPEND_CAP_SESSION_USD": "none",
                     "LAB_SPEND_CAP_DAY_USD": "none", "LAB_SPEND_CAP_PERSON_USD": "none",
-                    "LAB_SUBMITS_PER_MINUTE_PERSON": "none", **settings})
+                    "LAB_SUBMITS_PER_MINUTE_PERSON": "none", "LAB_PRESCREEN": "off", **settings})
         self.url = f"http://127.0.0.1:{port}/"
         self.data_dir = tmp_path / "data"
         self.log_path = tmp_path / "app.log"
