@@ -29,9 +29,10 @@ def lab(simulator, tmp_path_factory):
         yield started
 
 
-def open_lab(browser, url: str) -> Page:
-    context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
-    page = context.new_page()
+CLIPBOARD = ("clipboard-read", "clipboard-write")
+
+
+def open_lab(page: Page, url: str) -> Page:
     page.goto(url)
     expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
     return page
@@ -52,7 +53,7 @@ def run_sweep(page: Page, seeds: str, variants: str, tasks: int) -> None:
 def swept(browser, lab) -> Page:
     """A page that ran 2 prompt variants × seeds 1, 2 (16:9)."""
     url, _ = lab
-    page = open_lab(browser, url)
+    page = open_lab(browser.new_context(viewport=DESKTOP, permissions=list(CLIPBOARD)).new_page(), url)
     page.get_by_label("Prompt", exact=True).fill("the form's own prompt, not a variant")
     run_sweep(page, "1, 2", "\n".join(VARIANTS), 4)
     yield page
@@ -91,19 +92,16 @@ def test_sweep_thumbnails_are_whole_landscape_frames(swept: Page):
     screenshot(page, "sweep-variants-1440.png", full_page=True)
 
 
-def test_sweep_thumbnails_are_whole_portrait_frames(browser, lab):
+def test_sweep_thumbnails_are_whole_portrait_frames(visit, lab):
     url, _ = lab
-    page = open_lab(browser, url)
-    try:
-        page.get_by_label("Prompt", exact=True).fill("a waterfall in a narrow canyon, vertical framing")
-        combo = page.get_by_label("metadata.aspectRatio", exact=True)
-        combo.click()
-        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option", name="9:16", exact=True).click()
-        run_sweep(page, "3", "", 1)
-        assert_whole_frames(page, 0, 9 / 16)
-        screenshot(page, "sweep-portrait-1440.png", full_page=True)
-    finally:
-        page.context.close()
+    page = open_lab(visit(DESKTOP["width"], DESKTOP["height"], permissions=CLIPBOARD), url)
+    page.get_by_label("Prompt", exact=True).fill("a waterfall in a narrow canyon, vertical framing")
+    combo = page.get_by_label("metadata.aspectRatio", exact=True)
+    combo.click()
+    page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option", name="9:16", exact=True).click()
+    run_sweep(page, "3", "", 1)
+    assert_whole_frames(page, 0, 9 / 16)
+    screenshot(page, "sweep-portrait-1440.png", full_page=True)
 
 
 def test_variant_rows_show_their_prompt_in_full(swept: Page):

@@ -31,30 +31,24 @@ def slow_lab_url(make_simulator, tmp_path):
         yield url
 
 
-def open_lab(browser, url: str, width: int = 1440, height: int = 1000):
-    """A fresh visitor's page (its own browser context), ready to type into."""
-    context = browser.new_context(viewport={"width": width, "height": height})
-    pg = context.new_page()
+def open_lab(pg: Page, url: str) -> Page:
+    """The lab in ``pg`` (a new visitor's page), ready to type into."""
     pg.goto(url)
     pg.wait_for_load_state("load")
     # The panel is filled by demo.load: wait for it so it cannot overwrite what we type next.
     expect(pg.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
-    return context, pg
+    return pg
 
 
 @pytest.fixture
-def page(browser, lab_url) -> Page:
-    """A fresh page for each test: no test depends on what another one did."""
-    context, pg = open_lab(browser, lab_url)
-    yield pg
-    context.close()
+def page(visit, lab_url) -> Page:
+    """A new visitor for each test: no test depends on what another one did."""
+    return open_lab(visit(), lab_url)
 
 
 @pytest.fixture
-def phone(browser, lab_url) -> Page:
-    context, pg = open_lab(browser, lab_url, 390, 844)
-    yield pg
-    context.close()
+def phone(visit, lab_url) -> Page:
+    return open_lab(visit(390, 844), lab_url)
 
 
 def shot(page: Page, name: str) -> None:
@@ -110,10 +104,10 @@ def test_on_a_phone_labels_and_the_effective_table_fit(phone: Page):
 
 
 @pytest.mark.parametrize("width", [1440, 390], ids=["desktop", "phone"])
-def test_the_request_tables_wrap_between_words_never_inside_one(browser, lab_url, width: int):
+def test_the_request_tables_wrap_between_words_never_inside_one(visit, lab_url, width: int):
     # On a phone Gradio's prose tables broke "model" into "m/od/el" and "metadata.resolution" into
     # "metadata.resolutio/n". A model name may wrap after a "-"; a field name after a "." (a <wbr>).
-    context, page = open_lab(browser, lab_url, width, 844 if width < 1000 else 1000)
+    page = open_lab(visit(width, 844 if width < 1000 else 1000), lab_url)
     describe(page, "a lighthouse at dusk, waves on the rocks")
     choose(page, "size", "720x1280")
     choose(page, "metadata.aspectRatio", "16:9")
@@ -127,7 +121,6 @@ def test_the_request_tables_wrap_between_words_never_inside_one(browser, lab_url
     assert page.evaluate("document.scrollingElement.scrollWidth") <= width, "the page scrolls sideways"
     for table in ("effective-panel", "run-check"):
         screenshot(page.locator(f"#{table}"), f"{table}-{width}.png")
-    context.close()
 
 
 def test_on_a_phone_generate_is_on_the_first_screen_and_stays_there(phone: Page):
@@ -190,8 +183,8 @@ def test_clicking_a_thumbnail_seeks_the_video_there(page: Page):
     assert page.locator("#run-video video").evaluate("v => v.paused")
 
 
-def test_continue_in_background_then_shows_the_video_when_it_completes(browser, slow_lab_url):
-    context, page = open_lab(browser, slow_lab_url)
+def test_continue_in_background_then_shows_the_video_when_it_completes(visit, slow_lab_url):
+    page = open_lab(visit(), slow_lab_url)
     # With nothing running, it says so instead of claiming a task was submitted.
     page.get_by_role("button", name="Continue in background", exact=True).click()
     expect(page.locator("#run-progress")).to_contain_text("Nothing is running", timeout=10_000)
@@ -219,13 +212,13 @@ def test_continue_in_background_then_shows_the_video_when_it_completes(browser, 
     # Gradio's cancels= put an "Error" badge on every output; moving a wait to the background is no error.
     expect(page.locator(".error").filter(has_text="Error")).to_have_count(0)
     shot(page, "background-done")
-    context.close()
 
 
 @pytest.fixture(scope="module")
 def three_seeds(browser, lab_url) -> Page:
     """A page that ran a sweep of seeds 1, 2, 3 (made once for the tests that look at it)."""
-    context, page = open_lab(browser, lab_url)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = open_lab(context.new_page(), lab_url)
     run_three_seed_sweep(page, "a red kite circling")
     yield page
     context.close()

@@ -61,8 +61,7 @@ def lab(runs: Runs, simulator):
     started.stop()
 
 
-def open_compare_tab(browser, url: str, width: int = 1440, height: int = 1000) -> Page:
-    page = browser.new_page(viewport={"width": width, "height": height})
+def open_compare_tab(page: Page, url: str) -> Page:
     page.goto(url)
     expect(page.get_by_role("tablist").first).to_be_visible(timeout=60_000)
     tab = page.get_by_role("tab", name="Compare")
@@ -87,8 +86,9 @@ def compare(page: Page, cells: int) -> None:
                            f"{PLAYER}.state().cells.every(c => c.ready >= 2)", timeout=60_000)
 
 
-def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: Lab, runs: Runs, browser) -> None:
-    page = open_compare_tab(browser, lab.url)
+def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: Lab, runs: Runs, visit, browser
+                                                                         ) -> None:
+    page = open_compare_tab(visit(), lab.url)
     pick(page, [runs.seed1, runs.seed2, runs.portrait])
     compare(page, 3)
     expect(page.locator("#compare-status")).to_contain_text("3 runs, 3 with a video")
@@ -115,7 +115,8 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
 
     lab.stop()
     lab.start()
-    page = open_compare_tab(browser, lab.url, 390, 844)
+    # Another visitor after the restart, in a browser of its own.
+    page = open_compare_tab(browser.new_page(viewport={"width": 390, "height": 844}), lab.url)
     pick(page, [runs.seed1, runs.seed2])
     compare(page, 2)
     b = page.locator(f'.cp-cell[data-task="{runs.seed2}"]')
@@ -132,8 +133,8 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
     page.close()
 
 
-def test_a_set_that_cannot_be_compared_says_why_in_the_status(lab: Lab, runs: Runs, browser) -> None:
-    page = open_compare_tab(browser, lab.url)
+def test_a_set_that_cannot_be_compared_says_why_in_the_status(lab: Lab, runs: Runs, visit) -> None:
+    page = open_compare_tab(visit(), lab.url)
     page.locator("#compare-ids input, #compare-ids textarea").first.fill(f"{runs.seed1} task_noSuchRun")
     page.get_by_role("button", name="Compare", exact=True).click()
     expect(page.locator("#compare-status")).to_contain_text("Cannot compare", timeout=15_000)
@@ -157,8 +158,8 @@ def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, 
     assert any(n.endswith("/index.html") for n in names) and any(n.endswith("/compare.json") for n in names)
 
 
-def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, browser) -> None:
-    page = open_compare_tab(browser, lab.url)
+def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, visit) -> None:
+    page = open_compare_tab(visit(), lab.url)
     pick(page, [runs.seed1, runs.seed2, runs.portrait])
     compare(page, 3)
     for name in ("Compare", "Refresh list"):  # buttons, not slabs stretched to the multi-select's height
@@ -201,7 +202,7 @@ PHONE_FIT_JS = """() => {
 }"""
 
 
-def test_on_a_phone_the_player_fits_its_column_and_stays_readable(lab: Lab, runs: Runs, simulator, browser) -> None:
+def test_on_a_phone_the_player_fits_its_column_and_stays_readable(lab: Lab, runs: Runs, simulator, visit) -> None:
     from lab.client import VideosClient
     from lab.runner import Runner
     from lab.store import Store, default_store_path
@@ -216,7 +217,7 @@ def test_on_a_phone_the_player_fits_its_column_and_stays_readable(lab: Lab, runs
     finally:
         store.close()
     assert unseeded.ok
-    page = open_compare_tab(browser, lab.url, 390, 844)
+    page = open_compare_tab(visit(390, 844), lab.url)
     page.locator("#compare-ids input, #compare-ids textarea").first.fill(
         f"{unseeded.task_id} {runs.seed1} {runs.portrait}")
     compare(page, 3)

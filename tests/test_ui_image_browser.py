@@ -19,15 +19,14 @@ def lab_url(simulator, tmp_path_factory):
         yield url
 
 
-def open_lab(browser, url: str, width: int, height: int) -> Page:
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+def open_lab(page: Page, url: str) -> Page:
     page.goto(url)
     expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
     return page
 
 
-def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_url, tmp_path):
-    page = open_lab(browser, lab_url, 1440, 1000)
+def test_upload_warns_offers_the_crop_and_generates_from_the_image(visit, lab_url, tmp_path):
+    page = open_lab(visit(), lab_url)
     page.get_by_label("Prompt", exact=True).fill("the camera rises slowly over the storyboard frame")
     image = picture(tmp_path / "storyboard.png", size=(1000, 800))
     page.locator("#reference-image input[type=file]").set_input_files(str(image))
@@ -75,11 +74,10 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(browser, lab_
     page.get_by_role("button", name="Load into form", exact=True).click()
     expect(page.locator("#image-info")).to_contain_text("PNG · 1280×720 px", timeout=20_000)
     expect(page.locator("#effective-panel")).to_contain_text("multipart/form-data")
-    page.context.close()
 
 
-def test_the_image_input_fits_a_phone_screen(browser, lab_url, tmp_path):
-    page = open_lab(browser, lab_url, 390, 844)
+def test_the_image_input_fits_a_phone_screen(visit, lab_url, tmp_path):
+    page = open_lab(visit(390, 844), lab_url)
     image = picture(tmp_path / "portrait.jpg", size=(600, 900), fmt="JPEG")
     page.locator("#reference-image input[type=file]").set_input_files(str(image))
     expect(page.locator("#image-info")).to_contain_text("JPEG · 600×900 px", timeout=20_000)
@@ -89,4 +87,3 @@ def test_the_image_input_fits_a_phone_screen(browser, lab_url, tmp_path):
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     crop.scroll_into_view_if_needed()
     screenshot(page, "image_phone_390.png", full_page=False)
-    page.context.close()

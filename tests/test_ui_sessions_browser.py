@@ -36,14 +36,19 @@ def slow_lab_url(make_simulator, tmp_path):
         yield url
 
 
-def page_opener(browser, url: str):
-    """Open the lab in a browser of its own (a new context: its own storage), ready to type into."""
-    contexts = []
+def page_opener(visit, browser, url: str):
+    """Open the lab for a new visitor each call, ready to type into: the first in the warm profile, any
+    other in a browser context of its own (its own storage), so two can be open at once."""
+    contexts: list = []
+    opened: list[Page] = []
 
     def open_page(width: int = 1440, height: int = 1000) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
+        if not opened:
+            page = visit(width, height)
+        else:
+            contexts.append(browser.new_context(viewport={"width": width, "height": height}))
+            page = contexts[-1].new_page()
+        opened.append(page)
         open_lab(page, url)
         return page
 
@@ -51,16 +56,16 @@ def page_opener(browser, url: str):
 
 
 @pytest.fixture
-def new_page(browser, lab_url):
-    open_page, contexts = page_opener(browser, lab_url)
+def new_page(visit, browser, lab_url):
+    open_page, contexts = page_opener(visit, browser, lab_url)
     yield open_page
     for context in contexts:
         context.close()
 
 
 @pytest.fixture
-def new_slow_page(browser, slow_lab_url):
-    open_page, contexts = page_opener(browser, slow_lab_url)
+def new_slow_page(visit, browser, slow_lab_url):
+    open_page, contexts = page_opener(visit, browser, slow_lab_url)
     yield open_page
     for context in contexts:
         context.close()
