@@ -105,13 +105,18 @@ def playwright_driver():
         yield playwright
 
 
-@pytest.fixture(scope="session")
-def chromium(playwright_driver):
-    """Debian's chromium (scripts/test.sh installs it), one per worker process; a missing browser fails, never skips."""
+def _chromium_options() -> dict:
+    """How every Chromium here starts: Debian's (scripts/test.sh installs it); a missing one fails, never skips."""
     from helpers import CHROMIUM, CHROMIUM_ARGS
 
     assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
-    launched = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    return {"executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_driver):
+    """The worker's one launched Chromium."""
+    launched = playwright_driver.chromium.launch(**_chromium_options())
     yield launched
     launched.close()
 
@@ -133,19 +138,10 @@ def warm_profile(playwright_driver, tmp_path_factory: pytest.TempPathFactory):
     (and brotli-compressed) by the lab again nor compiled again: test_ui_browser's 13 tests took 59.0 s of
     Chromium CPU instead of 71.4 s. ``visit`` clears everything else a test leaves.
     """
-    from helpers import CHROMIUM, CHROMIUM_ARGS
-
-    assert os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}: install Debian's chromium (scripts/test.sh does)"
     context = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-        args=CHROMIUM_ARGS, accept_downloads=True)
+        str(tmp_path_factory.mktemp("chromium-profile")), accept_downloads=True, **_chromium_options())
     yield context
     context.close()
-
-
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
 
 
 @pytest.fixture
@@ -157,25 +153,26 @@ def visit(warm_profile):
     caches stay. Two visitors at once need two contexts: the second one is ``browser.new_context()``.
     """
     pages: list = []
-    origins: set[str] = set()
+    urls: set[str] = set()
 
     def open_page(width: int = 1440, height: int = 1000, permissions: tuple[str, ...] = ()):
         if permissions:
             warm_profile.grant_permissions(list(permissions))
         page = warm_profile.new_page()
         page.set_viewport_size({"width": width, "height": height})
-        page.on("framenavigated", lambda frame: origins.add(_origin(frame.url) or ""))
+        page.on("framenavigated", lambda frame: urls.add(frame.url))
         pages.append(page)
         return page
 
     yield open_page
     for page in pages:
-        origins.add(_origin(page.url) or "")
+        urls.add(page.url)
         page.close()
+    origins = {f"{part.scheme}://{part.netloc}" for part in map(urlsplit, urls) if part.scheme in ("http", "https")}
     blank = warm_profile.new_page()
     try:
         cdp = warm_profile.new_cdp_session(blank)
-        for origin in sorted(origins - {""}):
+        for origin in sorted(origins):
             # "all" leaves the HTTP cache alone: it is not one of the storage types.
             cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
     finally:
