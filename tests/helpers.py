@@ -146,3 +146,27 @@ def fake_hub(accounts: dict[str, str]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def select_tab(page, name: str, attempts: int = 4) -> None:
+    """Select a tab as a visitor would, and wait until it is the selected one.
+
+    Gradio lays the tab bar out again after the page loads and after a resize, folding the tabs that do not
+    fit into "More tabs": a click aimed at the layout before that lands on a neighbour or on a tab that has
+    just been hidden (a test's race; a hand is slower). So: click whichever way the tab is reachable now,
+    check, and try again."""
+    from playwright.sync_api import Error, expect
+
+    tab = page.get_by_role("tab", name=name)
+    for _ in range(attempts):
+        try:
+            if tab.is_visible():
+                tab.click(timeout=5_000)
+            else:
+                page.get_by_role("button", name="More tabs").click(timeout=5_000)
+                page.get_by_text(name, exact=True).last.click(timeout=5_000)
+            expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000)
+            return
+        except (AssertionError, Error):
+            continue
+    expect(tab).to_have_attribute("aria-selected", "true")

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from helpers import NO_CAPS, WHOLE_FRAME_JS, running_lab, screenshot, words_broken_mid_word
+from helpers import NO_CAPS, WHOLE_FRAME_JS, running_lab, screenshot, select_tab, words_broken_mid_word
 
 RUN_TIMEOUT_MS = 120_000
 DESKTOP = {"width": 1440, "height": 1000}
@@ -161,20 +161,6 @@ def at_history(page: Page, viewport: dict) -> Page:
     expect(page.locator("#history-table")).to_contain_text(VARIANTS[1], timeout=15_000)
     expect(page.locator("#history-table")).to_contain_text(VARIANTS[0])
     return page
-
-
-def select_tab(page: Page, name: str) -> None:
-    """Click a tab until it is the selected one: right after a resize the tab bar is laid out anew,
-    and a click aimed at the old layout lands on its neighbour (a test's race; a hand is slower)."""
-    tab = page.get_by_role("tab", name=name)
-    for _ in range(3):
-        tab.click()
-        try:
-            expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000)
-            return
-        except AssertionError:
-            continue
-    expect(tab).to_have_attribute("aria-selected", "true")
 
 
 def filter_box(page: Page):

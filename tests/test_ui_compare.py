@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import free_port, screenshot, words_broken_mid_word
+from helpers import free_port, screenshot, select_tab, words_broken_mid_word
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -64,11 +64,7 @@ def lab(runs: Runs, simulator):
 def open_compare_tab(page: Page, url: str) -> Page:
     page.goto(url)
     expect(page.get_by_role("tablist").first).to_be_visible(timeout=60_000)
-    tab = page.get_by_role("tab", name="Compare")
-    if not tab.is_visible():  # Gradio folds the tabs that do not fit into "More tabs"
-        page.get_by_role("button", name="More tabs").click()
-        tab = page.get_by_text("Compare", exact=True).last
-    tab.click()
+    select_tab(page, "Compare")
     return page
 
 
