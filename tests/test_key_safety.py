@@ -111,6 +111,7 @@ def deployment(tmp_path_factory, render_cache):
         "LAB_SPEND_CAP_SESSION_USD": "none",
         "LAB_SPEND_CAP_DAY_USD": "none",
         "LAB_MAX_SWEEP": "3",
+        "LAB_PRESCREEN": "off",
     })
     port = free_port()
     server_app, services = app_module.create_app(settings)

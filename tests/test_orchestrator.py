@@ -30,7 +30,7 @@ def sim(make_simulator):
 @pytest.fixture
 def services(sim, tmp_path):
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
-                              "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"})
+                              "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none", "LAB_PRESCREEN": "off"})
     orchestrator = open_app(settings, base_url=sim.base_url, api_key="sk-orchestrator-test").runs
     yield orchestrator
     orchestrator.close()

@@ -19,7 +19,7 @@ SUBMIT = {"model": params.FAST_MODEL, "prompt": "a fox in the snow", "duration":
 def keyless_services(data_dir: Path):
     from lab.wiring import open_app
 
-    settings = load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
+    settings = load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02", "LAB_PRESCREEN": "off"})
     return open_app(settings).runs
 
 

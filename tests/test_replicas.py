@@ -20,7 +20,7 @@ SESSION = "b-" + "r" * 24
 def replicas(simulator, journal_url, tmp_path: Path):
     url = journal_url if isinstance(journal_url, str) else f"sqlite:///{journal_url}"
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
-                              "LAB_DATABASE_URL": url, "LAB_HISTORY_SCOPE": "session",
+                              "LAB_DATABASE_URL": url, "LAB_HISTORY_SCOPE": "session", "LAB_PRESCREEN": "off",
                               "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"},
                              tmp_path / "none.yaml")
     first = open_app(settings, base_url=simulator.base_url).runs

@@ -329,7 +329,7 @@ def test_a_live_backend_on_a_loopback_url_keeps_a_task_the_server_does_not_know_
 
     sim = make_simulator()
     settings = load_settings(environ={"APIYI_API_KEY": "sk-live-behind-proxy-123", "LAB_BASE_URL": sim.base_url,
-                                      "LAB_DATA_DIR": str(tmp_path / "data")})
+                                      "LAB_DATA_DIR": str(tmp_path / "data"), "LAB_PRESCREEN": "off"})
     wiring = wire(settings)
     try:
         assert wiring.backend == "live" and wiring.runner.backend == "live"

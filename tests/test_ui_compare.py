@@ -42,7 +42,8 @@ class Lab:
         from lab.ui import build_demo
         from lab.wiring import open_app
 
-        settings = load_settings(environ={"LAB_DATA_DIR": str(self.data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
+        settings = load_settings(environ={"LAB_DATA_DIR": str(self.data_dir), "LAB_SIM_TIME_SCALE": "0.02",
+                                              "LAB_PRESCREEN": "off"})
         self.services = open_app(settings, base_url=self.base_url)
         self.demo = build_demo(self.services)
         _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,

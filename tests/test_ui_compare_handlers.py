@@ -32,7 +32,8 @@ def services_for(runs: Runs, base_url: str, scope: str):
     from lab.settings import load_settings
 
     return open_app(load_settings(environ={"LAB_DATA_DIR": str(runs.data_dir), "LAB_SIM_TIME_SCALE": "0.02",
-                                           "LAB_HISTORY_SCOPE": scope}), base_url=base_url)
+                                           "LAB_HISTORY_SCOPE": scope, "LAB_PRESCREEN": "off"}),
+                    base_url=base_url)
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,21 @@ FAST = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4
 
 @pytest.fixture
 def lab(make_simulator, tmp_path):
+    """The tabs' handlers over a lab that does not screen its takes (no test but the last looks at one)."""
+    yield from handlers_over_lab(make_simulator, tmp_path, prescreen="off")
+
+
+@pytest.fixture
+def screening_lab(make_simulator, tmp_path):
+    yield from handlers_over_lab(make_simulator, tmp_path, prescreen="on")
+
+
+def handlers_over_lab(make_simulator, tmp_path, prescreen: str):
     from lab.settings import load_settings
 
     sim = make_simulator()
     settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
-                              "LAB_MAX_SWEEP": "4", "LAB_HISTORY_SCOPE": "session"})
+                              "LAB_MAX_SWEEP": "4", "LAB_HISTORY_SCOPE": "session", "LAB_PRESCREEN": prescreen})
     services = open_app(settings, base_url=sim.base_url, api_key="sk-t")
     visitor = session_identity(None)[0]
     page = f"page-{id(object())}"
@@ -85,7 +95,8 @@ def test_retry_failed_journals_the_failed_task_as_the_new_attempts_parent(make_s
     from lab.settings import load_settings
 
     failing = make_simulator(faults={"failed": 1.0})
-    services = open_app(load_settings({"LAB_DATA_DIR": str(tmp_path / "failing"), "LAB_SIM_TIME_SCALE": "0.02"}),
+    services = open_app(load_settings({"LAB_DATA_DIR": str(tmp_path / "failing"), "LAB_SIM_TIME_SCALE": "0.02",
+                                                      "LAB_PRESCREEN": "off"}),
                         base_url=failing.base_url, api_key="sk-t")
     try:
         visitor = session_identity(None)[0]
@@ -100,8 +111,8 @@ def test_retry_failed_journals_the_failed_task_as_the_new_attempts_parent(make_s
         services.close()
 
 
-def test_history_lists_only_takes_whose_pre_screen_found_nothing_when_asked(lab) -> None:
-    t = lab
+def test_history_lists_only_takes_whose_pre_screen_found_nothing_when_asked(screening_lab) -> None:
+    t = screening_lab
     clean = run(t, params.with_seed(FAST, 1))
     frozen = run(t, params.with_seed({**FAST, "prompt": "a heron [sim:freeze@1-2.5]"}, 2))
     t.services.runs.wiring.screener.drain(timeout=120)
