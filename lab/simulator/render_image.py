@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lab.datadir import atomic_write
 from lab.simulator.render import (
+    AUDIO_CODEC,
     AUDIO_RATE,
     CRF_BY_RESOLUTION,
     FPS,
@@ -36,7 +37,7 @@ from lab.simulator.render import (
 )
 from lab.simulator.planted import audio_filters, background_filters, has_audio, parse_markers, picture_filters
 
-IMAGE_RENDER_VERSION = 3
+IMAGE_RENDER_VERSION = 4
 # The zoom reached at the last frame (1.0 = none): slow enough to read as a camera push-in.
 ZOOM_END = 1.12
 # zoompan resamples every frame at full size; above this long side it works on a smaller
@@ -108,7 +109,7 @@ def image_ffmpeg_command(spec: ImageRenderSpec, start_frame: Path, out: Path, fo
         graph.append(f"[1:a]{','.join(['aformat=channel_layouts=stereo', *audio_filters(planted)])}[a]")
         inputs += ["-f", "lavfi", "-i", f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}"]
         maps += ["-map", "[a]"]
-        audio_codec = ["-c:a", "aac", "-b:a", "96k", "-ar", str(AUDIO_RATE), "-ac", "2", "-flags:a", "+bitexact"]
+        audio_codec = AUDIO_CODEC
     return [
         _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         *inputs,
