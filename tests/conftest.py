@@ -16,23 +16,27 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Tests run the simulator fast; 0.02 turns a ~40 s fast 720p task into under a second.
 TEST_TIME_SCALE = 0.02
 LAB_ENV_PREFIXES = ("APIYI_", "LAB_", "GRADIO_SERVER_")
-# Read at import: isolated_env drops every LAB_ variable before a test runs.
+# The harness's own variables (scripts/test.sh), which the lab never reads: kept for every worker.
+HARNESS_PREFIX = "LAB_TEST_"
 TEST_DATABASE_URL = os.environ.get("LAB_TEST_DATABASE_URL", "").strip()
 REPO = Path(__file__).resolve().parent.parent
+# What every test starts from: none of the developer's keys or settings, and no background pre-screen (an
+# ffmpeg run per saved take, in every CLI process and app) where no test looks at it; a test about it sets
+# LAB_PRESCREEN=on or passes it in its settings (test_ui_lineage). Set once for the process, not removed and
+# put back around every test: a thread still running from an earlier test (a gradio_client heartbeat) reads
+# os.environ while it changes, and a key removed under it raised KeyError there.
+for _name in list(os.environ):
+    if _name.startswith(LAB_ENV_PREFIXES) and not _name.startswith(HARNESS_PREFIX):
+        del os.environ[_name]
+os.environ["LAB_PRESCREEN"] = "off"
+os.environ["LAB_DATA_DIR"] = str(Path(tempfile.gettempdir()) / "lab-tests-outside-a-test")
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own data directory and none of the developer's keys or settings."""
-    for name in list(os.environ):
-        if name.startswith(LAB_ENV_PREFIXES):
-            monkeypatch.delenv(name, raising=False)
+    """Every test gets its own data directory and the process's clean settings (a test's own are undone)."""
     data_dir = tmp_path / "data"
     monkeypatch.setenv("LAB_DATA_DIR", str(data_dir))
-    # No background pre-screen (an ffmpeg run per saved take, in every CLI process and app) where no test
-    # looks at it; a test about it sets LAB_PRESCREEN=on or passes it in its settings (test_ui_lineage).
-    monkeypatch.setenv("LAB_PRESCREEN", "off")
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     return data_dir
 
 
