@@ -109,7 +109,7 @@ def image_ffmpeg_command(spec: ImageRenderSpec, start_frame: Path, out: Path, fo
         graph.append(f"[1:a]{','.join(['aformat=channel_layouts=stereo', *audio_filters(planted)])}[a]")
         inputs += ["-f", "lavfi", "-i", f"sine=f={tone}:beep_factor=2:r={AUDIO_RATE}:d={spec.duration}"]
         maps += ["-map", "[a]"]
-        audio_codec = AUDIO_CODEC
+        audio_codec = [*AUDIO_CODEC]
     return [
         _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         *inputs,
