@@ -96,7 +96,7 @@ def test_retry_failed_journals_the_failed_task_as_the_new_attempts_parent(make_s
 
     failing = make_simulator(faults={"failed": 1.0})
     services = open_app(load_settings({"LAB_DATA_DIR": str(tmp_path / "failing"), "LAB_SIM_TIME_SCALE": "0.02",
-                                                      "LAB_PRESCREEN": "off"}),
+                                       "LAB_PRESCREEN": "off"}),
                         base_url=failing.base_url, api_key="sk-t")
     try:
         visitor = session_identity(None)[0]
