@@ -40,6 +40,14 @@ NO_CAPS = {"LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none",
            "LAB_SUBMITS_PER_MINUTE_PERSON": "none"}
 
 
+def lab_settings(environ: dict[str, str], space_yaml: Path | None = None):
+    """The lab's settings read from ``environ`` alone, with the background pre-screen off unless ``environ`` sets
+    LAB_PRESCREEN, as in every test process (tests/conftest.py): no ffmpeg screen of a take no test looks at."""
+    from lab.settings import load_settings
+
+    return load_settings({"LAB_PRESCREEN": "off", **environ}, space_yaml)
+
+
 @contextmanager
 def running_lab(base_url: str, data_dir: str | Path, env: dict[str, str], api_key: str | None = None
                 ) -> Iterator[tuple[str, object]]:
@@ -47,12 +55,10 @@ def running_lab(base_url: str, data_dir: str | Path, env: dict[str, str], api_ke
 
     The background pre-screen is off unless ``env`` sets LAB_PRESCREEN (no page test here looks at badges).
     """
-    from lab.settings import load_settings
     from lab.ui import build_demo
     from lab.wiring import open_app
 
-    services = open_app(load_settings(environ={"LAB_DATA_DIR": str(data_dir), "LAB_PRESCREEN": "off", **env}),
-                        base_url=base_url, api_key=api_key)
+    services = open_app(lab_settings({"LAB_DATA_DIR": str(data_dir), **env}), base_url=base_url, api_key=api_key)
     try:
         demo = build_demo(services)
         _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Page, expect
-from helpers import free_port
+from helpers import free_port, lab_settings
 
 OPERATOR_KEY = "sk-operator-canary-7f3a9c2e51d84b60aa"
 VISITOR_KEY = "sk-visitor-canary-0c6e2d9b47a1f358bb"
@@ -89,7 +89,6 @@ def deployment(tmp_path_factory, render_cache):
     import uvicorn
 
     import app as app_module
-    from lab.settings import load_settings
     from lab.simulator.server import SimConfig, SimulatorServer
 
     logs = KeepLogs()
@@ -103,7 +102,7 @@ def deployment(tmp_path_factory, render_cache):
     os.environ["GRADIO_TEMP_DIR"] = str(gradio_tmp)
 
     simulator = SimulatorServer(SimConfig(time_scale=0.02, keys=KEYS, render_cache=render_cache)).start()
-    settings = load_settings({
+    settings = lab_settings({
         "APIYI_API_KEY": OPERATOR_KEY,
         "LAB_BASE_URL": simulator.base_url,
         "LAB_DATA_DIR": str(data_dir),
@@ -111,7 +110,6 @@ def deployment(tmp_path_factory, render_cache):
         "LAB_SPEND_CAP_SESSION_USD": "none",
         "LAB_SPEND_CAP_DAY_USD": "none",
         "LAB_MAX_SWEEP": "3",
-        "LAB_PRESCREEN": "off",
     })
     port = free_port()
     server_app, services = app_module.create_app(settings)

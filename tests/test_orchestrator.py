@@ -7,9 +7,9 @@ import threading
 import pytest
 import requests
 
+from helpers import lab_settings
 from lab import params
 from lab.client import VideosClient
-from lab.settings import load_settings
 from lab.wiring import open_app
 
 CONTENT = "GET /v1/videos/{id}/content"
@@ -29,8 +29,8 @@ def sim(make_simulator):
 
 @pytest.fixture
 def services(sim, tmp_path):
-    settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
-                              "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none", "LAB_PRESCREEN": "off"})
+    settings = lab_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
+                             "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"})
     orchestrator = open_app(settings, base_url=sim.base_url, api_key="sk-orchestrator-test").runs
     yield orchestrator
     orchestrator.close()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import requests
 
+from helpers import lab_settings
 from lab import params
-from lab.settings import SIMULATOR_KEY, load_settings
+from lab.settings import SIMULATOR_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 SUBMIT = {"model": params.FAST_MODEL, "prompt": "a fox in the snow", "duration": "4"}
@@ -19,7 +20,7 @@ SUBMIT = {"model": params.FAST_MODEL, "prompt": "a fox in the snow", "duration":
 def keyless_services(data_dir: Path):
     from lab.wiring import open_app
 
-    settings = load_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02", "LAB_PRESCREEN": "off"})
+    settings = lab_settings({"LAB_DATA_DIR": str(data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
     return open_app(settings).runs
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import lab_settings
 from lab import params, sweeps
-from lab.settings import load_settings
 from lab.wiring import open_app
 
 BODY = {"model": params.FAST_MODEL, "prompt": "a heron in reeds", "duration": "4"}
@@ -19,10 +19,10 @@ SESSION = "b-" + "r" * 24
 @pytest.fixture
 def replicas(simulator, journal_url, tmp_path: Path):
     url = journal_url if isinstance(journal_url, str) else f"sqlite:///{journal_url}"
-    settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
-                              "LAB_DATABASE_URL": url, "LAB_HISTORY_SCOPE": "session", "LAB_PRESCREEN": "off",
-                              "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"},
-                             tmp_path / "none.yaml")
+    settings = lab_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
+                             "LAB_DATABASE_URL": url, "LAB_HISTORY_SCOPE": "session",
+                             "LAB_SPEND_CAP_SESSION_USD": "none", "LAB_SPEND_CAP_DAY_USD": "none"},
+                            tmp_path / "none.yaml")
     first = open_app(settings, base_url=simulator.base_url).runs
     second = open_app(settings, base_url=simulator.base_url).runs
     yield first, second

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from helpers import lab_settings
 from lab import params
 from lab.budget import Budget
 from lab.client import VideosClient
@@ -324,12 +325,11 @@ def test_the_servers_final_answer_is_journalled_when_the_task_ends(simulator, st
 
 def test_a_live_backend_on_a_loopback_url_keeps_a_task_the_server_does_not_know_unfinished(make_simulator, tmp_path) -> None:
     # A local proxy in front of the live service: the URL is loopback, the backend is still live (a setting).
-    from lab.settings import load_settings
     from lab.wiring import wire
 
     sim = make_simulator()
-    settings = load_settings(environ={"APIYI_API_KEY": "sk-live-behind-proxy-123", "LAB_BASE_URL": sim.base_url,
-                                      "LAB_DATA_DIR": str(tmp_path / "data"), "LAB_PRESCREEN": "off"})
+    settings = lab_settings({"APIYI_API_KEY": "sk-live-behind-proxy-123", "LAB_BASE_URL": sim.base_url,
+                             "LAB_DATA_DIR": str(tmp_path / "data")})
     wiring = wire(settings)
     try:
         assert wiring.backend == "live" and wiring.runner.backend == "live"

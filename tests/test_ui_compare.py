@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import free_port, screenshot, select_tab, words_broken_mid_word
+from helpers import free_port, lab_settings, screenshot, select_tab, words_broken_mid_word
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -38,12 +38,10 @@ class Lab:
         self.url = ""
 
     def start(self) -> "Lab":
-        from lab.settings import load_settings
         from lab.ui import build_demo
         from lab.wiring import open_app
 
-        settings = load_settings(environ={"LAB_DATA_DIR": str(self.data_dir), "LAB_SIM_TIME_SCALE": "0.02",
-                                              "LAB_PRESCREEN": "off"})
+        settings = lab_settings({"LAB_DATA_DIR": str(self.data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
         self.services = open_app(settings, base_url=self.base_url)
         self.demo = build_demo(self.services)
         _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,

@@ -14,6 +14,7 @@ import gradio as gr
 import pytest
 
 from compare_runs import Runs, make_runs
+from helpers import lab_settings
 from lab.compare.set import set_key
 from lab.ui import compare
 from lab.ui.events import PAGES
@@ -29,11 +30,8 @@ def runs(tmp_path_factory, simulator, render_cache) -> Runs:
 
 
 def services_for(runs: Runs, base_url: str, scope: str):
-    from lab.settings import load_settings
-
-    return open_app(load_settings(environ={"LAB_DATA_DIR": str(runs.data_dir), "LAB_SIM_TIME_SCALE": "0.02",
-                                           "LAB_HISTORY_SCOPE": scope, "LAB_PRESCREEN": "off"}),
-                    base_url=base_url)
+    return open_app(lab_settings({"LAB_DATA_DIR": str(runs.data_dir), "LAB_SIM_TIME_SCALE": "0.02",
+                                  "LAB_HISTORY_SCOPE": scope}), base_url=base_url)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
+from helpers import lab_settings
 from lab import params, sweeps
 from lab.sessions import session_identity
 from lab.ui import compare, history, single, sweep
@@ -34,10 +35,8 @@ def screening_lab(make_simulator, tmp_path):
 
 
 def handlers_over_lab(make_simulator, tmp_path, prescreen: str):
-    from lab.settings import load_settings
-
     sim = make_simulator()
-    settings = load_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
+    settings = lab_settings({"LAB_DATA_DIR": str(tmp_path / "data"), "LAB_SIM_TIME_SCALE": "0.02",
                               "LAB_MAX_SWEEP": "4", "LAB_HISTORY_SCOPE": "session", "LAB_PRESCREEN": prescreen})
     services = open_app(settings, base_url=sim.base_url, api_key="sk-t")
     visitor = session_identity(None)[0]
@@ -92,11 +91,8 @@ def test_a_parent_the_session_may_not_see_is_not_journalled(lab) -> None:
 
 
 def test_retry_failed_journals_the_failed_task_as_the_new_attempts_parent(make_simulator, tmp_path) -> None:
-    from lab.settings import load_settings
-
     failing = make_simulator(faults={"failed": 1.0})
-    services = open_app(load_settings({"LAB_DATA_DIR": str(tmp_path / "failing"), "LAB_SIM_TIME_SCALE": "0.02",
-                                       "LAB_PRESCREEN": "off"}),
+    services = open_app(lab_settings({"LAB_DATA_DIR": str(tmp_path / "failing"), "LAB_SIM_TIME_SCALE": "0.02"}),
                         base_url=failing.base_url, api_key="sk-t")
     try:
         visitor = session_identity(None)[0]
