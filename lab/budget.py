@@ -13,11 +13,10 @@ workers on one data directory cannot race past a cap):
   ``resume``: the service may still bill it;
 - **reserved**: money held for a run or sweep whose tasks are not journalled
   yet (a row in ``spend_reservations``). As each task is journalled its price
-  moves from the reservation to the task (``Reservation.attach``); whatever is
+  moves from the reservation to the task (``Reservation.attach``, inside the
+  transaction that writes the task row, so no reader ever counts it twice and a
+  burst of runs under a cap is granted exactly as many as fit); whatever is
   left is released when the run ends. A killed process's rows are reaped.
-
-Moving a price from a reservation to its task happens after the task row
-exists, so for a moment it counts twice (too much, never too little).
 
 Three caps: a **session**'s (all its time), the **day**'s (the whole lab,
 since 00:00 UTC) and a **person**'s (``lab.people``: a Hugging Face user or a
@@ -193,9 +192,13 @@ class Reservation:
         self.held_usd = amount_usd
         self.charged_usd = 0.0
 
-    def attach(self, task_id: str, price_usd: float | None) -> None:
-        """Task ``task_id`` is journalled and now holds its own price: take it off this reservation."""
-        self._budget._move_to_task(self, price_usd or 0.0)
+    def attach(self, task_id: str, price_usd: float | None, db: Any = None) -> None:
+        """Task ``task_id`` is journalled and now holds its own price: take it off this reservation.
+
+        ``db``: the transaction that journals the task (``Store.record_submitted``'s ``also``). Moved there,
+        the price is never counted twice; moved after it, a run starting in between was refused under the cap.
+        """
+        self._budget._move_to_task(self, price_usd or 0.0, db)
 
     def charge(self, usd: float) -> None:
         """A task completed. The journal holds its cost; this only keeps the run's own tally."""
@@ -330,12 +333,16 @@ class Budget:
             raise BudgetExceeded(problem)
         return Reservation(self, reservation_id, session, float(usd), person)
 
-    def _move_to_task(self, reservation: Reservation, price_usd: float) -> None:
+    def _move_to_task(self, reservation: Reservation, price_usd: float, db: Any = None) -> None:
         if reservation.reservation_id is None or price_usd <= 0:
             return
         reservation.held_usd = max(0.0, reservation.held_usd - price_usd)
-        self._write("UPDATE spend_reservations SET held_usd = MAX(0.0, held_usd - ?) WHERE reservation_id = ?",
-                    (price_usd, reservation.reservation_id))
+        sql = "UPDATE spend_reservations SET held_usd = MAX(0.0, held_usd - ?) WHERE reservation_id = ?"
+        args = (price_usd, reservation.reservation_id)
+        if db is None:
+            self._write(sql, args)
+        else:
+            db.execute(sql, args)
 
     def _release(self, reservation: Reservation) -> None:
         if reservation.reservation_id is None:

@@ -25,6 +25,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence
 
@@ -376,13 +377,13 @@ class Runner:
                     gateway_request_id=submitted.gateway_request_id,
                     lease_owner=self.owner,
                     lease_s=self.lease_s,
+                    # The journalled task holds its own price until its outcome is known (lab.budget).
+                    also=(partial(cell.reservation.attach, submitted.task_id, resolution.price_usd)
+                          if cell.reservation is not None else None),
                     **self._lineage(cell.parent_task_id, resolution),
                 )
 
             record = self._journalled(submitted.task_id, journal_task)
-        if cell.reservation is not None:
-            # The journalled task now holds its own price until its outcome is known (lab.budget).
-            cell.reservation.attach(record.task_id, resolution.price_usd)
         cell.task_id = record.task_id
         cell.emit("submitted", record.status, "", record)
         return record

@@ -728,8 +728,13 @@ class Store:
         parent_task_id: str | None = None,
         parent_changes: Sequence[str] = (),
         person: str | None = None,
+        also: Callable[[Transaction], None] | None = None,
     ) -> TaskRecord:
-        """Journal a task the moment its id is known; with ``request_id``, its intent gets the id too, atomically."""
+        """Journal a task the moment its id is known; with ``request_id``, its intent gets the id too, atomically.
+
+        ``also(db)`` runs in the same transaction: what must change exactly when the task row appears (its
+        reservation's price moving to it, ``lab.budget``).
+        """
         now = time.time()
         effective = dict(resolution.effective or {})
         image = resolution.image
@@ -777,6 +782,8 @@ class Store:
                     "lease_owner = NULL, lease_expires = NULL WHERE request_id = ?",
                     (task_id, gateway_request_id, now, request_id),
                 )
+            if also is not None:
+                also(db)
         return record
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord:

@@ -67,6 +67,28 @@ def test_a_journalled_task_holds_its_price_until_the_journal_knows_its_outcome(s
     assert (view.session_spent_usd, view.session_reserved_usd, view.session_remaining_usd) == (0.30, 0.0, 0.90)
 
 
+def test_a_task_takes_its_price_off_the_reservation_in_the_transaction_that_journals_it(store):
+    # Moved in a later transaction, the price counted twice in between: of four runs started at once under
+    # a $0.60 day cap, a loaded machine granted one instead of two (tests/test_spend_caps.py).
+    budget = Budget(store, day_cap_usd=0.60)
+    first = budget.reserve(0.30, session="a")
+
+    def attach_then_fail(db):
+        first.attach("task_0", 0.30, db)
+        raise RuntimeError("the journal write failed after the move")
+
+    with pytest.raises(RuntimeError):
+        store.record_submitted("task_0", params.resolve(FAST), FAST, session="a", also=attach_then_fail)
+    assert store.get("task_0") is None  # neither the row nor the move is kept
+    assert budget.view("a").day_reserved_usd == 0.30
+    store.record_submitted("task_0", params.resolve(FAST), FAST, session="a",
+                           also=lambda db: first.attach("task_0", 0.30, db))
+    assert budget.view("a").day_reserved_usd == 0.30  # held by the task now, once
+    budget.reserve(0.30, session="b")  # the second run fits
+    with pytest.raises(BudgetExceeded, match="today"):
+        budget.reserve(0.30, session="c")
+
+
 def test_a_task_left_running_by_another_process_blocks_the_cap(store, journal_url):
     journal_task(store, "slow_4k", STANDARD_4K, session="cli")  # journalled by a process that gave up waiting
     other_process = Store(journal_url)
