@@ -20,4 +20,4 @@ export GRADIO_ANALYTICS_ENABLED=False
 # Test files run in parallel, each file whole on one worker (its module fixtures start once): the suite
 # mostly waits on the simulator's clock, ffmpeg and the browser, so more workers than cores pay.
 # The slowest tests are listed at the end of every run.
-.venv/bin/python -m pytest -q -n "${LAB_TEST_WORKERS:-3}" --dist loadfile --durations=15 "$@"
+.venv/bin/python -m pytest -q -n "${LAB_TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder --durations=15 "$@"

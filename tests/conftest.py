@@ -55,10 +55,38 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["GRADIO_TEMP_DIR"] = str(factory.getbasetemp() / "gradio")
 
 
+# The modules that take longest, longest first (wall seconds of one run with 3 workers on the 2-core machine):
+# each worker starts on one of these, so none is left running a long module alone at the end. Every other
+# module that drives Chromium comes next, then the rest. scripts/test.sh passes --no-loadscope-reorder:
+# without it xdist orders files by how many tests they hold, and the browser modules, few tests each, ran last.
+LONGEST_MODULES = (
+    "test_ui_browser.py",  # 138 s
+    "test_ui_sessions_browser.py",  # 70 s
+    "test_ui_compare.py",  # 70 s
+    "test_browser_sweep_history.py",  # 64 s
+    "test_hosted.py",  # 55 s
+    "test_cli_generate.py",  # 40 s
+    "test_runner.py",  # 37 s
+    "test_ui_image_browser.py",  # 35 s
+    "test_key_safety.py",  # 31 s
+    "test_ui_api.py",  # 30 s
+    "test_review_browser.py",  # 30 s
+    "test_ui_load_order_browser.py",  # 28 s
+    "test_concurrent_owners.py",  # 24 s
+    "test_cli_image.py",  # 24 s
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser modules first: they are the longest, so no worker is left with one at the end of the run."""
-    browser_modules = {item.module for item in items if "browser" in getattr(item, "fixturenames", ())}
-    items.sort(key=lambda item: getattr(item, "module", None) not in browser_modules)
+    """The longest modules first (``LONGEST_MODULES``), then the other browser modules, then the rest."""
+    browser_modules = {item.path for item in items if "playwright_driver" in getattr(item, "fixturenames", ())}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        if item.path.name in LONGEST_MODULES:
+            return 0, LONGEST_MODULES.index(item.path.name)
+        return (1 if item.path in browser_modules else 2), 0
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
