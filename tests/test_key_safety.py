@@ -150,6 +150,9 @@ def browser_session(deployment, browser):
         page.goto(deployment["url"])
         expect(page.locator("#effective-panel")).to_contain_text("pixel size", timeout=60_000)
         page.get_by_label("Prompt", exact=True).fill("key safety: a paper lantern drifting over a lake")
+        combo = page.get_by_label("duration (s)", exact=True)  # 4 s clips: half the renders of the default 8 s
+        combo.click()
+        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option", name="4", exact=True).click()
         expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)
         page.get_by_label("Seed (metadata.seed)", exact=True).fill("11")
         generate(page)
