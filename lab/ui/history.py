@@ -76,11 +76,6 @@ class HistoryTab:
         return [self.filter, self.review_filter, self.issues_only]
 
     @property
-    def filters(self) -> list:
-        """What every listing reads (list_runs' query and review_status), in that order."""
-        return [self.filter, self.review_filter]
-
-    @property
     def listing(self) -> set:
         return {self.table, self.gallery, self.ids, self.sweeps, self.empty, self.attention, self.dismiss,
                 self.attention_ids}
