@@ -897,21 +897,41 @@ def review_text(review: Review | None, take: Any = None) -> str:
     return text
 
 
-SCREEN_PENDING = "pending"
+# Where a saved take's pre-screen stands (screen_state decides it, nowhere else).
+SCREENED = "screened"  # its screen is journalled: badges or "no issues found", whatever the setting says now
+SCREEN_PENDING = "pending"  # the lab's pre-screen is on and will journal one
+SCREEN_OFF = "off"  # the lab's pre-screen is off (setting prescreen): none is coming
+NOT_SCREENED = "not screened (pre-screen off)"
+NOT_SCREENED_TITLE = ("The pre-screen is off in this lab, so this take was not checked for frozen, black, silent, "
+                      "cut or flickering stretches. Set LAB_PRESCREEN=on to screen each saved take "
+                      "(or python -m lab screen TASK for one).")
 
 
-def screen_summary(record: TaskRecord, screen: Mapping[str, Any] | None) -> str:
-    """A take's pre-screen in a few words: its badges, 'no issues found', 'pending', or '' (no video)."""
+def screen_state(screen: Mapping[str, Any] | None, *, prescreen: bool) -> str:
+    """A saved take's pre-screen: SCREENED, SCREEN_PENDING (one is coming) or SCREEN_OFF (none is coming).
+
+    ``prescreen`` is the lab's setting: only with it on does a take without a screen wait for one (a take
+    never screened is "not screened", never "no issues found").
+    """
+    if screen:
+        return SCREENED
+    return SCREEN_PENDING if prescreen else SCREEN_OFF
+
+
+def screen_summary(record: TaskRecord, screen: Mapping[str, Any] | None, *, prescreen: bool) -> str:
+    """A take's pre-screen in a few words: its badges, 'no issues found', 'pending', 'not screened
+    (pre-screen off)', or '' (no video)."""
     if record.status != "saved":
         return ""
-    if not screen:
-        return SCREEN_PENDING
+    state = screen_state(screen, prescreen=prescreen)
+    if state != SCREENED:
+        return SCREEN_PENDING if state == SCREEN_PENDING else NOT_SCREENED
     badges = [b.get("text", "") for b in screen.get("badges") or []]
     return ", ".join(badges) if badges else "no issues found"
 
 
 def screen_caption(record: TaskRecord, screen: Mapping[str, Any] | None) -> str:
-    """The tile's pre-screen line: '✓ no issues', '⚠ frozen 1.0–2.2 s +1', or '' while pending."""
+    """The tile's pre-screen line: '✓ no issues', '⚠ frozen 1.0–2.2 s +1', or '' when not screened (yet)."""
     if record.status != "saved" or not screen:
         return ""
     badges = [b.get("text", "") for b in screen.get("badges") or []]
@@ -921,11 +941,15 @@ def screen_caption(record: TaskRecord, screen: Mapping[str, Any] | None) -> str:
     return f"⚠ {badges[0]}{more}"
 
 
-def badges_html(screen: Mapping[str, Any] | None, video_selector: str) -> str:
+def badges_html(screen: Mapping[str, Any] | None, video_selector: str, *, prescreen: bool) -> str:
     """A take's badges as HTML buttons; a click seeks the video ``video_selector`` names (lab/static/badges.js)."""
-    if not screen:
+    state = screen_state(screen, prescreen=prescreen)
+    if state == SCREEN_PENDING:
         return ('<div class="lab-badges"><span class="lab-badge lab-badge-pending" '
                 'title="The pre-screen runs in the background after the video is saved">pre-screen pending</span></div>')
+    if state == SCREEN_OFF:
+        return (f'<div class="lab-badges"><span class="lab-badge lab-badge-off" '
+                f'title="{html.escape(NOT_SCREENED_TITLE, quote=True)}">{html.escape(NOT_SCREENED)}</span></div>')
     badges = list(screen.get("badges") or [])
     if not badges:
         return ('<div class="lab-badges"><span class="lab-badge lab-badge-clean" title="No frozen, black, silent, '
@@ -947,10 +971,11 @@ def badges_html(screen: Mapping[str, Any] | None, video_selector: str) -> str:
 
 def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | None = None,
                  takes: Mapping[str, Any] | None = None,
-                 screens: Mapping[str, Mapping[str, Any]] | None = None) -> HistoryView:
+                 screens: Mapping[str, Mapping[str, Any]] | None = None, *, prescreen: bool) -> HistoryView:
     """``reviews`` (task id -> Review, from the Compare tab) and ``takes`` (task id -> lab.review TakeReview:
     status and comments) fill the review column; a reviewed take's tile says its status; ``screens``
-    (task id -> the pre-screen's JSON) fill the pre-screen column and a line on each tile."""
+    (task id -> the pre-screen's JSON) fill the pre-screen column and a line on each tile; ``prescreen``
+    (the lab's setting) says whether a take without one is pending or not screened."""
     reviews = reviews or {}
     takes = takes or {}
     screens = screens or {}
@@ -964,7 +989,7 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             record.resolution or "", record.aspect_ratio or "", record.duration or "",
             "" if record.seed is None else str(record.seed),
             review_text(reviews.get(record.task_id), takes.get(record.task_id)),
-            screen_summary(record, screens.get(record.task_id)), record.task_id,
+            screen_summary(record, screens.get(record.task_id), prescreen=prescreen), record.task_id,
         ])
         table_ids.append(record.task_id)
         thumbs = thumbnails(record)
@@ -999,14 +1024,27 @@ def history_caption(record: TaskRecord) -> str:
     return f"{record.status} · {money(record.cost_usd)}\n{seed}\n{when}"
 
 
-def history_empty_text(query: str | None, count: int) -> str:
+def history_empty_text(query: str | None, count: int, *, issues_only: bool = False, prescreen: bool = True) -> str:
     """What the History tab says above an empty list (nothing when there are runs to show)."""
     if count:
         return ""
     text = " ".join((query or "").split())
     if text:
         return f"**No runs match “{literal_markdown(text)}”.** Clear the filter to see every run."
+    if issues_only:
+        why = "" if prescreen else " The pre-screen is off, so new takes are not screened (LAB_PRESCREEN=on)."
+        return f"**No screened take with no issues found.**{why} Untick the filter to see every run."
     return "**No runs yet.** Runs from **Single run** and **Seed sweep** appear here."
+
+
+NO_ISSUES_LABEL = "Only takes with no issues found"
+NO_ISSUES_INFO_OFF = "The pre-screen is off (LAB_PRESCREEN=on turns it on): takes not screened are left out."
+
+
+def no_issues_info(prescreen: bool) -> str | None:
+    """The History filter's note: "no issues found" means screened and clean, so a take never screened
+    is left out; with the pre-screen off that is every new take, and the filter says so."""
+    return None if prescreen else NO_ISSUES_INFO_OFF
 
 
 def unknown_outcomes_text(intents: Sequence[IntentRecord]) -> str:
@@ -1097,14 +1135,14 @@ class SweepScreen:
     badges: dict[int, str]  # row index -> its badges' HTML ("" for a row with no saved take)
     order: list[int]  # row indexes, no issues first, then fewest badges, then not screened, then no take
     summary: str  # HTML
-    waiting: bool  # a saved take still waits for its screen
+    waiting: bool  # a saved take still waits for a screen that is coming (never with the pre-screen off)
 
 
-def sweep_screen(cells: Sequence[tuple[int, TaskRecord | None]], screens: Mapping[str, Mapping[str, Any]]
-                 ) -> SweepScreen:
+def sweep_screen(cells: Sequence[tuple[int, TaskRecord | None]], screens: Mapping[str, Mapping[str, Any]],
+                 *, prescreen: bool) -> SweepScreen:
     """Each row's badges (seeking that row's video) and the order "best first" puts the rows in."""
-    badges, ranks, waiting = {}, [], False
-    clean = saved = 0
+    badges, ranks = {}, []
+    clean = saved = unscreened = 0
     for index, record in cells:
         if record is None or record.status != "saved":
             badges[index] = ""
@@ -1112,8 +1150,8 @@ def sweep_screen(cells: Sequence[tuple[int, TaskRecord | None]], screens: Mappin
             continue
         saved += 1
         screen = screens.get(record.task_id)
-        waiting |= screen is None
-        badges[index] = badges_html(screen, f"#sweep-video-{index} video")
+        unscreened += screen is None
+        badges[index] = badges_html(screen, f"#sweep-video-{index} video", prescreen=prescreen)
         if screen is None:
             rank = (3, 0)
         elif not screen.get("ok"):
@@ -1124,13 +1162,16 @@ def sweep_screen(cells: Sequence[tuple[int, TaskRecord | None]], screens: Mappin
             rank = (0 if found == 0 else 1, found)
         ranks.append((rank, index))
     order = [index for _rank, index in sorted(ranks)]
+    waiting = bool(unscreened) and screen_state(None, prescreen=prescreen) == SCREEN_PENDING
     if not saved:
         summary = ""
     else:
-        pending = sum(1 for index, record in cells if record is not None and record.status == "saved"
-                      and screens.get(record.task_id) is None)
         summary = f"Pre-screen: <strong>{clean} of {saved}</strong> saved takes with no issues found"
-        summary += f" ({pending} still being screened)" if pending else ""
+        if unscreened and waiting:
+            summary += f" ({unscreened} still being screened)"
+        elif unscreened:
+            summary += (f' (<span title="{html.escape(NOT_SCREENED_TITLE, quote=True)}">{unscreened} not screened: '
+                        f'the pre-screen is off</span>)')
     return SweepScreen(badges, order, summary, waiting)
 
 

@@ -60,7 +60,8 @@ class Settings:
     # When the pre-screen's findings become badges (settings screen_*, see lab.prescreen.findings).
     screen: Thresholds = field(default_factory=Thresholds)
     # Whether each saved take is screened in the background (one ffmpeg run per take). Off, takes stay
-    # unscreened ("pre-screen pending") until `python -m lab screen TASK`; the test suite turns it off
+    # unscreened ("not screened (pre-screen off)", never "pending": presentation.screen_state) until
+    # `python -m lab screen TASK`; the test suite turns it off
     # where no test looks at it.
     prescreen: bool = True
     # Per person (a Hugging Face user, else a client address) across all their sessions and API clients:

@@ -202,5 +202,6 @@ def open_app(settings: Settings, *, base_url: str | None = None, api_key: str | 
     access = Access(wiring.budget, wiring.backend, wiring.has_server_key, settings.allow_visitor_key,
                     wiring.snippet_base_url)
     people = People(settings.trusted_proxy, HubAccounts(whoami, endpoint=settings.hf_endpoint))
-    return AppServices(settings, runs, runs.journal, CompareService(wiring.store, wiring.data_dir, wiring.secrets),
+    return AppServices(settings, runs, runs.journal, CompareService(wiring.store, wiring.data_dir, wiring.secrets,
+                                                                      prescreen=settings.prescreen),
                        access, people)

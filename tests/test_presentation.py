@@ -99,7 +99,8 @@ def test_a_runs_review_shows_in_its_history_row():
 
     rated = TaskRecord(task_id="task_a", created_at=0.0, updated_at=0.0, status="saved", prompt="a fox", seed=1)
     plain = TaskRecord(task_id="task_b", created_at=0.0, updated_at=0.0, status="saved", prompt="a fox", seed=2)
-    view = pres.history_view([rated, plain], {"task_a": Review("task_a", rating=1, note="best  fur", picked=True)})
+    view = pres.history_view([rated, plain], {"task_a": Review("task_a", rating=1, note="best  fur", picked=True)},
+                             prescreen=True)
     review = pres.HISTORY_HEADERS.index("review")
     assert view.rows[0][review] == "👍 ★ picked · best fur" and view.rows[1][review] == ""
     assert len(view.rows[0]) == len(pres.HISTORY_HEADERS)

@@ -64,7 +64,7 @@ def test_history_gallery_captions_come_from_history_caption(tmp_path):
     thumb = tmp_path / "task_a_3_4.00s.jpg"
     thumb.write_bytes(b"jpg")
     run = record(task_id="task_a", thumbs=[{"path": str(thumb), "t": None}])
-    assert pres.history_view([run]).gallery == [(str(thumb), "saved · $0.30\nseed 7\n12-01 10:48")]
+    assert pres.history_view([run], prescreen=True).gallery == [(str(thumb), "saved · $0.30\nseed 7\n12-01 10:48")]
 
 
 def test_a_seed_the_service_picked_has_one_name_everywhere():
@@ -88,7 +88,8 @@ def test_sorting_a_sweep_by_its_pre_screen_puts_takes_with_no_issues_first():
     two = {"ok": True, "badges": [{"kind": "cut", "text": "1 cut", "at": 1.5}, {"kind": "silent", "text": "silent"}]}
     cells = [(0, record(task_id="t_frozen")), (1, record(task_id="t_two")), (2, record(task_id="t_failed", status="failed")),
              (3, record(task_id="t_pending")), (4, record(task_id="t_clean"))]
-    found = pres.sweep_screen(cells, {"t_frozen": frozen, "t_two": two, "t_clean": {"ok": True, "badges": []}})
+    found = pres.sweep_screen(cells, {"t_frozen": frozen, "t_two": two, "t_clean": {"ok": True, "badges": []}},
+                              prescreen=True)
     assert found.order == [4, 0, 1, 3, 2] and found.waiting
     assert 'data-video="#sweep-video-0 video"' in found.badges[0] and found.badges[2] == ""
     assert "1 of 4" in found.summary and "1 still being screened" in found.summary

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             comparison = compare_runs(store, data_dir, args.ids)
             review, review_csv = report_review(store, comparison.compare_set.task_ids)
         report = write_report(comparison, out, with_originals=args.with_originals, force=args.force,
-                              secrets=[settings.api_key], review=review, review_csv=review_csv)
+                              secrets=[settings.api_key], review=review, review_csv=review_csv,
+                              prescreen=settings.prescreen)
     except LabError as exc:
         return fail(str(exc), code=EXIT_INCOMPLETE)
     for problem in comparison.problems + comparison.compare_set.problems:

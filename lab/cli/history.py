@@ -12,9 +12,10 @@ JSON object. Exit 0, or 2 for an unknown id or bad flags (``error: ...`` on
 stderr; ``show`` and ``--json`` also print ``{"ok": false, "error": ...}`` on
 stdout). Nothing here sends a request.
 
-Each run's pre-screen is its last table column (its badges, "no issues found" or
-"pending"; ``screen`` and ``badges`` in JSON); ``--no-issues`` lists only takes whose
-pre-screen found nothing. ``show`` of a task also prints its ``screen`` and its
+Each run's pre-screen is its last table column (its badges, "no issues found",
+"pending", or "not screened (pre-screen off)" when LAB_PRESCREEN is off and none is
+coming; ``screen`` and ``badges`` in JSON); ``--no-issues`` lists only takes whose
+pre-screen ran and found nothing (a take never screened is left out). ``show`` of a task also prints its ``screen`` and its
 ``lineage`` (``parents`` nearest first, ``changed_from_parent``, ``children``), and
 names its parent and children on stderr.
 """
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
             records = store.search(args.query, status=args.status, review_status=args.review_status,
                                    limit=args.limit, no_issues=args.no_issues)
             found_screens = store.screens(r.task_id for r in records)
-            screens = {r.task_id: screen_summary(r, found_screens.get(r.task_id)) for r in records}
+            screens = {r.task_id: screen_summary(r, found_screens.get(r.task_id), prescreen=settings.prescreen)
+                       for r in records}
             statuses = ReviewJournal(store).statuses(r.task_id for r in records)
             reviews = {r.task_id: statuses.get(r.task_id) or "needs_review" for r in records}
             unknown = store.unresolved_intents(include_in_flight=False)

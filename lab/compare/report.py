@@ -92,7 +92,7 @@ def _script_json(value: Any) -> str:
 
 
 def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str | None]], *, title: str | None = None,
-                review: dict[str, Any] | None = None) -> str:
+                review: dict[str, Any] | None = None, prescreen: bool = True) -> str:
     """index.html: the player (inlined), the data, and each cell's exact wire body.
 
     ``review`` (``lab.review.view.review_payload``, mode "report") turns the page into an
@@ -100,7 +100,8 @@ def report_html(comparison: Comparison, media: dict[str, tuple[str | None, str |
     """
     cset = comparison.compare_set
     data = player_data(cset, media, comparison.similarity, problems=comparison.problems,
-                       similarity_note=None if comparison.similarity else "No similarity figures: fewer than two videos.")
+                       similarity_note=None if comparison.similarity else "No similarity figures: fewer than two videos.",
+                       prescreen=prescreen)
     if review is not None:
         data["review"] = review
     title = title or cset.title
@@ -185,8 +186,10 @@ def write_report(
     secrets: Iterable[str | None] = (),
     review: dict[str, Any] | None = None,
     review_csv: str | None = None,
+    prescreen: bool = True,
 ) -> Path:
-    """Write the report directory; returns it. Raises ReportError.
+    """Write the report directory; returns it. Raises ReportError. ``prescreen``: the lab's setting (a take
+    without a screen reads "pending" with it on, "not screened" with it off).
 
     With ``review`` the page is a review form (its ``report_id`` keys the reviewer's work in
     their browser) and compare.json carries it; ``review_csv`` is written as review.csv.
@@ -215,7 +218,7 @@ def write_report(
             if review is not None:
                 data["review"] = review
             data_text = json.dumps(data, ensure_ascii=False, indent=2)
-            page = report_html(comparison, media, review=review)
+            page = report_html(comparison, media, review=review, prescreen=prescreen)
             _check_secrets([data_text, page, review_csv or ""], secrets)
             (work / "compare.json").write_text(data_text, encoding="utf-8")
             if review_csv is not None:

@@ -92,8 +92,10 @@ class Opened:
 class CompareService:
     """Comparisons over one journal and data directory; ``secrets`` are never written to a report."""
 
-    def __init__(self, store: Store, data_dir: str | Path, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, store: Store, data_dir: str | Path, secrets: Iterable[str] = (), *,
+                 prescreen: bool = True) -> None:
         self.store = store
+        self.prescreen = prescreen  # the lab's setting: takes without a screen are pending, or not screened
         self.data_dir = Path(data_dir)
         self.secrets = [s for s in secrets if s]
 
@@ -130,7 +132,7 @@ class CompareService:
 
     def _player(self, comparison: Comparison, note: str | None) -> str:
         data = player_data(comparison.compare_set, self._media(comparison), comparison.similarity,
-                           problems=comparison.problems, similarity_note=note)
+                           problems=comparison.problems, similarity_note=note, prescreen=self.prescreen)
         ids = comparison.compare_set.task_ids
         # A copied link names the set, so the tab can open it again (compare=ids&take=B&t=3.250).
         data["review"] = review_payload(self.store, ids, mode="lab", link_extra="compare=" + ",".join(ids) + "&")
@@ -209,7 +211,7 @@ class CompareService:
         with tempfile.TemporaryDirectory(prefix="lab-report-") as work:
             review, review_csv = report_review(self.store, comparison.compare_set.task_ids)
             report = write_report(comparison, Path(work) / name, with_originals=with_originals, secrets=self.secrets,
-                                  review=review, review_csv=review_csv)
+                                  review=review, review_csv=review_csv, prescreen=self.prescreen)
             data = json.loads((report / "compare.json").read_text(encoding="utf-8"))
             archive = zip_report(report, DataDir(self.data_dir).export(name))
         return archive, data

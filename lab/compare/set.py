@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from lab import image_input, params
-from lab.presentation import SERVICE_SEED, SERVICE_SEED_SHORT
+from lab.presentation import NOT_SCREENED, NOT_SCREENED_TITLE, SCREENED, SERVICE_SEED, SERVICE_SEED_SHORT, screen_state
 from lab.errors import LabError
 from lab.lineage import describe_changes
 from lab.prescreen.findings import MEANINGS
@@ -242,10 +242,12 @@ def load_set(store: Store, ids: Sequence[str] | str, *, may_see: Callable[[str],
     return CompareSet(cells=tuple(cells), unknown=tuple(unknown), problems=tuple(problems), differing=differing)
 
 
-def screen_for_player(screen: dict[str, Any] | None) -> dict[str, Any]:
-    """A cell's pre-screen as the player shows it: its badges, or that it is still being screened."""
-    if not screen:
-        return {"state": "pending", "badges": []}
+def screen_for_player(screen: dict[str, Any] | None, *, prescreen: bool) -> dict[str, Any]:
+    """A cell's pre-screen as the player shows it: its badges, that it is still being screened ("pending"),
+    or that it was not screened because the lab's pre-screen (``prescreen``) is off ("off")."""
+    state = screen_state(screen, prescreen=prescreen)
+    if state != SCREENED:
+        return {"state": state, "badges": []}
     return {"state": "done" if screen.get("ok") else "failed", "badges": list(screen.get("badges") or []),
             "issues": screen.get("issues")}
 
@@ -293,8 +295,10 @@ def player_data(
     *,
     problems: Sequence[str] = (),
     similarity_note: str | None = None,
+    prescreen: bool = True,
 ) -> dict[str, Any]:
-    """What the player script reads: ``media`` maps task id -> (proxy URL, original URL)."""
+    """What the player script reads: ``media`` maps task id -> (proxy URL, original URL); ``prescreen`` (the
+    lab's setting) says whether a take without a screen is pending or not screened."""
     cells = []
     letters = {cell.task_id: chr(65 + n) for n, cell in enumerate(compare_set.cells)}
     for cell in compare_set.cells:
@@ -315,7 +319,7 @@ def player_data(
             "rating": cell.review.rating,
             "note": cell.review.note,
             "picked": cell.review.picked,
-            "screen": screen_for_player(cell.screen),
+            "screen": screen_for_player(cell.screen, prescreen=prescreen),
             "parent": parent_for_player(cell, letters),
             "offset_frames": cell.offset_frames,
         })
@@ -323,6 +327,7 @@ def player_data(
         "fps": 24,
         "set_key": compare_set.key,
         "badge_meanings": MEANINGS,
+        "not_screened": {"text": NOT_SCREENED, "title": NOT_SCREENED_TITLE},
         "cells": cells,
         "similarity": [s.to_json() if hasattr(s, "to_json") else dict(s) for s in similarity],
         "similarity_note": similarity_note,

@@ -155,7 +155,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
             with gr.Tab("Seed sweep", id="sweep"):
                 sweep_tab = sweep.build(settings.max_sweep)
             with gr.Tab("History", id="history") as history_item:
-                history_tab = history.build()
+                history_tab = history.build(settings.prescreen)
             with gr.Tab("Compare", id="compare"):
                 compare_tab = compare.build()
         api_components = api.build()

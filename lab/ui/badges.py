@@ -20,7 +20,7 @@ button.lab-badge {cursor: pointer}
 button.lab-badge:hover {text-decoration: underline}
 .lab-badge-cut, .lab-badge-flicker {background: #fff0c2; color: #6d4a00}
 .lab-badge-silent, .lab-badge-no_audio {background: #e6e9ff; color: #2b3a99}
-.lab-badge-error, .lab-badge-pending {background: #ececf0; color: #44444f; font-weight: 500}
+.lab-badge-error, .lab-badge-pending, .lab-badge-off {background: #ececf0; color: #44444f; font-weight: 500}
 .lab-badge-clean {background: #e3f4e4; color: #1f5f23; font-weight: 500}
 """
 

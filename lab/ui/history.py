@@ -81,8 +81,8 @@ class HistoryTab:
                 self.attention_ids}
 
 
-def build() -> HistoryTab:
-    """The tab's layout (call inside ``gr.Tab``)."""
+def build(prescreen: bool = True) -> HistoryTab:
+    """The tab's layout (call inside ``gr.Tab``); ``prescreen``: the lab's setting (the filter's note)."""
     with gr.Row():
         query = gr.Textbox(label="Filter by prompt text", scale=3, elem_id="history-filter",
                            placeholder="Type to filter, e.g. lighthouse")
@@ -90,8 +90,8 @@ def build() -> HistoryTab:
                                      ("Approved", "approved"), ("Changes requested", "changes_requested"),
                                      ("Rejected", "rejected")], value="all", label="Review status", scale=2,
                                     min_width=160, elem_id="history-review-filter")
-        issues_only = gr.Checkbox(label="Only takes with no issues found", value=False, scale=1, min_width=160,
-                                  elem_id="history-no-issues")
+        issues_only = gr.Checkbox(label=pres.NO_ISSUES_LABEL, info=pres.no_issues_info(prescreen), value=False,
+                                  scale=1, min_width=160, elem_id="history-no-issues")
         refresh = gr.Button("Refresh", scale=1, elem_id="history-refresh")
     attention = gr.Markdown(elem_id="history-attention")
     dismiss = gr.Button(DISMISS_LABEL, size="sm", visible=False, elem_id="history-dismiss")
@@ -141,12 +141,13 @@ def list_runs(services: AppServices, tab: HistoryTab, query: str | None, request
     records = services.journal.runs(session, query, review_status=review_status if review_status != "all" else None,
                                     no_issues=bool(issues_only))
     view = pres.history_view(records, services.journal.reviews(records), services.journal.take_reviews(records),
-                             services.journal.screens(records))
+                             services.journal.screens(records), prescreen=services.settings.prescreen)
     groups = services.journal.sweeps(session)
     unknown = services.journal.unknown_outcomes(session)
     return {tab.table: view.rows, tab.gallery: view.gallery, tab.sweeps: pres.sweep_rows(groups),
             tab.ids: {"table": view.table_ids, "gallery": view.gallery_ids, "sweeps": [g.sweep_id for g in groups]},
-            tab.empty: pres.history_empty_text(query, len(view.rows)),
+            tab.empty: pres.history_empty_text(query, len(view.rows), issues_only=bool(issues_only),
+                                               prescreen=services.settings.prescreen),
             tab.attention: pres.unknown_outcomes_text(unknown), tab.dismiss: gr.update(visible=bool(unknown)),
             tab.attention_ids: [intent.request_id for intent in unknown]}
 
@@ -183,7 +184,8 @@ def select_run(services: AppServices, tab: HistoryTab, which: str, ids: dict, ev
         saved = record.status == "saved"
         return {tab.choice: task_id, tab.selected: pres.history_detail(record) + pres.review_detail(take),
                 tab.video: services.journal.video(session, task_id),
-                tab.badges: pres.badges_html(screen, "#history-video video") if saved else "",
+                tab.badges: pres.badges_html(screen, "#history-video video", prescreen=services.settings.prescreen)
+                if saved else "",
                 tab.lineage: pres.lineage_markdown(record, parents, children),
                 tab.compare_parent: gr.update(visible=bool(saved and parents and parents[0].status == "saved"))}
     except LabError as err:

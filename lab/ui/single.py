@@ -452,18 +452,20 @@ def run_generate(services: AppServices, stops: StopWaiting, tab: SingleTab, key:
     yield {
         tab.progress: pres.stage_markdown("done", outcome.elapsed_s or (stops.now() - started), median,
                                           outcome.task_id),
-        **_result(tab, outcome),
+        **_result(tab, outcome, services.settings.prescreen),
         tab.sent: sent,
     }
 
 
-def _result(tab: SingleTab, outcome: pres.RunOutcome) -> dict:
+def _result(tab: SingleTab, outcome: pres.RunOutcome, prescreen: bool) -> dict:
     saved = bool(outcome.ok and outcome.video)
+    # The pre-screen runs after the result: "pending" until the timer finds it journalled; with the
+    # pre-screen off (setting prescreen) the take reads "not screened" and no timer waits for it.
+    coming = saved and pres.screen_state(None, prescreen=prescreen) == pres.SCREEN_PENDING
     return {
-        # The pre-screen runs after the result: "pending" until the timer finds it journalled.
-        tab.badges: pres.badges_html(None, "#run-video video") if saved else "",
+        tab.badges: pres.badges_html(None, "#run-video video", prescreen=prescreen) if saved else "",
         tab.screen_task: outcome.task_id if saved else None,
-        tab.screen_watch: gr.Timer(active=saved),
+        tab.screen_watch: gr.Timer(active=coming),
         tab.video: outcome.video,
         tab.thumbs: list(outcome.thumbnails),
         tab.check: pres.prediction_check(outcome.predicted, outcome.answer, outcome.delivered),
@@ -491,7 +493,7 @@ def check_background(services: AppServices, tab: SingleTab, waiting: list, reque
     if done:
         latest = done[-1]
         outcome = services.runs.ended_outcome(latest)
-        out.update(_result(tab, outcome))
+        out.update(_result(tab, outcome, services.settings.prescreen))
         out[tab.progress] = pres.background_done_text(latest)
         out[tab.sent] = wire_text(page_wire(latest.wire)) if latest.wire else None
     return out
@@ -503,9 +505,11 @@ def check_screen(services: AppServices, tab: SingleTab, task_id: str | None, req
     if record is None:
         return {tab.screen_watch: gr.Timer(active=False)}
     screen = services.journal.screens([record]).get(task_id)
-    if screen is None:  # with the pre-screen off (setting prescreen) none is coming: stop asking
-        return {tab.screen_watch: gr.Timer(active=services.settings.prescreen)}
-    return {tab.badges: pres.badges_html(screen, "#run-video video"), tab.screen_watch: gr.Timer(active=False)}
+    prescreen = services.settings.prescreen
+    if pres.screen_state(screen, prescreen=prescreen) == pres.SCREEN_PENDING:
+        return {tab.screen_watch: gr.Timer(active=True)}
+    return {tab.badges: pres.badges_html(screen, "#run-video video", prescreen=prescreen),
+            tab.screen_watch: gr.Timer(active=False)}
 
 
 def thumb_seek_time(thumbs: list | None, evt: gr.SelectData) -> float | None:

@@ -451,11 +451,11 @@ def show_screens(services: AppServices, tab: SweepTab, sweep_id: str | None, bes
         return {tab.screen: "", tab.screen_watch: gr.Timer(active=False),
                 **{row.badges: "" for row in tab.rows}}
     records = [cell.record for cell in state.cells if cell.record is not None]
-    found = pres.sweep_screen([(cell.index, cell.record) for cell in state.cells], services.journal.screens(records))
-    waiting = found.waiting and services.settings.prescreen  # with the pre-screen off none is coming
+    found = pres.sweep_screen([(cell.index, cell.record) for cell in state.cells], services.journal.screens(records),
+                              prescreen=services.settings.prescreen)
     summary = f'<div class="lab-sweep-screen">{found.summary}</div>' if found.summary else ""
     return {tab.screen: summary + (pres.sweep_order_css(found.order) if best_first else ""),
-            tab.screen_watch: gr.Timer(active=waiting or state.running),
+            tab.screen_watch: gr.Timer(active=found.waiting or state.running),
             **{row.badges: found.badges.get(index, "") for index, row in enumerate(tab.rows)}}
 
 
