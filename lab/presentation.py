@@ -902,6 +902,7 @@ SCREENED = "screened"  # its screen is journalled: badges or "no issues found", 
 SCREEN_PENDING = "pending"  # the lab's pre-screen is on and will journal one
 SCREEN_OFF = "off"  # the lab's pre-screen is off (setting prescreen): none is coming
 NOT_SCREENED = "not screened (pre-screen off)"
+NOT_SCREENED_SHORT = "not screened (off)"  # under History's "pre-screen" header, in a 96 px column
 NOT_SCREENED_TITLE = ("The pre-screen is off in this lab, so this take was not checked for frozen, black, silent, "
                       "cut or flickering stretches. Set LAB_PRESCREEN=on to screen each saved take "
                       "(or python -m lab screen TASK for one).")
@@ -918,14 +919,15 @@ def screen_state(screen: Mapping[str, Any] | None, *, prescreen: bool) -> str:
     return SCREEN_PENDING if prescreen else SCREEN_OFF
 
 
-def screen_summary(record: TaskRecord, screen: Mapping[str, Any] | None, *, prescreen: bool) -> str:
+def screen_summary(record: TaskRecord, screen: Mapping[str, Any] | None, *, prescreen: bool,
+                   short: bool = False) -> str:
     """A take's pre-screen in a few words: its badges, 'no issues found', 'pending', 'not screened
-    (pre-screen off)', or '' (no video)."""
+    (pre-screen off)' ('not screened (off)' when ``short``), or '' (no video)."""
     if record.status != "saved":
         return ""
     state = screen_state(screen, prescreen=prescreen)
     if state != SCREENED:
-        return SCREEN_PENDING if state == SCREEN_PENDING else NOT_SCREENED
+        return SCREEN_PENDING if state == SCREEN_PENDING else NOT_SCREENED_SHORT if short else NOT_SCREENED
     badges = [b.get("text", "") for b in screen.get("badges") or []]
     return ", ".join(badges) if badges else "no issues found"
 
@@ -989,7 +991,7 @@ def history_view(records: Sequence[TaskRecord], reviews: Mapping[str, Review] | 
             record.resolution or "", record.aspect_ratio or "", record.duration or "",
             "" if record.seed is None else str(record.seed),
             review_text(reviews.get(record.task_id), takes.get(record.task_id)),
-            screen_summary(record, screens.get(record.task_id), prescreen=prescreen), record.task_id,
+            screen_summary(record, screens.get(record.task_id), prescreen=prescreen, short=True), record.task_id,
         ])
         table_ids.append(record.task_id)
         thumbs = thumbnails(record)
@@ -1038,7 +1040,7 @@ def history_empty_text(query: str | None, count: int, *, issues_only: bool = Fal
 
 
 NO_ISSUES_LABEL = "Only takes with no issues found"
-NO_ISSUES_INFO_OFF = "The pre-screen is off (LAB_PRESCREEN=on turns it on): takes not screened are left out."
+NO_ISSUES_INFO_OFF = "The pre-screen is off: takes not screened are left out."
 
 
 def no_issues_info(prescreen: bool) -> str | None:

@@ -48,7 +48,7 @@ def test_a_run_without_a_saved_video_has_no_pre_screen_words_either_way() -> Non
 
 def test_with_the_pre_screen_off_history_shows_not_screened_in_the_pre_screen_column() -> None:
     view = pres.history_view([saved()], prescreen=False)
-    assert view.rows[0][pres.HISTORY_HEADERS.index("pre-screen")] == "not screened (pre-screen off)"
+    assert view.rows[0][pres.HISTORY_HEADERS.index("pre-screen")] == "not screened (off)"
 
 
 def test_with_the_pre_screen_off_a_sweep_counts_no_take_still_being_screened_and_waits_for_none() -> None:
