@@ -192,11 +192,12 @@ class Reservation:
         self.held_usd = amount_usd
         self.charged_usd = 0.0
 
-    def attach(self, task_id: str, price_usd: float | None, db: Any = None) -> None:
+    def attach(self, task_id: str, price_usd: float | None, db: Any) -> None:
         """Task ``task_id`` is journalled and now holds its own price: take it off this reservation.
 
-        ``db``: the transaction that journals the task (``Store.record_submitted``'s ``also``). Moved there,
-        the price is never counted twice; moved after it, a run starting in between was refused under the cap.
+        ``db``: the transaction that journals the task (``Store.record_submitted``'s ``also``), the only
+        place to move it: moved after it, the price counted twice meanwhile and a run starting then was
+        refused under the cap.
         """
         self._budget._move_to_task(self, price_usd or 0.0, db)
 
@@ -333,16 +334,12 @@ class Budget:
             raise BudgetExceeded(problem)
         return Reservation(self, reservation_id, session, float(usd), person)
 
-    def _move_to_task(self, reservation: Reservation, price_usd: float, db: Any = None) -> None:
+    def _move_to_task(self, reservation: Reservation, price_usd: float, db: Any) -> None:
         if reservation.reservation_id is None or price_usd <= 0:
             return
         reservation.held_usd = max(0.0, reservation.held_usd - price_usd)
-        sql = "UPDATE spend_reservations SET held_usd = MAX(0.0, held_usd - ?) WHERE reservation_id = ?"
-        args = (price_usd, reservation.reservation_id)
-        if db is None:
-            self._write(sql, args)
-        else:
-            db.execute(sql, args)
+        db.execute("UPDATE spend_reservations SET held_usd = MAX(0.0, held_usd - ?) WHERE reservation_id = ?",
+                   (price_usd, reservation.reservation_id))
 
     def _release(self, reservation: Reservation) -> None:
         if reservation.reservation_id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,8 @@ def test_a_journalled_task_holds_its_price_until_the_journal_knows_its_outcome(s
     budget = Budget(store, session_cap_usd=1.20)
     with budget.reserve(1.20, session="a") as reservation:  # a 4-seed fast sweep
         for n in range(2):
-            journal_task(store, f"task_{n}")
-            reservation.attach(f"task_{n}", 0.30)
+            store.record_submitted(f"task_{n}", params.resolve(FAST), FAST, status="in_progress", session="a",
+                                   also=partial(reservation.attach, f"task_{n}", 0.30))
     # The run ended (its deadline passed, Stop waiting, a reload): the two tasks may still bill.
     view = budget.view("a")
     assert (view.session_spent_usd, view.session_reserved_usd, view.session_remaining_usd) == (0.0, 0.60, 0.60)

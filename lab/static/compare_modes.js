@@ -107,7 +107,7 @@
         title: "This take is still being checked for frozen, black, silent, cut and flickering stretches"}));
     } else if (screen.state === "off") {
       // The lab's pre-screen is off: no screen is coming, so say so rather than "pending".
-      var off = (self.player.data || {}).not_screened || {text: "not screened (pre-screen off)", title: "Set LAB_PRESCREEN=on"};
+      var off = self.player.data.not_screened;  // lab.compare.set.player_data sends it with every "off" state
       badges.appendChild(el("span", {class: "cpm-badge cpm-pending", text: off.text, title: off.title}));
     } else if (!screen.badges.length) {
       badges.appendChild(el("span", {class: "cpm-badge cpm-clean", text: "no issues found",
