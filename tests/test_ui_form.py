@@ -16,7 +16,7 @@ import pytest
 from lab import params
 from lab.presets import load_presets
 from lab.ui import history, single, sweep
-from lab.ui.events import PAGES
+from lab.ui.events import PAGES, run_followers
 from lab.waits import StopWaiting
 
 PRESETS = load_presets()
@@ -190,6 +190,19 @@ def test_the_sweep_estimate_prices_the_raw_body_model(ui):
     out = page.set(raw_body='{"model": "veo-3.1-generate-preview", "prompt": "p", "duration": "8"}')
     assert "$1.20" in out[ui.single.gate]
     assert "$3.60" in page.estimate(seeds="1, 2, 3")[ui.sweep.estimate]
+
+
+def test_one_edit_answers_the_panel_and_the_sweep_estimate_together(ui):
+    # The page sends one event per keystroke (lab.ui.events.follow_edits); its answer holds what each tab
+    # shows for the same values: the panel's gate and the sweep's price agree on the same request.
+    page = Page(ui)
+    page.data[ui.sweep.seeds] = "1, 2, 3"
+    page.data[ui.single.form.fields["prompt"]] = "a kite over the dunes"
+    out = run_followers((single.edit_follower(ui.single, ui.services),
+                         sweep.edit_follower(ui.sweep, ui.single, ui.services)), page.data)
+    assert "Ready" in out[ui.single.gate] and "$0.30" in out[ui.single.gate]
+    assert "3 tasks" in out[ui.sweep.estimate] and "$0.90" in out[ui.sweep.estimate]
+    assert interactive(out[ui.sweep.run])
 
 
 def test_a_sweep_without_a_prompt_says_why_once_and_cannot_start(ui):

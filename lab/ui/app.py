@@ -19,7 +19,7 @@ import gradio as gr
 from lab.presets import load_presets
 from lab.settings import Settings
 from lab.ui import api, badges, compare, history, session, single, sweep
-from lab.ui.events import PRIVATE, bind, caller_of
+from lab.ui.events import PRIVATE, QUIET, bind, caller_of, follow_edits
 from lab.waits import StopWaiting
 from lab.datadir import DataDir
 from lab.wiring import AppServices, served_media_dirs
@@ -177,7 +177,10 @@ def build_demo(services: AppServices) -> gr.Blocks:
         session.connect(identified, session_parts, single_tab, sweep_tab, history_tab, services, shell.tabs,
                         history_item, shell.visitor_key, shell.banner, refresh_banner, list(runs))
         for run in runs:  # what was spent changes after every run
-            run.then(refresh_banner, shell.visitor_key, shell.banner, show_progress="hidden", **PRIVATE)
+            run.then(refresh_banner, shell.visitor_key, shell.banner, **QUIET)
+        # After the tabs' own events: typing is then one event per keystroke, whoever follows it.
+        follow_edits([single.edit_follower(single_tab, services), sweep.edit_follower(sweep_tab, single_tab, services),
+                      session.draft_follower(session_parts, single_tab, sweep_tab)])
         api.connect(api_components, services)
         compare.connect(identified, compare_tab, services)
         compare.connect_sweep(sweep_tab, compare_tab, services, shell.tabs)

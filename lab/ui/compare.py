@@ -29,7 +29,7 @@ from lab.errors import LabError
 from lab.review.journal import ReviewJournal
 from lab.review.model import STATUS_NAMES, ReviewFileError
 from lab.ui.api import IDENTITY_NOTE
-from lab.ui.events import PRIVATE, bind, caller_of, raise_for_ui, session_of
+from lab.ui.events import PRIVATE, QUIET, bind, progress_on, caller_of, raise_for_ui, session_of
 from lab.wiring import AppServices
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
@@ -369,20 +369,19 @@ COMPARE_DOC = ("Compare 2 to 12 of your runs (task or sweep ids, comma or space 
 def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
     """The tab's events; ``identified`` is the page's identify-on-load event (the list is the session's)."""
     listing = bind(list_choices, services, tab)
-    identified.then(listing, None, tab.runs, show_progress="hidden", **PRIVATE)  # only once the page is someone's
+    identified.then(listing, None, tab.runs, **QUIET)  # only once the page is someone's
     tab.refresh.click(listing, None, tab.runs, **PRIVATE)
     opened = tab.open.click(bind(open_set, services, tab), [tab.runs, tab.ids], tab.opened, **PRIVATE)
     opened.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status},
-                show_progress="hidden", **PRIVATE)
+                **QUIET)
     tab.cell.change(bind(load_review, services, tab), tab.cell, {tab.rating, tab.note, tab.picked, tab.review_status},
-                    show_progress="hidden", **PRIVATE)
+                    **QUIET)
     tab.save.click(bind(save_review, services, tab), [tab.current, tab.cell, tab.rating, tab.note, tab.picked],
                    {tab.player, tab.review_status}, **PRIVATE)
-    tab.player.submit(bind(save_offsets, services, tab), tab.current, tab.review_status, show_progress="hidden",
-                      **PRIVATE)
+    tab.player.submit(bind(save_offsets, services, tab), tab.current, tab.review_status, **QUIET)
     tab.download.click(bind(download_report, services, tab), tab.current, {tab.report, tab.report_status}, **PRIVATE)
     tab.review_send.click(bind(review_action, services, tab), [tab.current, tab.review_action],
-                          {tab.player, tab.review_said}, show_progress="hidden", **PRIVATE)
+                          {tab.player, tab.review_said}, **QUIET)
     tab.review_import.upload(bind(import_reviews, services, tab), [tab.current, tab.review_import],
                              {tab.player, tab.review_said, tab.review_import}, **PRIVATE)
     tab.api_button.click(bind(api_compare, services), tab.api_ids, [tab.api_json, tab.api_zip], api_name="compare",
@@ -392,17 +391,15 @@ def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
 def connect_sweep(sweep: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:
     """The sweep grid's "Compare these": its finished sweep opens here, similarity after."""
     shown = sweep.compare.click(bind(compare_from, services, tab, tabs), sweep.sweep_ids,
-                                {*tab.opened, tab.ids, tabs}, **PRIVATE)
-    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
-               **PRIVATE)
+                                {*tab.opened, tab.ids, tabs}, **progress_on(tab.opened), **PRIVATE)
+    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, **QUIET)
 
 
 def connect_link(identified: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:
     """A copied link (#compare=ids&take=B&t=3.250) opens its set in this tab once the page is someone's."""
     shown = identified.then(bind(open_from_link, services, tab, tabs), tab.review_action,
-                            {*tab.opened, tab.ids, tabs}, js=LINK_JS, show_progress="hidden", **PRIVATE)
-    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
-               **PRIVATE)
+                            {*tab.opened, tab.ids, tabs}, js=LINK_JS, **QUIET)
+    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, **QUIET)
 
 
 def open_from_link(services: AppServices, tab: CompareTab, tabs: Any, location_hash: str | None,
@@ -421,9 +418,8 @@ def open_from_link(services: AppServices, tab: CompareTab, tabs: Any, location_h
 def connect_history(history: Any, tab: CompareTab, services: AppServices, tabs: Any) -> None:
     """History's "Compare with parent": the selected run beside the run it was started from."""
     shown = history.compare_parent.click(bind(compare_with_parent, services, tab, tabs), history.choice,
-                                         {*tab.opened, tab.ids, tabs}, **PRIVATE)
-    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, show_progress="hidden",
-               **PRIVATE)
+                                         {*tab.opened, tab.ids, tabs}, **progress_on(tab.opened), **PRIVATE)
+    shown.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, **QUIET)
 
 
 def compare_with_parent(services: AppServices, tab: CompareTab, tabs: Any, task_id: str | None,

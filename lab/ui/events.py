@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import gradio as gr
 
@@ -17,8 +18,19 @@ if TYPE_CHECKING:
 
 # Every UI event is private: the public endpoints are the data-in, data-out ones in lab/ui/api.py.
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+# An event that shows no progress registers none either (show_progress_on=[]; None means every output).
+# Gradio 6's page re-reads, for every status message of every event, each component that was ever a
+# registered progress target (its whole subtree for a layout block such as the tab strip): with all outputs
+# registered, one keystroke in the prompt cost the browser about 0.7 s of CPU.
+QUIET: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", "show_progress_on": []}
 # Instant, pure handlers skip the queue: typing must never wait behind a generation.
-INSTANT: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+INSTANT: dict[str, Any] = {**QUIET, "queue": False}
+
+
+def progress_on(outputs: Any) -> dict[str, Any]:
+    """Show progress on ``outputs`` but their layout blocks (tab strip, rows, groups): a layout block's
+    progress is its whole subtree re-read on every status message of every later event (see QUIET)."""
+    return {"show_progress_on": [c for c in outputs if not isinstance(c, gr.blocks.BlockContext)]}
 
 
 def generation(max_concurrent_total: int) -> dict[str, Any]:
@@ -47,6 +59,39 @@ def bind(fn: Callable[..., Any], *bound: Any) -> Callable[..., Any]:
     call.__signature__ = signature.replace(parameters=rest)  # type: ignore[attr-defined]
     call.__annotations__ = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k in names}
     return call
+
+
+@dataclass(frozen=True)
+class EditFollower:
+    """A pure handler that follows the visitor's edits: after any of ``triggers`` changes, ``fn(data)`` reads
+    ``inputs`` and returns ``{component: update}`` for ``outputs``."""
+
+    fn: Callable[[dict], dict]
+    triggers: frozenset
+    inputs: frozenset
+    outputs: frozenset
+
+
+def follow_edits(followers: Sequence[EditFollower]) -> None:
+    """One event for every edit, whoever follows it.
+
+    One event: each is a round trip and, in the page, a pass over every progress target (the request panel,
+    the sweep estimate and the draft had one each, three per keystroke). And one listener for all fields:
+    with ``always_last`` an edit made while the last one is answered waits and runs after it, so an answer
+    computed from older values never lands last (two listeners answer in any order).
+    """
+    triggers = sorted(set().union(*(f.triggers for f in followers)), key=lambda block: block._id)
+    gr.on([component.change for component in triggers], bind(run_followers, tuple(followers)),
+          set().union(*(f.inputs for f in followers)), set().union(*(f.outputs for f in followers)),
+          trigger_mode="always_last", **INSTANT)
+
+
+def run_followers(followers: tuple[EditFollower, ...], data: dict) -> dict:
+    """What the followers of an edit change (their outputs do not overlap)."""
+    out: dict = {}
+    for follower in followers:
+        out.update(follower.fn(data))
+    return out
 
 
 # Which visitor each page belongs to: set when the page loads (lab.ui.session.identify) from the

@@ -10,7 +10,7 @@ import gradio as gr
 from lab import presentation as pres
 from lab.errors import LabError
 from lab.ui.badges import legend_markdown
-from lab.ui.events import PRIVATE, bind, raise_for_ui, session_of
+from lab.ui.events import PRIVATE, bind, progress_on, raise_for_ui, session_of
 from lab.ui.single import PARENT, SingleTab, generate_event
 from lab.waits import StopWaiting
 from lab.wiring import AppServices
@@ -224,6 +224,6 @@ def connect(tab: HistoryTab, single: SingleTab, services: AppServices, stops: St
         source.select(bind(select_run, services, tab, which), tab.ids,
                       {tab.choice, tab.selected, tab.video, tab.badges, tab.lineage, tab.compare_parent}, **PRIVATE)
     form_outputs = {*single.form.outputs, tabs}
-    tab.load.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
-    loaded = tab.rerun.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **PRIVATE)
+    tab.load.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **progress_on(form_outputs), **PRIVATE)
+    loaded = tab.rerun.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **progress_on(form_outputs), **PRIVATE)
     return generate_event(loaded.then, services, stops, single, visitor_key)

@@ -25,7 +25,7 @@ from lab.store import FINISHED_STATUSES
 from lab.settings import Settings
 from lab.ui import history as history_tab
 from lab.ui import sweep as sweep_tab
-from lab.ui.events import INSTANT, PAGES, PRIVATE, bind, session_of
+from lab.ui.events import PAGES, PRIVATE, QUIET, EditFollower, bind, session_of
 from lab.ui.history import HistoryTab
 from lab.ui.single import SingleTab
 from lab.ui.sweep import SweepTab
@@ -78,8 +78,15 @@ def draft_fields(single: SingleTab, sweep: SweepTab) -> dict[str, Any]:
             "sweep_variants": sweep.variants}
 
 
-def save_draft(fields: dict[str, Any], data: dict) -> dict:
-    return {name: data[component] for name, component in fields.items()}
+def save_draft(draft: Any, fields: dict[str, Any], data: dict) -> dict:
+    return {draft: {name: data[component] for name, component in fields.items()}}
+
+
+def draft_follower(parts: SessionParts, single: SingleTab, sweep: SweepTab) -> EditFollower:
+    """The browser's draft follows every edit of the form and of the sweep's fields."""
+    fields = draft_fields(single, sweep)
+    kept = frozenset(fields.values())
+    return EditFollower(bind(save_draft, parts.draft, fields), kept, kept, frozenset({parts.draft}))
 
 
 def restore_draft(fields: dict[str, Any], single: SingleTab, draft: Any) -> dict:
@@ -182,7 +189,7 @@ def open_sweep(services: AppServices, parts: SessionParts, sweep: SweepTab, tabs
 def identify_on_load(demo: gr.Blocks, parts: SessionParts) -> Any:
     """The page's first step on load: bind it to its visitor. Whatever reads the session chains on the
     returned event (``.then``), so it never runs for a page that is not yet identified."""
-    return demo.load(identify, parts.browser_id, parts.browser_id, show_progress="hidden", **PRIVATE)
+    return demo.load(identify, parts.browser_id, parts.browser_id, **QUIET)
 
 
 def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: SweepTab, history: HistoryTab,
@@ -191,26 +198,24 @@ def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: Swee
     """The session's events (``runs``: the events after which History is listed again)."""
     fields = draft_fields(single, sweep)
     draft_inputs = set(fields.values())
-    for component in draft_inputs:
-        component.change(bind(save_draft, fields), draft_inputs, parts.draft, trigger_mode="always_last", **INSTANT)
 
     listing = bind(history_tab.list_runs, services, history)
     view_outputs = {parts.attached, parts.ticker, parts.seen, tabs, *sweep.outputs, single.progress, single.video,
                     single.thumbs, single.summary}
     # Only once the page is bound to its session: the draft, the spend, the history and the work in flight.
     identified.then(bind(restore_draft, fields, single), parts.draft,
-                    {*draft_inputs, single.form.group, single.form.raw_origin}, show_progress="hidden", **PRIVATE)
-    identified.then(banner_fn, visitor_key, banner, show_progress="hidden", **PRIVATE)
-    identified.then(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
+                    {*draft_inputs, single.form.group, single.form.raw_origin}, **QUIET)
+    identified.then(banner_fn, visitor_key, banner, **QUIET)
+    identified.then(listing, history.filters, history.listing, **QUIET)
     identified.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs,
-                    show_progress="hidden", **PRIVATE)
+                    **QUIET)
 
     parts.ticker.tick(bind(tick, services, parts, single, sweep, history), {parts.attached, parts.seen, *history.filters},
-                      (view_outputs - {tabs}) | history.listing, show_progress="hidden", **PRIVATE)
+                      (view_outputs - {tabs}) | history.listing, **QUIET)
     # Live history: when its tab is opened, after every run of this page, and when re-attached work ends (tick).
-    history_item.select(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
+    history_item.select(listing, history.filters, history.listing, **QUIET)
     for run in runs:
-        run.then(listing, history.filters, history.listing, show_progress="hidden", **PRIVATE)
+        run.then(listing, history.filters, history.listing, **QUIET)
 
     history.open_sweep.click(bind(open_sweep, services, parts, sweep, tabs), history.sweep_choice,
                              view_outputs, **PRIVATE)

@@ -12,7 +12,8 @@ from lab import image_input, params, presentation as pres
 from lab.errors import LabError, RequestInvalid
 from lab.presets import Preset
 from lab.store import FINISHED_STATUSES
-from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, raise_for_ui, session_of
+from lab.ui.events import (INSTANT, PRIVATE, QUIET, EditFollower, bind, caller_of, generation, progress_on,
+                            raise_for_ui, session_of)
 from lab.waits import EventPump, StopWaiting
 from lab.wiring import AppServices
 
@@ -550,41 +551,48 @@ def fetch_unfinished(services: AppServices, request: gr.Request) -> str:
 # ---------------------------------------------------------------- events
 
 
+def panel_outputs(tab: SingleTab) -> set:
+    """What ``refresh_panel`` changes: the request panel, the gate, the snippets and the marked fields."""
+    return {tab.effective, tab.gate, tab.wire_note, tab.form_errors, tab.wire_code, tab.curl_code,
+            tab.python_code, tab.generate, tab.image_info, tab.crop,
+            *(c for name, c in tab.form.fields.items() if name in MARKABLE)}
+
+
+def edit_follower(tab: SingleTab, services: AppServices) -> EditFollower:
+    """The request panel follows every edit of the form."""
+    return EditFollower(bind(refresh_panel, services.access.snippet_base_url, tab), frozenset(tab.form.components),
+                        frozenset(tab.form.components), frozenset(panel_outputs(tab)))
+
+
 def generate_event(trigger: Any, services: AppServices, stops: StopWaiting, tab: SingleTab, visitor_key: Any):
     """Attach Generate to ``trigger`` (a listener such as ``button.click`` or ``dependency.then``)."""
     return trigger(
         bind(run_generate, services, stops, tab, visitor_key),
         inputs={*tab.form.components, tab.form.parent, tab.randomize, tab.background, visitor_key},
         outputs=tab.run_outputs,
-        show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
+        show_progress="minimal", **progress_on(tab.run_outputs), **generation(services.settings.max_concurrent_total), **PRIVATE,
     )
 
 
 def connect(demo: gr.Blocks, tab: SingleTab, services: AppServices, stops: StopWaiting, presets: Sequence[Preset],
             visitor_key: Any) -> list:
     """The tab's events; returns those that may change what was spent (the shell refreshes the banner)."""
-    panel_outputs = {tab.effective, tab.gate, tab.wire_note, tab.form_errors, tab.wire_code, tab.curl_code,
-                     tab.python_code, tab.generate, tab.image_info, tab.crop,
-                     *(c for name, c in tab.form.fields.items() if name in MARKABLE)}
     refresh = bind(refresh_panel, services.access.snippet_base_url, tab)
-    for component in tab.form.fields.values():
-        component.change(refresh, tab.form.components, panel_outputs, trigger_mode="always_last", **INSTANT)
     # .input: only the user's click; a loaded body that needs raw mode shows itself (Form.updates).
     tab.form.fields["raw_mode"].input(bind(toggle_raw, tab.form), {*tab.form.components, tab.form.raw_origin},
                                       {tab.form.group, tab.form.fields["raw_body"], tab.form.raw_origin}, **INSTANT)
     tab.preset.change(bind(choose_preset, presets, tab.form), tab.preset, tab.form.outputs, **INSTANT)
     tab.new_seed.click(roll_seed, None, tab.form.fields["seed"], **INSTANT)
     tab.crop.click(bind(crop_image, tab), tab.form.components, {tab.form.fields["image"], tab.image_info}, **PRIVATE)
-    demo.load(refresh, tab.form.components, panel_outputs, show_progress="hidden", **PRIVATE)
+    demo.load(refresh, tab.form.components, panel_outputs(tab), **QUIET)
     generated = generate_event(tab.generate.click, services, stops, tab, visitor_key)
-    tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.progress, queue=False, show_progress="hidden",
-                   **PRIVATE)
+    tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.progress, queue=False, **QUIET)
     tab.fetch.click(bind(fetch_unfinished, services), None, tab.progress, **PRIVATE)
     finished = tab.watch.tick(bind(check_background, services, tab), tab.background,
                               {*tab.result_outputs, tab.sent, tab.background, tab.watch},
-                              show_progress="hidden", **PRIVATE)
+                              **QUIET)
     tab.screen_watch.tick(bind(check_screen, services, tab), tab.screen_task, {tab.badges, tab.screen_watch},
-                          show_progress="hidden", **PRIVATE)
-    tab.thumbs.select(thumb_seek_time, tab.thumbs, tab.seek_to, show_progress="hidden", **PRIVATE).then(
-        None, tab.seek_to, None, js=SEEK_JS, show_progress="hidden", **PRIVATE)
+                          **QUIET)
+    tab.thumbs.select(thumb_seek_time, tab.thumbs, tab.seek_to, **QUIET).then(
+        None, tab.seek_to, None, js=SEEK_JS, **QUIET)
     return [generated, finished]

@@ -13,7 +13,8 @@ from lab.errors import LabError, RequestInvalid
 from lab.orchestrator import Orchestrator, new_sweep_id
 from lab.sessions import SweepState
 from lab.sweeps import SweepPlan
-from lab.ui.events import INSTANT, PRIVATE, bind, caller_of, generation, raise_for_ui, session_of
+from lab.ui.events import (PRIVATE, QUIET, EditFollower, bind, caller_of, generation, progress_on, raise_for_ui,
+                            session_of)
 from lab.ui.single import PARENT, THUMB_COUNT, SingleTab, resolve_form, stop_waiting
 from lab.waits import EventPump, StopWaiting
 from lab.wiring import AppServices
@@ -477,33 +478,35 @@ def use_seed(services: AppServices, single: SingleTab, tabs: Any, index: int, ro
 # ---------------------------------------------------------------- events
 
 
+def edit_follower(tab: SweepTab, single: SingleTab, services: AppServices) -> EditFollower:
+    """The estimate follows every edit of the sweep's fields and of the request form."""
+    inputs = frozenset({tab.seeds, tab.random_count, tab.variants, *single.form.components})
+    return EditFollower(bind(estimate, services, tab, single), inputs, inputs, frozenset({tab.estimate, tab.run}))
+
+
 def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServices, stops: StopWaiting,
             visitor_key: Any, tabs: Any) -> list:
     """The tab's events; returns those that spend (Run sweep, Retry failed: the shell refreshes the banner and
     History after them)."""
     estimate_inputs = {tab.seeds, tab.random_count, tab.variants, *single.form.components}
-    price = bind(estimate, services, tab, single)
-    for component in estimate_inputs:
-        component.change(price, estimate_inputs, {tab.estimate, tab.run}, **INSTANT)
-    demo.load(price, estimate_inputs, {tab.estimate, tab.run}, show_progress="hidden", **PRIVATE)
+    demo.load(bind(estimate, services, tab, single), estimate_inputs, {tab.estimate, tab.run}, **QUIET)
     swept = tab.run.click(
         bind(run_sweep, services, stops, tab, single, visitor_key),
         inputs={*estimate_inputs, visitor_key}, outputs=tab.outputs,
-        show_progress="minimal", **generation(services.settings.max_concurrent_total), **PRIVATE,
+        show_progress="minimal", **progress_on(tab.outputs), **generation(services.settings.max_concurrent_total), **PRIVATE,
     )
     retried = tab.retry.click(bind(retry_failed, services, stops, tab, visitor_key), {tab.shown, visitor_key},
-                              tab.outputs, show_progress="minimal",
+                              tab.outputs, show_progress="minimal", **progress_on(tab.outputs),
                               **generation(services.settings.max_concurrent_total), **PRIVATE)
-    tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.status, queue=False, show_progress="hidden",
-                   **PRIVATE)
+    tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.status, queue=False, **QUIET)
     form_outputs = {*single.form.outputs, tabs}
     for index, row in enumerate(tab.rows):
         row.use_seed.click(bind(use_seed, services, single, tabs, index), [tab.row_requests, tab.shown], form_outputs,
-                           **PRIVATE)
+                           **progress_on(form_outputs), **PRIVATE)
     demo.load(None, None, None, js=POSTER_JS, **PRIVATE)
-    tab.shown.change(watch_screens, tab.shown, tab.screen_watch, show_progress="hidden", **PRIVATE)
+    tab.shown.change(watch_screens, tab.shown, tab.screen_watch, **QUIET)
     screens = bind(show_screens, services, tab)
     screen_outputs = {tab.screen, tab.screen_watch, *(row.badges for row in tab.rows)}
-    tab.screen_watch.tick(screens, [tab.shown, tab.sort_best], screen_outputs, show_progress="hidden", **PRIVATE)
-    tab.sort_best.change(screens, [tab.shown, tab.sort_best], screen_outputs, show_progress="hidden", **PRIVATE)
+    tab.screen_watch.tick(screens, [tab.shown, tab.sort_best], screen_outputs, **QUIET)
+    tab.sort_best.change(screens, [tab.shown, tab.sort_best], screen_outputs, **QUIET)
     return [swept, retried]
