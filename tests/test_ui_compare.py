@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import free_port, lab_settings, screenshot, select_tab, words_broken_mid_word
+from helpers import lab_port, lab_settings, screenshot, select_tab, words_broken_mid_word
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -44,7 +44,7 @@ class Lab:
         settings = lab_settings({"LAB_DATA_DIR": str(self.data_dir), "LAB_SIM_TIME_SCALE": "0.02"})
         self.services = open_app(settings, base_url=self.base_url)
         self.demo = build_demo(self.services)
-        _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+        _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=lab_port(), prevent_thread_lock=True,
                                           quiet=True)
         return self
 
