@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from conftest import TEST_TIME_SCALE
-from helpers import fake_hub, free_port
+from helpers import fake_hub, free_port, lab_client
 from lab import params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,11 +91,8 @@ def settled(sim, timeout: float = 180.0) -> dict:
 
 
 def client(url: str, tmp_path: Path, **kwargs):
-    from gradio_client import Client
-
     # A long read timeout: on a loaded 2-core machine a queued call can wait minutes for its answer.
-    return Client(url, verbose=False, download_files=str(tmp_path / "downloads"), httpx_kwargs={"timeout": 600},
-                  **kwargs)
+    return lab_client(url, tmp_path / "downloads", httpx_kwargs={"timeout": 600}, **kwargs)
 
 
 def outcomes(calls) -> tuple[list, list[str]]:

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from helpers import NO_CAPS, running_lab
+from helpers import NO_CAPS, lab_client, running_lab
 from image_helpers import picture
 
 from lab import image_input, params, presentation as pres
@@ -46,11 +46,9 @@ def test_the_raw_body_cannot_name_a_server_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def client(simulator, tmp_path_factory):
-    from gradio_client import Client
-
     env = {"LAB_SIM_TIME_SCALE": "0.02", **NO_CAPS}
     with running_lab(simulator.base_url, tmp_path_factory.mktemp("lab-data"), env) as (url, _services):
-        c = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+        c = lab_client(url, tmp_path_factory.mktemp("downloads"))
         yield c
         c.close()
 

@@ -17,7 +17,7 @@ from lab.client import VideosClient
 from lab.errors import BudgetExceeded
 from lab.runner import Runner
 from lab.store import Store
-from helpers import free_port
+from helpers import free_port, lab_client
 
 REPO = Path(__file__).resolve().parent.parent
 TIME_SCALE = 0.02
@@ -72,8 +72,6 @@ def _lab_settings(data_dir: Path, **extra: str):
 @pytest.fixture
 def app_on(make_simulator, tmp_path):
     """Start the lab (gradio_client) on a data directory against a simulator; closed after the test."""
-    from gradio_client import Client
-
     from lab.wiring import open_app
     from lab.ui import build_demo
 
@@ -83,7 +81,7 @@ def app_on(make_simulator, tmp_path):
         services = open_app(_lab_settings(data_dir, **settings), base_url=sim.base_url, api_key="sk-app")
         demo = build_demo(services)
         _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        client = lab_client(url, tmp_path / "downloads")
         started.append((demo, services, client))
         return client
 

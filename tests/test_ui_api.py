@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab import params
-from helpers import free_port
+from helpers import free_port, lab_client
 
 SECRET = "sk-lab-test-secret-do-not-leak-0123456789"
 
@@ -50,10 +50,8 @@ def lab(simulator, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(lab, tmp_path_factory):
-    from gradio_client import Client
-
     url, _, _ = lab
-    c = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    c = lab_client(url, tmp_path_factory.mktemp("downloads"))
     yield c
     c.close()
 
@@ -166,7 +164,6 @@ def test_app_py_serves_the_lab_and_keeps_its_simulator_private(tmp_path, isolate
     import time
 
     import requests
-    from gradio_client import Client
 
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
@@ -195,7 +192,7 @@ def test_app_py_serves_the_lab_and_keeps_its_simulator_private(tmp_path, isolate
             posted = requests.post(url + prefix + "v1/videos", headers=auth, timeout=5,
                                    json={"model": params.FAST_MODEL, "prompt": "a fox", "duration": "4"})
             assert posted.status_code in (404, 405) and "task_" not in posted.text
-        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        client = lab_client(url, tmp_path / "downloads")
         video, summary = client.predict(body(), api_name="/generate")
         client.close()
         assert Path(video).is_file() and summary["backend"] == "simulator"
@@ -208,7 +205,6 @@ def test_app_py_serves_the_lab_and_keeps_its_simulator_private(tmp_path, isolate
 
 
 def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
-    from gradio_client import Client
     from gradio_client.exceptions import AppError
 
     from lab.wiring import open_app
@@ -219,7 +215,7 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
     demo = build_demo(services)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
-        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        client = lab_client(url, tmp_path / "downloads")
         standard = body(model=params.STANDARD_MODEL)  # $1.20 > the $1.00 cap
         with pytest.raises(AppError, match=r"Session cap reached.*\$1\.00 cap\..*Nothing was sent"):
             client.predict(standard, api_name="/generate")
@@ -233,8 +229,6 @@ def test_spend_cap_refuses_before_anything_is_sent(simulator, tmp_path):
 
 
 def test_a_failed_task_is_data_with_a_plain_reason(make_simulator, tmp_path):
-    from gradio_client import Client
-
     from lab.wiring import open_app
     from lab.ui import build_demo
 
@@ -243,7 +237,7 @@ def test_a_failed_task_is_data_with_a_plain_reason(make_simulator, tmp_path):
     demo = build_demo(services)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
-        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        client = lab_client(url, tmp_path / "downloads")
         video, summary = client.predict(body(), api_name="/generate")
         client.close()
         assert video is None

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from compare_runs import Runs, make_runs
-from helpers import lab_port, lab_settings, screenshot, select_tab, words_broken_mid_word
+from helpers import lab_client, lab_port, lab_settings, screenshot, select_tab, words_broken_mid_word
 
 PLAYER = "document.querySelector('#compare-player .cmp-host').comparePlayer"
 
@@ -138,9 +138,7 @@ def test_a_set_that_cannot_be_compared_says_why_in_the_status(lab: Lab, runs: Ru
 
 
 def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, runs: Runs, tmp_path: Path) -> None:
-    from gradio_client import Client
-
-    client = Client(lab.url, verbose=False, download_files=str(tmp_path))
+    client = lab_client(lab.url, tmp_path)
     try:
         named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         data, archive = client.predict(runs.sweep_id, api_name="/compare")
