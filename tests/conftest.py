@@ -60,20 +60,20 @@ def pytest_configure(config: pytest.Config) -> None:
 # module that drives Chromium comes next, then the rest. scripts/test.sh passes --no-loadscope-reorder:
 # without it xdist orders files by how many tests they hold, and the browser modules, few tests each, ran last.
 LONGEST_MODULES = (
-    "test_ui_browser.py",  # 138 s
-    "test_ui_sessions_browser.py",  # 70 s
-    "test_ui_compare.py",  # 70 s
-    "test_browser_sweep_history.py",  # 64 s
-    "test_hosted.py",  # 55 s
-    "test_cli_generate.py",  # 40 s
-    "test_runner.py",  # 37 s
-    "test_ui_image_browser.py",  # 35 s
-    "test_key_safety.py",  # 31 s
-    "test_ui_api.py",  # 30 s
-    "test_review_browser.py",  # 30 s
-    "test_ui_load_order_browser.py",  # 28 s
-    "test_concurrent_owners.py",  # 24 s
-    "test_cli_image.py",  # 24 s
+    "test_ui_browser.py",  # 124 s
+    "test_hosted.py",  # 85 s
+    "test_ui_sessions_browser.py",  # 77 s
+    "test_ui_compare.py",  # 75 s
+    "test_cli_generate.py",  # 72 s
+    "test_browser_sweep_history.py",  # 63 s
+    "test_runner.py",  # 49 s
+    "test_ui_api.py",  # 45 s
+    "test_review_browser.py",  # 23 s
+    "test_concurrent_owners.py",  # 23 s
+    "test_ui_load_order_browser.py",  # 22 s
+    "test_spend_caps.py",  # 22 s
+    "test_hostile_input.py",  # 22 s
+    "test_key_safety.py",  # 20 s
 )
 
 
