@@ -29,7 +29,7 @@ from lab.errors import LabError
 from lab.review.journal import ReviewJournal
 from lab.review.model import STATUS_NAMES, ReviewFileError
 from lab.ui.api import IDENTITY_NOTE
-from lab.ui.events import PRIVATE, QUIET, bind, progress_on, caller_of, raise_for_ui, session_of
+from lab.ui.events import PRIVATE, QUIET, bind, caller_of, progress_on, raise_for_ui, session_of
 from lab.wiring import AppServices
 
 EMPTY = "Choose 2 to 12 runs (from History, or task / sweep ids) and press **Compare**."
@@ -372,8 +372,7 @@ def connect(identified: Any, tab: CompareTab, services: AppServices) -> None:
     identified.then(listing, None, tab.runs, **QUIET)  # only once the page is someone's
     tab.refresh.click(listing, None, tab.runs, **PRIVATE)
     opened = tab.open.click(bind(open_set, services, tab), [tab.runs, tab.ids], tab.opened, **PRIVATE)
-    opened.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status},
-                **QUIET)
+    opened.then(bind(measure_set, services, tab), tab.current, {tab.player, tab.status}, **QUIET)
     tab.cell.change(bind(load_review, services, tab), tab.cell, {tab.rating, tab.note, tab.picked, tab.review_status},
                     **QUIET)
     tab.save.click(bind(save_review, services, tab), [tab.current, tab.cell, tab.rating, tab.note, tab.picked],

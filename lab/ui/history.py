@@ -224,6 +224,7 @@ def connect(tab: HistoryTab, single: SingleTab, services: AppServices, stops: St
         source.select(bind(select_run, services, tab, which), tab.ids,
                       {tab.choice, tab.selected, tab.video, tab.badges, tab.lineage, tab.compare_parent}, **PRIVATE)
     form_outputs = {*single.form.outputs, tabs}
-    tab.load.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **progress_on(form_outputs), **PRIVATE)
-    loaded = tab.rerun.click(bind(to_form, services, single, tabs), tab.choice, form_outputs, **progress_on(form_outputs), **PRIVATE)
+    to_form_event = {"inputs": tab.choice, "outputs": form_outputs, **progress_on(form_outputs), **PRIVATE}
+    tab.load.click(bind(to_form, services, single, tabs), **to_form_event)
+    loaded = tab.rerun.click(bind(to_form, services, single, tabs), **to_form_event)
     return generate_event(loaded.then, services, stops, single, visitor_key)

@@ -207,8 +207,7 @@ def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: Swee
                     {*draft_inputs, single.form.group, single.form.raw_origin}, **QUIET)
     identified.then(banner_fn, visitor_key, banner, **QUIET)
     identified.then(listing, history.filters, history.listing, **QUIET)
-    identified.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs,
-                    **QUIET)
+    identified.then(bind(reattach, services, parts, single, sweep, tabs), None, view_outputs, **QUIET)
 
     parts.ticker.tick(bind(tick, services, parts, single, sweep, history), {parts.attached, parts.seen, *history.filters},
                       (view_outputs - {tabs}) | history.listing, **QUIET)

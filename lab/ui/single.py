@@ -570,7 +570,8 @@ def generate_event(trigger: Any, services: AppServices, stops: StopWaiting, tab:
         bind(run_generate, services, stops, tab, visitor_key),
         inputs={*tab.form.components, tab.form.parent, tab.randomize, tab.background, visitor_key},
         outputs=tab.run_outputs,
-        show_progress="minimal", **progress_on(tab.run_outputs), **generation(services.settings.max_concurrent_total), **PRIVATE,
+        show_progress="minimal", **progress_on(tab.run_outputs), **generation(services.settings.max_concurrent_total),
+        **PRIVATE,
     )
 
 
@@ -589,10 +590,8 @@ def connect(demo: gr.Blocks, tab: SingleTab, services: AppServices, stops: StopW
     tab.stop.click(bind(stop_waiting, stops, STOP_KEY), None, tab.progress, queue=False, **QUIET)
     tab.fetch.click(bind(fetch_unfinished, services), None, tab.progress, **PRIVATE)
     finished = tab.watch.tick(bind(check_background, services, tab), tab.background,
-                              {*tab.result_outputs, tab.sent, tab.background, tab.watch},
-                              **QUIET)
-    tab.screen_watch.tick(bind(check_screen, services, tab), tab.screen_task, {tab.badges, tab.screen_watch},
-                          **QUIET)
-    tab.thumbs.select(thumb_seek_time, tab.thumbs, tab.seek_to, **QUIET).then(
-        None, tab.seek_to, None, js=SEEK_JS, **QUIET)
+                              {*tab.result_outputs, tab.sent, tab.background, tab.watch}, **QUIET)
+    tab.screen_watch.tick(bind(check_screen, services, tab), tab.screen_task, {tab.badges, tab.screen_watch}, **QUIET)
+    tab.thumbs.select(thumb_seek_time, tab.thumbs, tab.seek_to, **QUIET).then(None, tab.seek_to, None, js=SEEK_JS,
+                                                                              **QUIET)
     return [generated, finished]

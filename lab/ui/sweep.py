@@ -478,9 +478,14 @@ def use_seed(services: AppServices, single: SingleTab, tabs: Any, index: int, ro
 # ---------------------------------------------------------------- events
 
 
+def estimate_inputs(tab: SweepTab, single: SingleTab) -> frozenset:
+    """What a sweep is planned from: its seeds and variants, and the request form."""
+    return frozenset({tab.seeds, tab.random_count, tab.variants, *single.form.components})
+
+
 def edit_follower(tab: SweepTab, single: SingleTab, services: AppServices) -> EditFollower:
     """The estimate follows every edit of the sweep's fields and of the request form."""
-    inputs = frozenset({tab.seeds, tab.random_count, tab.variants, *single.form.components})
+    inputs = estimate_inputs(tab, single)
     return EditFollower(bind(estimate, services, tab, single), inputs, inputs, frozenset({tab.estimate, tab.run}))
 
 
@@ -488,12 +493,12 @@ def connect(demo: gr.Blocks, tab: SweepTab, single: SingleTab, services: AppServ
             visitor_key: Any, tabs: Any) -> list:
     """The tab's events; returns those that spend (Run sweep, Retry failed: the shell refreshes the banner and
     History after them)."""
-    estimate_inputs = {tab.seeds, tab.random_count, tab.variants, *single.form.components}
-    demo.load(bind(estimate, services, tab, single), estimate_inputs, {tab.estimate, tab.run}, **QUIET)
+    planned = estimate_inputs(tab, single)
+    demo.load(bind(estimate, services, tab, single), planned, {tab.estimate, tab.run}, **QUIET)
     swept = tab.run.click(
         bind(run_sweep, services, stops, tab, single, visitor_key),
-        inputs={*estimate_inputs, visitor_key}, outputs=tab.outputs,
-        show_progress="minimal", **progress_on(tab.outputs), **generation(services.settings.max_concurrent_total), **PRIVATE,
+        inputs={*planned, visitor_key}, outputs=tab.outputs, show_progress="minimal", **progress_on(tab.outputs),
+        **generation(services.settings.max_concurrent_total), **PRIVATE,
     )
     retried = tab.retry.click(bind(retry_failed, services, stops, tab, visitor_key), {tab.shown, visitor_key},
                               tab.outputs, show_progress="minimal", **progress_on(tab.outputs),
