@@ -156,6 +156,25 @@ def test_the_key_never_reaches_the_page(lab):
     assert config.json()["run_history"] is False
 
 
+def test_no_event_makes_a_layout_block_or_a_hidden_progress_a_progress_target(lab):
+    # Gradio 6's page re-reads every progress target (a layout block with all it holds) on each status message
+    # of every later event: with the tab strip among them, a keystroke cost the browser ~0.7 s of CPU
+    # (bench/bench_typing.py). Events that show no progress register none (lab.ui.events.QUIET).
+    import requests
+
+    url, _, _ = lab
+    config = requests.get(url.rstrip("/") + "/config", timeout=10).json()
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    layout = {"tabs", "tabitem", "column", "row", "group", "accordion", "form"}
+    for dep in config["dependencies"]:
+        if not dep.get("backend_fn"):
+            continue
+        targets = dep["outputs"] if dep.get("show_progress_on") is None else dep["show_progress_on"]
+        assert not [kinds[i] for i in targets if kinds.get(i) in layout], dep.get("api_name")
+        if dep.get("show_progress") == "hidden":
+            assert dep.get("show_progress_on") == [], dep.get("api_name")
+
+
 def test_app_py_serves_the_lab_and_keeps_its_simulator_private(tmp_path, isolated_env):
     """`python app.py` with no key: the lab at /, its simulator unreachable through it, env honoured."""
     import os

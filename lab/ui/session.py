@@ -25,7 +25,7 @@ from lab.store import FINISHED_STATUSES
 from lab.settings import Settings
 from lab.ui import history as history_tab
 from lab.ui import sweep as sweep_tab
-from lab.ui.events import PAGES, PRIVATE, QUIET, EditFollower, bind, session_of
+from lab.ui.events import PAGES, PRIVATE, QUIET, EditFollower, bind, progress_on, session_of
 from lab.ui.history import HistoryTab
 from lab.ui.single import SingleTab
 from lab.ui.sweep import SweepTab
@@ -217,4 +217,4 @@ def connect(identified: Any, parts: SessionParts, single: SingleTab, sweep: Swee
         run.then(listing, history.filters, history.listing, **QUIET)
 
     history.open_sweep.click(bind(open_sweep, services, parts, sweep, tabs), history.sweep_choice,
-                             view_outputs, **PRIVATE)
+                             view_outputs, **progress_on(view_outputs), **PRIVATE)
