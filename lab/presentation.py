@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from lab import params
 from lab.budget import BudgetView
@@ -30,8 +30,10 @@ from lab.errors import (
     Timeout,
 )
 from lab.lineage import describe_changes
-from lab.runner import RunResult
 from lab.store import IntentRecord, Review, TaskRecord
+
+if TYPE_CHECKING:  # the HTTP client's stack (requests) is no part of the read-only commands' start
+    from lab.runner import RunResult
 
 NOT_SET = "(not set)"
 # A run whose seed the service chose (none was sent) is named this everywhere; the short form where

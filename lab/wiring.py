@@ -24,7 +24,6 @@ from lab.compare.service import CompareService
 from lab.orchestrator import Orchestrator
 from lab.datadir import DataDir
 from lab.prescreen.background import Screener
-from lab.private_simulator import start_private_simulator
 from lab.runner import Runner
 from lab.sessions import JournalView
 from lab.settings import Settings
@@ -141,7 +140,10 @@ def wire(settings: Settings, *, base_url: str | None = None, api_key: str | None
                 log.warning("the journal is shared (%s) but this process embeds a private simulator that only it "
                             "can ask about its tasks: for several replicas point them at one simulator "
                             "(LAB_BASE_URL) or set the key", store.location)
-            # The same render cache for the app and the CLI: a clip rendered once is not rendered again.
+            # Imported here: the simulator's web stack (FastAPI, uvicorn) was 0.3 s of every CLI start
+            # that names a service. The same render cache for the app and the CLI: a clip renders once.
+            from lab.private_simulator import start_private_simulator
+
             simulator, api_key = start_private_simulator(settings.sim_time_scale, DataDir(data_dir).renders)
             base_url = simulator.base_url
         secret = api_key or settings.key_for_requests()
