@@ -749,11 +749,14 @@ def verify_video(
     expected_duration: str | float | None = None,
     task_id: str | None = None,
 ) -> None:
-    """Raise MediaError unless ``path`` decodes as a video of that WxH and duration (±0.5 s)."""
+    """Raise MediaError unless ``path`` is a whole video of that WxH and duration (±0.5 s).
+
+    Every packet is walked (``frames.inspect``), not only the header: a file cut short after its header is
+    refused. The walk is remembered, so the thumbnails of the file, once in place, do not repeat it."""
     from lab import frames  # lazy: ffmpeg only when a file is verified
 
     try:
-        info = frames.probe(path)
+        info = frames.inspect(path)
     except MediaError as exc:
         raise MediaError(f"downloaded file is not a playable video: {exc.message}", task_id=task_id) from exc
     if expected_size:

@@ -2,7 +2,10 @@
 
 Everything goes through the ffmpeg binary bundled with imageio-ffmpeg; there is
 no ffprobe, so facts about a file come from ``ffmpeg -i`` (stream header) and a
-stream-copy packet scan (exact frame count and keyframes, no decoding).
+stream-copy packet scan (exact frame count and keyframes, no decoding). A file's
+scan is remembered by its identity (device, inode, size, mtime), which a rename
+keeps: a download verified by ``inspect`` as a temp file is not scanned again for
+its thumbnails once it is in place.
 
 Thumbnails are frame-exact: a time ``t`` means frame ``ceil(t*fps - 1e-6)``,
 clamped to the last frame. Frames are selected and scaled inside ffmpeg, in
@@ -29,6 +32,8 @@ import math
 import os
 import re
 import subprocess
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -52,6 +57,7 @@ __all__ = [
     "extract_at",
     "ffmpeg_error_line",
     "frame_index",
+    "inspect",
     "probe",
     "run_ffmpeg",
     "save_contact_sheet",
@@ -68,6 +74,9 @@ _SEEK_OVERHEAD_PIXELS = 10_000_000
 # Seeking must win clearly: its cost model is rougher than the single pass's.
 _SEEK_ADVANTAGE = 0.5
 _PROBE_TIMEOUT_S = 30.0
+# Scans kept per process: a take's scan is reused within moments (verify, then thumbnails), so a few
+# hundred cover every take a sweep or a compare touches at once.
+_SCAN_CACHE_SIZE = 256
 
 _PKT_FLAG_KEY = 0x1
 _PKT_FLAG_CORRUPT = 0x2
@@ -219,8 +228,61 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return info
 
 
+def inspect(path: str | os.PathLike) -> VideoInfo:
+    """Like ``probe``, from a walk over every video packet: the exact frame count, and a file cut short
+    anywhere is refused (``probe`` reads the header, which a faststart MP4 carries before its frames).
+
+    Raises MediaError for anything that is not a whole, readable video.
+    """
+    return _scan(_check_file(path)).info
+
+
+class _ScanCache:
+    """Scans by file identity. A changed file has a new size or mtime, a replaced one a new inode, so a
+    stale scan is never returned; a rename keeps all four, so the scan follows the file into place."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._scans: OrderedDict[tuple[int, int, int, int], _Scan] = OrderedDict()
+
+    @staticmethod
+    def key(path: Path) -> tuple[int, int, int, int]:
+        st = path.stat()
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+    def get(self, key: tuple[int, int, int, int]) -> "_Scan | None":
+        with self._lock:
+            scan = self._scans.get(key)
+            if scan is not None:
+                self._scans.move_to_end(key)
+            return scan
+
+    def put(self, key: tuple[int, int, int, int], scan: _Scan) -> None:
+        with self._lock:
+            self._scans[key] = scan
+            self._scans.move_to_end(key)
+            while len(self._scans) > self._size:
+                self._scans.popitem(last=False)
+
+
+_scans = _ScanCache(_SCAN_CACHE_SIZE)
+
+
 def _scan(path: Path) -> _Scan:
-    """Header plus a stream-copy walk over the video packets (demux only, no decode)."""
+    """Header plus a stream-copy walk over the video packets (demux only, no decode), once per file."""
+    try:
+        key = _ScanCache.key(path)
+    except OSError as exc:
+        raise MediaError(f"cannot read video file {path}: {exc}") from exc
+    scan = _scans.get(key)
+    if scan is None:
+        scan = _scan_now(path)
+        _scans.put(key, scan)
+    return scan
+
+
+def _scan_now(path: Path) -> _Scan:
     size_mb = path.stat().st_size / 1e6
     proc = _run_ffmpeg(
         ["-i", str(path), "-map", "0:v:0", "-c", "copy", "-copyts", "-f", "framecrc", "-"],

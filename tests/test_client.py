@@ -377,6 +377,21 @@ def test_a_video_of_the_wrong_size_or_duration_is_not_kept(simulator, tmp_path: 
     assert list((tmp_path / "runs").iterdir()) == []
 
 
+def test_a_video_cut_short_after_its_header_is_not_kept_even_when_its_length_matches(simulator, tmp_path) -> None:
+    # The header of a faststart MP4 comes first: it alone says 4 s of 1280x720 for half a file.
+    client = client_for(simulator)
+    submitted = client.submit(wire())
+    client.wait(submitted.task_id)
+    whole = client.download(submitted.task_id, tmp_path / "whole.mp4", expected_size="1280x720",
+                            expected_duration="4").read_bytes()
+    half = (200, {"Content-Type": "video/mp4"}, whole[: len(whole) // 2])
+    with TinyServer({("GET", "/v1/videos/task_half/content"): half}) as tiny:
+        with pytest.raises(MediaError, match="not a playable video.*truncated"):
+            VideosClient(tiny.base_url, KEY).download("task_half", video_path_for(tmp_path, "task_half"),
+                                                      expected_size="1280x720", expected_duration="4")
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
 def test_poll_deadlines_scale_with_resolution_and_keep_a_floor() -> None:
     assert PollPolicy().deadline_for("720p") < PollPolicy().deadline_for("4k")
     assert PollPolicy(time_scale=0.001).deadline_for("4k") == 20.0

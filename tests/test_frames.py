@@ -342,6 +342,35 @@ def test_probe_of_bad_input_raises_media_error(bad_files: dict[str, Path], kind:
         frames.probe(bad_files[kind])
 
 
+@pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "truncated_faststart",
+                                  "audio_only", "directory", "fifo"])
+def test_inspect_of_bad_input_raises_media_error(bad_files: dict[str, Path], kind: str) -> None:
+    with pytest.raises(MediaError):
+        frames.inspect(bad_files[kind])
+
+
+def test_inspect_refuses_a_faststart_file_cut_short_whose_header_probe_reads_as_whole(bad_files) -> None:
+    # Why a download is verified with inspect: the header of a faststart file comes before its frames.
+    cut = bad_files["truncated_faststart"]
+    assert frames.probe(cut).nframes == 72
+    with pytest.raises(MediaError, match="truncated"):
+        frames.inspect(cut)
+
+
+def test_inspect_follows_a_renamed_file_and_never_answers_for_an_older_one(indexed_clip, av_clip, tmp_path) -> None:
+    take = tmp_path / "take.mp4"
+    take.write_bytes(indexed_clip.read_bytes())
+    first = frames.inspect(take)
+    assert (first.nframes, first.width) == (72, 160)
+    moved = take.rename(tmp_path / "moved.mp4")  # as a verified download goes into place
+    assert frames.inspect(moved) == first
+    moved.write_bytes(av_clip.read_bytes())  # the same name, another video
+    again = frames.inspect(moved)
+    assert (again.width, again.nframes, again.has_audio) == (320, 48, True)
+    take.write_bytes(indexed_clip.read_bytes())  # a new file: its own scan, the same facts
+    assert frames.inspect(take) == first
+
+
 # ------------------------------------------------------------------ CLI
 
 
