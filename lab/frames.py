@@ -33,7 +33,6 @@ import os
 import re
 import subprocess
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -237,53 +236,32 @@ def inspect(path: str | os.PathLike) -> VideoInfo:
     return _scan(_check_file(path)).info
 
 
-class _ScanCache:
-    """Scans by file identity. A changed file has a new size or mtime, a replaced one a new inode, so a
-    stale scan is never returned; a rename keeps all four, so the scan follows the file into place."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._scans: OrderedDict[tuple[int, int, int, int], _Scan] = OrderedDict()
-
-    @staticmethod
-    def key(path: Path) -> tuple[int, int, int, int]:
-        st = path.stat()
-        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-    def get(self, key: tuple[int, int, int, int]) -> "_Scan | None":
-        with self._lock:
-            scan = self._scans.get(key)
-            if scan is not None:
-                self._scans.move_to_end(key)
-            return scan
-
-    def put(self, key: tuple[int, int, int, int], scan: _Scan) -> None:
-        with self._lock:
-            self._scans[key] = scan
-            self._scans.move_to_end(key)
-            while len(self._scans) > self._size:
-                self._scans.popitem(last=False)
-
-
-_scans = _ScanCache(_SCAN_CACHE_SIZE)
+# Scans by file identity: a changed file has a new size or mtime, a replaced one a new inode, so a stale scan
+# is never returned; a rename keeps all four, so the scan follows the file into place. Oldest out first.
+_scans: dict[tuple[int, int, int, int], _Scan] = {}
+_scans_lock = threading.Lock()
 
 
 def _scan(path: Path) -> _Scan:
     """Header plus a stream-copy walk over the video packets (demux only, no decode), once per file."""
     try:
-        key = _ScanCache.key(path)
+        st = path.stat()
     except OSError as exc:
         raise MediaError(f"cannot read video file {path}: {exc}") from exc
-    scan = _scans.get(key)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _scans_lock:
+        scan = _scans.get(key)
     if scan is None:
-        scan = _scan_now(path)
-        _scans.put(key, scan)
+        scan = _scan_now(path, st.st_size)
+        with _scans_lock:
+            _scans[key] = scan
+            while len(_scans) > _SCAN_CACHE_SIZE:
+                del _scans[next(iter(_scans))]
     return scan
 
 
-def _scan_now(path: Path) -> _Scan:
-    size_mb = path.stat().st_size / 1e6
+def _scan_now(path: Path, size: int) -> _Scan:
+    size_mb = size / 1e6
     proc = _run_ffmpeg(
         ["-i", str(path), "-map", "0:v:0", "-c", "copy", "-copyts", "-f", "framecrc", "-"],
         path=path,
