@@ -87,11 +87,7 @@ def assert_labels_fit(page: Page) -> None:
     assert model.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the model name runs under the caret"
 
 
-def test_parameter_labels_are_not_cut_off(page: Page):
-    assert_labels_fit(page)
-
-
-def test_on_a_phone_labels_and_the_effective_table_fit(phone: Page):
+def test_on_a_phone_labels_and_the_effective_table_fit_and_generate_stays_on_the_first_screen(phone: Page):
     assert_labels_fit(phone)
     panel = phone.locator("#effective-panel")
     header = panel.locator("th").filter(has_text="overrode")
@@ -101,6 +97,18 @@ def test_on_a_phone_labels_and_the_effective_table_fit(phone: Page):
     for cell in panel.locator("td, th").all():  # nothing cut off: every cell's text fits its cell
         assert cell.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), cell.inner_text()
     shot(phone, "phone-form")
+
+    generate = phone.get_by_role("button", name="Generate", exact=True)
+    height = phone.viewport_size["height"]
+    box = generate.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height
+    phone.get_by_label("Prompt", exact=True).fill("a kite over the dunes")  # scrolls the form
+    phone.mouse.wheel(0, 1200)
+    expect(phone.locator("#effective-panel")).to_be_in_viewport(timeout=10_000)
+    box = generate.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height
+    expect(generate).to_be_enabled(timeout=10_000)
+    shot(phone, "phone-generate")
 
 
 def test_the_request_tables_wrap_between_words_never_inside_one(visit, lab_url):
@@ -127,21 +135,8 @@ def test_the_request_tables_wrap_between_words_never_inside_one(visit, lab_url):
             screenshot(page.locator(f"#{table}"), f"{table}-{width}.png")
 
 
-def test_on_a_phone_generate_is_on_the_first_screen_and_stays_there(phone: Page):
-    generate = phone.get_by_role("button", name="Generate", exact=True)
-    height = phone.viewport_size["height"]
-    box = generate.bounding_box()
-    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height
-    phone.get_by_label("Prompt", exact=True).fill("a kite over the dunes")  # scrolls the form
-    phone.mouse.wheel(0, 1200)
-    expect(phone.locator("#effective-panel")).to_be_in_viewport(timeout=10_000)
-    box = generate.bounding_box()
-    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height
-    expect(generate).to_be_enabled(timeout=10_000)
-    shot(phone, "phone-generate")
-
-
-def test_a_field_error_shows_under_its_label_in_the_error_colour(page: Page):
+def test_the_form_labels_fit_a_field_error_shows_in_the_error_colour_and_raw_mode_replaces_it(page: Page):
+    assert_labels_fit(page)
     # What the error says, once, and that it blocks Generate: tests/test_ui_form.py (the handler).
     describe(page, "a lighthouse at dusk")
     choose(page, "metadata.resolution", "1080p")
@@ -153,6 +148,17 @@ def test_a_field_error_shows_under_its_label_in_the_error_colour(page: Page):
     expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
     shot(page, "invalid")
 
+    # Raw body mode replaces the form, starting from it.
+    choose(page, "Preset", "Watercolor northern lights (portrait, 4 s)")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("Watercolor"), timeout=10_000)
+    expect(page.locator("#generate-gate")).to_contain_text("Ready", timeout=10_000)  # the preset is valid
+    turn_on_raw_mode(page)
+    editor = page.locator("#raw-body .cm-content")
+    expect(editor).to_contain_text("Watercolor northern lights", timeout=10_000)  # started from the form
+    type_raw(page, '{"model": "veo-3.1-fast-generate-preview", "prompt": "p", "duration": 8}')
+    expect(page.locator("#form-errors")).to_contain_text("must be a string", timeout=10_000)
+    expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
+
 
 def generate(page: Page) -> None:
     page.get_by_role("button", name="Generate", exact=True).click()
@@ -160,9 +166,10 @@ def generate(page: Page) -> None:
     expect(page.locator("#run-video video")).to_have_attribute("src", re.compile(r"\.mp4"), timeout=10_000)
 
 
-def test_generate_plays_the_video_with_thumbnails(page: Page):
-    describe(page, "a lighthouse at dusk, waves on the rocks")
-    page.get_by_label("Seed (metadata.seed)", exact=True).fill("7")
+def test_generate_plays_the_video_with_thumbnails_and_a_click_on_one_seeks_there(page: Page):
+    describe(page, "a paper boat on a puddle")
+    choose(page, "duration (s)", "4")
+    page.get_by_label("Seed (metadata.seed)", exact=True).fill("8")
     generate(page)
     expect(page.locator("#run-thumbs img")).to_have_count(5, timeout=10_000)
     expect(page.locator("#run-summary")).to_contain_text("$0.30")
@@ -172,12 +179,6 @@ def test_generate_plays_the_video_with_thumbnails(page: Page):
     assert label["y"] + label["height"] <= picture["y"] + 1
     shot(page, "generate")
 
-
-def test_clicking_a_thumbnail_seeks_the_video_there(page: Page):
-    describe(page, "a paper boat on a puddle")
-    choose(page, "duration (s)", "4")
-    page.get_by_label("Seed (metadata.seed)", exact=True).fill("8")
-    generate(page)
     thumbs = page.locator("#run-thumbs button.thumbnail-item, #run-thumbs .thumbnail-item")
     expect(thumbs).to_have_count(5, timeout=10_000)
     thumbs.nth(3).click()
@@ -275,17 +276,6 @@ def type_raw(page: Page, text: str) -> None:
     editor.click()
     page.keyboard.press("Control+A")
     page.keyboard.type(text)
-
-
-def test_raw_body_mode_replaces_the_form(page: Page):
-    choose(page, "Preset", "Watercolor northern lights (portrait, 4 s)")
-    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("Watercolor"), timeout=10_000)
-    turn_on_raw_mode(page)
-    editor = page.locator("#raw-body .cm-content")
-    expect(editor).to_contain_text("Watercolor northern lights", timeout=10_000)  # started from the form
-    type_raw(page, '{"model": "veo-3.1-fast-generate-preview", "prompt": "p", "duration": 8}')
-    expect(page.locator("#form-errors")).to_contain_text("must be a string", timeout=10_000)
-    expect(page.get_by_role("button", name="Generate", exact=True)).to_be_disabled()
 
 
 def test_a_portrait_run_shows_whole_thumbnails_with_nothing_over_them(page: Page):

@@ -81,12 +81,38 @@ def compare(page: Page, cells: int) -> None:
                            f"{PLAYER}.state().cells.every(c => c.ready >= 2)", timeout=60_000)
 
 
+def assert_desktop_layout(page: Page) -> None:
+    """Each control has its room on a desktop, with three takes compared."""
+    for name in ("Compare", "Refresh list"):  # buttons, not slabs stretched to the multi-select's height
+        assert page.get_by_role("button", name=name, exact=True).bounding_box()["height"] <= 60, name
+    # Review is on the takes: each cell's status and comment button, and 👍, 👎 and Pick on one row, all inside
+    # the cell; the comments beside the grid.
+    for cell in page.locator(".cp-cell").all():
+        verdict = [cell.locator(sel).bounding_box() for sel in (".cr-up", ".cr-down", ".cr-pick")]
+        assert len({round(box["y"] + box["height"] / 2) for box in verdict}) == 1, verdict
+        inside = cell.bounding_box()
+        boxes = verdict + [cell.locator(sel).bounding_box() for sel in (".cr-status", ".cr-count")]
+        assert all(box["x"] + box["width"] <= inside["x"] + inside["width"] + 1 for box in boxes), boxes
+    grid, aside = page.locator(".cp-grid").bounding_box(), page.locator(".cp-aside").bounding_box()
+    assert aside["x"] >= grid["x"] + grid["width"], (grid, aside)
+    screenshot(page, "compare-layout-desktop.png", full_page=True)
+
+
 def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: Lab, runs: Runs, visit, browser
                                                                          ) -> None:
     page = open_compare_tab(visit(), lab.url)
+    # A set that cannot be compared says why in the status.
+    ids = page.locator("#compare-ids input, #compare-ids textarea").first
+    ids.fill(f"{runs.seed1} task_noSuchRun")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator("#compare-status")).to_contain_text("Cannot compare", timeout=15_000)
+    expect(page.locator("#compare-status")).to_contain_text("task_noSuchRun")
+    ids.fill("")
+
     pick(page, [runs.seed1, runs.seed2, runs.portrait])
     compare(page, 3)
     expect(page.locator("#compare-status")).to_contain_text("3 runs, 3 with a video")
+    assert_desktop_layout(page)
     page.get_by_role("button", name="▶ Play all").click()
     page.wait_for_function(f"{PLAYER}.state().cells.every(c => c.time > 0.5 && !c.paused)", timeout=15_000)
     page.get_by_role("button", name="❚❚ Pause all").click()
@@ -128,15 +154,6 @@ def test_select_from_history_play_rate_and_the_rating_survives_a_restart(lab: La
     page.close()
 
 
-def test_a_set_that_cannot_be_compared_says_why_in_the_status(lab: Lab, runs: Runs, visit) -> None:
-    page = open_compare_tab(visit(), lab.url)
-    page.locator("#compare-ids input, #compare-ids textarea").first.fill(f"{runs.seed1} task_noSuchRun")
-    page.get_by_role("button", name="Compare", exact=True).click()
-    expect(page.locator("#compare-status")).to_contain_text("Cannot compare", timeout=15_000)
-    expect(page.locator("#compare-status")).to_contain_text("task_noSuchRun")
-    page.close()
-
-
 def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, runs: Runs, tmp_path: Path) -> None:
     client = lab_client(lab.url, tmp_path)
     try:
@@ -149,26 +166,6 @@ def test_the_public_compare_endpoint_returns_compare_json_and_the_zip(lab: Lab, 
     with zipfile.ZipFile(archive) as zipped:
         names = zipped.namelist()
     assert any(n.endswith("/index.html") for n in names) and any(n.endswith("/compare.json") for n in names)
-
-
-def test_the_desktop_layout_gives_each_control_its_room(lab: Lab, runs: Runs, visit) -> None:
-    page = open_compare_tab(visit(), lab.url)
-    pick(page, [runs.seed1, runs.seed2, runs.portrait])
-    compare(page, 3)
-    for name in ("Compare", "Refresh list"):  # buttons, not slabs stretched to the multi-select's height
-        assert page.get_by_role("button", name=name, exact=True).bounding_box()["height"] <= 60, name
-    # Review is on the takes: each cell's status and comment button, and 👍, 👎 and Pick on one row, all inside
-    # the cell; the comments beside the grid.
-    for cell in page.locator(".cp-cell").all():
-        verdict = [cell.locator(sel).bounding_box() for sel in (".cr-up", ".cr-down", ".cr-pick")]
-        assert len({round(box["y"] + box["height"] / 2) for box in verdict}) == 1, verdict
-        inside = cell.bounding_box()
-        boxes = verdict + [cell.locator(sel).bounding_box() for sel in (".cr-status", ".cr-count")]
-        assert all(box["x"] + box["width"] <= inside["x"] + inside["width"] + 1 for box in boxes), boxes
-    grid, aside = page.locator(".cp-grid").bounding_box(), page.locator(".cp-aside").bounding_box()
-    assert aside["x"] >= grid["x"] + grid["width"], (grid, aside)
-    screenshot(page, "compare-layout-desktop.png", full_page=True)
-    page.close()
 
 
 # At 390 px: the page's sideways overflow, the player against its column, what sticks out of the column

@@ -25,7 +25,7 @@ def open_lab(page: Page, url: str) -> Page:
     return page
 
 
-def test_upload_warns_offers_the_crop_and_generates_from_the_image(visit, lab_url, tmp_path):
+def test_upload_warns_offers_the_crop_fits_a_phone_and_generates_from_the_image(visit, lab_url, tmp_path):
     page = open_lab(visit(), lab_url)
     page.get_by_label("Prompt", exact=True).fill("the camera rises slowly over the storyboard frame")
     image = picture(tmp_path / "storyboard.png", size=(1000, 800))
@@ -65,6 +65,14 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(visit, lab_ur
     other = picture(tmp_path / "other.jpg", size=(600, 900), fmt="JPEG")
     page.locator("#reference-image input[type=file]").set_input_files(str(other))
     expect(page.locator("#image-info")).to_contain_text("JPEG · 600×900 px", timeout=20_000)
+    # The image input fits a phone's screen: its crop button whole on the page narrowed to 390 px.
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(crop).to_be_visible(timeout=10_000)
+    box = crop.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    crop.scroll_into_view_if_needed()
+    screenshot(page, "image_phone_390.png", full_page=False)
+    page.set_viewport_size({"width": 1440, "height": 1000})
     page.get_by_role("tab", name="History").click()
     page.get_by_role("button", name="Refresh", exact=True).click()
     table = page.locator("#history-table")
@@ -74,16 +82,3 @@ def test_upload_warns_offers_the_crop_and_generates_from_the_image(visit, lab_ur
     page.get_by_role("button", name="Load into form", exact=True).click()
     expect(page.locator("#image-info")).to_contain_text("PNG · 1280×720 px", timeout=20_000)
     expect(page.locator("#effective-panel")).to_contain_text("multipart/form-data")
-
-
-def test_the_image_input_fits_a_phone_screen(visit, lab_url, tmp_path):
-    page = open_lab(visit(390, 844), lab_url)
-    image = picture(tmp_path / "portrait.jpg", size=(600, 900), fmt="JPEG")
-    page.locator("#reference-image input[type=file]").set_input_files(str(image))
-    expect(page.locator("#image-info")).to_contain_text("JPEG · 600×900 px", timeout=20_000)
-    crop = page.locator("#crop-image")
-    expect(crop).to_be_visible(timeout=10_000)
-    box = crop.bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
-    crop.scroll_into_view_if_needed()
-    screenshot(page, "image_phone_390.png", full_page=False)
