@@ -387,8 +387,8 @@ class VideosClient:
         self._get_session = session or requests.Session()
         self._get_session.mount("http://", HTTPAdapter(max_retries=self.retry.get_retry(), pool_maxsize=pool_size))
         self._get_session.mount("https://", HTTPAdapter(max_retries=self.retry.get_retry(), pool_maxsize=pool_size))
-        # POSTs get their own session: a different retry rule, and never a stale pooled
-        # connection shared with a streaming download.
+        # POSTs get their own session: a different retry rule, and no connection shared with a streaming
+        # download (each POST also closes its own connection: ``submit``).
         self._post_session = post_session or requests.Session()
         self._post_session.mount("http://", HTTPAdapter(max_retries=self.retry.post_retry(), pool_maxsize=pool_size))
         self._post_session.mount("https://", HTTPAdapter(max_retries=self.retry.post_retry(), pool_maxsize=pool_size))
@@ -500,7 +500,9 @@ class VideosClient:
         its file streamed from disk under the same never-re-send rule; any other as JSON. A body
         that cannot be sent raises RequestInvalid before anything is sent.
         """
-        send_headers = {**self._headers, **(headers or {})}
+        # A connection of its own, closed after the answer: a pooled one the server closed at its keep-alive
+        # timeout fails only after the POST went out, and that submit's outcome is then unknown.
+        send_headers = {**self._headers, **(headers or {}), "Connection": "close"}
         with ExitStack() as stack:
             if not isinstance(wire, bytes) and params.is_multipart(wire):
                 form = stack.enter_context(multipart.from_wire(wire))  # RequestInvalid: nothing sent
