@@ -11,6 +11,10 @@ workers on one data directory cannot race past a cap):
   outlives its poll deadline, was left by "Stop waiting", a reload or a killed
   process keeps holding its price until it is saved, failed, or resolved by
   ``resume``: the service may still bill it;
+- **held by submits of unknown outcome**: a POST that failed after it was sent
+  may have created and billed a task the journal never heard of. Its price stays
+  held (``Budget.hold_unknown``, a ``spend_reservations`` row no process owns)
+  until the user looks it up in their account and dismisses it;
 - **reserved**: money held for a run or sweep whose tasks are not journalled
   yet (a row in ``spend_reservations``). As each task is journalled its price
   moves from the reservation to the task (``Reservation.attach``, inside the
@@ -41,7 +45,7 @@ from typing import Any, Callable
 from lab.errors import BudgetExceeded, StoreError
 from lab.params import MODEL_PRICES_USD
 from lab.people import describe_person
-from lab.store import FINISHED_STATUSES, Store
+from lab.store import FINISHED_STATUSES, UNKNOWN_HOLD_OWNER, Store, unknown_hold_id
 
 CENT = 1e-9  # float slack when comparing dollar sums
 RATE_WINDOW_S = 60.0  # the submit rate is counted over the last minute
@@ -281,8 +285,8 @@ class Budget:
 
     def _reap(self, db: sqlite3.Connection) -> None:
         """Drop reservations of processes that died before releasing them (their tasks hold their own)."""
-        owners = [row[0] for row in db.execute("SELECT DISTINCT owner FROM spend_reservations WHERE owner != ?",
-                                                (self._owner,))]
+        owners = [row[0] for row in db.execute("SELECT DISTINCT owner FROM spend_reservations WHERE owner != ? "
+                                                "AND owner != ?", (self._owner, UNKNOWN_HOLD_OWNER))]
         for owner in owners:
             if not _owner_alive(owner):
                 db.execute("DELETE FROM spend_reservations WHERE owner = ?", (owner,))
@@ -340,6 +344,23 @@ class Budget:
         reservation.held_usd = max(0.0, reservation.held_usd - price_usd)
         db.execute("UPDATE spend_reservations SET held_usd = MAX(0.0, held_usd - ?) WHERE reservation_id = ?",
                    (price_usd, reservation.reservation_id))
+
+    def hold_unknown(self, reservation: Reservation, request_id: str, price_usd: float) -> None:
+        """Submit ``request_id`` may have created a task no answer named: its price moves from ``reservation``
+        to a hold of its own, on the same session and person, kept until the user dismisses the submit."""
+        if price_usd <= 0:
+            return
+        try:
+            with self.store.immediate() as db:
+                db.execute(
+                    "INSERT INTO spend_reservations (reservation_id, session, held_usd, created_at, owner, person) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (unknown_hold_id(request_id), reservation.session, float(price_usd), time.time(),
+                     UNKNOWN_HOLD_OWNER, reservation.person),
+                )
+                self._move_to_task(reservation, price_usd, db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"journal {self.store.path}: {exc}") from exc
 
     def _release(self, reservation: Reservation) -> None:
         if reservation.reservation_id is None:

@@ -359,6 +359,12 @@ class Runner:
                     state = "not_sent" if isinstance(exc, NeverSent) else "refused"
                 self.store.close_intent(cell.request_id, state, error=self.client.redact(str(exc)),
                                         gateway_request_id=exc.gateway_request_id)
+                if state == "unknown" and cell.reservation is not None:
+                    # It may bill: its price stays counted against the caps until the user dismisses it.
+                    try:
+                        self.budget.hold_unknown(cell.reservation, cell.request_id, resolution.price_usd or 0.0)
+                    except LabError as held:  # the journal is gone: no run can reserve past the cap either
+                        log.warning("could not hold the price of submit %s: %s", cell.request_id, held)
                 exc.lab_request_id = cell.request_id
                 raise
             # The task exists (and may be billed): journal it before anything else can fail.

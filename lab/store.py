@@ -450,6 +450,13 @@ class TaskRecord:
 # reached the server but no answer named a task: it may have been created and billed;
 # "checked": such a submit the user looked up in their account and dismissed (no longer listed).
 INTENT_OPEN_STATES = ("sending", "unknown")
+# A submit of unknown outcome keeps holding its price against the spend caps (lab.budget) in a
+# spend_reservations row of this id and owner, until the user dismisses it (``mark_intents_checked``).
+UNKNOWN_HOLD_OWNER = "unknown-outcome"
+
+
+def unknown_hold_id(request_id: str) -> str:
+    return f"unknown:{request_id}"
 UNKNOWN_OUTCOME = (
     "sent, outcome unknown: may have been created and billed. Check the task list of the account "
     "that sent it; the lab never re-sends it by itself"
@@ -663,7 +670,8 @@ class Store:
     def mark_intents_checked(self, request_ids: Sequence[str]) -> int:
         """Dismiss submits of unknown outcome the user has looked up in their account; returns how many.
 
-        Only open intents with no task change: one that meanwhile named a task keeps it.
+        Only open intents with no task change: one that meanwhile named a task keeps it. A dismissed
+        submit stops holding its price against the spend caps, in the same transaction.
         """
         ids = list(dict.fromkeys(request_ids))
         if not ids:
@@ -676,7 +684,11 @@ class Store:
                 f"WHERE request_id IN ({marks}) AND task_id IS NULL AND state IN ({states})",
                 (time.time(), *ids, *INTENT_OPEN_STATES),
             )
-            return cursor.rowcount
+            dismissed = cursor.rowcount
+            db.execute(f"DELETE FROM spend_reservations WHERE owner = ? AND reservation_id IN "
+                       f"(SELECT 'unknown:' || request_id FROM intents WHERE request_id IN ({marks}) "
+                       f"AND state = 'checked')", (UNKNOWN_HOLD_OWNER, *ids))
+            return dismissed
 
     def intent(self, request_id: str) -> IntentRecord | None:
         rows = self._execute("SELECT * FROM intents WHERE request_id = ?", (request_id,))

@@ -138,6 +138,11 @@ def test_a_generate_killed_while_the_reply_is_held_back_leaves_an_intent_that_re
     assert sim.ledger()["requests"][SUBMIT] == 1
     with Store(journal) as store:
         assert [i.request_id for i in store.unresolved_intents()] == [intent.request_id]
+    # Looked up in the account: dismissed, it is no longer listed.
+    assert f"resume --checked {intent.request_id}" in proc.stderr
+    proc = lab("resume", "--checked", intent.request_id, "--base-url", sim.base_url, "--sim-time-scale", TIME_SCALE)
+    assert proc.returncode == 0 and "marked 1 submit(s)" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["unknown_outcome"] == []
 
 
 def test_a_submit_that_never_connected_is_journalled_as_not_sent(tmp_path: Path) -> None:
@@ -202,3 +207,32 @@ def test_a_header_that_http_cannot_carry_is_not_sent_and_never_called_possibly_c
         client.submit(params.resolve(body()).wire, headers={"X-Note": "two\nlines"})
     assert "may have created" not in str(caught.value) and "nothing reached the server" in str(caught.value)
     assert simulator.ledger()["requests"].get(SUBMIT, 0) == before
+
+
+def test_a_submit_of_unknown_outcome_holds_its_price_against_the_caps_until_it_is_dismissed(
+        make_simulator, journal_url, tmp_path: Path) -> None:
+    # It may have been created and billed: released at once, it let a person past their daily cap by its price.
+    from lab.budget import Budget
+    from lab.errors import BudgetExceeded
+
+    sim = make_simulator(faults={"server_500": 1.0})
+    with Store(journal_url) as store:
+        budget = Budget(store, session_cap_usd=0.60, person_cap_usd=0.30)
+        runner = Runner(VideosClient.scaled(sim.base_url, "sk-x", time_scale=float(TIME_SCALE)), store, tmp_path,
+                        thumbs=0, budget=budget)
+        with pytest.raises(ServerError) as caught:
+            runner.run_one(body(), session="s1", person="hf:bob")
+        assert store.intent(caught.value.lab_request_id).state == "unknown"
+        with pytest.raises(BudgetExceeded, match="held by tasks that may still bill"):
+            budget.reserve(0.30, "s2", person="hf:bob")  # another session of the same person
+        view = budget.view("s1", person="hf:bob")
+        assert (view.session_reserved_usd, view.person_remaining_usd) == (0.30, 0.0)
+        with Store(journal_url) as other_process:  # no process owns the hold: none reaps it
+            with pytest.raises(BudgetExceeded):
+                Budget(other_process, person_cap_usd=0.30).reserve(0.30, "s3", person="hf:bob")
+
+        # The user looked it up in their account and dismissed it: the price is free again.
+        assert store.mark_intents_checked([caught.value.lab_request_id]) == 1
+        budget.reserve(0.30, "s2", person="hf:bob").release()
+        assert budget.view("s1", person="hf:bob").session_reserved_usd == 0.0
+    assert sim.ledger()["requests"][SUBMIT] == 1

@@ -95,6 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     resume = subparsers.add_parser("resume", help="finish every unfinished task in the journal")
     resume.add_argument("--concurrency", type=int_between(1, 64), default=4)
+    resume.add_argument("--checked", nargs="+", metavar="REQUEST_ID", default=[],
+                        help="submits of unknown outcome you looked up in the account: no longer listed, and their "
+                             "price no longer held against the spend caps")
     _add_shared(resume)
     resume.set_defaults(func=run_resume)
     json_usage_errors(resume)
@@ -281,7 +284,8 @@ def _unknown_outcomes(runner) -> list[dict]:
     for intent in runner.unknown_outcomes():
         sent = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(intent.created_at))
         print(f"attention: request {intent.request_id} ({intent.backend}, sent {sent}, prompt "
-              f"{(intent.prompt or '')[:60]!r}): {intent.to_json()['outcome']}", file=sys.stderr)
+              f"{(intent.prompt or '')[:60]!r}): {intent.to_json()['outcome']}. Once looked up: "
+              f"python -m lab resume --checked {intent.request_id}", file=sys.stderr)
         found.append({
             "request_id": intent.request_id,
             "sent_at": intent.created_at,
@@ -365,6 +369,10 @@ def run_resume(args: argparse.Namespace) -> int:
         except LabError as exc:  # settings, or a journal that cannot be opened (named, no password): nothing sent
             return fail(str(exc))
         try:
+            if args.checked:
+                dismissed = runner.store.mark_intents_checked(args.checked)
+                print(f"marked {dismissed} submit(s) of unknown outcome as checked: no longer listed, and their "
+                      "price no longer held against the spend caps", file=sys.stderr)
             skipped: list[str] = []
             results = runner.resume(on_event=Progress(), concurrency=max(1, args.concurrency),
                                     on_skip=lambda record: skipped.append(record.task_id))
