@@ -453,10 +453,11 @@ INTENT_OPEN_STATES = ("sending", "unknown")
 # A submit of unknown outcome keeps holding its price against the spend caps (lab.budget) in a
 # spend_reservations row of this id and owner, until the user dismisses it (``mark_intents_checked``).
 UNKNOWN_HOLD_OWNER = "unknown-outcome"
+_UNKNOWN_HOLD_PREFIX = "unknown:"
 
 
 def unknown_hold_id(request_id: str) -> str:
-    return f"unknown:{request_id}"
+    return f"{_UNKNOWN_HOLD_PREFIX}{request_id}"
 UNKNOWN_OUTCOME = (
     "sent, outcome unknown: may have been created and billed. Check the task list of the account "
     "that sent it; the lab never re-sends it by itself"
@@ -686,8 +687,8 @@ class Store:
             )
             dismissed = cursor.rowcount
             db.execute(f"DELETE FROM spend_reservations WHERE owner = ? AND reservation_id IN "
-                       f"(SELECT 'unknown:' || request_id FROM intents WHERE request_id IN ({marks}) "
-                       f"AND state = 'checked')", (UNKNOWN_HOLD_OWNER, *ids))
+                       f"(SELECT ? || request_id FROM intents WHERE request_id IN ({marks}) AND state = 'checked')",
+                       (UNKNOWN_HOLD_OWNER, _UNKNOWN_HOLD_PREFIX, *ids))
             return dismissed
 
     def intent(self, request_id: str) -> IntentRecord | None:
