@@ -203,7 +203,7 @@ class Reservation:
         place to move it: moved after it, the price counted twice meanwhile and a run starting then was
         refused under the cap.
         """
-        self._budget._move_to_task(self, price_usd or 0.0, db)
+        self._budget._take_off(self, price_usd or 0.0, db)
 
     def charge(self, usd: float) -> None:
         """A task completed. The journal holds its cost; this only keeps the run's own tally."""
@@ -338,7 +338,8 @@ class Budget:
             raise BudgetExceeded(problem)
         return Reservation(self, reservation_id, session, float(usd), person)
 
-    def _move_to_task(self, reservation: Reservation, price_usd: float, db: Any) -> None:
+    def _take_off(self, reservation: Reservation, price_usd: float, db: Any) -> None:
+        """``price_usd`` now held elsewhere (a task, an unknown submit): off ``reservation``, in ``db``."""
         if reservation.reservation_id is None or price_usd <= 0:
             return
         reservation.held_usd = max(0.0, reservation.held_usd - price_usd)
@@ -358,7 +359,7 @@ class Budget:
                     (unknown_hold_id(request_id), reservation.session, float(price_usd), time.time(),
                      UNKNOWN_HOLD_OWNER, reservation.person),
                 )
-                self._move_to_task(reservation, price_usd, db)
+                self._take_off(reservation, price_usd, db)
         except sqlite3.Error as exc:
             raise StoreError(f"journal {self.store.path}: {exc}") from exc
 

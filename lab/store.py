@@ -450,18 +450,17 @@ class TaskRecord:
 # reached the server but no answer named a task: it may have been created and billed;
 # "checked": such a submit the user looked up in their account and dismissed (no longer listed).
 INTENT_OPEN_STATES = ("sending", "unknown")
-# A submit of unknown outcome keeps holding its price against the spend caps (lab.budget) in a
-# spend_reservations row of this id and owner, until the user dismisses it (``mark_intents_checked``).
-UNKNOWN_HOLD_OWNER = "unknown-outcome"
-_UNKNOWN_HOLD_PREFIX = "unknown:"
-
-
-def unknown_hold_id(request_id: str) -> str:
-    return f"{_UNKNOWN_HOLD_PREFIX}{request_id}"
 UNKNOWN_OUTCOME = (
     "sent, outcome unknown: may have been created and billed. Check the task list of the account "
     "that sent it; the lab never re-sends it by itself"
 )
+# A submit of unknown outcome keeps holding its price against the spend caps (lab.budget) in a
+# spend_reservations row of this id and owner, until the user dismisses it (``mark_intents_checked``).
+UNKNOWN_HOLD_OWNER = "unknown-outcome"
+
+
+def unknown_hold_id(request_id: str) -> str:
+    return f"unknown:{request_id}"
 
 
 @dataclass(frozen=True)
@@ -686,9 +685,9 @@ class Store:
                 (time.time(), *ids, *INTENT_OPEN_STATES),
             )
             dismissed = cursor.rowcount
-            db.execute(f"DELETE FROM spend_reservations WHERE owner = ? AND reservation_id IN "
-                       f"(SELECT ? || request_id FROM intents WHERE request_id IN ({marks}) AND state = 'checked')",
-                       (UNKNOWN_HOLD_OWNER, _UNKNOWN_HOLD_PREFIX, *ids))
+            # Holds exist only for submits of unknown outcome, which the update above has just dismissed.
+            db.execute(f"DELETE FROM spend_reservations WHERE owner = ? AND reservation_id IN ({marks})",
+                       (UNKNOWN_HOLD_OWNER, *map(unknown_hold_id, ids)))
             return dismissed
 
     def intent(self, request_id: str) -> IntentRecord | None:
